@@ -1,0 +1,169 @@
+"""Reference files shipped with mrsdask and the offline official ``assign_wcs``.
+
+The package carries the in-flight FLT-9 distortion, wavelength and wavelength-range
+reference files, the ground slice maps, level-2 templates and the dither tables (see
+``data/PROVENANCE.md``; BSD-3, (c) AURA/STScI). They give the real MRS geometry with no
+network and no CRDS. Real user data carry their own WCS and never need these.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from mrsdask.instrument.bands import SETTINGS
+
+DATA_DIR = Path(str(resources.files("mrsdask.instrument") / "data"))
+FLT9_DIR = DATA_DIR / "mrs_flt9"
+TEMPLATE_DIR = DATA_DIR / "templates"
+DITHER_DIR = DATA_DIR / "dithers"
+
+#: Index of the 80 % throughput plane that the pipeline's regions reference uses.
+REGIONS_PLANE = 7
+
+
+def _check_setting(setting: str) -> str:
+    setting = setting.upper()
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown MRS setting {setting!r}; expected one of {', '.join(SETTINGS)}")
+    return setting
+
+
+def distortion_file(setting: str) -> Path:
+    """FLT-9 distortion reference file for a setting (``"12A"`` …)."""
+    return FLT9_DIR / f"jwst_miri_mrs{_check_setting(setting)}_distortion_flt9.asdf"
+
+
+def specwcs_file(setting: str) -> Path:
+    """FLT-9 wavelength-solution reference file for a setting."""
+    return FLT9_DIR / f"jwst_miri_mrs{_check_setting(setting)}_specwcs_flt9.asdf"
+
+
+def wavelengthrange_file() -> Path:
+    """FLT-9 wavelength-range reference file (all settings)."""
+    return FLT9_DIR / "jwst_miri_mrs_wavelengthrange_flt9.asdf"
+
+
+def template_file(setting: str) -> Path:
+    """Level-2 ``cal`` template (real header layout, zero data) for a setting."""
+    return TEMPLATE_DIR / f"template_{_check_setting(setting)}.fits.gz"
+
+
+@functools.lru_cache(maxsize=8)
+def slice_map(setting: str) -> np.ndarray:
+    """Slice map of a setting: int16 (1024, 1032), ``100*channel + slice``, 0 off-slice.
+
+    The returned array is read-only and shared; copy it before changing it.
+    """
+    with np.load(FLT9_DIR / "slice_maps_ground.npz") as npz:
+        arr = np.array(npz[_check_setting(setting)])
+    arr.setflags(write=False)
+    return arr
+
+
+def cache_dir() -> Path:
+    """Folder for files mrsdask derives from its package data (``$MRSDASK_CACHE``)."""
+    base = os.environ.get("MRSDASK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "mrsdask"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def regions_file(setting: str) -> Path:
+    """A ``RegionsModel`` reference file made from the shipped slice map (cached).
+
+    The pipeline's regions file holds nine throughput planes and uses plane 7 (80 %); this
+    one repeats the single shipped map in all nine planes, as ``PROVENANCE.md`` describes.
+    """
+    from stdatamodels.jwst.datamodels import RegionsModel
+
+    setting = _check_setting(setting)
+    path = cache_dir() / f"mrsdask_regions_{setting}.asdf"
+    if path.exists():
+        return path
+    smap = slice_map(setting)
+    model = RegionsModel()
+    model.regions = np.repeat(smap[None].astype(np.float32), 9, axis=0)
+    model.meta.instrument.name = "MIRI"
+    model.meta.instrument.detector = "MIRIFUSHORT" if setting.startswith("12") else "MIRIFULONG"
+    model.meta.instrument.channel = setting[:2]
+    model.meta.instrument.band = {"A": "SHORT", "B": "MEDIUM", "C": "LONG"}[setting[2]]
+    model.meta.exposure.type = "MIR_MRS"
+    model.meta.description = f"mrsdask regions from ground slice map {setting}"
+    model.meta.author = "mrsdask"
+    model.meta.pedigree = "GROUND"
+    model.meta.useafter = "2000-01-01T00:00:00"
+    model.meta.reftype = "regions"
+    # Write to a temporary name first so that a concurrent process never reads half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".asdf")
+    os.close(fd)
+    model.save(tmp, all_array_compression="zlib")
+    os.replace(tmp, path)
+    return path
+
+
+def assign_wcs_offline(model, setting: str | None = None):
+    """Run the official ``AssignWcsStep`` on ``model`` with the shipped FLT-9 references.
+
+    This is how the simulator gives its ``cal`` files the pipeline's own gwcs, and how the
+    tests compare mrsdask with the official pipeline without CRDS or network.
+
+    Parameters
+    ----------
+    model : stdatamodels.jwst.datamodels.IFUImageModel
+        An MRS level-2 model with its pointing keywords set.
+    setting : str, optional
+        ``"12A"`` … ``"34C"``; by default taken from the model's CHANNEL and BAND.
+
+    Returns
+    -------
+    IFUImageModel
+        The model with ``meta.wcs`` set and ``cal_step.assign_wcs = "COMPLETE"``.
+    """
+    os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "1")
+    _disable_crds_context_lookup()
+    from jwst.assign_wcs import AssignWcsStep
+
+    if setting is None:
+        from mrsdask.instrument.bands import SUBBAND_LETTER
+
+        setting = str(model.meta.instrument.channel) + SUBBAND_LETTER[model.meta.instrument.band]
+    setting = _check_setting(setting)
+    step = AssignWcsStep(
+        override_distortion=str(distortion_file(setting)),
+        override_specwcs=str(specwcs_file(setting)),
+        override_regions=str(regions_file(setting)),
+        override_wavelengthrange=str(wavelengthrange_file()),
+    )
+    for reftype in step.reference_file_types:
+        if getattr(step, f"override_{reftype}", None) is None:
+            setattr(step, f"override_{reftype}", "")
+    out = step.run(model)
+    if out.meta.cal_step.assign_wcs != "COMPLETE":
+        raise RuntimeError(f"official AssignWcsStep did not complete for setting {setting}")
+    return out
+
+
+def _disable_crds_context_lookup() -> None:
+    """Stop stpipe from asking the CRDS server for its context name (offline use).
+
+    stpipe's last bookkeeping call exits the process when no CRDS server answers; a fixed
+    name stands in for it. Only the recorded context name changes.
+    """
+    import stpipe.crds_client
+
+    if getattr(stpipe.crds_client.get_context_used, "_mrsdask_offline", False):
+        return
+
+    def _offline_context(*_args, **_kwargs):
+        return "jwst_offline.pmap"
+
+    _offline_context._mrsdask_offline = True  # type: ignore[attr-defined]
+    stpipe.crds_client.get_context_used = _offline_context
