@@ -1,0 +1,199 @@
+"""Reading official level-2 MRS ``cal``/``rate`` FITS files.
+
+Headers are read with astropy (cheap, eager) to validate and describe each exposure; pixel
+planes and the gwcs are read in tasks, through stdatamodels so that the WCS is the file's
+own (``ASDF`` extension).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from mrsdask.errors import InputError
+from mrsdask.instrument.bands import SUBBAND_LETTER
+from mrsdask.io import paths
+
+MRS_DETECTORS = ("MIRIFUSHORT", "MIRIFULONG")
+DETECTOR_SHAPE = (1024, 1032)
+
+
+@dataclass(frozen=True)
+class ExposureInfo:
+    """What mrsdask needs to know about one exposure, from its headers.
+
+    Attributes mirror the official keywords; ``exptype`` is the association role
+    (``science`` or ``background``).
+    """
+
+    path: str
+    filename: str
+    exptype: str
+    detector: str
+    channel: str
+    band: str
+    exp_type: str
+    source_type: str
+    target_type: str
+    targ_ra: float
+    targ_dec: float
+    ra_ref: float
+    dec_ref: float
+    v2_ref: float
+    v3_ref: float
+    roll_ref: float
+    exptime: float
+    s_region: str
+    bkgdtarg: bool
+    mt_ra: float
+    mt_dec: float
+
+    @property
+    def setting(self) -> str:
+        """Detector setting such as ``"12A"``."""
+        return self.channel + SUBBAND_LETTER[self.band]
+
+    def as_dict(self) -> dict:
+        """Plain dictionary of the attributes."""
+        return asdict(self)
+
+
+def _float(header, key, default=np.nan) -> float:
+    value = header.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float(default)
+
+
+def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
+    """Read and validate the headers of an MRS level-2 file.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, truncated, not MIRI MRS, has no SCI/ERR/DQ planes of the
+        detector's shape, or has no WCS (``assign_wcs`` not run).
+    """
+    if not paths.exists(path):
+        raise InputError(f"{path}: file not found; check the path (globs are expanded)")
+    try:
+        with paths.open_file(path) as fobj:
+            data = fobj.read()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False)
+            hdul.verify("silentfix")
+            names = [h.name for h in hdul]
+            primary = hdul[0].header
+            sci_header = hdul["SCI"].header if "SCI" in names else None
+            # Touch the data so that a truncated file fails here, not in a task.
+            for ext in ("SCI", "ERR", "DQ"):
+                if ext in names:
+                    _ = hdul[ext].data.shape if hdul[ext].data is not None else None
+    except InputError:
+        raise
+    except Exception as exc:  # astropy raises many kinds for broken files
+        raise InputError(
+            f"{path}: not a readable FITS file ({type(exc).__name__}: {exc}); "
+            "the file may be truncated or corrupt — download it again"
+        ) from exc
+    instrume = str(primary.get("INSTRUME", "")).strip()
+    exp_type = str(primary.get("EXP_TYPE", "")).strip()
+    detector = str(primary.get("DETECTOR", "")).strip()
+    if instrume != "MIRI" or detector not in MRS_DETECTORS or exp_type not in ("MIR_MRS", "MIR_FLATMRS"):
+        raise InputError(
+            f"{path}: not a MIRI MRS exposure (INSTRUME={instrume!r}, DETECTOR={detector!r}, "
+            f"EXP_TYPE={exp_type!r}); mrsdask needs MIR_MRS level-2 files from MIRIFUSHORT/MIRIFULONG"
+        )
+    missing = [ext for ext in ("SCI", "ERR", "DQ") if ext not in names]
+    if missing:
+        raise InputError(f"{path}: missing extension(s) {', '.join(missing)}; expected a cal or rate file")
+    shape = hdul["SCI"].data.shape if hdul["SCI"].data is not None else None
+    if shape != DETECTOR_SHAPE:
+        raise InputError(
+            f"{path}: SCI has shape {shape}, expected {DETECTOR_SHAPE} (full-frame MRS detector); "
+            "3-D rateints files must be averaged first"
+        )
+    if "ASDF" not in names or str(primary.get("S_WCS", "")).strip() != "COMPLETE":
+        raise InputError(
+            f"{path}: no WCS (assign_wcs has not run: S_WCS={primary.get('S_WCS')!r}); "
+            "run the official calwebb_spec2 assign_wcs step on it first"
+        )
+    channel = str(primary.get("CHANNEL", "")).strip()
+    band = str(primary.get("BAND", "")).strip().upper()
+    if channel not in ("12", "34") or band not in SUBBAND_LETTER:
+        raise InputError(
+            f"{path}: CHANNEL={channel!r} BAND={band!r} is not a standard MRS setting "
+            "(cross-dichroic exposures are not supported)"
+        )
+    sci = sci_header if sci_header is not None else primary
+    src = str(primary.get("SRCTYPE", primary.get("SRCTYAPT", "EXTENDED")) or "EXTENDED").strip().upper()
+    return ExposureInfo(
+        path=str(path),
+        filename=str(primary.get("FILENAME", str(path).rsplit("/", 1)[-1])).strip(),
+        exptype=exptype,
+        detector=detector,
+        channel=channel,
+        band=band,
+        exp_type=exp_type,
+        source_type=src if src in ("POINT", "EXTENDED") else "EXTENDED",
+        target_type=str(primary.get("TARGTYPE", "FIXED") or "FIXED").strip().upper(),
+        targ_ra=_float(primary, "TARG_RA"),
+        targ_dec=_float(primary, "TARG_DEC"),
+        ra_ref=_float(sci, "RA_REF"),
+        dec_ref=_float(sci, "DEC_REF"),
+        v2_ref=_float(sci, "V2_REF"),
+        v3_ref=_float(sci, "V3_REF"),
+        roll_ref=_float(sci, "ROLL_REF", 0.0),
+        exptime=_float(primary, "EFFEXPTM", _float(primary, "EXPTIME", 0.0)),
+        s_region=str(sci.get("S_REGION", "")).strip(),
+        bkgdtarg=bool(primary.get("BKGDTARG", False)),
+        mt_ra=_float(primary, "MT_RA"),
+        mt_dec=_float(primary, "MT_DEC"),
+    )
+
+
+def open_model(path: str):
+    """Open a level-2 file as an ``IFUImageModel`` (local or remote)."""
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if paths.is_remote(path):
+            with paths.open_file(path) as fobj:
+                hdul = fits.open(io.BytesIO(fobj.read()))
+            return IFUImageModel(hdul)
+        return IFUImageModel(str(path))
+
+
+@functools.lru_cache(maxsize=8)
+def load_wcs(path: str):
+    """The gwcs of a level-2 file (cached per process: tasks on one worker share it)."""
+    with open_model(path) as model:
+        wcs = model.meta.wcs
+    if wcs is None:
+        raise InputError(f"{path}: the ASDF extension holds no WCS; run assign_wcs on it")
+    return wcs
+
+
+def read_planes(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCI (float32), ERR (float32) and DQ (uint32) planes of a level-2 file."""
+    with paths.open_file(path) as fobj:
+        with fits.open(io.BytesIO(fobj.read())) as hdul:
+            sci = np.asarray(hdul["SCI"].data, dtype=np.float32)
+            err = np.asarray(hdul["ERR"].data, dtype=np.float32)
+            dq = np.asarray(hdul["DQ"].data).astype(np.uint32)
+    return sci, err, dq
+
+
+def read_headers(path: str) -> tuple[str, str]:
+    """Primary and SCI headers as FITS header strings (kept for round trips)."""
+    with paths.open_file(path) as fobj:
+        with fits.open(io.BytesIO(fobj.read())) as hdul:
+            return hdul[0].header.tostring(), hdul["SCI"].header.tostring()

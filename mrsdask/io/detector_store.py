@@ -1,0 +1,266 @@
+"""Detector stacks: open level-2 FITS lazily, write and read zarr detector stores, export FITS.
+
+* :func:`open_cal` — a lazy detector Dataset from cal/rate files, globs or associations; pixel
+  planes are read and per-pixel geometry computed from each file's own WCS, chunk by chunk,
+  only when computed.
+* :func:`write_detector_store` — ingest to zarr (local or ``s3://``) in parallel; the store is
+  marked complete only when every chunk is written.
+* :func:`open_detector_store` — open a store lazily (``xarray.open_zarr``) and validate it.
+* :func:`write_cal_fits` — one exposure of a store back to an official ``cal`` FITS file.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from mrsdask.datamodel import detector as dmodel
+from mrsdask.errors import IncompleteStoreError, InputError
+from mrsdask.instrument.bands import CHANNEL_INFO
+from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+from mrsdask.io import calfits, paths
+from mrsdask.io.inputs import resolve_inputs
+
+log = logging.getLogger(__name__)
+
+NY, NX = calfits.DETECTOR_SHAPE
+DEFAULT_CHUNK_ROWS = 256
+COMPLETE_ATTR = "mrsdask_complete"
+
+
+# --------------------------------------------------------------------------- geometry blocks
+@functools.lru_cache(maxsize=16)
+def _slice_map_and_widths(path: str) -> tuple[np.ndarray, dict[int, float]]:
+    wcs = calfits.load_wcs(path)
+    smap = slice_map_of(wcs).astype(np.int16)
+    widths = {}
+    for channel in sorted({int(v) // 100 for v in np.unique(smap) if v > 0}):
+        widths[channel] = slice_width(wcs, smap, channel)
+    return smap, widths
+
+
+def geometry_rows(path: str, y0: int, y1: int) -> dict[str, np.ndarray]:
+    """Per-pixel geometry of detector rows ``y0:y1`` of a level-2 file, from its own WCS.
+
+    Returns a dict with the :data:`~mrsdask.datamodel.detector.GEOMETRY_VARS` arrays, of
+    shape ``(y1 - y0, 1032)`` (``(4, y1 - y0, 1032)`` for corners); NaN off-slice.
+    """
+    wcs = calfits.load_wcs(path)
+    smap, widths = _slice_map_and_widths(path)
+    rows = smap[y0:y1]
+    shape = rows.shape
+    out = {name: np.full(shape, np.nan) for name in ("ra", "dec", "wavelength", "dwavelength", "alpha", "beta")}
+    out["corner_ra"] = np.full((4,) + shape, np.nan)
+    out["corner_dec"] = np.full((4,) + shape, np.nan)
+    out["slice"] = rows.astype(np.int16)
+    for channel, dbeta in widths.items():
+        info = CHANNEL_INFO[channel]
+        sel = (rows >= info.first_slice) & (rows <= info.last_slice)
+        ys, xs = np.nonzero(sel)
+        if ys.size == 0:
+            continue
+        geom = pixel_geometry(wcs, xs.astype(np.float64), (ys + y0).astype(np.float64), dbeta)
+        for name in ("ra", "dec", "wavelength", "dwavelength", "alpha", "beta"):
+            out[name][ys, xs] = getattr(geom, name)
+        out["corner_ra"][:, ys, xs] = geom.corner_ra
+        out["corner_dec"][:, ys, xs] = geom.corner_dec
+    return out
+
+
+def _planes(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return calfits.read_planes(path)
+
+
+# --------------------------------------------------------------------------- open FITS lazily
+def open_cal(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Dataset:
+    """Open level-2 MRS files as a lazy detector Dataset.
+
+    Parameters
+    ----------
+    inputs : list of str
+        ``cal``/``rate`` FITS paths or URLs, globs, or official association JSON files.
+    chunk_rows : int
+        Rows per chunk (the geometry is computed per chunk).
+
+    Returns
+    -------
+    xarray.Dataset
+        Following :mod:`mrsdask.datamodel.detector`; nothing but headers is read yet.
+    """
+    members, stores = resolve_inputs(inputs)
+    if stores:
+        raise InputError(f"{stores[0]}: is a detector store; open it with open_detector_store")
+    infos = [calfits.read_exposure_info(m.path, m.exptype) for m in members]
+    return _dataset_from_infos(infos, chunk_rows)
+
+
+def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> xr.Dataset:
+    sci, err, dq = [], [], []
+    geometry: dict[str, list] = {name: [] for name in dmodel.GEOMETRY_VARS}
+    row_starts = list(range(0, NY, chunk_rows))
+    for info in infos:
+        planes = dask.delayed(_planes, pure=True)(info.path, dask_key_name=f"planes-{info.path}")
+        for out, idx, dtype in ((sci, 0, np.float32), (err, 1, np.float32), (dq, 2, np.uint32)):
+            arr = da.from_delayed(planes[idx], shape=(NY, NX), dtype=dtype)
+            out.append(arr.rechunk((chunk_rows, NX))[None])
+        blocks: dict[str, list] = {name: [] for name in dmodel.GEOMETRY_VARS}
+        for y0 in row_starts:
+            y1 = min(NY, y0 + chunk_rows)
+            geom = dask.delayed(geometry_rows, pure=True)(info.path, y0, y1)
+            for name in dmodel.GEOMETRY_VARS:
+                if name.startswith("corner_"):
+                    shape, dtype = (4, y1 - y0, NX), np.float64
+                elif name == "slice":
+                    shape, dtype = (y1 - y0, NX), np.int16
+                else:
+                    shape, dtype = (y1 - y0, NX), np.float64
+                blocks[name].append(da.from_delayed(geom[name], shape=shape, dtype=dtype))
+        for name in dmodel.GEOMETRY_VARS:
+            axis = 1 if name.startswith("corner_") else 0
+            geometry[name].append(da.concatenate(blocks[name], axis=axis)[None])
+    data_vars = {
+        "sci": (("exposure", "y", "x"), da.concatenate(sci)),
+        "err": (("exposure", "y", "x"), da.concatenate(err)),
+        "dq": (("exposure", "y", "x"), da.concatenate(dq)),
+    }
+    for name in dmodel.GEOMETRY_VARS:
+        dims = ("exposure", "corner", "y", "x") if name.startswith("corner_") else ("exposure", "y", "x")
+        data_vars[name] = (dims, da.concatenate(geometry[name]))
+    coords = {}
+    for name in dmodel.EXPOSURE_COORDS:
+        if name == "setting":
+            values = [i.setting for i in infos]
+        else:
+            values = [getattr(i, name) for i in infos]
+        coords[name] = ("exposure", np.asarray(values))
+    ds = xr.Dataset(data_vars, coords=coords)
+    return dmodel.annotate(ds)
+
+
+# --------------------------------------------------------------------------- zarr stores
+def _wcs_asdf_bytes(path: str) -> bytes:
+    import asdf
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        asdf.AsdfFile({"wcs": calfits.load_wcs(path)}).write_to(buf, all_array_compression="zlib")
+    return buf.getvalue()
+
+
+def wcs_from_bytes(data: bytes):
+    """Deserialise a gwcs stored in a detector store's ``wcs_asdf`` coordinate."""
+    import asdf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with asdf.open(io.BytesIO(bytes(data)), lazy_load=False, memmap=False) as af:
+            return af["wcs"]
+
+
+def _store_mapper(store: str):
+    return store if not paths.is_remote(store) else _remote_store(store)
+
+
+def _remote_store(store: str):
+    import zarr
+
+    return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
+
+
+def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) -> str:
+    """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
+
+    The per-exposure WCS (ASDF bytes) and FITS headers are embedded, so that the store is
+    self-contained. The store's ``mrsdask_complete`` attribute is set only after every chunk
+    is written; :func:`open_detector_store` refuses a store without it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`open_cal`.
+    store : str
+        Local path or URL of the zarr store.
+    overwrite : bool
+        Replace an existing store.
+    """
+    if paths.exists(store) and not overwrite:
+        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    sources = [str(p) for p in ds["path"].values]
+    extras = dask.compute(
+        *[dask.delayed(lambda p: (_wcs_asdf_bytes(p),) + calfits.read_headers(p))(p) for p in sources]
+    )
+    ds = ds.assign_coords(
+        wcs_asdf=("exposure", np.asarray([e[0] for e in extras], dtype=object).astype(bytes)),
+        primary_header=("exposure", np.asarray([e[1] for e in extras])),
+        sci_header=("exposure", np.asarray([e[2] for e in extras])),
+    )
+    ds.attrs[COMPLETE_ATTR] = False
+    target = _store_mapper(store)
+    ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
+    _set_complete(store, True)
+    return store
+
+
+def _set_complete(store: str, value: bool) -> None:
+    import zarr
+
+    group = zarr.open_group(_store_mapper(store), mode="r+", zarr_format=3)
+    group.attrs[COMPLETE_ATTR] = value
+
+
+def open_detector_store(store: str) -> xr.Dataset:
+    """Open a detector store lazily and check it.
+
+    Raises
+    ------
+    InputError
+        If the store does not exist or does not follow the conventions.
+    IncompleteStoreError
+        If the store was not finished (an interrupted ingest).
+    """
+    if not paths.exists(str(store).rstrip("/") + "/zarr.json"):
+        raise InputError(f"{store}: no zarr store there; create one with 'mrsdask ingest'")
+    ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+    dmodel.validate_detector_dataset(ds, str(store))
+    if not ds.attrs.get(COMPLETE_ATTR, False):
+        raise IncompleteStoreError(
+            f"{store}: the store is incomplete (an interrupted ingest); run 'mrsdask ingest' again"
+        )
+    return ds
+
+
+def write_cal_fits(ds: xr.Dataset, index: int, path: str) -> str:
+    """Write exposure ``index`` of a detector store as an official level-2 ``cal`` file.
+
+    The file has the original headers, SCI/ERR/DQ from the store and the original gwcs,
+    so that ``stdatamodels`` and the official steps open it as an ``IFUImageModel``.
+    """
+    from astropy.io import fits
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    if "wcs_asdf" not in ds.coords:
+        raise InputError("dataset has no embedded WCS; only detector stores can be exported")
+    primary = fits.Header.fromstring(str(ds["primary_header"].values[index]))
+    sci_header = fits.Header.fromstring(str(ds["sci_header"].values[index]))
+    exp = ds.isel(exposure=index)
+    hdul = fits.HDUList([
+        fits.PrimaryHDU(header=primary),
+        fits.ImageHDU(np.asarray(exp["sci"].values, dtype=np.float32), header=sci_header, name="SCI"),
+        fits.ImageHDU(np.asarray(exp["err"].values, dtype=np.float32), name="ERR"),
+        fits.ImageHDU(np.asarray(exp["dq"].values, dtype=np.uint32), name="DQ"),
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = IFUImageModel(hdul)
+        model.meta.wcs = wcs_from_bytes(ds["wcs_asdf"].values[index])
+        model.meta.filename = str(path).rsplit("/", 1)[-1]
+        model.save(str(path))
+    return str(path)
