@@ -234,6 +234,8 @@ def open_detector_store(store: str) -> xr.Dataset:
         raise IncompleteStoreError(
             f"{store}: the store is incomplete (an interrupted ingest); run 'mrsdask ingest' again"
         )
+    # Tasks reach the exposures through the store itself (not through the client's arrays).
+    ds.attrs["mrsdask_store"] = str(store)
     return ds
 
 

@@ -1,0 +1,619 @@
+"""The cube builder: wavelength-slab dispatcher over Dask.
+
+Flow for a request (see :func:`build_cubes`):
+
+1. **Pixel tables** — one Dask task per (exposure, channel) selects the usable pixels, takes
+   their geometry (computed once from the exposure's own WCS), sorts them by λ and writes them
+   to the store's scratch group (:mod:`mrsdask.cube.pixels`). They do not depend on the cube.
+2. **Grid** — on the client, from footprints and cube parameters, exactly as the official step.
+3. **Slabs** — one task per wavelength slab of each cube reads only the table rows whose λ can
+   reach the slab (binary search on the sorted λ), projects them onto the cube's tangent plane,
+   runs the weighting kernel (:mod:`mrsdask.cube.kernels`) into slab-sized accumulators and
+   writes the finished planes to the zarr cube. Memory per task is set by the slab, not by
+   the cube or the number of inputs.
+4. **Finish** — the MIRI spectral-tear clean-up (needs per-plane counts from every slab),
+   then the cube is marked complete and the scratch tables are removed.
+
+An interrupted build run again with the same arguments reuses finished pixel tables and slabs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from mrsdask.cube import store as cube_store
+from mrsdask.cube.cubepars import CubePars, cube_parameters, default_cubepars
+from mrsdask.cube.grid import (
+    SpatialGrid,
+    WavelengthGrid,
+    linear_wavelength_grid,
+    sky_to_tangent,
+    spatial_grid_from_corners,
+    tabular_wavelength_grid,
+)
+from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
+from mrsdask.cube.pixels import (
+    PixelTableInfo,
+    build_pixel_table,
+    load_table_info,
+    read_rows,
+    row_range,
+)
+from mrsdask.cube.plan import CubePlan, CubeRequest, plan_cubes
+from mrsdask.datamodel import cube as cmodel
+from mrsdask.datamodel.detector import exposure_table
+from mrsdask.errors import InputError, ParameterError
+
+log = logging.getLogger(__name__)
+
+#: Bytes of working memory per voxel of a slab (4 float64 accumulators + float32/uint32 outputs).
+BYTES_PER_SLAB_VOXEL = 4 * 8 + 4 * 4
+DEFAULT_SLAB_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class CubeSpec:
+    """Everything a slab task needs about one cube: plain numbers and arrays only."""
+
+    name: str
+    plan: CubePlan
+    grid: SpatialGrid
+    wave: WavelengthGrid
+    weighting: str
+    params: dict
+    window: tuple[float, float]
+    slab_planes: int
+    tables: tuple[PixelTableInfo, ...]
+
+    @property
+    def n_slabs(self) -> int:
+        """Number of wavelength slabs."""
+        return -(-self.wave.nz // self.slab_planes)
+
+    def slab_bounds(self, index: int) -> tuple[int, int]:
+        """Plane range ``[z0, z1)`` of a slab."""
+        z0 = index * self.slab_planes
+        return z0, min(self.wave.nz, z0 + self.slab_planes)
+
+
+# --------------------------------------------------------------------------- sources
+def exposure_sources(ds: xr.Dataset) -> list[dict]:
+    """How tasks reach each exposure: the FITS file or the detector store."""
+    store = ds.attrs.get("mrsdask_store")
+    if store:
+        return [{"kind": "store", "store": str(store), "index": i} for i in range(ds.sizes["exposure"])]
+    return [{"kind": "fits", "path": str(p)} for p in ds["path"].values]
+
+
+def _load_exposure_wcs(source: dict):
+    if source["kind"] == "fits":
+        from mrsdask.io.calfits import load_wcs
+
+        return load_wcs(source["path"])
+    from mrsdask.io.detector_store import open_detector_store, wcs_from_bytes
+
+    ds = open_detector_store(source["store"])
+    return wcs_from_bytes(ds["wcs_asdf"].values[source["index"]])
+
+
+# --------------------------------------------------------------------------- grid
+def _parse_s_region(text: str) -> np.ndarray | None:
+    numbers = [float(v) for v in re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", text or "")]
+    if not text or not text.upper().startswith("POLYGON") or len(numbers) < 8:
+        return None
+    return np.array([numbers[0:8:2], numbers[1:8:2]])
+
+
+def _ifu_rotation(source: dict, channel: int) -> float:
+    """Rotation between the IFU and the sky (official ``ifualign``), from one exposure."""
+    from mrsdask.instrument.bands import CHANNEL_INFO
+
+    wcs = _load_exposure_wcs(source)
+    info = CHANNEL_INFO[channel]
+    y, x = np.mgrid[:1024, info.x_range[0]:info.x_range[1]]
+    det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
+    _, _, lam = det2ab(x, y)
+    lam_med = float(np.nanmedian(lam))
+    ab2w = wcs.get_transform("alpha_beta", wcs.output_frame.name)
+    ra1, dec1, _ = ab2w(0, 0, lam_med)
+    ra2, dec2, _ = ab2w(2, 0, lam_med)
+    dra = (ra2 - ra1) * math.cos(math.radians(dec1))
+    ddec = dec2 - dec1
+    return 90.0 + math.degrees(math.atan2(dra, ddec))
+
+
+def plan_cube_spec(
+    plan: CubePlan,
+    request: CubeRequest,
+    rows: list[dict],
+    tables: dict[tuple[int, int], PixelTableInfo],
+    sources: list[dict],
+    pars: CubePars,
+    n_workers: int = 2,
+) -> CubeSpec:
+    """Compute the grid, parameters and slabs of one cube (client side, cheap)."""
+    official_type = request.output_type
+    if request.channels != (1, 2, 3, 4) or request.subbands != ("A", "B", "C"):
+        official_type = "user"
+    linear = request.linear_wave and request.output_type != "multi"
+    params = cube_parameters(
+        pars, [b.name for b in plan.bands], request.weighting, linear, len(plan.inputs),
+        wavemin=request.wavemin, wavemax=request.wavemax, scalexy=request.scalexy,
+        scalew=request.scalew, rois=request.rois, roiw=request.roiw, weight_power=request.weight_power,
+    )
+    # Rotation.
+    rotation = None
+    if request.coord_system == "ifualign":
+        first_index, first_band = plan.inputs[0]
+        rotation = _ifu_rotation(sources[first_index], first_band.channel)
+    elif request.cube_pa is not None:
+        rotation = float(request.cube_pa)
+    world = request.coord_system in ("skyalign", "world") and request.cube_pa is None
+    has_ch1_or_3 = any(b.channel in (1, 3) for b in plan.bands)
+    corner_ra, corner_dec = [], []
+    for index, band in plan.inputs:
+        row = rows[index]
+        poly = None
+        if world and (official_type == "multi" or not has_ch1_or_3) and row["target_type"] != "MOVING":
+            poly = _parse_s_region(row["s_region"])
+        if poly is None:
+            poly = tables[(index, band.channel)].footprint
+        corner_ra.extend(poly[0])
+        corner_dec.extend(poly[1])
+    grid = spatial_grid_from_corners(
+        np.array(corner_ra), np.array(corner_dec), params.spatial_size, rotation,
+        request.ra_center, request.dec_center, request.nspax_x, request.nspax_y,
+    )
+    if linear:
+        wave = linear_wavelength_grid(params.wavemin, params.wavemax, params.spectral_size)
+    else:
+        wave = tabular_wavelength_grid(params.wavelength_table)
+    # Pixel window over the whole cube (the official pre-selection; it matters at the ends).
+    if request.weighting == "drizzle":
+        if linear:
+            dmax = max((tables[(i, b.channel)].dwavelength_max for i, b in plan.inputs), default=0.0)
+            pad_lo = pad_hi = wave.cdelt3 + dmax
+        else:
+            pad_lo, pad_hi = wave.zwidth[0], wave.zwidth[-1]
+    else:
+        pad = params.roiw if linear else float(np.max(params.roiw_table))
+        pad_lo = pad_hi = pad
+    window = (float(wave.zcoord[0] - pad_lo), float(wave.zcoord[-1] + pad_hi))
+    slab_planes = request.slab_planes or auto_slab_planes(grid.nx, grid.ny, wave.nz, n_workers)
+    used = tuple(sorted({tables[(i, b.channel)].key: tables[(i, b.channel)] for i, b in plan.inputs}.values(),
+                        key=lambda t: t.key))
+    return CubeSpec(plan.name, plan, grid, wave, request.weighting, asdict(params), window,
+                    int(slab_planes), used)
+
+
+def auto_slab_planes(nx: int, ny: int, nz: int, n_workers: int, slab_bytes: int = DEFAULT_SLAB_BYTES) -> int:
+    """Planes per slab: within ``slab_bytes`` of working memory and ≥ 4 slabs per worker."""
+    by_memory = max(1, slab_bytes // (BYTES_PER_SLAB_VOXEL * nx * ny))
+    by_parallelism = max(8, -(-nz // (4 * max(1, n_workers))))
+    return int(max(1, min(nz, by_memory, by_parallelism, 1024)))
+
+
+# --------------------------------------------------------------------------- slab task
+def _nearest_table_index(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the nearest table entry (ties to the lower one, as an argmin would)."""
+    idx = np.clip(np.searchsorted(table, values), 1, table.size - 1)
+    lower = table[idx - 1]
+    upper = table[idx]
+    return np.where(np.abs(values - lower) <= np.abs(upper - values), idx - 1, idx)
+
+
+def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np.ndarray]:
+    """Accumulate and finish planes ``z0:z1`` of a cube (pure computation, no writes)."""
+    grid, wave = spec.grid, spec.wave
+    zc = wave.zcoord[z0:z1]
+    zw = wave.zwidth[z0:z1]
+    nz, ny, nx = z1 - z0, grid.ny, grid.nx
+    acc = [np.zeros((nz, ny, nx)) for _ in range(4)]
+    drizzle = spec.weighting == "drizzle"
+    params = spec.params
+    linear = wave.linear
+    if drizzle:
+        dmax = max((t.dwavelength_max for t in spec.tables), default=0.0)
+        lam_lo = float(np.min(zc - zw / 2.0)) - dmax / 2.0
+        lam_hi = float(np.max(zc + zw / 2.0)) + dmax / 2.0
+    else:
+        roiw_max = params["roiw"] if linear else float(np.max(params["roiw_table"]))
+        lam_lo = float(zc[0]) - roiw_max
+        lam_hi = float(zc[-1]) + roiw_max
+    lam_lo = max(lam_lo, spec.window[0])
+    lam_hi = min(lam_hi, spec.window[1])
+    xcoord, ycoord = grid.xcoord, grid.ycoord
+    for table in spec.tables:
+        start, stop = row_range(table, lam_lo, lam_hi)
+        if stop <= start:
+            continue
+        rows = read_rows(scratch, table.key, start, stop, corners=drizzle)
+        lam = rows["wavelength"]
+        keep = (lam >= lam_lo) & (lam <= lam_hi)
+        if not keep.any():
+            continue
+        lam = lam[keep]
+        flux = rows["flux"][keep]
+        err = rows["err"][keep]
+        if drizzle:
+            cxi, ceta = sky_to_tangent(rows["corner_ra"][:, keep], rows["corner_dec"][:, keep],
+                                       grid.crval1, grid.crval2, grid.rotation)
+            drizzle_accumulate(np.ascontiguousarray(cxi), np.ascontiguousarray(ceta), lam,
+                               rows["dwavelength"][keep], flux, err, xcoord, ycoord, zc, zw,
+                               grid.cdelt, grid.cdelt, *acc)
+        else:
+            xi, eta = sky_to_tangent(rows["ra"][keep], rows["dec"][keep], grid.crval1, grid.crval2,
+                                     grid.rotation)
+            if linear:
+                ones = np.ones_like(lam)
+                rois = ones * params["rois"]
+                roiw = ones * params["roiw"]
+                scalerad = ones * (params["scalerad"] if params["scalerad"] is not None else np.nan)
+                power = ones * (params["weight_power"] if params["weight_power"] is not None else np.nan)
+                softrad = ones * (params["softrad"] if params["softrad"] is not None else np.nan)
+            else:
+                k = _nearest_table_index(np.asarray(params["wavelength_table"]), lam)
+                rois = np.asarray(params["rois_table"])[k]
+                roiw = np.asarray(params["roiw_table"])[k]
+                scalerad = np.asarray(params["scalerad_table"])[k] if params["scalerad_table"] is not None else rois * np.nan
+                power = np.asarray(params["weight_power_table"])[k] if params["weight_power_table"] is not None else rois * np.nan
+                softrad = np.asarray(params["softrad_table"])[k] if params["softrad_table"] is not None else rois * np.nan
+            if spec.weighting == "emsm":
+                emsm_accumulate(xi, eta, lam, flux, err, rois, roiw, scalerad, xcoord, ycoord, zc, zw,
+                                grid.cdelt, grid.cdelt, *acc)
+            else:
+                msm_accumulate(xi, eta, lam, flux, err, rois, roiw, power, softrad, xcoord, ycoord, zc,
+                               zw, grid.cdelt, grid.cdelt, *acc)
+    return finish_planes(*acc)
+
+
+def finish_planes(flux_sum, weight_sum, var_sum, count) -> dict[str, np.ndarray]:
+    """Turn accumulators into SCI, ERR, DQ and WMAP planes (official definitions)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = count > 0
+        sci = np.where(has, flux_sum / weight_sum, 0.0)
+        var = np.where(has, var_sum / (weight_sum * weight_sum), 0.0)
+    dq = np.where(weight_sum > 0, 0, cmodel.NON_SCIENCE_HOLE).astype(np.uint32)
+    bad = dq != 0
+    sci[bad] = np.nan
+    var[bad] = np.nan
+    return {
+        "sci": sci.astype(np.float32),
+        "err": np.sqrt(var).astype(np.float32),
+        "dq": dq,
+        "wmap": count.astype(np.float32),
+    }
+
+
+def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int) -> np.ndarray:
+    """Compute one slab, write it to the cube store, return its per-plane good-voxel counts."""
+    z0, z1 = spec.slab_bounds(slab_index)
+    planes = compute_slab(spec, scratch, z0, z1)
+    cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
+    return (planes["dq"] == 0).sum(axis=(1, 2))
+
+
+def _good_counts(root: str, spec: CubeSpec, z0: int, z1: int) -> np.ndarray:
+    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r")
+    return (np.asarray(group["dq"][z0:z1]) == 0).sum(axis=(1, 2))
+
+
+def spectral_tear_planes(ngood: np.ndarray) -> np.ndarray:
+    """Planes with suspiciously low coverage: 0 < n < 0.75 × the 3rd percentile of n > 0."""
+    good = ngood > 0
+    if not good.any():
+        return np.zeros(0, dtype=int)
+    threshold = 0.75 * np.percentile(ngood[good], 3)
+    return np.nonzero(good & (ngood < threshold))[0]
+
+
+def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
+    """Blank the spectral-tear planes and mark the cube complete; return their number."""
+    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r+")
+    tears = spectral_tear_planes(ngood)
+    shape = (spec.grid.ny, spec.grid.nx)
+    for z in tears:
+        group["sci"][z] = np.full(shape, np.nan, dtype=np.float32)
+        group["err"][z] = np.full(shape, np.nan, dtype=np.float32)
+        group["wmap"][z] = np.zeros(shape, dtype=np.float32)
+        group["dq"][z] = np.full(shape, cmodel.NON_SCIENCE_HOLE, dtype=np.uint32)
+    group.attrs["spectral_tear_planes"] = [int(z) for z in tears]
+    group.attrs[cube_store.COMPLETE_ATTR] = True
+    return int(tears.size)
+
+
+# --------------------------------------------------------------------------- cube metadata
+def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest) -> dict:
+    """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`)."""
+    from astropy.io import fits
+
+    grid, wave = spec.grid, spec.wave
+    pc = grid.pc_matrix
+    header = fits.Header()
+    header["WCSAXES"] = 3
+    header["CRPIX1"], header["CRPIX2"] = grid.crpix1, grid.crpix2
+    header["CRVAL1"], header["CRVAL2"] = grid.crval1, grid.crval2
+    header["CDELT1"] = header["CDELT2"] = grid.cdelt / 3600.0
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    header["CUNIT1"] = header["CUNIT2"] = "deg"
+    header["PC1_1"], header["PC1_2"], header["PC2_1"], header["PC2_2"] = pc
+    header["PC3_3"] = 1.0
+    header["CUNIT3"] = "um"
+    if wave.linear:
+        header["CTYPE3"] = "WAVE"
+        header["CRVAL3"] = float(wave.zcoord[0])
+        header["CDELT3"] = wave.cdelt3
+        header["CRPIX3"] = 1.0
+    else:
+        header["CTYPE3"] = "WAVE-TAB"
+        header["PS3_0"] = "WCS-TABLE"
+        header["PS3_1"] = "wavelength"
+        header["CRVAL3"] = 1.0
+        header["CRPIX3"] = 1.0
+        header["CDELT3"] = 1.0
+    header["RADESYS"] = "ICRS"
+    first = rows[spec.plan.inputs[0][0]]
+    params = spec.params
+    drizzle = spec.weighting == "drizzle"
+    area = grid.cdelt * grid.cdelt
+    return {
+        "convention": cmodel.CONVENTION,
+        "wcs_header": header.tostring(sep="\n"),
+        "crval1": grid.crval1, "crval2": grid.crval2, "crpix1": grid.crpix1, "crpix2": grid.crpix2,
+        "cdelt1": grid.cdelt / 3600.0, "cdelt2": grid.cdelt / 3600.0, "pc": list(pc),
+        "rotation": grid.rotation if grid.rotation is not None else 0.0,
+        "wavelength_axis": "linear" if wave.linear else "tabular",
+        "cdelt3": wave.cdelt3 if wave.linear else 0.0,
+        "weighting": spec.weighting,
+        "roi_spatial": 0.0 if drizzle or not wave.linear else float(params["rois"] or 0.0),
+        "roi_wave": 0.0 if drizzle or not wave.linear else float(params["roiw"] or 0.0),
+        "weight_power": 0.0 if drizzle or not wave.linear else float(params["weight_power"] or 0.0),
+        "channel": "".join(str(c) for c in spec.plan.channels),
+        "bands": [b.name for b in spec.plan.bands],
+        "band": "MULTIPLE" if len({b.subband for b in spec.plan.bands}) > 1 else spec.plan.bands[0].band_keyword,
+        "source_type": first["source_type"],
+        "targ_ra": first["targ_ra"], "targ_dec": first["targ_dec"],
+        "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
+        "inputs": sorted({rows[i]["filename"] for i in spec.plan.exposures}),
+        "mrsdask_request": json.dumps(asdict(request), sort_keys=True),
+        "units": "MJy / sr",
+        cube_store.COMPLETE_ATTR: False,
+    }
+
+
+def empty_cube_dataset(spec: CubeSpec, attrs: dict) -> xr.Dataset:
+    """A lazy all-missing cube Dataset with the right shape, coords and attrs (metadata only)."""
+    grid, wave = spec.grid, spec.wave
+    shape = (wave.nz, grid.ny, grid.nx)
+    chunks = (spec.slab_planes, grid.ny, grid.nx)
+    ra, dec = cmodel.spaxel_sky_coords(attrs, grid.ny, grid.nx)
+    ds = xr.Dataset(
+        {
+            "sci": (("wavelength", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
+                    {"units": "MJy / sr", "long_name": "surface brightness"}),
+            "err": (("wavelength", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
+                    {"units": "MJy / sr", "long_name": "1-sigma uncertainty"}),
+            "dq": (("wavelength", "y", "x"), da.full(shape, cmodel.NON_SCIENCE_HOLE, dtype=np.uint32, chunks=chunks),
+                   {"long_name": "jwst DQ flags: 0 data, 513 no data"}),
+            "wmap": (("wavelength", "y", "x"), da.zeros(shape, dtype=np.float32, chunks=chunks),
+                     {"long_name": "number of contributing detector pixels"}),
+        },
+        coords={
+            "wavelength": ("wavelength", wave.zcoord, {"units": "um"}),
+            "ra": (("y", "x"), ra, {"units": "deg"}),
+            "dec": (("y", "x"), dec, {"units": "deg"}),
+        },
+        attrs=attrs,
+    )
+    return ds
+
+
+# --------------------------------------------------------------------------- running tasks
+def _client():
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
+    """Compute delayed tasks on the current scheduler, with a progress bar; keep order."""
+    if not tasks:
+        return []
+    client = _client()
+    bar = _progress(progress, label, len(tasks))
+    try:
+        if client is not None:
+            from distributed import as_completed
+
+            futures = client.compute(tasks, retries=3)
+            for _ in as_completed(futures):
+                bar.advance()
+            return client.gather(futures)
+        results = []
+        # Local schedulers: compute in groups so the bar moves.
+        step = max(1, len(tasks) // 20)
+        for i in range(0, len(tasks), step):
+            results.extend(dask.compute(*tasks[i:i + step]))
+            bar.advance(min(step, len(tasks) - i))
+        return results
+    finally:
+        bar.close()
+
+
+class _progress:
+    def __init__(self, enabled: bool, label: str, total: int):
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._bar = Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), transient=False)
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _n_workers() -> int:
+    client = _client()
+    if client is not None:
+        try:
+            return max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
+        except Exception:
+            return 2
+    return max(1, dask.system.CPU_COUNT or 1)
+
+
+# --------------------------------------------------------------------------- entry point
+def build_cubes(
+    ds: xr.Dataset,
+    root: str,
+    request: CubeRequest,
+    cubepars: CubePars | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    keep_scratch: bool = False,
+) -> list[str]:
+    """Build the cubes a request asks for into the zarr store ``root``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Detector stack (:func:`mrsdask.io.detector_store.open_cal` or
+        :func:`~mrsdask.io.detector_store.open_detector_store`).
+    root : str
+        Path or URL of the output zarr store; one group per cube.
+    request : CubeRequest
+        Output type, weighting, selections and overrides.
+    cubepars : CubePars, optional
+        Cube parameters; default the shipped FLT-9 set (:func:`default_cubepars`).
+    progress : bool
+        Show progress bars.
+    overwrite : bool
+        Rebuild cubes that are already complete in the store.
+    keep_scratch : bool
+        Keep the pixel tables after the build.
+
+    Returns
+    -------
+    list of str
+        Names of the cube groups written (open with ``xarray.open_zarr(root, group=name)``).
+    """
+    pars = cubepars or default_cubepars()
+    rows = exposure_table(ds)
+    sources = exposure_sources(ds)
+    plans = plan_cubes(rows, request)
+    scratch = cube_store.group_path(root, cube_store.SCRATCH)
+    cube_store.open_group(root, mode="a")
+    cube_store.open_group(scratch, mode="a")
+    n_workers = _n_workers()
+
+    # 1. pixel tables (cube independent; reused when present and for the same source).
+    needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
+    tables: dict[tuple[int, int], PixelTableInfo] = {}
+    todo = []
+    for index, channel in needed:
+        key = f"e{index:04d}_ch{channel}"
+        info = load_table_info(scratch, key, sources[index])
+        if info is not None:
+            tables[(index, channel)] = info
+        else:
+            todo.append(dask.delayed(build_pixel_table, pure=False)(sources[index], index, channel, scratch, key))
+    for info in run_tasks(todo, "pixel tables", progress):
+        tables[(info.exposure, info.channel)] = info
+    for (index, channel), info in tables.items():
+        if info.n == 0:
+            log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
+
+    # 2. grids and empty cubes.
+    specs = []
+    for plan in plans:
+        spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers)
+        attrs = cube_attrs(spec, rows, request)
+        resumable = (
+            not overwrite
+            and cube_store.cube_exists(root, spec.name)
+            and _same_build(root, spec, attrs)
+        )
+        if not resumable:
+            cube_store.create_cube_group(root, spec.name, empty_cube_dataset(spec, attrs), spec.slab_planes)
+        elif cube_store.open_group(cube_store.group_path(root, spec.name)).attrs.get(cube_store.COMPLETE_ATTR):
+            log.info("cube %s is already complete in %s", spec.name, root)
+            specs.append((spec, None))
+            continue
+        specs.append((spec, cube_store.slabs_done(root, spec.name)))
+
+    # 3. slabs of every cube, together.
+    tasks, keys = [], []
+    for spec, done in specs:
+        if done is None:
+            continue
+        spec_d = dask.delayed(spec, traverse=False)
+        for s in range(spec.n_slabs):
+            if done[s]:
+                continue
+            tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
+            keys.append((spec.name, s))
+    results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+
+    # 4. finish.
+    names = []
+    for spec, done in specs:
+        names.append(spec.name)
+        if done is None:
+            continue
+        ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+        for s in range(spec.n_slabs):
+            z0, z1 = spec.slab_bounds(s)
+            counts = results.get((spec.name, s))
+            ngood[z0:z1] = counts if counts is not None else _good_counts(root, spec, z0, z1)
+        n_tears = finish_cube(spec, root, ngood)
+        log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
+                 spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
+    if not keep_scratch:
+        _remove_group(root, cube_store.SCRATCH)
+    return names
+
+
+def _same_build(root: str, spec: CubeSpec, attrs: dict) -> bool:
+    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r")
+    old = dict(group.attrs)
+    same = all(old.get(k) == attrs[k] for k in ("mrsdask_request", "wcs_header", "inputs"))
+    return same and tuple(group["sci"].shape) == (spec.wave.nz, spec.grid.ny, spec.grid.nx) and \
+        tuple(group["sci"].chunks)[0] == spec.slab_planes
+
+
+def _remove_group(root: str, name: str) -> None:
+    group = cube_store.open_group(root, mode="a")
+    if name in group:
+        del group[name]
+
+
+def open_cube(root: str, name: str) -> xr.Dataset:
+    """Open a finished cube lazily (``xarray.open_zarr``), refusing an unfinished one."""
+    from mrsdask.errors import IncompleteStoreError
+
+    if not cube_store.cube_exists(root, name):
+        raise InputError(f"{root}: holds no cube {name!r}")
+    ds = xr.open_zarr(cube_store._store(root), group=name, consolidated=False, zarr_format=3)
+    if not ds.attrs.get(cube_store.COMPLETE_ATTR):
+        raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
+    return ds.drop_vars("slab_done", errors="ignore")

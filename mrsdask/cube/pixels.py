@@ -1,0 +1,252 @@
+"""Pixel tables: the cube-independent, wavelength-sorted point cloud of one exposure-channel.
+
+A pixel table holds, for every usable pixel of one channel of one exposure, its flux, error,
+centre λ and λ extent, and its sky centre and footprint corners, **sorted by λ**. It does not
+depend on any cube: band, channel and multi cubes, and every wavelength slab of them, read
+the rows they need by binary search on the sorted λ. Tables live in a zarr group (local or
+object store) so that workers on other machines can read them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from mrsdask.instrument.bands import CHANNEL_INFO
+from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+from mrsdask.io import calfits
+
+#: jwst DQ bits that exclude a pixel from cubes.
+DO_NOT_USE = 1
+NON_SCIENCE = 512
+#: Every how many sorted rows the λ index keeps a sample.
+INDEX_STRIDE = 1024
+#: Rows per zarr chunk of a pixel table (a slab reads a few chunks of each table it needs).
+TABLE_CHUNK = 16384
+COLUMNS_F8 = ("wavelength", "dwavelength", "ra", "dec", "flux", "err")
+
+
+@dataclass(frozen=True)
+class PixelTableInfo:
+    """Summary of one written pixel table, small enough to gather on the client.
+
+    Attributes
+    ----------
+    key : str
+        Name of the table's zarr group.
+    exposure, channel : int
+        Which exposure and channel.
+    n : int
+        Number of rows.
+    lambda_index : ndarray
+        The sorted λ of every ``INDEX_STRIDE``-th row (for coarse row ranges).
+    dwavelength_max : float
+        Largest λ extent of the channel's mapped pixels (the official window uses it).
+    footprint : ndarray, shape (2, 4)
+        RA/Dec (deg) of the four extreme pixel centres (min RA, max RA, min Dec, max Dec)
+        of all the channel's pixels, as the official ``find_corners_miri``.
+    wave_range : tuple of float
+        Min and max λ of all the channel's pixels.
+    """
+
+    key: str
+    exposure: int
+    channel: int
+    n: int
+    lambda_index: np.ndarray
+    dwavelength_max: float
+    footprint: np.ndarray
+    wave_range: tuple[float, float]
+
+
+def _channel_pixels_from_fits(path: str, channel: int):
+    sci, err, dq = calfits.read_planes(path)
+    wcs = calfits.load_wcs(path)
+    smap = slice_map_of(wcs)
+    info = CHANNEL_INFO[channel]
+    ys, xs = np.nonzero(_channel_mask(smap, info))
+    geom = pixel_geometry(wcs, xs.astype(np.float64), ys.astype(np.float64), slice_width(wcs, smap, channel))
+    return {
+        "flux": sci[ys, xs], "err": err[ys, xs], "dq": dq[ys, xs],
+        "ra": geom.ra, "dec": geom.dec, "wavelength": geom.wavelength, "dwavelength": geom.dwavelength,
+        "corner_ra": geom.corner_ra, "corner_dec": geom.corner_dec,
+    }
+
+
+def _channel_mask(smap: np.ndarray, info) -> np.ndarray:
+    mask = (smap >= info.first_slice) & (smap <= info.last_slice)
+    x = np.arange(smap.shape[1])
+    # The official cube_build maps x in [xstart, xend) of the channel.
+    mask &= ((x >= info.x_range[0]) & (x < info.x_range[1]))[None, :]
+    return mask
+
+
+def _channel_pixels_from_store(ds, index: int, channel: int):
+    info = CHANNEL_INFO[channel]
+    exp = ds.isel(exposure=index)
+    smap = np.asarray(exp["slice"].values)
+    ys, xs = np.nonzero(_channel_mask(smap, info))
+    out = {}
+    for name, key in (("sci", "flux"), ("err", "err"), ("dq", "dq"), ("ra", "ra"), ("dec", "dec"),
+                      ("wavelength", "wavelength"), ("dwavelength", "dwavelength")):
+        out[key] = np.asarray(exp[name].values)[ys, xs]
+    out["corner_ra"] = np.asarray(exp["corner_ra"].values)[:, ys, xs]
+    out["corner_dec"] = np.asarray(exp["corner_dec"].values)[:, ys, xs]
+    return out
+
+
+def footprint_extremes(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """The four extreme points (min RA, max RA, min Dec, max Dec) of a set of positions.
+
+    RA is wrapped to one side of 0/360 before the extremes are taken.
+    """
+    from mrsdask.cube.grid import wrap_ra
+
+    good = np.isfinite(ra) & np.isfinite(dec)
+    ra = wrap_ra(ra[good])
+    dec = dec[good]
+    if ra.size == 0:
+        return np.full((2, 4), np.nan)
+    idx = [int(np.argmin(ra)), int(np.argmax(ra)), int(np.argmin(dec)), int(np.argmax(dec))]
+    return np.array([[ra[i] % 360.0 for i in idx], [dec[i] for i in idx]])
+
+
+def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str) -> PixelTableInfo:
+    """Select, sort by λ and write one exposure-channel's pixel table.
+
+    Parameters
+    ----------
+    source : dict
+        ``{"kind": "fits", "path": …}`` or ``{"kind": "store", "store": …, "index": …}``.
+    exposure : int
+        Exposure index in the detector Dataset.
+    channel : int
+        1 to 4.
+    scratch : str
+        Path or URL of the zarr group that holds pixel tables.
+    key : str
+        Name of this table's sub-group.
+
+    Returns
+    -------
+    PixelTableInfo
+    """
+
+    from mrsdask.cube.store import open_group
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if source["kind"] == "fits":
+            px = _channel_pixels_from_fits(source["path"], channel)
+        else:
+            from mrsdask.io.detector_store import open_detector_store
+
+            px = _channel_pixels_from_store(open_detector_store(source["store"]), source["index"], channel)
+        mapped = np.isfinite(px["ra"])
+        footprint = footprint_extremes(px["ra"][mapped], px["dec"][mapped])
+        lam_all = px["wavelength"][mapped]
+        wave_range = (float(np.nanmin(lam_all)), float(np.nanmax(lam_all))) if lam_all.size else (np.nan, np.nan)
+        dlam_all = px["dwavelength"][mapped]
+        dmax_all = float(np.nanmax(dlam_all)) if dlam_all.size else 0.0
+        good = (
+            mapped
+            & np.isfinite(px["flux"])
+            & np.isfinite(px["err"])
+            & ((px["dq"] & (DO_NOT_USE | NON_SCIENCE)) == 0)
+            & np.isfinite(px["wavelength"])
+            & np.isfinite(px["dwavelength"])
+            & np.all(np.isfinite(px["corner_ra"]), axis=0)
+        )
+    order = np.argsort(px["wavelength"][good], kind="stable")
+    group = open_group(scratch, mode="a")
+    if key in group:
+        del group[key]
+    table = group.create_group(key)
+    n = int(order.size)
+    chunk = TABLE_CHUNK
+    for name in COLUMNS_F8:
+        values = np.asarray(px[name][good], dtype=np.float64)[order]
+        arr = table.create_array(name, shape=(n,), chunks=(max(1, min(chunk, n)),), dtype="f8", compressors=None)
+        if n:
+            arr[:] = values
+    for name in ("corner_ra", "corner_dec"):
+        values = np.asarray(px[name][:, good], dtype=np.float64)[:, order]
+        arr = table.create_array(name, shape=(4, n), chunks=(4, max(1, min(chunk, n))), dtype="f8", compressors=None)
+        if n:
+            arr[:] = values
+    lam_sorted = np.asarray(px["wavelength"][good])[order]
+    info = PixelTableInfo(
+        key=key,
+        exposure=exposure,
+        channel=channel,
+        n=n,
+        lambda_index=lam_sorted[::INDEX_STRIDE].copy(),
+        dwavelength_max=dmax_all,
+        footprint=footprint,
+        wave_range=wave_range,
+    )
+    table.attrs.update(_info_to_attrs(info, source))
+    return info
+
+
+def _info_to_attrs(info: PixelTableInfo, source: dict) -> dict:
+    return {
+        "complete": True,
+        "source": {k: (str(v) if not isinstance(v, int) else v) for k, v in source.items()},
+        "exposure": info.exposure,
+        "channel": info.channel,
+        "n": info.n,
+        "lambda_index": [float(v) for v in info.lambda_index],
+        "dwavelength_max": info.dwavelength_max,
+        "footprint": np.asarray(info.footprint).tolist(),
+        "wave_range": list(info.wave_range),
+    }
+
+
+def load_table_info(scratch: str, key: str, source: dict) -> PixelTableInfo | None:
+    """Summary of an already written table for the same source, or None (resume support)."""
+    from mrsdask.cube.store import open_group
+
+    try:
+        attrs = dict(open_group(scratch, mode="r")[key].attrs)
+    except Exception:
+        return None
+    expected = {k: (str(v) if not isinstance(v, int) else v) for k, v in source.items()}
+    if not attrs.get("complete") or attrs.get("source") != expected:
+        return None
+    return PixelTableInfo(
+        key=key,
+        exposure=int(attrs["exposure"]),
+        channel=int(attrs["channel"]),
+        n=int(attrs["n"]),
+        lambda_index=np.asarray(attrs["lambda_index"], dtype=np.float64),
+        dwavelength_max=float(attrs["dwavelength_max"]),
+        footprint=np.asarray(attrs["footprint"], dtype=np.float64),
+        wave_range=tuple(attrs["wave_range"]),
+    )
+
+
+def row_range(info: PixelTableInfo, lam_lo: float, lam_hi: float) -> tuple[int, int]:
+    """Rows of a table that may hold λ in ``[lam_lo, lam_hi]`` (a superset, from the index)."""
+    if info.n == 0:
+        return 0, 0
+    idx = info.lambda_index
+    i0 = int(np.searchsorted(idx, lam_lo, side="left")) - 1
+    i1 = int(np.searchsorted(idx, lam_hi, side="right"))
+    start = max(0, i0 * INDEX_STRIDE)
+    stop = min(info.n, i1 * INDEX_STRIDE + 1) if i1 < idx.size else info.n
+    return start, max(start, stop)
+
+
+def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool) -> dict[str, np.ndarray]:
+    """Read rows ``start:stop`` of a pixel table."""
+    from mrsdask.cube.store import open_group
+
+    table = open_group(scratch, mode="r")[key]
+    out = {name: np.asarray(table[name][start:stop]) for name in COLUMNS_F8}
+    if corners:
+        out["corner_ra"] = np.asarray(table["corner_ra"][:, start:stop])
+        out["corner_dec"] = np.asarray(table["corner_dec"][:, start:stop])
+    return out

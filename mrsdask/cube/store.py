@@ -1,0 +1,73 @@
+"""The zarr cube store: one zarr hierarchy holding one group per cube (``ch1-short`` …).
+
+Each cube group follows :mod:`mrsdask.datamodel.cube`; its arrays are chunked by wavelength
+slab so that independent tasks write disjoint chunks. A per-slab marker array records which
+slabs are on disk (an interrupted build resumes from it) and the ``mrsdask_complete``
+attribute is set only after the last slab and the final clean-up.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from mrsdask.io import paths
+
+COMPLETE_ATTR = "mrsdask_complete"
+SCRATCH = "_scratch"
+
+
+def _store(path: str):
+    if paths.is_remote(path):
+        return zarr.storage.FsspecStore.from_url(path, storage_options=paths.storage_options_for(path))
+    return str(path)
+
+
+def open_group(path: str, mode: str = "r") -> zarr.Group:
+    """Open a zarr (v3) group at a local path or URL."""
+    return zarr.open_group(_store(path), mode=mode, zarr_format=3)
+
+
+def group_path(root: str, name: str) -> str:
+    """Path of a child group of the store root."""
+    return str(root).rstrip("/") + "/" + name
+
+
+def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) -> None:
+    """Write the metadata of an empty cube (no chunk data) with slab-aligned chunks."""
+    nz = ds.sizes["wavelength"]
+    nslabs = -(-nz // slab_planes)
+    ds = ds.assign(slab_done=(("slab",), da.zeros(nslabs, dtype=bool, chunks=1)))
+    encoding = {
+        name_: {"chunks": (slab_planes, ds.sizes["y"], ds.sizes["x"])}
+        for name_ in ("sci", "err", "dq", "wmap")
+    }
+    encoding["slab_done"] = {"chunks": (1,)}
+    ds.to_zarr(_store(root), group=name, mode="w", compute=False, consolidated=False,
+               zarr_format=3, encoding=encoding)
+
+
+def slabs_done(root: str, name: str) -> np.ndarray:
+    """Boolean per slab: already written."""
+    group = open_group(group_path(root, name), mode="r")
+    return np.asarray(group["slab_done"][:], dtype=bool)
+
+
+def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray]) -> None:
+    """Write planes ``z0:z1`` of a cube and mark the slab done (after the data)."""
+    group = open_group(group_path(root, name), mode="r+")
+    for key, values in planes.items():
+        group[key][z0:z1] = values
+    group["slab_done"][slab_index] = True
+
+
+def set_complete(root: str, name: str, value: bool = True) -> None:
+    """Mark a cube group complete (or not)."""
+    open_group(group_path(root, name), mode="r+").attrs[COMPLETE_ATTR] = value
+
+
+def cube_exists(root: str, name: str) -> bool:
+    """Whether a cube group exists in the store."""
+    return paths.exists(group_path(root, name) + "/zarr.json")
