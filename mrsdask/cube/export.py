@@ -1,0 +1,131 @@
+"""Export zarr cubes as official ``s3d`` FITS files, plane by plane.
+
+The file has the layout of the pipeline's ``IFUCubeModel`` product: a primary header with the
+instrument and target keywords, ``SCI``, ``ERR``, ``DQ`` and ``WMAP`` image extensions carrying
+the 3-D WCS (CTYPE3 = WAVE with CRVAL3/CDELT3/CRPIX3 for a linear axis, WAVE-TAB with a
+``WCS-TABLE`` extension for a tabular one), and the ``WCS-TABLE`` binary table that the
+pipeline always writes. Each image is streamed to disk one wavelength plane at a time, so a
+cube larger than memory exports in bounded memory. The file is written under a temporary
+name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import xarray as xr
+from astropy.io import fits
+
+from mrsdask.datamodel import cube as cmodel
+from mrsdask.io import paths
+
+
+def _primary_header(ds: xr.Dataset) -> fits.Header:
+    a = ds.attrs
+    h = fits.Header()
+    h["DATAMODL"] = "IFUCubeModel"
+    h["TELESCOP"] = "JWST"
+    h["INSTRUME"] = "MIRI"
+    h["EXP_TYPE"] = "MIR_MRS"
+    h["DETECTOR"] = "MULTIPLE" if any(c in a["channel"] for c in "12") and any(c in a["channel"] for c in "34") else (
+        "MIRIFUSHORT" if a["channel"][0] in "12" else "MIRIFULONG")
+    h["CHANNEL"] = a["channel"]
+    h["BAND"] = a["band"]
+    h["SRCTYPE"] = a.get("source_type", "EXTENDED")
+    if np.isfinite(a.get("targ_ra", np.nan)):
+        h["TARG_RA"] = a["targ_ra"]
+        h["TARG_DEC"] = a["targ_dec"]
+    h["FILENAME"] = ""
+    h["S_IFUCUB"] = "COMPLETE"
+    h["ORIGIN"] = "mrsdask"
+    h["CAL_VER"] = "mrsdask"
+    return h
+
+
+def _image_header(ds: xr.Dataset, name: str, bunit: str | None) -> fits.Header:
+    h = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
+    h["EXTNAME"] = name
+    if bunit:
+        h["BUNIT"] = bunit
+    if name == "SCI":
+        h["PIXAR_A2"] = ds.attrs["pixelarea_arcsecsq"]
+        h["PIXAR_SR"] = ds.attrs["pixelarea_steradians"]
+        h["WEIGHTNG"] = ds.attrs["weighting"]
+        h["ROI_SPAT"] = ds.attrs.get("roi_spatial", 0.0)
+        h["ROI_WAVE"] = ds.attrs.get("roi_wave", 0.0)
+        h["WTPOWER"] = ds.attrs.get("weight_power", 0.0)
+        h["S_REGION"] = _s_region(ds)
+    return h
+
+
+def _s_region(ds: xr.Dataset) -> str:
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    wcs = cmodel.celestial_wcs(ds.attrs)
+    ra, dec = wcs.wcs_pix2world([-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5], 0)
+    return "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in zip(ra, dec))
+
+
+def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> None:
+    nz, ny, nx = data.shape
+    full = fits.Header()
+    full["XTENSION"] = "IMAGE"
+    full["BITPIX"] = {np.dtype(np.float32): -32, np.dtype(np.uint32): 32}[np.dtype(dtype)]
+    full["NAXIS"] = 3
+    full["NAXIS1"], full["NAXIS2"], full["NAXIS3"] = nx, ny, nz
+    full["PCOUNT"] = 0
+    full["GCOUNT"] = 1
+    if np.dtype(dtype) == np.uint32:
+        full["BSCALE"] = 1
+        full["BZERO"] = 2**31
+    full.extend(header, unique=True)
+    header = full
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stream = fits.StreamingHDU(path, header)
+    step = max(1, int(data.chunks[0][0]) if data.chunks else 64)
+    for z0 in range(0, nz, step):
+        block = np.asarray(data[z0:z0 + step].values, dtype=dtype)
+        if np.dtype(dtype) == np.uint32:
+            block = (block.astype(np.int64) - 2**31).astype(">i4")
+        else:
+            block = block.astype(">f4")
+        stream.write(block)
+    stream.close()
+
+
+def write_s3d(ds: xr.Dataset, path: str) -> str:
+    """Write a cube Dataset (from :func:`mrsdask.cube.build.open_cube`) as an ``s3d`` FITS file.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A complete cube following :mod:`mrsdask.datamodel.cube` (lazy is fine).
+    path : str
+        Local output path (``*_s3d.fits``).
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    if paths.is_remote(path):
+        raise NotImplementedError("s3d export writes local files; copy it to the object store afterwards")
+    tmp = f"{path}.part"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    primary = _primary_header(ds)
+    primary["FILENAME"] = os.path.basename(path)
+    fits.PrimaryHDU(header=primary).writeto(tmp)
+    _stream_image(tmp, _image_header(ds, "SCI", "MJy/sr"), ds["sci"], np.float32)
+    _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
+    _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
+    _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
+    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+    table = np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
+    hdu = fits.BinTableHDU(table, name="WCS-TABLE")
+    hdu.header["TUNIT1"] = "um"
+    fits.append(tmp, hdu.data, hdu.header)
+    os.replace(tmp, path)
+    return path
