@@ -43,10 +43,11 @@ from mrsdask.cube.grid import (
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.pixels import (
     PixelTableInfo,
-    build_pixel_table,
+    build_pixel_tables,
     load_table_info,
     read_rows,
     row_range,
+    table_key,
 )
 from mrsdask.cube.plan import CubePlan, CubeRequest, plan_cubes
 from mrsdask.datamodel import cube as cmodel
@@ -529,16 +530,19 @@ def build_cubes(
     # 1. pixel tables (cube independent; reused when present and for the same source).
     needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
     tables: dict[tuple[int, int], PixelTableInfo] = {}
-    todo = []
+    missing: dict[int, list[int]] = {}
     for index, channel in needed:
-        key = f"e{index:04d}_ch{channel}"
-        info = load_table_info(scratch, key, sources[index])
+        info = load_table_info(scratch, table_key(index, channel), sources[index])
         if info is not None:
             tables[(index, channel)] = info
         else:
-            todo.append(dask.delayed(build_pixel_table, pure=False)(sources[index], index, channel, scratch, key))
-    for info in run_tasks(todo, "pixel tables", progress):
-        tables[(info.exposure, info.channel)] = info
+            missing.setdefault(index, []).append(channel)
+    # One task per exposure: its file and WCS are read once for all its channels.
+    todo = [dask.delayed(build_pixel_tables, pure=False)(sources[i], i, chans, scratch)
+            for i, chans in sorted(missing.items())]
+    for infos in run_tasks(todo, "pixel tables", progress):
+        for info in infos:
+            tables[(info.exposure, info.channel)] = info
     for (index, channel), info in tables.items():
         if info.n == 0:
             log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)

@@ -61,8 +61,8 @@ class PixelTableInfo:
     wave_range: tuple[float, float]
 
 
-def _channel_pixels_from_fits(path: str, channel: int):
-    sci, err, dq = calfits.read_planes(path)
+def _channel_pixels_from_fits(path: str, channel: int, planes=None):
+    sci, err, dq = planes if planes is not None else calfits.read_planes(path)
     wcs = calfits.load_wcs(path)
     smap = slice_map_of(wcs)
     info = CHANNEL_INFO[channel]
@@ -113,7 +113,22 @@ def footprint_extremes(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     return np.array([[ra[i] % 360.0 for i in idx], [dec[i] for i in idx]])
 
 
-def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str) -> PixelTableInfo:
+def table_key(exposure: int, channel: int) -> str:
+    """Name of the pixel table of an exposure-channel."""
+    return f"e{exposure:04d}_ch{channel}"
+
+
+def build_pixel_tables(source: dict, exposure: int, channels: list[int], scratch: str) -> list[PixelTableInfo]:
+    """Pixel tables of several channels of one exposure (reads the file and its WCS once)."""
+    planes = calfits.read_planes(source["path"]) if source["kind"] == "fits" else None
+    return [
+        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes)
+        for channel in channels
+    ]
+
+
+def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str,
+                      planes=None) -> PixelTableInfo:
     """Select, sort by λ and write one exposure-channel's pixel table.
 
     Parameters
@@ -128,6 +143,8 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
         Path or URL of the zarr group that holds pixel tables.
     key : str
         Name of this table's sub-group.
+    planes : tuple of ndarray, optional
+        SCI, ERR, DQ already read from a FITS source.
 
     Returns
     -------
@@ -139,7 +156,7 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if source["kind"] == "fits":
-            px = _channel_pixels_from_fits(source["path"], channel)
+            px = _channel_pixels_from_fits(source["path"], channel, planes)
         else:
             from mrsdask.io.detector_store import open_detector_store
 

@@ -120,16 +120,18 @@ def pixel_geometry(wcs, x: np.ndarray, y: np.ndarray, dbeta: float) -> PixelGeom
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    frame0 = wcs.available_frames[0]
-    out_frame = wcs.output_frame
+    # The detector->world transform is the composition of these two; evaluating them
+    # separately gives the same numbers as wcs(x, y) with far fewer evaluations.
+    det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
+    ab2world = wcs.get_transform("alpha_beta", wcs.output_frame.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ra, dec, lam = wcs(x, y)
-        _, _, lam_lo = wcs(x, y - EDGE_OFFSET)
-        _, _, lam_hi = wcs(x, y + EDGE_OFFSET)
-        alpha, beta, _ = wcs.transform(frame0, "alpha_beta", x, y)
-        alpha1, _, _ = wcs.transform(frame0, "alpha_beta", x - EDGE_OFFSET, y)
-        alpha2, _, _ = wcs.transform(frame0, "alpha_beta", x + EDGE_OFFSET, y)
+        alpha, beta, lam = det2ab(x, y)
+        _, _, lam_lo = det2ab(x, y - EDGE_OFFSET)
+        _, _, lam_hi = det2ab(x, y + EDGE_OFFSET)
+        alpha1, _, _ = det2ab(x - EDGE_OFFSET, y)
+        alpha2, _, _ = det2ab(x + EDGE_OFFSET, y)
+        ra, dec, _ = ab2world(alpha, beta, lam)
         half = dbeta / 2.0
         corners = [
             (alpha1, beta - half),
@@ -140,7 +142,7 @@ def pixel_geometry(wcs, x: np.ndarray, y: np.ndarray, dbeta: float) -> PixelGeom
         corner_ra = np.empty((4,) + x.shape)
         corner_dec = np.empty((4,) + x.shape)
         for i, (a, b) in enumerate(corners):
-            cra, cdec, _ = wcs.transform("alpha_beta", out_frame, a, b, lam)
+            cra, cdec, _ = ab2world(a, b, lam)
             corner_ra[i] = cra
             corner_dec[i] = cdec
     return PixelGeometry(

@@ -1,0 +1,204 @@
+"""``mrsdask bench cube``: the official ``CubeBuildStep`` and mrsdask on the same inputs, same run.
+
+Each side runs as its own process tree (the official step in one process, mrsdask as its CLI
+with a local cluster of worker processes); a monitor samples the resident memory of every
+process in the tree every 0.1 s. Reported per side: wall time, CPU time (all processes),
+peak total RSS and peak RSS of the largest single process (for mrsdask: the largest worker
+or the client); then the speed ratio and the parity figures of every cube.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+BENCH_CASES = {
+    # name: (simulation overrides, output_type)
+    "band1a": ({"bands": ["1A"], "n_dithers": 4}, "band", ["1"], ["short"]),
+    "channel": ({"bands": [f"{c}{s}" for c in "1234" for s in "ABC"], "n_dithers": 4}, "channel", ["all"], ["all"]),
+    "multi": ({"bands": [f"{c}{s}" for c in "1234" for s in "ABC"], "n_dithers": 4}, "multi", ["all"], ["all"]),
+    "multi1": ({"bands": [f"{c}{s}" for c in "1234" for s in "ABC"], "n_dithers": 1}, "multi", ["all"], ["all"]),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES),
+                   help="band1a: 1A from 4 dithers; channel: 4 channel cubes from 24 exposures; "
+                        "multi: multi cube from 24 exposures; multi1: multi from 6")
+    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
+    p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
+    p.add_argument("--mosaic", default=None, help="mosaic of pointings NXxNY@STEP (more inputs)")
+    p.add_argument("--n-workers", type=int, default=2)
+    p.add_argument("--memory-limit", default="2GB")
+    p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+class _Monitor(threading.Thread):
+    """Samples RSS and CPU of a process tree until it ends."""
+
+    def __init__(self, proc: subprocess.Popen, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_single = 0
+        self._cpu: dict[int, float] = {}
+
+    def run(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        while self.proc.poll() is None:
+            try:
+                procs = [root] + root.children(recursive=True)
+            except psutil.Error:
+                break
+            total = 0
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                    cpu = p.cpu_times()
+                    self._cpu[p.pid] = cpu.user + cpu.system
+                except psutil.Error:
+                    continue
+                total += rss
+                self.peak_single = max(self.peak_single, rss)
+            self.peak_total = max(self.peak_total, total)
+            time.sleep(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return float(sum(self._cpu.values()))
+
+
+def _run_monitored(cmd: list[str], log_path: str) -> dict:
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        mon = _Monitor(proc)
+        mon.start()
+        rc = proc.wait()
+        mon.join()
+    wall = time.perf_counter() - t0
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds,
+        "peak_rss_total_gb": mon.peak_total / 1e9, "peak_rss_process_gb": mon.peak_single / 1e9,
+        "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
+    }
+
+
+def _simulate(workdir: str, overrides: dict, mosaic: str | None) -> list[str]:
+    from mrsdask.sim import simulate
+
+    config = {
+        "sources": [
+            {"type": "point", "ra_offset": 0.3, "dec_offset": -0.2, "continuum_mjy": 30.0, "slope": 1.5},
+            {"type": "extended", "ra_offset": -0.8, "dec_offset": 0.6, "size": 2.0, "continuum_mjysr": 30.0},
+        ],
+        "seed": 7,
+        "prefix": "bench",
+    }
+    config.update(overrides)
+    if mosaic:
+        from mrsdask.cli import _mosaic
+
+        config["pointings"] = _mosaic(mosaic)
+    folder = os.path.join(workdir, "inputs")
+    stamp = os.path.join(folder, "config.json")
+    if os.path.exists(stamp) and json.load(open(stamp)) == config:
+        files = sorted(glob.glob(os.path.join(folder, "*_cal.fits")))
+        if files:
+            return files
+    result = simulate(config, folder)
+    with open(stamp, "w") as fobj:
+        json.dump(config, fobj)
+    return [str(p) for p in result.cal_files]
+
+
+def run(args) -> int:
+    from mrsdask.bench.parity import compare_with_official, parity_ok
+    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE
+    from mrsdask.cube.store import open_group
+
+    overrides, output_type, channel, band = BENCH_CASES[args.case]
+    workdir = os.path.abspath(os.path.join(args.workdir, f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "")))
+    os.makedirs(workdir, exist_ok=True)
+    print(f"simulating inputs into {workdir}/inputs …")
+    files = _simulate(workdir, overrides, args.mosaic)
+    print(f"{len(files)} input files")
+    results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
+                     "machine": {"cores": os.cpu_count()}}
+    store = os.path.join(workdir, "mrsdask.zarr")
+    mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
+                "--weighting", args.weighting, "--channel", *channel, "--band", *band, "--n-workers",
+                str(args.n_workers), "--memory-limit", args.memory_limit, "--no-progress", "--overwrite"]
+    off_dir = os.path.join(workdir, "official")
+    off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
+               args.weighting, " ".join(channel), " ".join(band), *files]
+    print("running mrsdask …")
+    results["mrsdask"] = _run_monitored(mine_cmd, os.path.join(workdir, "mrsdask.log"))
+    if results["mrsdask"]["returncode"] != 0:
+        print(open(results["mrsdask"]["log"]).read()[-3000:])
+        raise RuntimeError("mrsdask run failed")
+    if not args.skip_official:
+        print("running the official CubeBuildStep …")
+        results["official"] = _run_monitored(off_cmd, os.path.join(workdir, "official.log"))
+        if results["official"]["returncode"] != 0:
+            print(open(results["official"]["log"]).read()[-3000:])
+            raise RuntimeError("official run failed")
+        results["speedup_wall"] = results["official"]["wall_s"] / results["mrsdask"]["wall_s"]
+        names = sorted(k for k in open_group(store).group_keys() if not k.startswith("_"))
+        results["parity"] = {}
+        for name in names:
+            official = os.path.join(off_dir, f"official_{name}_s3d.fits")
+            if not os.path.exists(official):
+                results["parity"][name] = {"missing_official": official}
+                continue
+            figures = compare_with_official(official, open_cube(store, name))
+            figures["ok"] = parity_ok(figures)
+            results["parity"][name] = figures
+    cube_voxels = 0
+    for name in sorted(k for k in open_group(store).group_keys() if not k.startswith("_")):
+        shape = open_group(store)[name]["sci"].shape
+        cube_voxels += int(shape[0] * shape[1] * shape[2])
+    results["voxels"] = cube_voxels
+    _report(results)
+    if args.json:
+        with open(args.json, "w") as fobj:
+            json.dump(results, fobj, indent=2, default=float)
+    return 0
+
+
+def _report(r: dict) -> None:
+    print()
+    print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
+          f"{r['machine']['cores']} cores")
+    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s}")
+    for side in ("official", "mrsdask"):
+        if side in r:
+            s = r[side]
+            print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
+                  f"{s['peak_rss_process_gb']:20.2f}")
+    if "speedup_wall" in r:
+        print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.1f}x")
+    for name, f in r.get("parity", {}).items():
+        if "missing_official" in f:
+            print(f"  {name}: no official cube")
+            continue
+        if not f["same_shape"]:
+            print(f"  {name}: SHAPE DIFFERS official {f['official_shape']} mrsdask {f['mrsdask_shape']}")
+            continue
+        print(f"  {name}: same WCS {f['same_wcs']}; median |Δ|/F {f['median_rel']:.2e}, p99 {f['p99_rel']:.2e}, "
+              f"max {f['max_rel']:.2e}; WMAP equal {100 * f['wmap_equal']:.3f}%; DQ 0 where official data "
+              f"{f['dq_zero_where_official_data']}; {'OK' if f['ok'] else 'NOT OK'}")

@@ -1,0 +1,340 @@
+"""The ``mrsdask`` command.
+
+Subcommands::
+
+    mrsdask simulate  -o DIR [--bands 1A 2A] [--dithers 4] …     simulated cal files + association
+    mrsdask ingest    INPUTS… -o STORE                            cal/rate files -> zarr detector store
+    mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
+    mrsdask info      STORE                                        list the cubes/exposures in a store
+    mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
+    mrsdask bench     cube …                                       side-by-side benchmark vs the official step
+
+With no INPUTS, ``mrsdask cube`` simulates a default observation first (a small dithered
+point source + extended emission, bands 1A and 2A) and builds its cubes: the embedded demo.
+Errors in the input print one line naming the file and the fix, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+
+from mrsdask.errors import MrsdaskError
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster")
+    g.add_argument("--scheduler", default=None,
+                   help="address of a running Dask scheduler (default $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    g.add_argument("--n-workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
+    g.add_argument("--memory-limit", default="2GB", help="local cluster: memory limit per worker (default 2GB)")
+    g.add_argument("--threads-per-worker", type=int, default=1, help="local cluster: threads per worker")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_simulate_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulation")
+    g.add_argument("--config", default=None, help="YAML/JSON file with a SimulationConfig mapping")
+    g.add_argument("--bands", nargs="+", default=None, help="bands to observe, e.g. 1A 2A (default 1A 2A)")
+    g.add_argument("--dithers", type=int, default=None, help="dither positions (1-4, default 4)")
+    g.add_argument("--pattern", default=None, choices=["4-point", "2-point", "none"], help="dither pattern")
+    g.add_argument("--mosaic", default=None, metavar="NXxNY@STEP",
+                   help="mosaic of pointings, e.g. 2x1@5 (tiles 5 arcsec apart)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    g.add_argument("--fringes", type=float, default=None, help="inject fringes of this amplitude (0.05-0.15)")
+    g.add_argument("--cosmic-rays", type=int, default=None, help="cosmic rays per exposure")
+    g.add_argument("--background-exposures", type=int, default=None, help="dedicated background exposures per setting")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrsdask", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("simulate", help="write simulated MRS cal files on the real geometry")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    _add_simulate_options(p)
+
+    p = sub.add_parser("ingest", help="cal/rate FITS (files, globs, association) -> zarr detector store")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("-o", "--output", required=True, help="detector store (path or s3:// URL)")
+    p.add_argument("--overwrite", action="store_true")
+    _add_cluster_options(p)
+
+    p = sub.add_parser("cube", help="build 3-D cubes (band, channel or multi) into a zarr store")
+    p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
+    p.add_argument("-o", "--output", default="mrsdask-out/cubes.zarr", help="zarr cube store (path or s3:// URL)")
+    p.add_argument("--output-type", default="band", choices=["band", "channel", "multi"])
+    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
+    p.add_argument("--channel", nargs="+", default=["all"], help="channels: 1 2 3 4 or all")
+    p.add_argument("--band", nargs="+", default=["all"], help="bands: short medium long or all")
+    p.add_argument("--cubepar", default=None, help="official CUBEPAR reference file (default: shipped FLT-9 values)")
+    p.add_argument("--s3d", default=None, metavar="DIR", help="also write one *_s3d.fits per cube into DIR")
+    p.add_argument("--scalexy", type=float, default=0.0, help="spaxel size (arcsec)")
+    p.add_argument("--scalew", type=float, default=0.0, help="linear wavelength step (um)")
+    p.add_argument("--wavemin", type=float, default=None)
+    p.add_argument("--wavemax", type=float, default=None)
+    p.add_argument("--ra-center", type=float, default=None)
+    p.add_argument("--dec-center", type=float, default=None)
+    p.add_argument("--cube-pa", type=float, default=None, help="cube position angle (deg)")
+    p.add_argument("--coord-system", default="skyalign", choices=["skyalign", "ifualign"])
+    p.add_argument("--nspax-x", type=int, default=None)
+    p.add_argument("--nspax-y", type=int, default=None)
+    p.add_argument("--rois", type=float, default=0.0)
+    p.add_argument("--roiw", type=float, default=0.0)
+    p.add_argument("--weight-power", type=float, default=2.0)
+    p.add_argument("--slab-planes", type=int, default=None, help="wavelength planes per task (default: automatic)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild cubes already complete in the store")
+    p.add_argument("--keep-scratch", action="store_true", help="keep the pixel tables after the build")
+    _add_cluster_options(p)
+    _add_simulate_options(p)
+
+    p = sub.add_parser("info", help="describe a cube or detector store")
+    p.add_argument("store")
+
+    p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
+    p.add_argument("store")
+    p.add_argument("--s3d", required=True, metavar="DIR")
+    p.add_argument("--prefix", default="mrsdask")
+
+    p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
+    bsub = p.add_subparsers(dest="bench_command")
+    b = bsub.add_parser("cube", help="cube building: official CubeBuildStep vs mrsdask, same inputs, same run")
+    from mrsdask.bench.cube import add_arguments
+
+    add_arguments(b)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+def _simulation_config(args) -> dict:
+    import json
+
+    data: dict = {}
+    if getattr(args, "config", None):
+        with open(args.config) as fobj:
+            text = fobj.read()
+        if args.config.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    else:
+        data = {
+            "bands": ["1A", "2A"],
+            "sources": [
+                {"type": "point", "ra_offset": 0.2, "dec_offset": -0.1, "continuum_mjy": 50.0, "slope": 1.0,
+                 "lines": [{"wavelength": 5.34, "fwhm": 0.002, "flux": 2e-17}]},
+                {"type": "extended", "ra_offset": -0.5, "dec_offset": 0.5, "size": 1.5,
+                 "continuum_mjysr": 20.0, "lines": [{"wavelength": 8.0, "fwhm": 0.004, "flux": 2e-9}]},
+            ],
+        }
+    if args.bands:
+        data["bands"] = args.bands
+    if args.dithers is not None:
+        data["n_dithers"] = args.dithers
+    if args.pattern:
+        data["dither_pattern"] = args.pattern
+    if args.seed is not None:
+        data["seed"] = args.seed
+    if args.fringes is not None:
+        data["fringes"] = args.fringes
+    if args.cosmic_rays is not None:
+        data["cosmic_rays"] = args.cosmic_rays
+    if args.background_exposures is not None:
+        data["n_background_exposures"] = args.background_exposures
+    if args.mosaic:
+        data["pointings"] = _mosaic(args.mosaic)
+    return data
+
+
+def _mosaic(text: str) -> list[tuple[float, float]]:
+    from mrsdask.errors import ParameterError
+
+    try:
+        shape, step = text.lower().split("@")
+        nx, ny = (int(v) for v in shape.split("x"))
+        step = float(step)
+    except ValueError as exc:
+        raise ParameterError(f"--mosaic {text!r}: use NXxNY@STEP, e.g. 2x2@5") from exc
+    return [((i - (nx - 1) / 2) * step, (j - (ny - 1) / 2) * step) for j in range(ny) for i in range(nx)]
+
+
+def cmd_simulate(args) -> int:
+    from mrsdask.sim import simulate
+
+    result = simulate(_simulation_config(args), args.output, verbose=True)
+    print(f"wrote {len(result.cal_files)} science and {len(result.background_files)} background "
+          f"cal files, association {result.association} ({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.io.detector_store import open_cal, write_detector_store
+
+    ds = open_cal(args.inputs)
+    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        t0 = time.perf_counter()
+        write_detector_store(ds, args.output, overwrite=args.overwrite)
+    print(f"ingested {ds.sizes['exposure']} exposures into {args.output} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_cube(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.cubepars import default_cubepars, read_cubepar
+    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
+    from mrsdask.io.detector_store import open_cal, open_detector_store
+    from mrsdask.io.inputs import resolve_inputs
+
+    inputs = list(args.inputs)
+    if not inputs:
+        from mrsdask.sim import simulate
+
+        folder = os.path.join(os.path.dirname(os.path.abspath(args.output)) or ".", "simulated")
+        print(f"no input given: simulating a demo observation into {folder}")
+        result = simulate(_simulation_config(args), folder, verbose=True)
+        inputs = [str(result.association)]
+    request = CubeRequest(
+        output_type=args.output_type, weighting=args.weighting,
+        channels=parse_channels(args.channel), subbands=parse_subbands(args.band),
+        scalexy=args.scalexy, scalew=args.scalew, wavemin=args.wavemin, wavemax=args.wavemax,
+        ra_center=args.ra_center, dec_center=args.dec_center, cube_pa=args.cube_pa,
+        coord_system=args.coord_system, nspax_x=args.nspax_x, nspax_y=args.nspax_y,
+        rois=args.rois, roiw=args.roiw, weight_power=args.weight_power, slab_planes=args.slab_planes,
+    )
+    pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
+    members, stores = resolve_inputs(inputs)
+    if stores and members:
+        from mrsdask.errors import InputError
+
+        raise InputError("give either FITS inputs or one detector store, not both")
+    if len(stores) > 1:
+        from mrsdask.errors import InputError
+
+        raise InputError("give one detector store (ingest all exposures into one store)")
+    ds = open_detector_store(stores[0]) if stores else open_cal(inputs)
+    n_bkg = int((ds["exptype"].values == "background").sum())
+    if n_bkg:
+        print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
+    t0 = time.perf_counter()
+    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
+                            overwrite=args.overwrite, keep_scratch=args.keep_scratch)
+    elapsed = time.perf_counter() - t0
+    for name in names:
+        cube = open_cube(args.output, name)
+        print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
+              f"({cube.attrs['wavelength_axis']} wavelength axis)")
+    print(f"built {len(names)} cube(s) into {args.output} in {elapsed:.1f} s; "
+          f"open with xarray.open_zarr({args.output!r}, group=NAME)")
+    if args.s3d:
+        _export(args.output, names, args.s3d, _product_name(ds))
+    return 0
+
+
+def _product_name(ds) -> str:
+    first = str(ds["filename"].values[0])
+    return first.rsplit("_", 1)[0] if "_" in first else "mrsdask"
+
+
+def _export(store: str, names: list[str], folder: str, prefix: str) -> None:
+    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.export import write_s3d
+
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        path = os.path.join(folder, f"{prefix}_{name}_s3d.fits")
+        write_s3d(open_cube(store, name), path)
+        print(f"  wrote {path}")
+
+
+def cmd_export(args) -> int:
+    from mrsdask.cube.store import open_group
+
+    group = open_group(args.store, mode="r")
+    names = sorted(k for k in group.group_keys() if not k.startswith("_"))
+    if not names:
+        from mrsdask.errors import InputError
+
+        raise InputError(f"{args.store}: holds no cube")
+    _export(args.store, names, args.s3d, args.prefix)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from mrsdask.cube.store import COMPLETE_ATTR, open_group
+    from mrsdask.errors import InputError
+    from mrsdask.io import paths
+
+    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
+        raise InputError(f"{args.store}: no zarr store there")
+    group = open_group(args.store, mode="r")
+    if group.attrs.get("convention", "").startswith("mrsdask-detector"):
+        from mrsdask.io.detector_store import open_detector_store
+
+        ds = open_detector_store(args.store)
+        print(f"detector store with {ds.sizes['exposure']} exposures:")
+        for i in range(ds.sizes["exposure"]):
+            print(f"  {ds['filename'].values[i]}  {ds['setting'].values[i]}  {ds['exptype'].values[i]}")
+        return 0
+    for name in sorted(group.group_keys()):
+        if name.startswith("_"):
+            continue
+        sub = group[name]
+        shape = sub["sci"].shape
+        state = "complete" if sub.attrs.get(COMPLETE_ATTR) else "INCOMPLETE"
+        print(f"  {name}: {shape[2]} x {shape[1]} x {shape[0]}  {sub.attrs.get('weighting')}  {state}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from mrsdask import __version__
+
+        print(__version__)
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        warnings.filterwarnings("ignore")
+        for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
+                "export": cmd_export}
+    if args.command == "bench":
+        from mrsdask.bench.cube import run as bench_run
+
+        if args.bench_command != "cube":
+            parser.error("choose a benchmark: mrsdask bench cube …")
+        commands["bench"] = bench_run
+    if args.command not in commands:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return commands[args.command](args)
+    except MrsdaskError as exc:
+        print(f"mrsdask: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"mrsdask: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mrsdask: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Connect to, or start, the Dask cluster that runs mrsdask's tasks.
+
+Order of precedence: ``--scheduler ADDRESS``, then ``DASK_SCHEDULER_ADDRESS``, else a
+``LocalCluster`` of separate worker processes (one thread each, so numba kernels and GIL-
+holding WCS evaluations run truly in parallel) with a per-worker memory limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from mrsdask.errors import ParameterError
+
+log = logging.getLogger(__name__)
+
+
+def parse_memory(text: str | None) -> int | None:
+    """``"2GB"``, ``"1.5 GiB"``, ``"512MB"`` → bytes; None/``auto`` → None."""
+    if text is None or str(text).lower() in ("auto", ""):
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(str(text)))
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"memory limit {text!r}: use a size such as 2GB or 1500MiB") from exc
+
+
+@contextlib.contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    memory_limit: str | None = "2GB",
+    threads_per_worker: int = 1,
+    announce=print,
+) -> Iterator[object]:
+    """A ``distributed.Client`` for the duration of a block.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); default
+        ``$DASK_SCHEDULER_ADDRESS``; if neither, a local cluster is started.
+    n_workers : int, optional
+        Worker processes of a local cluster (default: the number of cores).
+    memory_limit : str, optional
+        Memory limit per local worker (``"2GB"``; ``"auto"`` shares the machine's memory).
+    threads_per_worker : int
+        Threads per local worker.
+    announce : callable
+        Called with one line giving the scheduler and dashboard addresses.
+    """
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        try:
+            client = Client(address, timeout="20s")
+        except OSError as exc:
+            raise ParameterError(
+                f"cannot reach the Dask scheduler at {address} ({exc}); check the address or "
+                "start one with 'dask scheduler'"
+            ) from exc
+        announce(f"Dask scheduler {address} — dashboard {client.dashboard_link}")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers = n_workers or max(1, os.cpu_count() or 1)
+    limit = parse_memory(memory_limit)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        memory_limit=limit if limit is not None else "auto",
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    announce(
+        f"local Dask cluster: {workers} worker process(es) × {threads_per_worker} thread(s), "
+        f"memory limit {memory_limit or 'auto'} each — dashboard {client.dashboard_link}"
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def worker_memory_limit(client) -> int | None:
+    """Smallest memory limit of the client's workers in bytes (None if unlimited)."""
+    try:
+        limits = [w.get("memory_limit") for w in client.scheduler_info()["workers"].values()]
+    except Exception:
+        return None
+    limits = [int(v) for v in limits if v]
+    return min(limits) if limits else None
