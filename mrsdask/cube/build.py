@@ -321,12 +321,17 @@ def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
     """Blank the spectral-tear planes and mark the cube complete; return their number."""
     group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r+")
     tears = spectral_tear_planes(ngood)
-    shape = (spec.grid.ny, spec.grid.nx)
-    for z in tears:
-        group["sci"][z] = np.full(shape, np.nan, dtype=np.float32)
-        group["err"][z] = np.full(shape, np.nan, dtype=np.float32)
-        group["wmap"][z] = np.zeros(shape, dtype=np.float32)
-        group["dq"][z] = np.full(shape, cmodel.NON_SCIENCE_HOLE, dtype=np.uint32)
+    # Rewrite each affected slab once (a plane write alone would re-encode its whole chunk).
+    for slab in sorted({int(z) // spec.slab_planes for z in tears}):
+        z0, z1 = spec.slab_bounds(slab)
+        local = [int(z) - z0 for z in tears if z0 <= z < z1]
+        planes = {name: np.asarray(group[name][z0:z1]) for name in ("sci", "err", "wmap", "dq")}
+        planes["sci"][local] = np.nan
+        planes["err"][local] = np.nan
+        planes["wmap"][local] = 0.0
+        planes["dq"][local] = cmodel.NON_SCIENCE_HOLE
+        for name, values in planes.items():
+            group[name][z0:z1] = values
     group.attrs["spectral_tear_planes"] = [int(z) for z in tears]
     group.attrs[cube_store.COMPLETE_ATTR] = True
     return int(tears.size)

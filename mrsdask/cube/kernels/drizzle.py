@@ -7,7 +7,7 @@ import math
 import numba
 import numpy as np
 
-from mrsdask.cube.kernels.polygon import clipped_area
+from mrsdask.cube.kernels.polygon import _MAXV, clipped_area_buffered
 
 
 @numba.njit(cache=True, nogil=True)
@@ -67,6 +67,7 @@ def drizzle_accumulate(
     y_first_edge = ycoord[0] - cdelt2 / 2.0
     qx = np.empty(4)
     qy = np.empty(4)
+    work = np.empty((4, _MAXV))
     areas = np.empty((ny, nx))
     npix = wavelength.size
     for k in range(npix):
@@ -85,10 +86,11 @@ def drizzle_accumulate(
             xmax = max(xmax, qx[c])
             ymin = min(ymin, qy[c])
             ymax = max(ymax, qy[c])
-        ix0 = max(0, int(math.floor((xmin - x_first_edge) / cdelt1)) - 1)
-        ix1 = min(nx, int(math.floor((xmax - x_first_edge) / cdelt1)) + 2)
-        iy0 = max(0, int(math.floor((ymin - y_first_edge) / cdelt2)) - 1)
-        iy1 = min(ny, int(math.floor((ymax - y_first_edge) / cdelt2)) + 2)
+        # Spaxels whose square can meet the pixel's bounding box (exact superset).
+        ix0 = max(0, int(math.floor((xmin - x_first_edge) / cdelt1)))
+        ix1 = min(nx, int(math.floor((xmax - x_first_edge) / cdelt1)) + 1)
+        iy0 = max(0, int(math.floor((ymin - y_first_edge) / cdelt2)))
+        iy1 = min(ny, int(math.floor((ymax - y_first_edge) / cdelt2)) + 1)
         if ix0 >= ix1 or iy0 >= iy1:
             continue
         # Spatial overlaps do not depend on the plane: compute them once per pixel.
@@ -100,7 +102,7 @@ def drizzle_accumulate(
                 left = xcoord[ix] - cdelt1 * 0.5
                 right = xcoord[ix] + cdelt1 * 0.5
                 if left < xmax and right > xmin and bottom < ymax and top > ymin:
-                    a = clipped_area(qx, qy, left, right, bottom, top)
+                    a = clipped_area_buffered(qx, qy, left, right, bottom, top, work)
                 else:
                     a = 0.0
                 areas[iy, ix] = a

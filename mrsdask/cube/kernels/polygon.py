@@ -60,10 +60,17 @@ def clipped_area(qx, qy, left, right, bottom, top):
     float
         The overlap area (same units as the coordinates squared).
     """
-    ax = np.empty(_MAXV)
-    ay = np.empty(_MAXV)
-    bx = np.empty(_MAXV)
-    by = np.empty(_MAXV)
+    work = np.empty((4, _MAXV))
+    return clipped_area_buffered(qx, qy, left, right, bottom, top, work)
+
+
+@numba.njit(cache=True, nogil=True)
+def clipped_area_buffered(qx, qy, left, right, bottom, top, work):
+    """:func:`clipped_area` with caller-provided work space ``work`` of shape (4, 12)."""
+    ax = work[0]
+    ay = work[1]
+    bx = work[2]
+    by = work[3]
     for i in range(4):
         ax[i] = qx[i]
         ay[i] = qy[i]
