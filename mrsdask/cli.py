@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         warnings.filterwarnings("ignore")
+        import distributed  # noqa: F401  (it sets its loggers' levels on import)
+
         for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,

@@ -1,0 +1,82 @@
+"""Shared fixtures and the ``--runslow`` switch.
+
+CI runs the representative subset (``pytest``); ``pytest --runslow`` runs everything,
+including the long side-by-side comparisons with the official pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "1")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow end-to-end test: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_warnings():
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*ValidationWarning.*")
+    yield
+
+
+@pytest.fixture(scope="session")
+def sim_1a(tmp_path_factory):
+    """Two dithers of setting 12A with a point source and extended emission (noiseless).
+
+    Returns the simulator's result (``.cal_files``, ``.truth``, ``.association``).
+    """
+    from mrsdask.sim import simulate
+
+    folder = tmp_path_factory.mktemp("sim_1a")
+    config = {
+        "bands": ["1A"],
+        "n_dithers": 2,
+        "noise": False,
+        "sky_background": 0.0,
+        "sources": [
+            {"type": "point", "ra_offset": 0.1, "dec_offset": -0.15, "continuum_mjy": 40.0, "slope": 1.0},
+            {"type": "extended", "ra_offset": -0.8, "dec_offset": 0.5, "size": 1.0, "continuum_mjysr": 20.0},
+        ],
+        "seed": 3,
+        "prefix": "t1a",
+    }
+    return simulate(config, folder)
+
+
+@pytest.fixture(scope="session")
+def official_cubepar():
+    """Path of the shipped CUBEPAR file (what the official step is given in comparisons)."""
+    from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE
+
+    return str(DEFAULT_CUBEPAR_FILE)
+
+
+def run_official_cube_build(files, cubepar, **kwargs):
+    """Run the official CubeBuildStep offline; returns its list of IFUCubeModel."""
+    import logging
+
+    from mrsdask.instrument.reference import _disable_crds_context_lookup
+
+    _disable_crds_context_lookup()
+    from jwst.cube_build import CubeBuildStep
+
+    logging.getLogger("stpipe").setLevel(logging.ERROR)
+    logging.getLogger("jwst").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CubeBuildStep(override_cubepar=cubepar, **kwargs).run([str(f) for f in files])

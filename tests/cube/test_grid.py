@@ -1,0 +1,56 @@
+"""Cube grids: projection conventions and sizes, against the official coordinate code."""
+
+import numpy as np
+import pytest
+
+from mrsdask.cube.grid import (
+    linear_wavelength_grid,
+    sky_to_tangent,
+    spatial_grid_from_corners,
+    tabular_wavelength_grid,
+    tangent_to_sky,
+)
+
+
+@pytest.mark.parametrize("rot", [None, 0.0, 37.0, -120.0])
+def test_tangent_projection_matches_official(rot):
+    from jwst.cube_build.coord import radec2std
+
+    rng = np.random.default_rng(0)
+    ra = 80.5 + rng.uniform(-0.01, 0.01, 100)
+    dec = -69.5 + rng.uniform(-0.01, 0.01, 100)
+    xi, eta = sky_to_tangent(ra, dec, 80.5, -69.5, rot)
+    xo, eo = radec2std(80.5, -69.5, ra, dec, rot)
+    np.testing.assert_allclose(xi, xo, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(eta, eo, rtol=0, atol=1e-9)
+    back_ra, back_dec = tangent_to_sky(xi, eta, 80.5, -69.5, rot)
+    np.testing.assert_allclose(back_ra, ra, atol=1e-11)
+    np.testing.assert_allclose(back_dec, dec, atol=1e-11)
+
+
+def test_xi_increases_to_the_west():
+    xi, _ = sky_to_tangent([80.501], [-69.5], 80.5, -69.5)
+    assert xi[0] < 0  # east (larger RA) has negative ξ: east is left with PC1_1 = -1
+
+
+def test_spatial_grid_is_symmetric_and_covers_corners():
+    ra = np.array([359.999, 0.001, 0.001, 359.999])  # straddles RA = 0
+    dec = np.array([-0.001, -0.001, 0.001, 0.001])
+    grid = spatial_grid_from_corners(ra, dec, 0.13)
+    assert grid.crval1 == pytest.approx(0.0, abs=1e-9) or grid.crval1 == pytest.approx(360.0)
+    assert grid.nx % 2 == 1 and grid.ny % 2 == 1
+    assert grid.xcoord[grid.na] == pytest.approx(0.0, abs=1e-12)
+    assert grid.xcoord[-1] + 0.065 >= 3.6
+    forced = spatial_grid_from_corners(ra, dec, 0.13, nspax_x=20, nspax_y=11)
+    assert (forced.nx, forced.ny) == (21, 11)
+
+
+def test_wavelength_grids():
+    g = linear_wavelength_grid(4.9, 5.74, 0.0008)
+    assert g.nz == 1050 and g.linear
+    assert g.zcoord[0] == pytest.approx(4.9004)
+    np.testing.assert_allclose(g.zwidth, 0.0008, rtol=1e-9)
+    t = tabular_wavelength_grid([5.0, 5.001, 5.003])
+    np.testing.assert_allclose(t.zwidth, [0.001, 0.002, 0.002])
+    with pytest.raises(ValueError):
+        tabular_wavelength_grid([5.0, 4.0])

@@ -1,0 +1,70 @@
+"""Interrupted builds resume: finished slabs are not recomputed; completion is marked last."""
+
+import os
+
+import numpy as np
+import pytest
+
+from mrsdask.cube import store as cube_store
+from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.plan import CubeRequest
+from mrsdask.errors import IncompleteStoreError
+from mrsdask.io.detector_store import open_cal
+
+
+def _chunk_files(root, name):
+    folder = os.path.join(root, name, "sci", "c")
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, fs in os.walk(folder) for f in fs}
+
+
+def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
+    import dask
+
+    import mrsdask.cube.build as build
+
+    root = str(tmp_path / "cubes.zarr")
+    ds = open_cal([str(p) for p in sim_1a.cal_files])
+    request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
+    with dask.config.set(scheduler="synchronous"):
+        # First run: fail on slab 5, as a killed process would leave it.
+        original = build.build_slab
+
+        def failing(spec, root_, scratch, slab_index):
+            if slab_index == 5:
+                raise RuntimeError("simulated crash")
+            return original(spec, root_, scratch, slab_index)
+
+        monkeypatch.setattr(build, "build_slab", failing)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            build_cubes(ds, root, request, progress=False)
+        with pytest.raises(IncompleteStoreError):
+            open_cube(root, "ch1-short")
+        done = cube_store.slabs_done(root, "ch1-short")
+        assert not done.all() and done.any()
+        before = _chunk_files(root, "ch1-short")
+        # Second run: the same command resumes; count the slabs it computes.
+        computed = []
+
+        def counting(spec, root_, scratch, slab_index):
+            computed.append(slab_index)
+            return original(spec, root_, scratch, slab_index)
+
+        monkeypatch.setattr(build, "build_slab", counting)
+        build_cubes(ds, root, request, progress=False)
+    assert sorted(computed) == sorted(np.nonzero(~done)[0].tolist())
+    after = _chunk_files(root, "ch1-short")
+    for path, mtime in before.items():
+        slab = int(path.rsplit(os.sep + "c" + os.sep, 1)[1].split(os.sep)[0])
+        if done[slab]:
+            assert after[path] == mtime, f"finished slab {slab} was rewritten"
+    resumed = open_cube(root, "ch1-short").load()
+    # Identical to an undisturbed build.
+    fresh_root = str(tmp_path / "fresh.zarr")
+    with dask.config.set(scheduler="synchronous"):
+        monkeypatch.setattr(build, "build_slab", original)
+        build_cubes(ds, fresh_root, request, progress=False)
+    fresh = open_cube(fresh_root, "ch1-short").load()
+    np.testing.assert_array_equal(resumed["sci"].values, fresh["sci"].values)
+    np.testing.assert_array_equal(resumed["dq"].values, fresh["dq"].values)
+    assert not os.path.exists(os.path.join(root, "_scratch"))

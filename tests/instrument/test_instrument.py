@@ -1,0 +1,84 @@
+"""Instrument model: bands, and per-pixel geometry vs the official AssignWcsStep gwcs."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from mrsdask.instrument import band_from_name, bands_of_setting
+from mrsdask.instrument.bands import SETTINGS, setting_of
+from mrsdask.instrument.geometry import pixel_geometry, reference_geometry, slice_map_of, slice_width
+from mrsdask.instrument.reference import assign_wcs_offline, slice_map, template_file
+
+
+def test_band_names_and_settings():
+    assert band_from_name("1a").setting == "12A"
+    assert band_from_name("4LONG").name == "4C"
+    assert band_from_name("3B").detector == "MIRIFULONG"
+    assert [b.name for b in bands_of_setting("34", "MEDIUM")] == ["3B", "4B"]
+    assert setting_of(2, "LONG") == "12C"
+    with pytest.raises(ValueError, match="unknown MRS band"):
+        band_from_name("5A")
+    with pytest.raises(ValueError, match="cross-dichroic"):
+        bands_of_setting("12", "SHORT-MEDIUM")
+
+
+def _official_wcs(setting):
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    with fits.open(template_file(setting)) as hdul:
+        del hdul["ASDF"]
+        model = IFUImageModel(hdul)
+    model.meta.wcsinfo.ra_ref = 80.5
+    model.meta.wcsinfo.dec_ref = -69.5
+    model.meta.wcsinfo.roll_ref = 20.0
+    return assign_wcs_offline(model, setting).meta.wcs
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_reference_geometry_matches_official_gwcs(setting):
+    """|Δλ| < 1e-6 µm and |Δα|, |Δβ| < 1e-6″ on every slice pixel, for all six settings."""
+    ours = reference_geometry(setting)
+    wcs = _official_wcs(setting)
+    y, x = np.mgrid[:1024, :1032]
+    alpha, beta, lam = wcs.get_transform("detector", "alpha_beta")(x, y)
+    on = ours["slice"] > 0
+    assert on.sum() > 300_000
+    np.testing.assert_array_equal(ours["slice"], slice_map_of(wcs))
+    assert np.all(np.isfinite(ours["wavelength"][on]))
+    assert np.nanmax(np.abs(ours["wavelength"][on] - lam[on])) < 1e-6
+    assert np.nanmax(np.abs(ours["alpha"][on] - alpha[on])) < 1e-6
+    assert np.nanmax(np.abs(ours["beta"][on] - beta[on])) < 1e-6
+    # λ extent is positive and about one pixel's dispersion.
+    assert np.all(ours["dwavelength"][on] > 0)
+    assert np.all(np.isnan(ours["wavelength"][~on]))
+
+
+def test_slice_maps_have_the_documented_slices():
+    for setting, (lo, hi) in {"12A": (101, 217), "34C": (301, 412)}.items():
+        values = np.unique(slice_map(setting))
+        assert values[0] == 0 and values[1] == lo and values[-1] == hi
+
+
+def test_pixel_geometry_equals_official_evaluations():
+    """The geometry the cube builder keeps is exactly what the official cube_build computes."""
+    wcs = _official_wcs("12A")
+    smap = slice_map_of(wcs)
+    ys, xs = np.nonzero((smap >= 101) & (smap <= 121))
+    ys, xs = ys[::50].astype(float), xs[::50].astype(float)
+    dbeta = slice_width(wcs, smap, 1)
+    geom = pixel_geometry(wcs, xs, ys, dbeta)
+    ra, dec, lam = wcs(xs, ys)
+    _, _, lam1 = wcs(xs, ys - 0.4999)
+    _, _, lam2 = wcs(xs, ys + 0.4999)
+    a1, beta, _ = wcs.transform("detector", "alpha_beta", xs - 0.4999, ys)
+    a2, _, _ = wcs.transform("detector", "alpha_beta", xs + 0.4999, ys)
+    np.testing.assert_array_equal(geom.ra, ra)
+    np.testing.assert_array_equal(geom.dec, dec)
+    np.testing.assert_array_equal(geom.wavelength, lam)
+    np.testing.assert_array_equal(geom.dwavelength, np.abs(lam1 - lam2))
+    corners = [(a1, beta - dbeta / 2), (a1, beta + dbeta / 2), (a2, beta + dbeta / 2), (a2, beta - dbeta / 2)]
+    for i, (a, b) in enumerate(corners):
+        cra, cdec, _ = wcs.transform("alpha_beta", wcs.output_frame, a, b, lam)
+        np.testing.assert_array_equal(geom.corner_ra[i], cra)
+        np.testing.assert_array_equal(geom.corner_dec[i], cdec)
+    assert dbeta == pytest.approx(0.1772, abs=1e-3)

@@ -1,0 +1,68 @@
+"""The mrsdask command: the main job end to end on a local cluster, and clear errors."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def _run(*args, cwd=None):
+    env = dict(os.environ)
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=900)
+
+
+def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
+    store = str(tmp_path / "cubes.zarr")
+    s3d = str(tmp_path / "s3d")
+    proc = _run("cube", str(sim_1a.association), "-o", store, "--channel", "1", "--n-workers", "2",
+                "--memory-limit", "1GB", "--no-progress", "--s3d", s3d)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "local Dask cluster: 2 worker process(es)" in proc.stdout
+    assert "dashboard" in proc.stdout
+    assert "ch1-short" in proc.stdout
+    import xarray as xr
+
+    cube = xr.open_zarr(store, group="ch1-short", consolidated=False)
+    assert cube.attrs["mrsdask_complete"] is True
+    assert cube["sci"].dims == ("wavelength", "y", "x") and cube["sci"].attrs["units"] == "MJy / sr"
+    files = os.listdir(s3d)
+    assert len(files) == 1 and files[0].endswith("_ch1-short_s3d.fits")
+    from stdatamodels.jwst.datamodels import IFUCubeModel
+
+    with IFUCubeModel(os.path.join(s3d, files[0])) as model:
+        assert model.data.shape == cube["sci"].shape
+        np.testing.assert_array_equal(model.data, cube["sci"].values)
+        np.testing.assert_array_equal(model.dq, cube["dq"].values)
+        assert model.meta.wcsinfo.ctype3 == "WAVE"
+        assert model.meta.wcsinfo.crval3 == pytest.approx(float(cube["wavelength"][0]))
+        assert model.wavetable.wavelength.size == cube.sizes["wavelength"]
+    info = _run("info", store)
+    assert info.returncode == 0 and "ch1-short" in info.stdout and "complete" in info.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["cube", "/nonexistent/x_cal.fits", "-o", "{tmp}/o.zarr"], "file not found"),
+        (["cube", "{tmp}/*.fits", "-o", "{tmp}/o.zarr"], "no file matches"),
+        (["cube", "{cal}", "-o", "{tmp}/o.zarr", "--channel", "7"], "channel"),
+        (["cube", "{cal}", "-o", "{tmp}/o.zarr", "--channel", "3"], "no science exposure holds"),
+        (["cube", "{cal}", "-o", "{tmp}/o.zarr", "--cubepar", "{cal}"], "CUBEPAR"),
+        (["ingest", "{tmp}/missing.zarr", "-o", "{tmp}/d.zarr"], "not found|no such"),
+        (["cube", "{tmp}/empty.zarr", "-o", "{tmp}/o.zarr"], "no zarr|no such|unrecognised"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_clear_message(sim_1a, tmp_path, args, message):
+    import re
+
+    os.makedirs(tmp_path / "empty.zarr", exist_ok=True)
+    filled = [a.format(tmp=tmp_path, cal=sim_1a.cal_files[0]) for a in args]
+    proc = _run(*filled, "--no-progress") if filled[0] in ("cube", "ingest") else _run(*filled)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert re.search(message, proc.stderr, re.IGNORECASE), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "o.zarr" / "ch1-short")
