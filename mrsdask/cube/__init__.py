@@ -1,0 +1,1 @@
+"""Cube building: parameters, geometry and weighting kernels for MRS spectral cubes."""
