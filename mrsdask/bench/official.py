@@ -31,9 +31,10 @@ def main(argv: list[str]) -> int:
     result = CubeBuildStep(**kwargs).run(files)
     os.makedirs(outdir, exist_ok=True)
     for model in result:
-        name = model.meta.filename or "cube_s3d.fits"
-        suffix = name.split("_ch", 1)[-1] if "_ch" in name else name
-        model.save(os.path.join(outdir, f"official_ch{suffix}"))
+        # The step names its products <base>_ch<channels>-<bands>_s3d; keep the cube part.
+        name = str(model.meta.filename or "")
+        cube = name.rsplit("_ch", 1)[-1].split("_s3d")[0].split(".fits")[0] if "_ch" in name else "cube"
+        model.save(os.path.join(outdir, f"official_ch{cube}_s3d.fits"))
     return 0
 
 
