@@ -113,7 +113,11 @@ def _simulate(workdir: str, overrides: dict, mosaic: str | None) -> list[str]:
         from mrsdask.cli import _mosaic
 
         config["pointings"] = _mosaic(mosaic)
-    folder = os.path.join(workdir, "inputs")
+    import hashlib
+
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    # Inputs are shared by every case with the same simulation (e.g. channel and multi).
+    folder = os.path.join(os.path.dirname(workdir), f"inputs-{digest}")
     stamp = os.path.join(folder, "config.json")
     if os.path.exists(stamp) and json.load(open(stamp)) == config:
         files = sorted(glob.glob(os.path.join(folder, "*_cal.fits")))
@@ -134,7 +138,7 @@ def run(args) -> int:
     overrides, output_type, channel, band = BENCH_CASES[args.case]
     workdir = os.path.abspath(os.path.join(args.workdir, f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "")))
     os.makedirs(workdir, exist_ok=True)
-    print(f"simulating inputs into {workdir}/inputs …")
+    print(f"simulating inputs (or reusing them) next to {workdir} …")
     files = _simulate(workdir, overrides, args.mosaic)
     print(f"{len(files)} input files")
     results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
