@@ -30,6 +30,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, cube_parameters, default_cubepars
 from mrsdask.cube.grid import (
@@ -53,6 +54,7 @@ from mrsdask.cube.plan import CubePlan, CubeRequest, plan_cubes
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.errors import InputError, ParameterError
+from mrsdask.io import paths
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class CubeSpec:
     window: tuple[float, float]
     slab_planes: int
     tables: tuple[PixelTableInfo, ...]
+    offsets: dict = None  # table key -> (ΔRA, ΔDec) in degrees added to pixel positions
 
     @property
     def n_slabs(self) -> int:
@@ -104,6 +107,22 @@ def _load_exposure_wcs(source: dict):
 
     ds = open_detector_store(source["store"])
     return wcs_from_bytes(ds["wcs_asdf"].values[source["index"]])
+
+
+def moving_target_offsets(rows: list[dict]) -> dict[int, tuple[float, float]]:
+    """Per-exposure (ΔRA, ΔDec) in degrees that put a moving target where it is on average.
+
+    As the official ``assign_mtwcs``: for exposures of a MOVING target with ``MT_RA``/``MT_DEC``,
+    pixel positions are shifted by (mean MT_RA − MT_RA, mean MT_DEC − MT_DEC), so the cube is
+    built in the target's frame. Other exposures get no shift.
+    """
+    moving = [r for r in rows if r["exptype"] == "science" and r["target_type"] == "MOVING"
+              and np.isfinite(r["mt_ra"]) and np.isfinite(r["mt_dec"])]
+    if not moving:
+        return {}
+    mean_ra = float(np.mean([r["mt_ra"] for r in moving]))
+    mean_dec = float(np.mean([r["mt_dec"] for r in moving]))
+    return {r["index"]: (mean_ra - r["mt_ra"], mean_dec - r["mt_dec"]) for r in moving}
 
 
 # --------------------------------------------------------------------------- grid
@@ -140,6 +159,7 @@ def plan_cube_spec(
     sources: list[dict],
     pars: CubePars,
     n_workers: int = 2,
+    offsets: dict[int, tuple[float, float]] | None = None,
 ) -> CubeSpec:
     """Compute the grid, parameters and slabs of one cube (client side, cheap)."""
     official_type = request.output_type
@@ -168,8 +188,9 @@ def plan_cube_spec(
             poly = _parse_s_region(row["s_region"])
         if poly is None:
             poly = tables[(index, band.channel)].footprint
-        corner_ra.extend(poly[0])
-        corner_dec.extend(poly[1])
+        dra, ddec = (offsets or {}).get(index, (0.0, 0.0))
+        corner_ra.extend(np.asarray(poly[0]) + dra)
+        corner_dec.extend(np.asarray(poly[1]) + ddec)
     grid = spatial_grid_from_corners(
         np.array(corner_ra), np.array(corner_dec), params.spatial_size, rotation,
         request.ra_center, request.dec_center, request.nspax_x, request.nspax_y,
@@ -192,8 +213,9 @@ def plan_cube_spec(
     slab_planes = request.slab_planes or auto_slab_planes(grid.nx, grid.ny, wave.nz, n_workers)
     used = tuple(sorted({tables[(i, b.channel)].key: tables[(i, b.channel)] for i, b in plan.inputs}.values(),
                         key=lambda t: t.key))
+    table_offsets = {t.key: (offsets or {}).get(t.exposure, (0.0, 0.0)) for t in used}
     return CubeSpec(plan.name, plan, grid, wave, request.weighting, asdict(params), window,
-                    int(slab_planes), used)
+                    int(slab_planes), used, table_offsets)
 
 
 def auto_slab_planes(nx: int, ny: int, nz: int, n_workers: int, slab_bytes: int = DEFAULT_SLAB_BYTES) -> int:
@@ -245,15 +267,16 @@ def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np
         lam = lam[keep]
         flux = rows["flux"][keep]
         err = rows["err"][keep]
+        dra, ddec = (spec.offsets or {}).get(table.key, (0.0, 0.0))
         if drizzle:
-            cxi, ceta = sky_to_tangent(rows["corner_ra"][:, keep], rows["corner_dec"][:, keep],
+            cxi, ceta = sky_to_tangent(rows["corner_ra"][:, keep] + dra, rows["corner_dec"][:, keep] + ddec,
                                        grid.crval1, grid.crval2, grid.rotation)
             drizzle_accumulate(np.ascontiguousarray(cxi), np.ascontiguousarray(ceta), lam,
                                rows["dwavelength"][keep], flux, err, xcoord, ycoord, zc, zw,
                                grid.cdelt, grid.cdelt, *acc)
         else:
-            xi, eta = sky_to_tangent(rows["ra"][keep], rows["dec"][keep], grid.crval1, grid.crval2,
-                                     grid.rotation)
+            xi, eta = sky_to_tangent(rows["ra"][keep] + dra, rows["dec"][keep] + ddec, grid.crval1,
+                                     grid.crval2, grid.rotation)
             if linear:
                 ones = np.ones_like(lam)
                 rois = ones * params["rois"]
@@ -524,6 +547,7 @@ def build_cubes(
         Names of the cube groups written (open with ``xarray.open_zarr(root, group=name)``).
     """
     pars = cubepars or default_cubepars()
+    root = paths.check_output_store(root)
     rows = exposure_table(ds)
     sources = exposure_sources(ds)
     plans = plan_cubes(rows, request)
@@ -531,6 +555,7 @@ def build_cubes(
     cube_store.open_group(root, mode="a")
     cube_store.open_group(scratch, mode="a")
     n_workers = _n_workers()
+    budget = memory.task_budget(_client())  # fail early, with numbers, if tasks cannot fit
 
     # 1. pixel tables (cube independent; reused when present and for the same source).
     needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
@@ -543,6 +568,7 @@ def build_cubes(
         else:
             missing.setdefault(index, []).append(channel)
     # One task per exposure: its file and WCS are read once for all its channels.
+    memory.check_pixel_tables(len(missing), budget)
     todo = [dask.delayed(build_pixel_tables, pure=False)(sources[i], i, chans, scratch)
             for i, chans in sorted(missing.items())]
     for infos in run_tasks(todo, "pixel tables", progress):
@@ -553,9 +579,13 @@ def build_cubes(
             log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
 
     # 2. grids and empty cubes.
+    offsets = moving_target_offsets(rows)
+    if offsets:
+        log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
     specs = []
     for plan in plans:
-        spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers)
+        spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
+        spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
         attrs = cube_attrs(spec, rows, request)
         resumable = (
             not overwrite

@@ -154,8 +154,8 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
         exptime=_float(primary, "EFFEXPTM", _float(primary, "EXPTIME", 0.0)),
         s_region=str(sci.get("S_REGION", "")).strip(),
         bkgdtarg=bool(primary.get("BKGDTARG", False)),
-        mt_ra=_float(primary, "MT_RA"),
-        mt_dec=_float(primary, "MT_DEC"),
+        mt_ra=_float(sci, "MT_RA", _float(primary, "MT_RA")),
+        mt_dec=_float(sci, "MT_DEC", _float(primary, "MT_DEC")),
     )
 
 
