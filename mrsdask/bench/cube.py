@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--mosaic", default=None, help="mosaic of pointings NXxNY@STEP (more inputs)")
+    p.add_argument("--pointings", default=None,
+                   help='explicit pointings "E,N;E,N;…" in arcsec, e.g. "0,0;40,0;0,40" (a >1e9-voxel multi cube)')
     p.add_argument("--n-workers", type=int, default=2)
     p.add_argument("--memory-limit", default="2GB")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
@@ -97,7 +99,7 @@ def _run_monitored(cmd: list[str], log_path: str) -> dict:
     }
 
 
-def _simulate(workdir: str, overrides: dict, mosaic: str | None) -> list[str]:
+def _simulate(workdir: str, overrides: dict, mosaic: str | None, pointings: str | None = None) -> list[str]:
     from mrsdask.sim import simulate
 
     config = {
@@ -113,6 +115,8 @@ def _simulate(workdir: str, overrides: dict, mosaic: str | None) -> list[str]:
         from mrsdask.cli import _mosaic
 
         config["pointings"] = _mosaic(mosaic)
+    if pointings:
+        config["pointings"] = [tuple(float(v) for v in p.split(",")) for p in pointings.split(";")]
     import hashlib
 
     digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
@@ -136,10 +140,12 @@ def run(args) -> int:
     from mrsdask.cube.store import open_group
 
     overrides, output_type, channel, band = BENCH_CASES[args.case]
-    workdir = os.path.abspath(os.path.join(args.workdir, f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "")))
+    tag = f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "") + (
+        "-p" + args.pointings.replace(";", "_").replace(",", "x") if args.pointings else "")
+    workdir = os.path.abspath(os.path.join(args.workdir, tag))
     os.makedirs(workdir, exist_ok=True)
     print(f"simulating inputs (or reusing them) next to {workdir} …")
-    files = _simulate(workdir, overrides, args.mosaic)
+    files = _simulate(workdir, overrides, args.mosaic, args.pointings)
     print(f"{len(files)} input files")
     results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
                      "machine": {"cores": os.cpu_count()}}
