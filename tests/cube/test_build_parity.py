@@ -44,6 +44,13 @@ def test_band_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
     assert parity_ok(figures)
 
 
+@pytest.mark.parametrize("extra", [{"coord_system": "ifualign"}, {"cube_pa": 30.0}, {"scalexy": 0.2, "wavemin": 5.0, "wavemax": 5.3}])
+def test_band_cube_parity_with_orientation_and_overrides(sim_1a, tmp_path, official_cubepar, extra):
+    figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="band", weighting="drizzle",
+                       channels=(1,), subbands=("A",), **extra)
+    assert parity_ok(figures), figures
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("weighting", ["drizzle", "msm", "emsm"])
 def test_multi_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
