@@ -1,20 +1,28 @@
-"""Residual-fringe kernels: one detector column (or one spectrum) at a time, pure numpy.
+"""Residual-fringe kernels: one detector column (or one spectrum) at a time, numpy and numba.
 
 Nothing here knows about Dask, xarray, WCS objects or reference files: every function takes
 plain arrays and numbers. :func:`fit_column` is the whole per-column algorithm; the other
-functions are its steps, public so that they can be tested one by one.
+functions are its steps, public so that they can be tested one by one. The dense loops
+(periodogram sums, normal equations) are numba-compiled and release the GIL; they use no
+multithreaded BLAS, which on these small problems is slower than one thread and would
+oversubscribe the cores of Dask workers.
 
 The model of a column
 ---------------------
 In wavenumber ν = 10⁴/λ (cm⁻¹) a fringed column is ``f(ν) = B(ν) · (1 + F(ν))`` where ``B``
 is the smooth source spectrum (continuum and lines) and ``F`` the residual fringe,
 
-    F(ν) = c + Σₖ aₖ cos(2π φₖ (ν − ν₀)) + bₖ sin(2π φₖ (ν − ν₀)),
+    F(ν) = c + Σₖ Aₖ(ν) cos(2π φₖ (ν − ν₀)) + Bₖ(ν) sin(2π φₖ (ν − ν₀)),
 
-a sum of sines whose frequencies φₖ (cycles per cm⁻¹) lie in a window around ``1/FFREQ``.
-As in the official step, ``FFREQ`` — "the fringe frequency" of the reference file — is the
-fringe **period in wavenumber** (≈ 2.9 cm⁻¹ for the detector fringe, ≈ 0.4 cm⁻¹ for the
-dichroic fringe of channels 3 and 4); the window is ``FFREQ ± DFFREQ``.
+a sum of sines whose frequencies φₖ (cycles per cm⁻¹) lie in a window around ``1/FFREQ``,
+with slowly varying envelopes ``Aₖ, Bₖ`` (Legendre polynomials of 1 to 3 terms along the
+column: the fringe contrast and phase drift along a column, which the official fit can only
+follow with pairs of nearly equal, nearly cancelling sines). As in the official step,
+``FFREQ`` — "the fringe frequency" of the reference file — is the fringe **period in
+wavenumber** (≈ 2.9 cm⁻¹ for the detector fringe, ≈ 0.4 cm⁻¹ for the dichroic fringe of
+channels 3 and 4); the window is ``FFREQ ± DFFREQ``. Pieces of a column separated by more
+than 5 periods (edge columns of curved slices) get their own envelopes (see
+:class:`SineFit`).
 
 For each fringe component (main, then dichroic):
 
@@ -26,16 +34,17 @@ For each fringe component (main, then dichroic):
 2. **Residual** ``r = f/B − 1``.
 3. **Sines, one at a time** (:func:`fit_sines`): a weighted generalised Lomb–Scargle
    periodogram of what is not yet modelled (:func:`gls_power`) gives the strongest frequency
-   in the window — on a grid 4× finer than the natural resolution 1/Δν, then refined to the
-   reference's ``PGRAM_RES`` around the peak —, the amplitudes of all sines are solved
-   linearly with the frequencies fixed, then everything (frequencies included) is refined by
-   Levenberg–Marquardt, with biweight reweighting for the main fringe.
-4. **How many sines**: the Bayesian evidence (:func:`log_evidence`, Laplace approximation,
-   formula below) of the model with n sines is compared with that of n − 1 sines (n = 0 is a
-   constant); the new sine is kept only when log Z gains more than 1 (Kass & Raftery's
-   "strong evidence", the official threshold). At most ``MAX_NFRINGES`` sines.
-5. **Back-fitting**: the baseline is refitted to ``f/(1 + F)`` and the sines re-optimised,
-   so that the spline does not keep the part of the fringe it absorbed in step 1.
+   in the window — on a grid 4× finer than the natural resolution 1/Δν, then the
+   reference's ``PGRAM_RES`` around the peak, then the vertex of the evidence through three
+   points —; for envelopes of 1, 2 and 3 terms the coefficients of all sines are solved
+   linearly and the one of highest evidence is the candidate.
+4. **How many sines**: the Bayesian evidence (formula below) of the model with n sines is
+   compared with that of n − 1 sines (n = 0 is a constant); the new sine is kept only when
+   log Z gains more than 1 (Kass & Raftery's "strong evidence", the official threshold).
+   At most ``MAX_NFRINGES`` sines.
+5. **Back-fitting**: the baseline is refitted to ``f/(1 + F)`` and the coefficients
+   re-solved, so that the spline does not keep the part of the fringe it absorbed in step 1.
+   The main-fringe coefficients get two rounds of biweight reweighting.
 6. **Runaway check** (:func:`clip_runaway`): where the local peak-to-peak amplitude of ``F``
    exceeds the allowed maximum, ``F`` is set to 0 (those pixels are flagged).
 7. The column is multiplied by ``1/(1 + F)``; factors of the components multiply.
@@ -43,30 +52,34 @@ For each fringe component (main, then dichroic):
 Features are found twice: first from the envelope of the data (:func:`find_features`, as the
 official 1-D variant does), then — after a first fit — as outliers of the data from the
 fringe-corrected smooth model (:func:`residual_features`), which finds lines weaker than the
-fringe amplitude. If the second pass finds new features the fit is redone once.
+fringe amplitude. If the second pass finds new features, baselines and coefficients are
+fitted again without them, and the search for sines continues from those of the first pass.
 
 The evidence
 ------------
-BayesicFitting (used by the official step) is slow and its evidence puts the same prior
+BayesicFitting (used by the official step) is slow (its Levenberg–Marquardt and evidence
+take most of the official ~1.5 s per column) and its evidence puts the same prior
 ``[-3, 10]`` on every parameter whatever its units. Here the evidence is computed in closed
-form. With N used pixels, weights wᵢ normalised to mean 1, χ²(θ) = Σ wᵢ (rᵢ − mᵢ(θ))², an
-unknown noise scale s (data variance s²/wᵢ), k parameters θ with uniform priors of widths
-Δⱼ and a Jeffreys prior on s over [s₁, s₂], the Laplace approximation of the marginal
-likelihood at the least-squares solution θ̂, ŝ² = χ²(θ̂)/N is
+form. With N used pixels, weights wᵢ normalised to mean 1, design matrix Φ (the constants and
+the envelope × cos/sin columns) for given frequencies, χ² = min Σ wᵢ (rᵢ − (Φβ)ᵢ)², an
+unknown noise scale s (data variance s²/wᵢ) with a Jeffreys prior on [s₁, s₂], and k linear
+coefficients β with uniform priors of width Δ = 6 (``[-3, 3]``, :class:`FitSettings`), the
+marginal likelihood integrated over β (exactly: the likelihood is Gaussian in β) and over s
+(Laplace, at ŝ² = χ²/N) is
 
-    log Z = −(N − k) log ŝ − Σⱼ log Δⱼ + (k/2) log 2π − ½ log det(JᵀWJ) + log n!
-            + [½ Σ log wᵢ − (N/2) log 2π − N/2 − ½ log 2N + ½ log 2π − log ln(s₂/s₁)]
+    log Z_lin = −(N − k) log ŝ − k log Δ + (k/2) log 2π − ½ log det(ΦᵀWΦ)
+                + [½ Σ log wᵢ − (N/2) log 2π − N/2 − ½ log 2N + ½ log 2π − log ln(s₂/s₁)]
 
-where J is the model's Jacobian (cos, sin and ∂/∂φ columns) at θ̂ — the Gauss–Newton Hessian
-of −log L is JᵀWJ/ŝ² for θ and 2N/ŝ² for s, with no cross term at the optimum — and log n!
-counts the n! equivalent orderings of the sines (identical modes of the posterior). The
-bracket does not depend on the model, so only the first line decides. Priors: amplitudes
-(and the constants) uniform on [−3, 3] (see :class:`FitSettings`), frequencies uniform over
-the search window. Unlike fixed-number priors this is invariant to the units of
-ν. It costs one (3n+1)² determinant per candidate model: microseconds, against the hundreds
-of milliseconds BayesicFitting takes, and it is sound for a model that is linear in its
-amplitudes and whose frequencies are well determined (a sharp likelihood peak, which is what
-a component must have to be accepted).
+(the bracket is the same for every model). Each frequency φₖ, uniform over the window of
+width Δφ, is integrated by a Laplace approximation of ``log Z_lin`` as a function of φₖ:
+
+    log Z = log Z_lin(φ̂) + Σₖ [log wₖ − log Δφ] + log n!,   wₖ = min(√(2π / −∂²log Z_lin/∂φₖ²), dₖ/Δν)
+
+(curvature from three evaluations; the width is capped at the range dₖ/Δν of frequency
+offsets that an envelope of dₖ terms absorbs; log n! counts the n! orderings of the sines,
+identical modes of the posterior). :func:`log_evidence` is checked against brute-force
+integration in the tests. This is invariant to the units of ν, exact in the linear
+coefficients, and costs one Cholesky factorisation per candidate model (sub-millisecond).
 """
 
 from __future__ import annotations
@@ -257,6 +270,9 @@ class SineFit:
         Centre and half-width (cm⁻¹) of each segment, shape (S,).
     log_evidence : ndarray
         log Z of the models with 0, 1, … sines that were tried (the last may be rejected).
+    freq_terms : ndarray
+        Per sine, its frequency term ``log wₖ − log Δφ`` of the evidence (see
+        :func:`fit_sines`), kept so that a later search can continue from this fit.
     """
 
     freq: np.ndarray
@@ -267,6 +283,7 @@ class SineFit:
     seg_mid: np.ndarray
     seg_half: np.ndarray
     log_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    freq_terms: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n(self) -> int:
@@ -999,13 +1016,33 @@ class _Problem:
         return coef
 
 
+def _polish_frequencies(prob: _Problem, freqs: np.ndarray, terms: np.ndarray, delta: float) -> np.ndarray:
+    """One parabola step per frequency (the others fixed) towards the maximum of the evidence."""
+    freqs = freqs.copy()
+    for k in range(freqs.size):
+        def z_at(f, _k=k):
+            trial = freqs.copy()
+            trial[_k] = f
+            return prob.log_z(trial, terms)[0]
+
+        f0 = freqs[k]
+        z_lo, z_mid, z_hi = z_at(f0 - delta), z_at(f0), z_at(f0 + delta)
+        curv = -(z_hi - 2.0 * z_mid + z_lo)
+        if not (curv > 0 and np.isfinite(curv)):
+            continue
+        f_new = f0 + float(np.clip(0.5 * delta * (z_hi - z_lo) / curv, -2.0 * delta, 2.0 * delta))
+        if z_at(f_new) > z_mid:
+            freqs[k] = f_new
+    return freqs
+
+
 def _admissible(coef, amp_limit) -> bool:
     """True if all coefficients are finite and inside their uniform prior."""
     return coef is not None and bool(np.all(np.isfinite(coef))) and not np.any(np.abs(coef) > amp_limit)
 
 
 def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component: FringeComponent,
-              settings: FitSettings = FitSettings()) -> SineFit:
+              settings: FitSettings = FitSettings(), start: SineFit | None = None) -> SineFit:
     """Fit amplitude-modulated sines to relative residuals, choosing them by the evidence.
 
     Sines are added one at a time. For each: the strongest frequency of the weighted
@@ -1036,6 +1073,9 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
         Window, number of sines, periodogram resolution.
     settings : FitSettings
         Priors, threshold, oversampling, segment gap, envelope terms.
+    start : SineFit, optional
+        Continue from these sines (their coefficients re-solved on the new data) instead of
+        starting from none; used by the second feature pass.
 
     Returns
     -------
@@ -1056,20 +1096,29 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     z0, coef = prob.log_z(freqs, terms)
     evidences = [z0]
     best = (freqs, terms, coef)
+    n_start = 0
+    if start is not None and start.n and start.n_segments == prob.nseg and prob.span > 0:
+        f_start = _polish_frequencies(prob, start.freq.copy(), start.terms, 0.5 / (settings.oversample * prob.span))
+        z_start, c_start = prob.log_z(f_start, start.terms)
+        if np.isfinite(z_start) and _admissible(c_start, settings.amplitude_limit):
+            best = (f_start, start.terms.copy(), c_start)
+            freq_terms = list(start.freq_terms)
+            n_start = start.n
+            evidences.append(z_start + sum(freq_terms) + math.lgamma(n_start + 1))
 
     def result():
         f, d, c = best
         if f.size and component.use_robust:
             c = prob.robust_coef(f, d, settings.robust_domain)
         return SineFit(f.copy(), d.copy(), c, prob.nu0, prob.breaks, prob.seg_mid, prob.seg_half,
-                       np.asarray(evidences))
+                       np.asarray(evidences), np.asarray(freq_terms[: f.size]))
 
     if not f_hi > f_lo or prob.span <= 0:
         return result()
     df = 1.0 / (settings.oversample * prob.span)
     grid = np.arange(f_lo, f_hi + 0.5 * df, df)
     pgram = _Periodogram(prob.x, prob.w, grid, prob.seg)
-    for n in range(1, int(component.max_nfringes) + 1):
+    for n in range(n_start + 1, int(component.max_nfringes) + 1):
         rest = prob.y - prob.model(best[2], best[0], best[1])
         power = pgram.power(rest)
         if not power.size or not power.max() > 0:
@@ -1146,7 +1195,7 @@ def refit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, sines: S
     if not _admissible(coef, settings.amplitude_limit):
         return sines
     return SineFit(sines.freq, sines.terms, coef, sines.nu0, sines.breaks, sines.seg_mid, sines.seg_half,
-                   sines.log_evidence)
+                   sines.log_evidence, sines.freq_terms)
 
 
 # --------------------------------------------------------------------------- diagnostics
@@ -1234,8 +1283,12 @@ def clip_runaway(fringe: np.ndarray, nu: np.ndarray, max_ptp, period: float) -> 
 
 
 # --------------------------------------------------------------------------- one column
-def _fit_components(x, f, w, components, settings, max_ptp):
-    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline."""
+def _fit_components(x, f, w, components, settings, max_ptp, previous=None):
+    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline.
+
+    With ``previous`` (the sines of an earlier pass, per component) the search for sines
+    continues from them instead of starting afresh (the second feature pass).
+    """
     n = f.size
     factor = np.ones(n)
     g = f.copy()
@@ -1244,7 +1297,8 @@ def _fit_components(x, f, w, components, settings, max_ptp):
     baseline = None
     status_runs: list = []
     use = w > 0
-    for comp in components:
+    for i, comp in enumerate(components):
+        prev = previous[i] if previous is not None else None
         if comp.is_placeholder:
             sines_out.append(None)
             status_runs.append("skip")
@@ -1259,11 +1313,12 @@ def _fit_components(x, f, w, components, settings, max_ptp):
             status_runs.append("periods")
             continue
         degree = comp.baseline_degree
-        base = fit_baseline(x, g, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
+        start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
+        base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
         ok = use & (base > 0)
         resid = np.zeros(n)
         resid[ok] = g[ok] / base[ok] - 1.0
-        sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings)
+        sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
         for _ in range(settings.backfit if sines.n else 0):
             model = sines(x, with_offset=False)
             base = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
@@ -1383,7 +1438,8 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
             if new.any():
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)
-                factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp)
+                factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp,
+                                                                     previous=sines)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         out.status = Status.FIT_FAILED
         out.message = f"{type(exc).__name__}: {exc}"
