@@ -1,7 +1,18 @@
 """Local and object-store paths (``s3://…``) through fsspec.
 
 Credentials come only from the standard places that fsspec/s3fs and botocore read
-(environment, config files, instance roles); mrsdask never logs or stores them.
+(environment, ``~/.aws`` config files, fsspec config files, instance/pod roles); mrsdask never
+passes, logs or stores them. The only S3 options it sets itself come from the environment:
+
+* ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` — an S3-compatible endpoint (MinIO, Ceph, moto);
+* ``MRSDASK_S3_ANON=1`` — anonymous (unsigned) requests; the public JWST bucket ``stpubdata``
+  is read anonymously by default (``MRSDASK_S3_ANON=0`` turns that off);
+* ``MRSDASK_S3_RETRIES`` — attempts per S3 request (botocore "standard" retry mode, default 10),
+  on top of which every Dask task is retried (``retries=3``) by the cube builder.
+
+Filesystem instances are created per process (fsspec's instance cache is keyed by process id,
+and :func:`filesystem` keys its own on it too), so a Dask worker — spawned or forked — never
+reuses the event loop or connection pool of its parent.
 """
 
 from __future__ import annotations
@@ -11,11 +22,65 @@ import os
 
 import fsspec
 
+#: Public buckets read anonymously unless ``MRSDASK_S3_ANON=0``.
+PUBLIC_BUCKETS = ("stpubdata",)
+DEFAULT_S3_ATTEMPTS = 10
+
+_FILESYSTEMS: dict[tuple, fsspec.AbstractFileSystem] = {}
+
 
 def is_remote(path: str) -> bool:
     """True for URLs with a protocol other than ``file``."""
     text = str(path)
     return "://" in text and not text.startswith("file://")
+
+
+def protocol_of(path: str) -> str:
+    """``"s3"`` for ``s3://…``, ``"file"`` for local paths."""
+    text = str(path)
+    return text.split("://", 1)[0] if "://" in text else "file"
+
+
+def storage_options_for(path: str) -> dict:
+    """fsspec storage options for a path (from the environment only, never credentials)."""
+    if not str(path).startswith(("s3://", "s3a://")):
+        return {}
+    opts: dict = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["endpoint_url"] = endpoint
+    anon = os.environ.get("MRSDASK_S3_ANON", "").strip().lower()
+    bucket = str(path).split("://", 1)[1].split("/", 1)[0]
+    if anon in ("1", "true", "yes") or (anon == "" and bucket in PUBLIC_BUCKETS):
+        opts["anon"] = True
+    try:
+        attempts = int(os.environ.get("MRSDASK_S3_RETRIES", DEFAULT_S3_ATTEMPTS))
+    except ValueError:
+        attempts = DEFAULT_S3_ATTEMPTS
+    # Transient errors (5xx, throttling, dropped connections) are retried by botocore.
+    opts["config_kwargs"] = {"retries": {"max_attempts": max(1, attempts), "mode": "standard"}}
+    # Many processes write the same store: never answer from a stale directory listing.
+    opts["use_listings_cache"] = False
+    return opts
+
+
+def filesystem(path: str) -> fsspec.AbstractFileSystem:
+    """The fsspec filesystem of a path, created once per process and options."""
+    protocol = protocol_of(path)
+    opts = storage_options_for(path)
+    key = (os.getpid(), protocol, repr(sorted(opts.items())))
+    fs = _FILESYSTEMS.get(key)
+    if fs is None:
+        if len(_FILESYSTEMS) > 32 or any(k[0] != key[0] for k in _FILESYSTEMS):
+            _FILESYSTEMS.clear()  # a forked child drops its parent's instances
+        fs = fsspec.filesystem(protocol, **opts)
+        _FILESYSTEMS[key] = fs
+    return fs
+
+
+def _strip(path: str) -> str:
+    text = str(path)
+    return text.split("://", 1)[1] if "://" in text else os.path.expanduser(text)
 
 
 def expand(patterns: list[str]) -> list[str]:
@@ -25,9 +90,8 @@ def expand(patterns: list[str]) -> list[str]:
         text = str(pattern)
         if any(ch in text for ch in "*?["):
             if is_remote(text):
-                fs, _, _ = fsspec.get_fs_token_paths(text)
-                protocol = text.split("://", 1)[0]
-                matches = sorted(f"{protocol}://{p}" for p in fs.glob(text))
+                protocol = protocol_of(text)
+                matches = sorted(f"{protocol}://{p}" for p in filesystem(text).glob(_strip(text)))
             else:
                 matches = sorted(glob.glob(os.path.expanduser(text)))
             if not matches:
@@ -42,23 +106,71 @@ def expand(patterns: list[str]) -> list[str]:
 
 def exists(path: str) -> bool:
     """Whether a local or remote path exists."""
-    fs, _, paths = fsspec.get_fs_token_paths(str(path))
-    return fs.exists(paths[0])
+    return filesystem(path).exists(_strip(path))
+
+
+def isdir(path: str) -> bool:
+    """Whether a local or remote path is a folder (a prefix holding objects, on S3)."""
+    return filesystem(path).isdir(_strip(path))
 
 
 def open_file(path: str, mode: str = "rb"):
     """Open a local or remote file (a context manager giving a file object)."""
-    return fsspec.open(str(path), mode)
+    if not is_remote(path):
+        return fsspec.open(os.path.expanduser(str(path)), mode)
+    return filesystem(path).open(_strip(path), mode)
 
 
-def storage_options_for(path: str) -> dict:
-    """fsspec storage options for a path (from the environment only)."""
-    if str(path).startswith("s3://"):
-        opts: dict = {}
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            opts["client_kwargs"] = {"endpoint_url": endpoint}
-        if os.environ.get("MRSDASK_S3_ANON", "").lower() in ("1", "true", "yes"):
-            opts["anon"] = True
-        return opts
-    return {}
+# --------------------------------------------------------------------------- output validation
+def check_store_name(name: str) -> str:
+    """A group name inside a store: one plain path component (no ``..``, ``/``, ``\\``)."""
+    from mrsdask.errors import ParameterError
+
+    text = str(name)
+    if (not text or text in (".", "..") or ".." in text or "/" in text or "\\" in text
+            or text.startswith("~") or any(ord(c) < 32 for c in text)):
+        raise ParameterError(
+            f"group name {name!r}: must be one plain name inside the store (no '..', '/' or '\\')"
+        )
+    return text
+
+
+def check_output_store(path: str) -> str:
+    """Refuse an output store path that would write outside a zarr store.
+
+    A new path, an empty folder (or empty prefix) and an existing zarr store (``zarr.json`` at
+    its root) are accepted; an existing file, or a non-empty folder that is not a zarr store,
+    is refused, and so are paths with ``..`` components.
+
+    Raises
+    ------
+    mrsdask.errors.ParameterError
+    """
+    from mrsdask.errors import ParameterError
+
+    text = str(path).rstrip("/")
+    if not text:
+        raise ParameterError("output store: empty path; give a folder such as cubes.zarr or s3://bucket/cubes.zarr")
+    body = _strip(text)
+    if ".." in body.replace("\\", "/").split("/"):
+        raise ParameterError(f"output store {path!r}: '..' is not allowed in an output path; give it directly")
+    if is_remote(text):
+        parts = body.split("/", 1)
+        if len(parts) < 2 or not parts[1]:
+            raise ParameterError(
+                f"output store {path!r}: give a prefix inside the bucket (s3://bucket/cubes.zarr), not the bucket itself"
+            )
+    fs = filesystem(text)
+    if fs.exists(body + "/zarr.json"):
+        return text
+    if fs.exists(body):
+        if not fs.isdir(body):
+            raise ParameterError(
+                f"output store {path!r}: a file is already there; choose a new path or an existing zarr store"
+            )
+        if fs.ls(body, detail=False):
+            raise ParameterError(
+                f"output store {path!r}: an existing folder that is not a zarr store; choose a new "
+                "path (mrsdask only writes inside its own stores)"
+            )
+    return text
