@@ -31,12 +31,13 @@ def open_group(path: str, mode: str = "r") -> zarr.Group:
 
 
 def group_path(root: str, name: str) -> str:
-    """Path of a child group of the store root."""
-    return str(root).rstrip("/") + "/" + name
+    """Path of a child group of the store root (``name`` must stay inside it: no ``..`` or ``/``)."""
+    return str(root).rstrip("/") + "/" + paths.check_store_name(name)
 
 
 def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) -> None:
     """Write the metadata of an empty cube (no chunk data) with slab-aligned chunks."""
+    name = paths.check_store_name(name)
     nz = ds.sizes["wavelength"]
     nslabs = -(-nz // slab_planes)
     ds = ds.assign(slab_done=(("slab",), da.zeros(nslabs, dtype=bool, chunks=1)))
