@@ -191,6 +191,7 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
     overwrite : bool
         Replace an existing store.
     """
+    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
     if paths.exists(store) and not overwrite:
         raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
     sources = [str(p) for p in ds["path"].values]
