@@ -1,8 +1,10 @@
 """Connect to, or start, the Dask cluster that runs mrsdask's tasks.
 
-Order of precedence: ``--scheduler ADDRESS``, then ``DASK_SCHEDULER_ADDRESS``, else a
-``LocalCluster`` of separate worker processes (one thread each, so numba kernels and GIL-
-holding WCS evaluations run truly in parallel) with a per-worker memory limit.
+Order of precedence: ``--scheduler ADDRESS`` (or a scheduler file), then
+``DASK_SCHEDULER_ADDRESS``, else a ``LocalCluster`` of separate worker processes (one thread
+each, so numba kernels and GIL-holding WCS evaluations run truly in parallel) with a per-worker
+memory limit. Before a build, :mod:`mrsdask.cube.memory` checks its tasks against the smallest
+worker limit (:func:`worker_memory_limit`), so a run that cannot fit fails at once.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def dask_client(
     Parameters
     ----------
     scheduler : str, optional
-        Address of a running scheduler (``tcp://host:8786``); default
-        ``$DASK_SCHEDULER_ADDRESS``; if neither, a local cluster is started.
+        Address of a running scheduler (``tcp://host:8786``) or its scheduler file (``*.json``,
+        as written by ``dask scheduler --scheduler-file``, e.g. on a shared file system); default
+        ``$DASK_SCHEDULER_ADDRESS``; if neither, the process's current client (one opened by a
+        launcher, e.g. for dask-gateway) or else a new local cluster.
     n_workers : int, optional
         Worker processes of a local cluster (default: the number of cores).
     memory_limit : str, optional
@@ -57,18 +61,25 @@ def dask_client(
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
+        target = {"scheduler_file": address} if is_scheduler_file(address) else {"address": address}
         try:
-            client = Client(address, timeout="20s")
-        except OSError as exc:
+            client = Client(**target, timeout="20s")
+        except (OSError, ValueError) as exc:
             raise ParameterError(
                 f"cannot reach the Dask scheduler at {address} ({exc}); check the address or "
                 "start one with 'dask scheduler'"
             ) from exc
-        announce(f"Dask scheduler {address} — dashboard {client.dashboard_link}")
+        where = client.scheduler.address if "scheduler_file" in target else address
+        announce(f"Dask scheduler {where} — dashboard {client.dashboard_link}")
         try:
             yield client
         finally:
             client.close()
+        return
+    current = current_client()
+    if current is not None:  # e.g. a dask-gateway or jobqueue client opened by a launcher
+        announce(f"current Dask client: scheduler {current.scheduler.address} — dashboard {current.dashboard_link}")
+        yield current
         return
     workers = n_workers or max(1, os.cpu_count() or 1)
     limit = parse_memory(memory_limit)
@@ -90,6 +101,22 @@ def dask_client(
     finally:
         client.close()
         cluster.close()
+
+
+def current_client():
+    """The process's default ``distributed.Client`` if one is open, else None."""
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return None
+    return client if client.status == "running" else None
+
+
+def is_scheduler_file(text: str) -> bool:
+    """True if ``--scheduler`` names a scheduler file (``dask scheduler --scheduler-file F``)."""
+    return "://" not in str(text) and str(text).endswith(".json") and os.path.isfile(str(text))
 
 
 def worker_memory_limit(client) -> int | None:
