@@ -1,0 +1,20 @@
+"""Fixtures of the cluster tests: a separate-process Dask cluster and the reference cube."""
+
+import pytest
+
+from tests.cluster import dask_procs
+
+
+@pytest.fixture(scope="session")
+def separate_cluster(tmp_path_factory):
+    """A scheduler and 2 worker processes (1 thread, 1 GB each) on 127.0.0.1."""
+    cluster = dask_procs.SeparateCluster(tmp_path_factory.mktemp("cluster"), n_workers=2, memory_limit="1GB")
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def reference(sim_1a, tmp_path_factory):
+    """Arrays of the channel-1 short cube of ``sim_1a`` built undisturbed, in process."""
+    return dask_procs.reference_cube(tuple(str(p) for p in sim_1a.cal_files),
+                                     str(tmp_path_factory.mktemp("reference")))
