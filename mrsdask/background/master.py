@@ -1,0 +1,257 @@
+"""Master background (spec3 ``master_background``) on a lazy detector Dataset.
+
+Three ways to a 1-D master background spectrum (:class:`~mrsdask.background.spectrum.
+BackgroundSpectrum`):
+
+* a user-supplied spectrum (:func:`mrsdask.background.spectrum.read_spectrum`);
+* the ``x1d`` files of the dedicated background exposures
+  (:func:`mrsdask.background.spectrum.read_background_x1d`), combined;
+* cubes of the dedicated background exposures, built here with the cube builder
+  (:func:`cube_background_spectra`), each reduced to its extended-source BACKGROUND column
+  (:func:`extract_background`: a 3σ-clipped, 5-iteration mean per plane), combined.
+
+Combination (:func:`mrsdask.background.spectrum.combine`) follows ``combine_1d``: output
+wavelengths from clumping the union of the input wavelengths, exposure-time weights, no
+clipping; then an optional moving median.
+
+The spectrum is then projected onto every detector pixel through the pixel's own λ and
+subtracted, one block of rows of one exposure per task (:func:`subtract_master_background`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import tempfile
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from mrsdask.background import kernels
+from mrsdask.background.pixel import exposure_roles, lazy_plane
+from mrsdask.background.spectrum import BackgroundSpectrum
+from mrsdask.errors import InputError, ParameterError
+
+log = logging.getLogger("mrsdask.background")
+
+#: Megajansky per jansky, for flux = Σ SB · Ω.
+MJY = 1e6
+
+
+# --------------------------------------------------------------------------- 1-D → 2-D
+@functools.lru_cache(maxsize=6)
+def nominal_wavelength_range(setting: str) -> tuple[float, float]:
+    """(min, max) pixel wavelength (µm) of a detector setting, from the shipped reference models."""
+    from mrsdask.instrument.geometry import reference_geometry
+
+    lam = reference_geometry(setting)["wavelength"]
+    return float(np.nanmin(lam)), float(np.nanmax(lam))
+
+
+def check_coverage(ds: xr.Dataset, spectrum: BackgroundSpectrum, indices: list[int]) -> list[str]:
+    """Report science settings that the spectrum does not fully cover (logged; also returned).
+
+    Pixels beyond the table get no background (as in the official step). Below 95 %
+    coverage this is a warning; the few edge pixels that a spectrum extracted from cubes
+    never covers are only noted (INFO).
+    """
+    lo, hi = spectrum.wavelength_range
+    messages = []
+    for setting in sorted({str(ds["setting"].values[i]) for i in indices}):
+        try:
+            s_lo, s_hi = nominal_wavelength_range(setting)
+        except Exception:  # unknown setting or reference files unavailable: nothing to check
+            continue
+        if lo > s_lo or hi < s_hi:
+            covered = max(0.0, min(hi, s_hi) - max(lo, s_lo)) / (s_hi - s_lo)
+            messages.append(
+                f"master background covers {lo:.3f}-{hi:.3f} um but setting {setting} spans "
+                f"{s_lo:.3f}-{s_hi:.3f} um ({100 * covered:.0f}% covered): pixels outside get no background")
+            log.log(logging.WARNING if covered < 0.95 else logging.INFO, messages[-1])
+    return messages
+
+
+def project_background(ds: xr.Dataset, spectrum: BackgroundSpectrum) -> da.Array:
+    """Lazy 2-D background of every exposure: the spectrum at each pixel's λ (exposure, y, x).
+
+    Linear interpolation, 0 outside the spectrum's wavelength range and where λ is NaN
+    (off-slice), float32 — the official ``bkg_for_ifu_image`` for MIRI.
+    """
+    table_wave, table_sb = spectrum.table()
+    wave = lazy_plane(ds, "wavelength")
+    return da.map_blocks(kernels.project_spectrum, wave, table_wave, table_sb, dtype=np.float32)
+
+
+def subtract_master_background(
+    ds: xr.Dataset,
+    spectrum: BackgroundSpectrum,
+    keep_background: bool = False,
+    save_2d: bool = False,
+) -> xr.Dataset:
+    """Subtract the projected master background from every science exposure (lazy).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Detector Dataset; background exposures (``exptype``) are dropped unless
+        ``keep_background`` (then they are kept unchanged).
+    spectrum : BackgroundSpectrum
+        The 1-D master background.
+    keep_background : bool
+        Keep the background exposures, unchanged.
+    save_2d : bool
+        Add a ``background`` (exposure, y, x) float32 variable: the projected background
+        (0 for exposures that were not changed).
+
+    Returns
+    -------
+    xarray.Dataset
+        SCI replaced; ERR and DQ unchanged, as the official step leaves them (its DQ update
+        ORs in the science DQ itself).
+    """
+    table_wave, table_sb = spectrum.table()
+    science, background = exposure_roles(ds)
+    keep = sorted(science + (background if keep_background else []))
+    sci_all = lazy_plane(ds, "sci")
+    wave_all = lazy_plane(ds, "wavelength")
+    sci, bkg = [], []
+    for i in keep:
+        if i in science:
+            packed = da.map_blocks(
+                kernels.subtract_projected_block, sci_all[i], wave_all[i], table_wave, table_sb,
+                dtype=kernels.PROJECTED_DTYPE, meta=np.empty((0, 0), dtype=kernels.PROJECTED_DTYPE),
+            )
+            sci.append(packed["sci"])
+            bkg.append(packed["background"])
+        else:
+            sci.append(sci_all[i])
+            bkg.append(da.zeros_like(sci_all[i], dtype=np.float32))
+    out = ds.isel(exposure=keep)
+    dims = ("exposure", "y", "x")
+    out["sci"] = xr.Variable(dims, da.stack(sci), attrs=ds["sci"].attrs)
+    if save_2d:
+        out["background"] = xr.Variable(dims, da.stack(bkg), attrs={
+            "units": "MJy / sr", "long_name": "master background projected through each pixel's wavelength"})
+    return out
+
+
+# --------------------------------------------------------------------------- cubes → 1-D
+def extract_background(cube: xr.Dataset, sigma: float = 3.0, maxiters: int = 5, weight: float = 1.0,
+                       name: str = "") -> BackgroundSpectrum:
+    """The extended-source BACKGROUND column of a cube, one wavelength slab per task.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A cube (:mod:`mrsdask.datamodel.cube`), e.g. from :func:`mrsdask.cube.build.open_cube`.
+    sigma, maxiters
+        ``sigma_clipped_stats`` parameters (official ``bkg_sigma_clip`` = 3, 5 iterations).
+    weight : float
+        Weight of the spectrum when combined (the exposure time).
+    name : str
+        Label for the log.
+
+    Returns
+    -------
+    BackgroundSpectrum
+        ``surf_bright`` = clipped mean per plane (MJy/sr), ``sb_error``, ``dq`` (DO_NOT_USE on
+        empty planes), ``flux`` = Σ SCI · Ω over the covered spaxels (Jy).
+    """
+    arrays = []
+    for var in ("sci", "err", "wmap"):
+        arr = cube[var].data
+        if not isinstance(arr, da.Array):
+            arr = da.from_array(arr, chunks=(64, -1, -1))
+        arrays.append(arr.rechunk({1: -1, 2: -1}))
+    packed = da.map_blocks(
+        kernels.extended_plane_background_block, *arrays, sigma=sigma, maxiters=maxiters,
+        drop_axis=[1, 2], dtype=kernels.EXTRACT_DTYPE, meta=np.empty((0,), dtype=kernels.EXTRACT_DTYPE),
+    )
+    (planes,) = dask.compute(packed)
+    omega = float(cube.attrs.get("pixelarea_steradians", np.nan))
+    flux = planes["sum"] * omega * MJY
+    flux_error = np.sqrt(planes["sum_var"]) * omega * MJY
+    return BackgroundSpectrum(
+        np.asarray(cube["wavelength"].values, dtype=np.float64),
+        planes["background"], sb_error=planes["background_error"], dq=planes["dq"],
+        flux=flux, flux_error=flux_error, weight=float(weight), source=name,
+    )
+
+
+def cube_background_spectra(
+    ds: xr.Dataset,
+    workdir: str | None = None,
+    request=None,
+    per_exposure: bool = True,
+    sigma: float = 3.0,
+    maxiters: int = 5,
+    progress: bool = False,
+) -> list[BackgroundSpectrum]:
+    """Build cubes of the background exposures and extract their BACKGROUND spectra.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Detector Dataset holding background exposures (``exptype == "background"``).
+    workdir : str, optional
+        Where the cube stores go (kept); default a temporary folder, removed afterwards.
+    request : mrsdask.cube.plan.CubeRequest, optional
+        Cube parameters; default one drizzle cube per band.
+    per_exposure : bool
+        One set of cubes per background exposure, combined afterwards by exposure time (as
+        the official per-exposure x1d files are); False puts all background exposures into
+        the same cubes.
+    sigma, maxiters
+        Clipping of each plane.
+    progress : bool
+        Progress bars of the cube builder.
+
+    Returns
+    -------
+    list of BackgroundSpectrum
+        One per cube, weighted by the exposure time of its exposure(s).
+    """
+    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.plan import CubeRequest
+
+    _, background = exposure_roles(ds)
+    if not background:
+        raise InputError("no background exposure in the input (association exptype 'background'); "
+                         "give background x1d files or a user background spectrum instead")
+    request = request or CubeRequest(output_type="band")
+    names = [str(v) for v in ds["filename"].values]
+    exptime = np.asarray(ds["exptime"].values, dtype=np.float64)
+    groups = [[j] for j in background] if per_exposure else [background]
+    temporary = workdir is None
+    root_dir = tempfile.mkdtemp(prefix="mrsdask-bkgcubes-") if temporary else str(workdir)
+    os.makedirs(root_dir, exist_ok=True)
+    spectra: list[BackgroundSpectrum] = []
+    try:
+        for group in groups:
+            labels = np.array(["science" if i in group else "unused" for i in range(ds.sizes["exposure"])])
+            relabelled = ds.assign_coords(exptype=("exposure", labels))
+            stem = names[group[0]].rsplit(".fits", 1)[0] if len(group) == 1 else "background"
+            root = os.path.join(root_dir, f"{stem}_bkgcubes.zarr")
+            try:
+                cubes = build_cubes(relabelled, root, request, progress=progress, overwrite=True)
+            except ParameterError as exc:
+                log.warning("background exposure(s) %s: no cube (%s)", [names[i] for i in group], exc)
+                continue
+            weight = float(exptime[group].sum())
+            for cube_name in cubes:
+                label = f"{stem}:{cube_name}"
+                spec = extract_background(open_cube(root, cube_name), sigma, maxiters, weight, label)
+                spec.members = [names[i] for i in group]
+                log.info("background spectrum %s: %d planes, %.4g-%.4g um, median %.4g MJy/sr",
+                         label, len(spec), *spec.wavelength_range, float(np.nanmedian(spec.surf_bright)))
+                spectra.append(spec)
+    finally:
+        if temporary:
+            shutil.rmtree(root_dir, ignore_errors=True)
+    if not spectra:
+        raise InputError("no background cube could be built from the background exposures")
+    return spectra

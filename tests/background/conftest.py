@@ -1,0 +1,34 @@
+"""Fixtures of the background tests (slow tests run with ``--runslow``, see tests/conftest.py).
+
+The simulated observation is session-scoped: about 30 s for its six exposures (two settings,
+one science and two background exposures each).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+from bkg_helpers import SIM_CONFIG
+
+os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "1")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@pytest.fixture(scope="session")
+def sim_1a3a(tmp_path_factory):
+    """Simulated bands 1A and 3A: per setting one science and two background exposures."""
+    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.sim import simulate
+
+    _disable_crds_context_lookup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate(dict(SIM_CONFIG), tmp_path_factory.mktemp("sim_1a3a"))
