@@ -816,6 +816,136 @@ def _mod_solve(x, t, seg, y, w, freqs, terms, nseg):
     return coef, chi, logdet
 
 
+@numba.njit(cache=True, nogil=True)
+def _forward(low, b):
+    """Solve L z = b (L lower triangular, b of shape (k, m))."""
+    k, m = b.shape
+    z = np.empty((k, m))
+    for j in range(m):
+        for i in range(k):
+            acc = b[i, j]
+            for q in range(i):
+                acc -= low[i, q] * z[q, j]
+            z[i, j] = acc / low[i, i]
+    return z
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward(low, b):
+    """Solve Lᵀ x = b (L lower triangular, b of shape (k, m))."""
+    k, m = b.shape
+    out = np.empty((k, m))
+    for j in range(m):
+        for i in range(k - 1, -1, -1):
+            acc = b[i, j]
+            for q in range(i + 1, k):
+                acc -= low[q, i] * out[q, j]
+            out[i, j] = acc / low[i, i]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _base_system(x, t, seg, y, w, freqs, terms, nseg):
+    """Dense design matrix Φ, Cholesky factor L of ΦᵀWΦ, u = L⁻¹ΦᵀWy, χ² and log det."""
+    nz = 1 + 2 * int(terms.sum()) if terms.size else 1
+    nl = nseg * nz
+    phi = np.zeros((x.size, nl))
+    a_mat = np.zeros((nl, nl))
+    g = np.zeros((nl, 1))
+    idx = np.empty(nz, np.int64)
+    val = np.empty(nz)
+    yy = 0.0
+    for i in range(x.size):
+        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val)
+        wi = w[i]
+        yy += wi * y[i] * y[i]
+        for u in range(used):
+            phi[i, idx[u]] = val[u]
+            wu = wi * val[u]
+            g[idx[u], 0] += wu * y[i]
+            for v in range(used):
+                a_mat[idx[u], idx[v]] += wu * val[v]
+    low = np.linalg.cholesky(a_mat)
+    u_vec = np.ascontiguousarray(_forward(low, g)[:, 0])
+    chi = yy
+    logdet = 0.0
+    for i in range(nl):
+        chi -= u_vec[i] * u_vec[i]
+        logdet += 2.0 * math.log(low[i, i])
+    return phi, low, u_vec, max(chi, 0.0), logdet
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, nseg):
+    """Solve the model extended by one sine (frequency ``f``, ``d`` envelope terms).
+
+    Block elimination (Schur complement) on the cached factor of the current model: the cost
+    is that of the new columns only. Returns the coefficients (current model's, then the new
+    sine's), χ² and log det(ΦᵀWΦ) of the extended model.
+    """
+    n_old = phi.shape[1]
+    m = 2 * nseg * d
+    b_mat = np.zeros((n_old, m))
+    c_mat = np.zeros((m, m))
+    h = np.zeros(m)
+    leg = np.empty(d)
+    vals = np.empty(2 * d)
+    for i in range(x.size):
+        s = seg[i]
+        _legendre(t[i], d, leg)
+        ph = 2.0 * math.pi * f * x[i]
+        c = math.cos(ph)
+        sn = math.sin(ph)
+        for mm in range(d):
+            vals[2 * mm] = leg[mm] * c
+            vals[2 * mm + 1] = leg[mm] * sn
+        base = s * d * 2
+        wi = w[i]
+        for a in range(2 * d):
+            wv = wi * vals[a]
+            ja = base + a
+            h[ja] += wv * y[i]
+            for b in range(2 * d):
+                c_mat[ja, base + b] += wv * vals[b]
+            for r in range(n_old):
+                pr = phi[i, r]
+                if pr != 0.0:
+                    b_mat[r, ja] += pr * wv
+    v_mat = _forward(low, b_mat)
+    schur = c_mat.copy()
+    rr = h.copy()
+    for a in range(m):
+        for r in range(n_old):
+            rr[a] -= v_mat[r, a] * u_vec[r]
+        for b in range(m):
+            acc = 0.0
+            for r in range(n_old):
+                acc += v_mat[r, a] * v_mat[r, b]
+            schur[a, b] -= acc
+    low_s = np.linalg.cholesky(schur)
+    rhs = np.empty((m, 1))
+    for a in range(m):
+        rhs[a, 0] = rr[a]
+    z = _forward(low_s, rhs)
+    chi = chi_old
+    logdet = logdet_old
+    for i in range(m):
+        chi -= z[i, 0] * z[i, 0]
+        logdet += 2.0 * math.log(low_s[i, i])
+    beta_new = _backward(low_s, z)
+    rhs_old = np.empty((n_old, 1))
+    for r in range(n_old):
+        acc = u_vec[r]
+        for a in range(m):
+            acc -= v_mat[r, a] * beta_new[a, 0]
+        rhs_old[r, 0] = acc
+    beta_old = _backward(low, rhs_old)
+    coef = np.empty(n_old + m)
+    coef[:n_old] = beta_old[:, 0]
+    coef[n_old:] = beta_new[:, 0]
+    return coef, max(chi, 0.0), logdet
+
+
 # --------------------------------------------------------------------------- periodogram
 class _Periodogram:
     """Weighted generalised Lomb–Scargle periodogram on a fixed uniform frequency grid.
@@ -995,6 +1125,25 @@ class _Problem:
         log_vol = k * math.log(2.0 * self.settings.amplitude_limit)
         return log_evidence(chi, self.n, logdet, k, log_vol, self.sum_log_w, self.settings.noise_limits), coef
 
+    def set_base(self, freqs, terms):
+        """Cache the factorised system of the current model, for :meth:`log_z_add`."""
+        self.base = _base_system(self.x, self.t, self.seg, self.y, self.w, np.ascontiguousarray(freqs, np.float64),
+                                 np.ascontiguousarray(terms, np.int64), self.nseg)
+
+    def log_z_add(self, f, d):
+        """As :meth:`log_z` for the cached model plus one sine, by block elimination."""
+        phi, low, u_vec, chi_old, logdet_old = self.base
+        try:
+            coef, chi, logdet = _add_component(phi, low, u_vec, chi_old, logdet_old, self.x, self.t, self.seg,
+                                               self.y, self.w, float(f), int(d), self.nseg)
+        except np.linalg.LinAlgError:
+            return -np.inf, None
+        if not np.isfinite(logdet):
+            return -np.inf, None
+        k = coef.size
+        log_vol = k * math.log(2.0 * self.settings.amplitude_limit)
+        return log_evidence(chi, self.n, logdet, k, log_vol, self.sum_log_w, self.settings.noise_limits), coef
+
     def robust_coef(self, freqs, terms, domain):
         """Coefficients with two rounds of Tukey-biweight reweighting."""
         coef, chi, _ = self.solve(freqs, terms)
@@ -1118,6 +1267,10 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     df = 1.0 / (settings.oversample * prob.span)
     grid = np.arange(f_lo, f_hi + 0.5 * df, df)
     pgram = _Periodogram(prob.x, prob.w, grid, prob.seg)
+    try:
+        prob.set_base(best[0], best[1])
+    except np.linalg.LinAlgError:
+        return result()
     for n in range(n_start + 1, int(component.max_nfringes) + 1):
         rest = prob.y - prob.model(best[2], best[0], best[1])
         power = pgram.power(rest)
@@ -1125,45 +1278,44 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
             break
         f_peak = _refine_peak(prob.x, prob.w, prob.seg, rest, float(grid[np.argmax(power)]), df, f_lo, f_hi,
                               component.pgram_res)
-        trial_f = np.append(best[0], f_peak)
-
-        def z_of(f, d, _base=trial_f):
-            fs = _base.copy()
-            fs[-1] = f
-            return prob.log_z(fs, d)[0]
-
-        # Refine the frequency on the plain-sine evidence: parabola through three points
+        # Candidates are solved by block elimination on the cached current model. The
+        # frequency is refined on the plain-sine evidence: parabola through three points
         # around the peak (the evidence peak is ~ 2 grid steps wide), then its vertex.
         delta = 0.5 * df
         choice = None
         f_hat = f_peak
         for d in range(1, max(1, settings.envelope_terms) + 1):
-            d_terms = np.append(best[1], d)
-            z_mid, c = prob.log_z(np.append(best[0], f_hat), d_terms)
-            z_lo, z_hi = z_of(f_hat - delta, d_terms), z_of(f_hat + delta, d_terms)
+            z_mid, c = prob.log_z_add(f_hat, d)
+            cap = d / prob.span
+            if choice is not None and (z_mid + sum(freq_terms) + math.log(cap) - log_window
+                                       + math.lgamma(n + 1)) <= choice[0]:
+                continue  # cannot win even with the widest frequency term: skip the curvature
+            z_lo, z_hi = prob.log_z_add(f_hat - delta, d)[0], prob.log_z_add(f_hat + delta, d)[0]
             curv = -(z_hi - 2.0 * z_mid + z_lo) / (delta * delta)
             if d == 1 and curv > 0 and np.isfinite(curv):
                 shift = 0.5 * delta * (z_hi - z_lo) / (curv * delta * delta)
                 f_new = float(np.clip(f_hat + shift, max(f_lo, f_peak - df), min(f_hi, f_peak + df)))
-                z_new, c_new = prob.log_z(np.append(best[0], f_new), d_terms)
+                z_new, c_new = prob.log_z_add(f_new, d)
                 if z_new > z_mid:
                     f_hat, z_mid, c = f_new, z_new, c_new
             if not np.isfinite(z_mid) or not _admissible(c, settings.amplitude_limit):
                 continue
-            cap = d / prob.span
             width = min(math.sqrt(2.0 * math.pi / curv), cap) if curv > 0 else cap
             f_term = math.log(width) - log_window
             total = z_mid + sum(freq_terms) + f_term + math.lgamma(n + 1)
             if choice is None or total > choice[0]:
-                choice = (total, d_terms, c, f_term)
-        trial_f[-1] = f_hat
+                choice = (total, np.append(best[1], d), c, f_term)
         if choice is None:
             evidences.append(-np.inf)
             break
         evidences.append(choice[0])
         if choice[0] - evidences[-2] > settings.evidence_threshold:
-            best = (trial_f, choice[1], choice[2])
+            best = (np.append(best[0], f_hat), choice[1], choice[2])
             freq_terms.append(choice[3])
+            try:
+                prob.set_base(best[0], best[1])
+            except np.linalg.LinAlgError:
+                break
         else:
             break
     return result()

@@ -314,6 +314,8 @@ def main(argv=None) -> int:
     parser.add_argument("--amplitude", type=float, default=0.1, help="injected fringe amplitude")
     parser.add_argument("--snr", type=float, default=300.0, help="continuum S/N per pixel")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every engine this many times and keep the fastest run (the machine may be shared)")
     parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--engine", choices=["official", "ingest", "mrsdask"], help=argparse.SUPPRESS)
@@ -348,17 +350,26 @@ def main(argv=None) -> int:
     paths = make_input(workdir, args.setting, args.amplitude, args.snr, args.seed)
     print(f"input exposure made in {time.perf_counter() - t:.1f} s: {paths['cal']}")
 
-    def child(engine, **kw):
+    def child_once(engine, **kw):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--engine", engine, "--setting", args.setting,
                "--x0", str(x0), "--columns", str(args.columns), "--workers", str(args.workers)]
         for key, value in kw.items():
             cmd += [f"--{key}", str(value)]
+        load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
             raise SystemExit(f"{engine} run failed")
-        return json.loads(lines[-1][7:])
+        report = json.loads(lines[-1][7:])
+        report["load_before"] = load
+        return report
+
+    def child(engine, **kw):
+        runs = [child_once(engine, **kw) for _ in range(max(1, args.repeat))]
+        best = min(runs, key=lambda r: r["wall_s"])
+        best["all_wall_s"] = [round(r["wall_s"], 2) for r in runs]
+        return best
 
     store = workdir / "bench_store.zarr"
     results = {"ingest": child("ingest", cal=paths["cal"], store=store)}
@@ -381,6 +392,10 @@ def main(argv=None) -> int:
     for name in rows[1:]:
         r = results[name]
         print(f"{labels[name]}: start-up {r['startup_s']:.1f} s, residual_fringe {r['compute_s']:.1f} s")
+    for name in rows:
+        r = results[name]
+        print(f"{labels[name]}: wall of each run {r['all_wall_s']} s, 1-min load average before the kept run "
+              f"{r['load_before']:.1f} on {os.cpu_count()} cpus")
     ok = True
     for sched in schedulers:
         name = f"mrsdask_{sched}"

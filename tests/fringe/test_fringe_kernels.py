@@ -167,3 +167,19 @@ def test_fit_column_ignore_mask_excludes_pixels_from_fit():
     keep = ~ignore
     assert np.std(flux[keep] * res.factor[keep] / 100 - 1) < 0.003
     assert res.features[ignore].all()
+
+
+def test_block_elimination_matches_full_solve():
+    """The candidate solve on the cached model equals the full least-squares solve."""
+    rng = np.random.default_rng(7)
+    nu = np.concatenate([np.linspace(1740.0, 1800.0, 300), np.linspace(1900.0, 2000.0, 400)])
+    y = 0.05 * np.sin(2 * np.pi * nu / 2.9) * (1 + 0.002 * (nu - 1870)) + rng.normal(0, 0.003, nu.size)
+    w = rng.uniform(0.5, 1.5, nu.size)
+    prob = K._Problem(nu, y, w, 5 * 2.9, 20, FitSettings())
+    assert prob.nseg == 2
+    freqs, terms = np.array([1 / 2.9]), np.array([2])
+    prob.set_base(freqs, terms)
+    z_add, c_add = prob.log_z_add(1 / 3.05, 3)
+    z_full, c_full = prob.log_z(np.array([1 / 2.9, 1 / 3.05]), np.array([2, 3]))
+    assert z_add == pytest.approx(z_full, abs=1e-6)
+    np.testing.assert_allclose(c_add, c_full, rtol=1e-6, atol=1e-9)
