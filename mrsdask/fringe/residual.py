@@ -26,6 +26,7 @@ from dataclasses import asdict, replace
 
 import dask
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 import xarray as xr
 
@@ -236,8 +237,11 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int = DEFA
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     ns = len(slice_ids)
     arrays = {name: _as_dask(ds[name]) for name in ("sci", "err", "dq", "slice", "wavelength")}
-    ref_d = dask.delayed(reference, pure=True)
-    settings_d = dask.delayed(settings, pure=True)
+    # Small constant inputs become one graph key each (no deep hashing, no per-task copies).
+    token = tokenize(reference.path, id(reference), settings, ignore_regions)
+    ref_d = dask.delayed(reference, name=f"rf-reference-{token}")
+    settings_d = dask.delayed(settings, name=f"rf-settings-{token}")
+    ids = np.asarray(slice_ids, np.int64)
     starts = list(range(0, nx, column_block))
     pixel = {k: [] for k in ("sci", "err", "factor", "flag")}
     column = {k: [] for k in ("status", "snr", "period", "n_sines")}
@@ -251,7 +255,7 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int = DEFA
             nb = x1 - x0
             task = dask.delayed(_block_task, pure=True, nout=None)(
                 *(arrays[name][e, :, x0:x1] for name in ("sci", "err", "dq", "slice", "wavelength")),
-                bands[e], ref_d, slice_ids, ignore_regions, settings_d,
+                bands[e], ref_d, ids, ignore_regions, settings_d,
             )
             for k in pixel:
                 row_p[k].append(da.from_delayed(task[k], shape=(ny, nb), dtype=dtypes[k]))

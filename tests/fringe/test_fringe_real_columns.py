@@ -14,8 +14,8 @@ Measured with :func:`mrsdask.fringe.kernels.fringe_amplitude` (same masked pixel
 =========  =======  ========  =======  ==============  ===============
 column     input    official  mrsdask  mrsdask period  official period
 =========  =======  ========  =======  ==============  ===============
-good_col   0.088    0.0054    0.0049   2.911 (+2.969)  2.911
-edge_col   0.070    0.030     0.0095   2.934           4.359
+good_col   0.088    0.0054    0.0050   2.911 (+2.969)  2.911
+edge_col   0.070    0.030     0.0075   2.924           4.359
 =========  =======  ========  =======  ==============  ===============
 
 On good_col the strongest fringe sine has period 2.911 cm⁻¹ for both codes (a periodogram of
