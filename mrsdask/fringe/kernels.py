@@ -1568,6 +1568,9 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     if ignore is not None:
         excluded |= np.asarray(ignore, bool)[order]
     w[excluded] = 0.0
+    max_ptp = np.asarray(max_ptp, np.float64)
+    if max_ptp.ndim:
+        max_ptp = max_ptp[order]
     if np.count_nonzero(w) < settings.min_pixels:
         out.status = Status.TOO_FEW_PIXELS
         out.message = f"{int(np.count_nonzero(w))} pixels with weight"

@@ -183,3 +183,13 @@ def test_block_elimination_matches_full_solve():
     z_full, c_full = prob.log_z(np.array([1 / 2.9, 1 / 3.05]), np.array([2, 3]))
     assert z_add == pytest.approx(z_full, abs=1e-6)
     np.testing.assert_allclose(c_add, c_full, rtol=1e-6, atol=1e-9)
+
+
+def test_max_ptp_array_follows_input_order():
+    nu = np.linspace(2040.0, 1740.0, 1000)  # decreasing, as in SW columns
+    fringe = 0.05 * np.sin(2 * np.pi * nu / 2.9) * np.where(np.arange(1000) < 500, 1.0, 4.0)
+    flux = 100 * (1 + fringe)
+    limit = np.where(np.arange(1000) < 500, 0.4, 0.3)  # second half: 0.4 peak-to-peak exceeds 0.3
+    res = K.fit_column(flux, nu, [MAIN], max_ptp=limit)
+    assert res.clipped[600:].mean() > 0.9
+    assert res.clipped[:400].mean() < 0.1
