@@ -5,6 +5,7 @@ Subcommands::
     mrsdask simulate  -o DIR [--bands 1A 2A] [--dithers 4] …     simulated cal files + association
     mrsdask ingest    INPUTS… -o STORE                            cal/rate files -> zarr detector store
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
+    mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
     mrsdask bench     cube …                                       side-by-side benchmark vs the official step
@@ -95,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-scratch", action="store_true", help="keep the pixel tables after the build")
     _add_cluster_options(p)
     _add_simulate_options(p)
+
+    p = sub.add_parser("background", help="background-subtract detector data into a new detector store")
+    p.add_argument("inputs", nargs="+",
+                   help="cal files, globs, an association JSON (science + background members) or a detector store")
+    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
+    p.add_argument("--method", choices=["pixel", "master"], default="pixel",
+                   help="pixel: per-pixel clipped mean of the background exposures (spec2); "
+                        "master: 1-D master background projected through each pixel's λ (spec3)")
+    p.add_argument("--user-background", default=None, metavar="FILE",
+                   help="master: x1d FITS or two-column text table (um, MJy/sr)")
+    p.add_argument("--save-master", default=None, metavar="PATH", help="master: also write the 1-D master background")
+    p.add_argument("--save-2d", action="store_true", help="keep the subtracted 2-D background as variable 'background'")
+    p.add_argument("--median-kernel", type=int, default=1, help="master: moving-median width (odd, 1 = off)")
+    p.add_argument("--keep-background", action="store_true", help="keep the background exposures in the output")
+    p.add_argument("--force", action="store_true", help="subtract again from data already background-subtracted")
+    p.add_argument("--overwrite", action="store_true")
+    _add_cluster_options(p)
 
     p = sub.add_parser("info", help="describe a cube or detector store")
     p.add_argument("store")
@@ -259,6 +277,20 @@ def _export(store: str, names: list[str], folder: str, prefix: str) -> None:
         print(f"  wrote {path}")
 
 
+def cmd_background(args) -> int:
+    from mrsdask.background import run_background
+    from mrsdask.cluster import dask_client
+
+    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        summary = run_background(
+            args.inputs, args.output, method=args.method, user_background=args.user_background,
+            save_master=args.save_master, save_2d=args.save_2d, median_kernel=args.median_kernel,
+            keep_background=args.keep_background, force=args.force, overwrite=args.overwrite,
+            progress=not args.no_progress)
+    print(summary)
+    return 0
+
+
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
 
@@ -315,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
-                "export": cmd_export}
+                "export": cmd_export, "background": cmd_background}
     if args.command == "bench":
         from mrsdask.bench.cube import run as bench_run
 

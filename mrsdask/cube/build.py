@@ -546,6 +546,9 @@ def build_cubes(
     list of str
         Names of the cube groups written (open with ``xarray.open_zarr(root, group=name)``).
     """
+    from mrsdask.io.detector_store import check_unmodified
+
+    check_unmodified(ds)  # tasks read from the files or the store, not from ds's arrays
     pars = cubepars or default_cubepars()
     root = paths.check_output_store(root)
     rows = exposure_table(ds)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 NY, NX = calfits.DETECTOR_SHAPE
 DEFAULT_CHUNK_ROWS = 256
 COMPLETE_ATTR = "mrsdask_complete"
+PIXELS_TOKEN_ATTR = "mrsdask_pixels_token"
 
 
 # --------------------------------------------------------------------------- geometry blocks
@@ -141,7 +142,10 @@ def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> x
             values = [getattr(i, name) for i in infos]
         coords[name] = ("exposure", np.asarray(values))
     ds = xr.Dataset(data_vars, coords=coords)
-    return dmodel.annotate(ds)
+    ds = dmodel.annotate(ds)
+    ds.attrs["mrsdask_source"] = "fits"
+    ds.attrs[PIXELS_TOKEN_ATTR] = pixels_token(ds)
+    return ds
 
 
 # --------------------------------------------------------------------------- zarr stores
@@ -194,15 +198,20 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
     store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
     if paths.exists(store) and not overwrite:
         raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
-    sources = [str(p) for p in ds["path"].values]
-    extras = dask.compute(
-        *[dask.delayed(lambda p: (_wcs_asdf_bytes(p),) + calfits.read_headers(p))(p) for p in sources]
-    )
-    ds = ds.assign_coords(
-        wcs_asdf=("exposure", np.asarray([e[0] for e in extras], dtype=object).astype(bytes)),
-        primary_header=("exposure", np.asarray([e[1] for e in extras])),
-        sci_header=("exposure", np.asarray([e[2] for e in extras])),
-    )
+    if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
+        # From FITS: embed each exposure's gwcs and headers (a store already carries them).
+        sources = [str(p) for p in ds["path"].values]
+        extras = dask.compute(
+            *[dask.delayed(lambda p: (_wcs_asdf_bytes(p),) + calfits.read_headers(p))(p) for p in sources]
+        )
+        ds = ds.assign_coords(
+            wcs_asdf=("exposure", np.asarray([e[0] for e in extras], dtype=object).astype(bytes)),
+            primary_header=("exposure", np.asarray([e[1] for e in extras])),
+            sci_header=("exposure", np.asarray([e[2] for e in extras])),
+        )
+    ds = ds.copy()
+    for key in ("mrsdask_store", "mrsdask_source", PIXELS_TOKEN_ATTR):
+        ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
     target = _store_mapper(store)
     ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
@@ -237,7 +246,29 @@ def open_detector_store(store: str) -> xr.Dataset:
         )
     # Tasks reach the exposures through the store itself (not through the client's arrays).
     ds.attrs["mrsdask_store"] = str(store)
+    ds.attrs[PIXELS_TOKEN_ATTR] = pixels_token(ds)
     return ds
+
+
+def pixels_token(ds: xr.Dataset) -> str:
+    """Identity of the Dataset's pixel arrays (their dask names): changes if they are altered."""
+    return "|".join(str(getattr(ds[name].data, "name", "")) for name in ("sci", "err", "dq"))
+
+
+def check_unmodified(ds: xr.Dataset) -> None:
+    """Refuse a Dataset whose pixel arrays were changed in memory after opening.
+
+    Tasks read exposures from their FITS files or store, not from the client's arrays; a
+    Dataset changed in memory (e.g. background-subtracted lazily) must be written to a
+    detector store first, or the cube would silently use the unchanged data.
+    """
+    if ds.attrs.get(PIXELS_TOKEN_ATTR) != pixels_token(ds) or not (
+        ds.attrs.get("mrsdask_store") or ds.attrs.get("mrsdask_source") == "fits"
+    ):
+        raise InputError(
+            "this detector Dataset was changed in memory after it was opened; write it with "
+            "write_detector_store (or 'mrsdask background … -o STORE') and build cubes from that store"
+        )
 
 
 def write_cal_fits(ds: xr.Dataset, index: int, path: str) -> str:
