@@ -114,7 +114,8 @@ def apply_fringe_flat(ds: xr.Dataset, fringe_path) -> xr.Dataset:
     -------
     xarray.Dataset
         A new Dataset with ``sci`` and ``err`` divided (Dask-backed, same chunks as ``sci``);
-        ``attrs["fringe_flat"]`` lists the flat used by each exposure.
+        ``attrs["fringe_flat"]`` lists the flat used by each exposure. Write it with
+        :func:`mrsdask.io.detector_store.write_detector_store` before building cubes from it.
 
     Raises
     ------

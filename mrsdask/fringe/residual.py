@@ -207,7 +207,10 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int = DEFA
         * ``rf_n_sines`` (exposure, rf_slice, x, rf_component) int8.
 
         Every output comes from the same tasks: compute them together (``dask.compute``,
-        ``to_zarr``, ``persist``), not one after the other, or the fits run again.
+        ``to_zarr``, ``persist``), not one after the other, or the fits run again. To build
+        cubes from the corrected data, write it first with
+        :func:`mrsdask.io.detector_store.write_detector_store` (the ``rf_*`` variables are
+        kept; :func:`residual_fringe_summary` then reads them from the store).
 
     Raises
     ------
