@@ -6,6 +6,7 @@ Subcommands::
     mrsdask ingest    INPUTS… -o STORE                            cal/rate files -> zarr detector store
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
+    mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
     mrsdask bench     cube …                                       side-by-side benchmark vs the official step
@@ -111,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--median-kernel", type=int, default=1, help="master: moving-median width (odd, 1 = off)")
     p.add_argument("--keep-background", action="store_true", help="keep the background exposures in the output")
     p.add_argument("--force", action="store_true", help="subtract again from data already background-subtracted")
+    p.add_argument("--overwrite", action="store_true")
+    _add_cluster_options(p)
+
+    p = sub.add_parser("fringe", help="fringe flat and/or residual-fringe correction into a new detector store")
+    p.add_argument("inputs", nargs="+", help="cal files, globs, an association JSON or a detector store")
+    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
+    p.add_argument("--flat", nargs="+", default=None, metavar="FRINGE",
+                   help="official FRINGE reference file(s): divide by the matching fringe flat")
+    p.add_argument("--residual", action="store_true", help="fit and remove residual fringes per slice column")
+    p.add_argument("--fringefreq", default=None, help="official FRINGEFREQ reference (default: documented values)")
+    p.add_argument("--ignore-region", nargs=2, type=float, action="append", default=None, metavar=("MIN", "MAX"),
+                   help="wavelength range (um) left out of the residual-fringe fit; repeatable")
     p.add_argument("--overwrite", action="store_true")
     _add_cluster_options(p)
 
@@ -291,6 +304,45 @@ def cmd_background(args) -> int:
     return 0
 
 
+def _open_detector_inputs(inputs):
+    from mrsdask.io.detector_store import open_cal, open_detector_store
+    from mrsdask.io.inputs import resolve_inputs
+
+    members, stores = resolve_inputs(inputs)
+    if stores and (members or len(stores) > 1):
+        from mrsdask.errors import InputError
+
+        raise InputError("give either FITS inputs or one detector store")
+    return open_detector_store(stores[0]) if stores else open_cal(inputs)
+
+
+def cmd_fringe(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.errors import ParameterError
+    from mrsdask.io.detector_store import write_detector_store
+
+    if not args.flat and not args.residual:
+        raise ParameterError("choose --flat FRINGE… and/or --residual")
+    ds = _open_detector_inputs(args.inputs)
+    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        if args.flat:
+            from mrsdask.fringe import apply_fringe_flat
+
+            ds = apply_fringe_flat(ds, args.flat if len(args.flat) > 1 else args.flat[0])
+        if args.residual:
+            from mrsdask.fringe import residual_fringe
+
+            ds = residual_fringe(ds, args.fringefreq, ignore_regions=args.ignore_region)
+        write_detector_store(ds, args.output, overwrite=args.overwrite)
+    if args.residual:
+        from mrsdask.fringe import residual_fringe_summary
+        from mrsdask.io.detector_store import open_detector_store
+
+        print(residual_fringe_summary(open_detector_store(args.output)))
+    print(f"wrote the fringe-corrected detector store {args.output}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
 
@@ -347,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
-                "export": cmd_export, "background": cmd_background}
+                "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe}
     if args.command == "bench":
         from mrsdask.bench.cube import run as bench_run
 

@@ -66,3 +66,25 @@ def test_bad_input_exits_non_zero_with_a_clear_message(sim_1a, tmp_path, args, m
     assert re.search(message, proc.stderr, re.IGNORECASE), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "o.zarr" / "ch1-short")
+
+
+def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, tmp_path):
+    """Detector steps chain through stores: fringe flat -> store -> cube."""
+    import xarray as xr
+
+    from mrsdask.fringe.reference import write_fringe_flat
+
+    flat = str(tmp_path / "fringe_12A.fits")
+    write_fringe_flat(flat, np.full((1024, 1032), 2.0), "MIRIFUSHORT", "SHORT")
+    store = str(tmp_path / "flat.zarr")
+    proc = _run("fringe", str(sim_1a.association), "-o", store, "--flat", flat, "--n-workers", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = xr.open_zarr(store, consolidated=False)
+    from astropy.io import fits
+
+    original = fits.getdata(sim_1a.cal_files[0], "SCI")
+    np.testing.assert_allclose(out["sci"].isel(exposure=0).values, original / 2.0, rtol=1e-6, equal_nan=True)
+    cubes = str(tmp_path / "cubes.zarr")
+    proc = _run("cube", store, "-o", cubes, "--channel", "1", "--n-workers", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ch1-short" in proc.stdout
