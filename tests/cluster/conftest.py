@@ -5,7 +5,7 @@ import pytest
 from tests.cluster import dask_procs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def separate_cluster(tmp_path_factory):
     """A scheduler and 2 worker processes (1 thread, 1 GB each) on 127.0.0.1."""
     cluster = dask_procs.SeparateCluster(tmp_path_factory.mktemp("cluster"), n_workers=2, memory_limit="1GB")
