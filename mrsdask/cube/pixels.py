@@ -26,6 +26,8 @@ INDEX_STRIDE = 1024
 #: Rows per zarr chunk of a pixel table (a slab reads a few chunks of each table it needs).
 TABLE_CHUNK = 16384
 COLUMNS_F8 = ("wavelength", "dwavelength", "ra", "dec", "flux", "err")
+#: Column layout of a table's single 2-D ``rows`` array: one read per slab and table.
+ROW_COLUMNS = COLUMNS_F8 + tuple(f"corner_ra{i}" for i in range(4)) + tuple(f"corner_dec{i}" for i in range(4))
 
 
 @dataclass(frozen=True)
@@ -182,17 +184,17 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
         del group[key]
     table = group.create_group(key)
     n = int(order.size)
-    chunk = TABLE_CHUNK
-    for name in COLUMNS_F8:
-        values = np.asarray(px[name][good], dtype=np.float64)[order]
-        arr = table.create_array(name, shape=(n,), chunks=(max(1, min(chunk, n)),), dtype="f8", compressors=None)
-        if n:
-            arr[:] = values
-    for name in ("corner_ra", "corner_dec"):
-        values = np.asarray(px[name][:, good], dtype=np.float64)[:, order]
-        arr = table.create_array(name, shape=(4, n), chunks=(4, max(1, min(chunk, n))), dtype="f8", compressors=None)
-        if n:
-            arr[:] = values
+    rows = np.empty((n, len(ROW_COLUMNS)), dtype=np.float64)
+    for j, name in enumerate(COLUMNS_F8):
+        rows[:, j] = np.asarray(px[name][good], dtype=np.float64)[order]
+    k = len(COLUMNS_F8)
+    rows[:, k:k + 4] = np.asarray(px["corner_ra"][:, good], dtype=np.float64)[:, order].T
+    rows[:, k + 4:k + 8] = np.asarray(px["corner_dec"][:, good], dtype=np.float64)[:, order].T
+    arr = table.create_array("rows", shape=rows.shape, chunks=(max(1, min(TABLE_CHUNK, n)), rows.shape[1]),
+                             dtype="f8", compressors=None)
+    if n:
+        arr[:] = rows
+    del rows
     lam_sorted = np.asarray(px["wavelength"][good])[order]
     info = PixelTableInfo(
         key=key,
@@ -259,11 +261,14 @@ def row_range(info: PixelTableInfo, lam_lo: float, lam_hi: float) -> tuple[int, 
 
 def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool) -> dict[str, np.ndarray]:
     """Read rows ``start:stop`` of a pixel table."""
-    from mrsdask.cube.store import open_group
+    import zarr
 
-    table = open_group(scratch, mode="r")[key]
-    out = {name: np.asarray(table[name][start:stop]) for name in COLUMNS_F8}
+    from mrsdask.cube.store import _store
+
+    block = np.asarray(zarr.open_array(_store(scratch), path=f"{key}/rows", mode="r", zarr_format=3)[start:stop])
+    out = {name: block[:, j] for j, name in enumerate(COLUMNS_F8)}
     if corners:
-        out["corner_ra"] = np.asarray(table["corner_ra"][:, start:stop])
-        out["corner_dec"] = np.asarray(table["corner_dec"][:, start:stop])
+        k = len(COLUMNS_F8)
+        out["corner_ra"] = np.ascontiguousarray(block[:, k:k + 4].T)
+        out["corner_dec"] = np.ascontiguousarray(block[:, k + 4:k + 8].T)
     return out
