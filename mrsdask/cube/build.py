@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import time
 from dataclasses import asdict, dataclass
 
 import dask
@@ -574,6 +575,7 @@ def build_cubes(
     memory.check_pixel_tables(len(missing), budget)
     todo = [dask.delayed(build_pixel_tables, pure=False)(sources[i], i, chans, scratch)
             for i, chans in sorted(missing.items())]
+    t0 = time.perf_counter()
     for infos in run_tasks(todo, "pixel tables", progress):
         for info in infos:
             tables[(info.exposure, info.channel)] = info
@@ -614,7 +616,10 @@ def build_cubes(
                 continue
             tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
             keys.append((spec.name, s))
+    log.info("pixel tables: %d exposure task(s) in %.1f s", len(todo), time.perf_counter() - t0)
+    t0 = time.perf_counter()
     results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+    log.info("cube slabs: %d task(s) in %.1f s", len(tasks), time.perf_counter() - t0)
 
     # 4. finish.
     names = []
