@@ -161,8 +161,6 @@ def plan_cubes(exposures: list[dict], request: CubeRequest) -> list[CubePlan]:
         groups = [(b,) for b in bands]
     elif request.output_type == "channel" and not user_selection:
         groups = [tuple(b for b in bands if b.channel == ch) for ch in sorted({b.channel for b in bands})]
-    elif request.output_type == "band" and len(bands) == 1:
-        groups = [tuple(bands)]
     else:
         # 'multi', or a user selection of channels/bands: one cube with everything selected
         # (the official step's internal output type 'user').
