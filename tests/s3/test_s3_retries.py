@@ -19,7 +19,7 @@ def test_failed_requests_are_retried_and_the_cube_is_identical(sim_1a, s3_server
     store = f"s3://{name}/cubes.zarr"
     rules = [
         ("GET", rf"/{name}/in/[^/?]*_d2_cal\.fits", 503, 2),                 # input FITS read
-        ("GET", rf"/{name}/cubes\.zarr/_scratch/e0001_ch1/flux/c/0$", 503, 1),  # pixel table read by a slab
+        ("GET", rf"/{name}/cubes\.zarr/_scratch/e0001_ch1/rows/c/0/0$", 503, 1),  # pixel table read by a slab
         ("PUT", rf"/{name}/cubes\.zarr/ch1-short/sci/c/3/0/0$", 500, 2),       # slab write
         ("PUT", rf"/{name}/cubes\.zarr/ch1-short/err/c/5/0/0$", 403, 1),       # not retryable: the task fails
     ]
