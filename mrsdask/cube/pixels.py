@@ -63,9 +63,9 @@ class PixelTableInfo:
     wave_range: tuple[float, float]
 
 
-def _channel_pixels_from_fits(path: str, channel: int, planes=None):
+def _channel_pixels_from_fits(path: str, channel: int, planes=None, wcs=None):
     sci, err, dq = planes if planes is not None else calfits.read_planes(path)
-    wcs = calfits.load_wcs(path)
+    wcs = wcs if wcs is not None else calfits.load_wcs(path)
     smap = slice_map_of(wcs)
     info = CHANNEL_INFO[channel]
     ys, xs = np.nonzero(_channel_mask(smap, info))
@@ -122,15 +122,17 @@ def table_key(exposure: int, channel: int) -> str:
 
 def build_pixel_tables(source: dict, exposure: int, channels: list[int], scratch: str) -> list[PixelTableInfo]:
     """Pixel tables of several channels of one exposure (reads the file and its WCS once)."""
-    planes = calfits.read_planes(source["path"]) if source["kind"] == "fits" else None
+    planes = wcs = None
+    if source["kind"] == "fits":
+        planes, wcs = calfits.read_planes_and_wcs(source["path"])  # one read of the file
     return [
-        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes)
+        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes, wcs)
         for channel in channels
     ]
 
 
 def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str,
-                      planes=None) -> PixelTableInfo:
+                      planes=None, wcs=None) -> PixelTableInfo:
     """Select, sort by λ and write one exposure-channel's pixel table.
 
     Parameters
@@ -147,6 +149,8 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
         Name of this table's sub-group.
     planes : tuple of ndarray, optional
         SCI, ERR, DQ already read from a FITS source.
+    wcs : gwcs.WCS, optional
+        The FITS source's gwcs, already read.
 
     Returns
     -------
@@ -158,7 +162,7 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if source["kind"] == "fits":
-            px = _channel_pixels_from_fits(source["path"], channel, planes)
+            px = _channel_pixels_from_fits(source["path"], channel, planes, wcs)
         else:
             from mrsdask.io.detector_store import open_detector_store
 

@@ -180,14 +180,42 @@ def load_wcs(path: str):
     no schema validation of the rest of the metadata): the same gwcs object that
     ``stdatamodels`` would give, at about half the cost.
     """
+    return read_planes_and_wcs(path, planes=False)[1]
+
+
+def read_planes(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCI (float32), ERR (float32) and DQ (uint32) planes of a level-2 file."""
+    return read_planes_and_wcs(path, wcs=False)[0]
+
+
+def read_planes_and_wcs(path: str, planes: bool = True, wcs: bool = True):
+    """Read a level-2 file once (one download from an object store) for its planes and/or gwcs.
+
+    Returns
+    -------
+    (sci, err, dq) or None, gwcs or None
+    """
+    with paths.open_file(path) as fobj:
+        with fits.open(io.BytesIO(fobj.read())) as hdul:
+            arrays = None
+            if planes:
+                arrays = (
+                    np.asarray(hdul["SCI"].data, dtype=np.float32),
+                    np.asarray(hdul["ERR"].data, dtype=np.float32),
+                    np.asarray(hdul["DQ"].data).astype(np.uint32),
+                )
+            raw = None
+            if wcs:
+                if "ASDF" not in hdul:
+                    raise InputError(f"{path}: no ASDF extension (no WCS); run assign_wcs on it")
+                raw = bytes(hdul["ASDF"].data["ASDF_METADATA"][0])
+    return arrays, (_wcs_from_asdf_bytes(path, raw) if wcs else None)
+
+
+def _wcs_from_asdf_bytes(path: str, raw: bytes):
     import asdf
     import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
 
-    with paths.open_file(path) as fobj:
-        with fits.open(io.BytesIO(fobj.read())) as hdul:
-            if "ASDF" not in hdul:
-                raise InputError(f"{path}: no ASDF extension (no WCS); run assign_wcs on it")
-            raw = bytes(hdul["ASDF"].data["ASDF_METADATA"][0])
     with warnings.catch_warnings(), asdf.config_context() as config:
         warnings.simplefilter("ignore")
         config.validate_on_read = False
@@ -199,16 +227,6 @@ def load_wcs(path: str):
     if wcs is None:
         raise InputError(f"{path}: the ASDF extension holds no WCS; run assign_wcs on it")
     return wcs
-
-
-def read_planes(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SCI (float32), ERR (float32) and DQ (uint32) planes of a level-2 file."""
-    with paths.open_file(path) as fobj:
-        with fits.open(io.BytesIO(fobj.read())) as hdul:
-            sci = np.asarray(hdul["SCI"].data, dtype=np.float32)
-            err = np.asarray(hdul["ERR"].data, dtype=np.float32)
-            dq = np.asarray(hdul["DQ"].data).astype(np.uint32)
-    return sci, err, dq
 
 
 def read_headers(path: str) -> tuple[str, str]:
