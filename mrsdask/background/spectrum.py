@@ -152,15 +152,20 @@ def _column(table, name: str):
     return np.array(table[name], dtype=np.float64) if name.lower() in names else None
 
 
-def _read_fits_spectrum(path: str) -> BackgroundSpectrum:
+def _open_spectrum_model(path: str, what: str):
+    """Open a spectrum file with the official data models; a clear error names the file."""
     from stdatamodels.jwst import datamodels
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = datamodels.open(path)
+            return datamodels.open(path)
     except Exception as exc:
-        raise InputError(f"{path}: not a readable x1d/combined spectrum ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_fits_spectrum(path: str) -> BackgroundSpectrum:
+    model = _open_spectrum_model(path, "x1d/combined spectrum")
     with model:
         specs = _spec_tables(model)
         if not specs:
@@ -185,15 +190,8 @@ def read_background_x1d(path: str) -> list[BackgroundSpectrum]:
     For MIRI MRS (and for any file with ``BKGDTARG = False``) the BACKGROUND column becomes
     the surface brightness and BKGD_ERROR its error; the weight is ``EXPTIME``.
     """
-    from stdatamodels.jwst import datamodels
-
     path = str(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = datamodels.open(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable x1d file ({type(exc).__name__}: {exc})") from exc
+    model = _open_spectrum_model(path, "x1d file")
     out = []
     with model:
         exp_type = model.meta.exposure.type
