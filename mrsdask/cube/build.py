@@ -45,7 +45,7 @@ from mrsdask.cube.grid import (
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.pixels import (
     PixelTableInfo,
-    build_pixel_tables,
+    build_pixel_table_group,
     load_table_info,
     read_rows,
     row_range,
@@ -224,6 +224,23 @@ def auto_slab_planes(nx: int, ny: int, nz: int, n_workers: int, slab_bytes: int 
     by_memory = max(1, slab_bytes // (BYTES_PER_SLAB_VOXEL * nx * ny))
     by_parallelism = max(8, -(-nz // (4 * max(1, n_workers))))
     return int(max(1, min(nz, by_memory, by_parallelism, 1024)))
+
+
+def pixel_table_groups(missing: dict[int, list[int]], rows: list[dict], n_workers: int,
+                       most: int = 8) -> list[list[tuple[int, list[int]]]]:
+    """Split the exposures that need pixel tables into tasks of one instrument setting each.
+
+    A task handles up to ``ceil(n / n_workers)`` exposures (at most ``most``), so that every
+    worker gets work while the exposures of a setting mostly stay together.
+    """
+    size = max(1, min(most, -(-len(missing) // max(1, n_workers))))
+    by_setting: dict[str, list[tuple[int, list[int]]]] = {}
+    for index, channels in sorted(missing.items()):
+        by_setting.setdefault(str(rows[index]["setting"]), []).append((index, channels))
+    groups = []
+    for members in by_setting.values():
+        groups.extend(members[k:k + size] for k in range(0, len(members), size))
+    return groups
 
 
 # --------------------------------------------------------------------------- slab task
@@ -571,10 +588,11 @@ def build_cubes(
             tables[(index, channel)] = info
         else:
             missing.setdefault(index, []).append(channel)
-    # One task per exposure: its file and WCS are read once for all its channels.
+    # Each file and WCS is read once for all its channels; a task takes a few exposures of one
+    # setting, which share the detector-frame geometry.
     memory.check_pixel_tables(len(missing), budget)
-    todo = [dask.delayed(build_pixel_tables, pure=False)(sources[i], i, chans, scratch)
-            for i, chans in sorted(missing.items())]
+    todo = [dask.delayed(build_pixel_table_group, pure=False)([(sources[i], i, chans) for i, chans in group], scratch)
+            for group in pixel_table_groups(missing, rows, n_workers)]
     t0 = time.perf_counter()
     for infos in run_tasks(todo, "pixel tables", progress):
         for info in infos:

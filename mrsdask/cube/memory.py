@@ -13,8 +13,8 @@ next worker, which dies the same way). Two kinds of task matter:
   are counted exactly from the tables' λ index, so the estimate is bounded by the slab.
 
 What a task may use is the smallest worker's limit × the pause fraction, less the worker's
-own footprint (:data:`WORKER_BASELINE_BYTES`: Python, numpy, jwst/gwcs, the numba kernels),
-shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
+own footprint (:data:`WORKER_BASELINE_BYTES`: Python, numpy, jwst/gwcs, the numba kernels,
+the cached detector-frame geometry), shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
 detector, 2 × 0.38 M channel-1 pixels): worker after imports 231 MB RSS; pixel-table task
 +238 MB peak; 1024-plane slab of a 51 × 39 cube 243 MB traced (93 MB of voxels, 0.75 M rows).
 """
@@ -37,8 +37,9 @@ BYTES_PER_ROW_READ = 256
 SLAB_FIXED_BYTES = 16 * MiB
 #: Peak of one exposure's pixel-table task above the worker's baseline.
 PIXEL_TABLE_TASK_BYTES = 240 * MiB
-#: A worker process with mrsdask, jwst/gwcs and the kernels loaded.
-WORKER_BASELINE_BYTES = 224 * MiB
+#: A worker process with mrsdask, jwst/gwcs and the kernels loaded, plus the detector-frame
+#: geometry it keeps for the exposures of a setting (``pixels.FRAME_CACHE_BYTES``, 96 MiB).
+WORKER_BASELINE_BYTES = (224 + 96) * MiB
 
 
 def _fmt(nbytes: float) -> str:

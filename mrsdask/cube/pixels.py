@@ -10,12 +10,19 @@ object store) so that workers on other machines can read them.
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from mrsdask.instrument.bands import CHANNEL_INFO
-from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+from mrsdask.instrument.geometry import (
+    DetectorFrameGeometry,
+    detector_frame_geometry,
+    sky_geometry,
+    slice_map_of,
+    slice_width,
+)
 from mrsdask.io import calfits
 
 #: jwst DQ bits that exclude a pixel from cubes.
@@ -63,13 +70,63 @@ class PixelTableInfo:
     wave_range: tuple[float, float]
 
 
-def _channel_pixels_from_fits(path: str, channel: int, planes=None, wcs=None):
-    sci, err, dq = planes if planes is not None else calfits.read_planes(path)
-    wcs = wcs if wcs is not None else calfits.load_wcs(path)
-    smap = slice_map_of(wcs)
-    info = CHANNEL_INFO[channel]
-    ys, xs = np.nonzero(_channel_mask(smap, info))
-    geom = pixel_geometry(wcs, xs.astype(np.float64), ys.astype(np.float64), slice_width(wcs, smap, channel))
+@dataclass(frozen=True)
+class ChannelFrame:
+    """Pixels of one channel and their detector-frame geometry (instrument model only)."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    frame: DetectorFrameGeometry
+    dbeta: float
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return self.ys.nbytes + self.xs.nbytes + self.frame.nbytes
+
+
+#: Detector-frame geometry of recently seen (instrument model, channel) pairs in this process,
+#: keyed by the content hash of the exposure's detector → alpha_beta step
+#: (:func:`mrsdask.io.mrs_wcs.split_mrs_wcs`): exposures of one setting share it.
+_FRAME_CACHE: OrderedDict[tuple[str, int], ChannelFrame] = OrderedDict()
+#: Most memory the cache may hold (one channel is ~23 MB: the two channels of two settings).
+FRAME_CACHE_BYTES = 96 * 2**20
+
+
+def channel_frame(parts, channel: int) -> ChannelFrame:
+    """The channel's pixels and detector-frame geometry, from the cache when the model is known.
+
+    Parameters
+    ----------
+    parts : mrsdask.io.mrs_wcs.MrsWcsParts
+        The exposure's split gwcs.
+    channel : int
+        1 to 4.
+    """
+    key = (parts.instrument_key, channel)
+    if parts.instrument_key is not None and key in _FRAME_CACHE:
+        _FRAME_CACHE.move_to_end(key)
+        return _FRAME_CACHE[key]
+    det2ab = parts.detector_to_alpha_beta
+    smap = slice_map_of(det2ab)
+    ys, xs = np.nonzero(_channel_mask(smap, CHANNEL_INFO[channel]))
+    entry = ChannelFrame(ys, xs, detector_frame_geometry(det2ab, xs, ys), slice_width(det2ab, smap, channel))
+    if parts.instrument_key is not None:
+        for array in (entry.ys, entry.xs, *vars(entry.frame).values()):
+            array.setflags(write=False)  # shared by later exposures: never modified in place
+        _FRAME_CACHE[key] = entry
+        while len(_FRAME_CACHE) > 1 and sum(e.nbytes for e in _FRAME_CACHE.values()) > FRAME_CACHE_BYTES:
+            _FRAME_CACHE.popitem(last=False)
+    return entry
+
+
+def _channel_pixels_from_fits(path: str, channel: int, planes=None, parts=None):
+    if planes is None or parts is None:
+        planes, parts = calfits.read_planes_and_wcs_parts(path)
+    sci, err, dq = planes
+    cf = channel_frame(parts, channel)
+    geom = sky_geometry(parts.alpha_beta_to_world, cf.frame, cf.dbeta)
+    ys, xs = cf.ys, cf.xs
     return {
         "flux": sci[ys, xs], "err": err[ys, xs], "dq": dq[ys, xs],
         "ra": geom.ra, "dec": geom.dec, "wavelength": geom.wavelength, "dwavelength": geom.dwavelength,
@@ -122,17 +179,27 @@ def table_key(exposure: int, channel: int) -> str:
 
 def build_pixel_tables(source: dict, exposure: int, channels: list[int], scratch: str) -> list[PixelTableInfo]:
     """Pixel tables of several channels of one exposure (reads the file and its WCS once)."""
-    planes = wcs = None
+    planes = parts = None
     if source["kind"] == "fits":
-        planes, wcs = calfits.read_planes_and_wcs(source["path"])  # one read of the file
+        planes, parts = calfits.read_planes_and_wcs_parts(source["path"])  # one read of the file
     return [
-        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes, wcs)
+        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes, parts)
         for channel in channels
     ]
 
 
+def build_pixel_table_group(jobs: list[tuple[dict, int, list[int]]], scratch: str) -> list[PixelTableInfo]:
+    """Pixel tables of several exposures in one task, one exposure after the other.
+
+    Exposures of one instrument setting grouped in a task share the detector-frame geometry
+    (see :func:`channel_frame`), which is then computed once per task instead of once per file.
+    """
+    return [info for source, exposure, channels in jobs
+            for info in build_pixel_tables(source, exposure, channels, scratch)]
+
+
 def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str,
-                      planes=None, wcs=None) -> PixelTableInfo:
+                      planes=None, parts=None) -> PixelTableInfo:
     """Select, sort by λ and write one exposure-channel's pixel table.
 
     Parameters
@@ -149,8 +216,8 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
         Name of this table's sub-group.
     planes : tuple of ndarray, optional
         SCI, ERR, DQ already read from a FITS source.
-    wcs : gwcs.WCS, optional
-        The FITS source's gwcs, already read.
+    parts : mrsdask.io.mrs_wcs.MrsWcsParts, optional
+        The FITS source's split gwcs, already read.
 
     Returns
     -------
@@ -162,7 +229,7 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if source["kind"] == "fits":
-            px = _channel_pixels_from_fits(source["path"], channel, planes, wcs)
+            px = _channel_pixels_from_fits(source["path"], channel, planes, parts)
         else:
             from mrsdask.io.detector_store import open_detector_store
 

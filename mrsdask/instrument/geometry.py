@@ -67,9 +67,16 @@ class PixelGeometry:
     corner_dec: np.ndarray
 
 
+def detector_to_alpha_beta(wcs):
+    """The (x, y) → (α, β, λ) transform of an MRS gwcs (a transform is returned as is)."""
+    if hasattr(wcs, "get_transform"):
+        return wcs.get_transform(wcs.available_frames[0], "alpha_beta")
+    return wcs
+
+
 def slice_map_of(wcs) -> np.ndarray:
-    """The slice map (``100*channel + slice``, 0 off-slice) that an MRS gwcs uses."""
-    det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
+    """The slice map (``100*channel + slice``, 0 off-slice) of an MRS gwcs or its detector step."""
+    det2ab = detector_to_alpha_beta(wcs)
     mapper = getattr(getattr(det2ab, "label_mapper", None), "mapper", None)
     if mapper is None:
         raise ValueError("gwcs has no detector->alpha_beta label mapper: not an MRS WCS")
@@ -83,7 +90,7 @@ def slice_width(wcs, slice_map: np.ndarray, channel: int) -> float:
     distinct β values of the channel's slices.
     """
     info = CHANNEL_INFO[channel]
-    det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
+    det2ab = detector_to_alpha_beta(wcs)
     betas = []
     for number in range(info.first_slice, info.last_slice + 1):
         ys, xs = np.nonzero(slice_map == number)
@@ -99,6 +106,105 @@ def slice_width(wcs, slice_map: np.ndarray, channel: int) -> float:
     if unique.size < 2:
         raise ValueError(f"cannot find the slice width of channel {channel}: fewer than 2 slices")
     return float(abs(unique[1] - unique[0]))
+
+
+@dataclass(frozen=True)
+class DetectorFrameGeometry:
+    """The part of the pixel geometry that depends on the instrument model only.
+
+    Attributes
+    ----------
+    alpha, beta : ndarray
+        Pixel-centre α and β (arcsec).
+    wavelength, dwavelength : ndarray
+        Pixel-centre λ and λ extent (µm).
+    alpha_lo, alpha_hi : ndarray
+        α at x ∓ 0.4999 (the footprint's along-slice edges).
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    wavelength: np.ndarray
+    dwavelength: np.ndarray
+    alpha_lo: np.ndarray
+    alpha_hi: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return sum(getattr(self, f).nbytes for f in ("alpha", "beta", "wavelength", "dwavelength",
+                                                      "alpha_lo", "alpha_hi"))
+
+
+def detector_frame_geometry(det2ab, x: np.ndarray, y: np.ndarray) -> DetectorFrameGeometry:
+    """Evaluate the detector → (α, β, λ) step on pixels (centres, λ and α edges).
+
+    Parameters
+    ----------
+    det2ab : astropy.modeling.Model or gwcs.WCS
+        The detector → alpha_beta transform (or a gwcs that has it).
+    x, y : ndarray
+        Zero-based detector pixel coordinates (same shape).
+    """
+    det2ab = detector_to_alpha_beta(det2ab)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        alpha, beta, lam = det2ab(x, y)
+        _, _, lam_lo = det2ab(x, y - EDGE_OFFSET)
+        _, _, lam_hi = det2ab(x, y + EDGE_OFFSET)
+        alpha1, _, _ = det2ab(x - EDGE_OFFSET, y)
+        alpha2, _, _ = det2ab(x + EDGE_OFFSET, y)
+    return DetectorFrameGeometry(
+        alpha=np.asarray(alpha, dtype=np.float64),
+        beta=np.asarray(beta, dtype=np.float64),
+        wavelength=np.asarray(lam, dtype=np.float64),
+        dwavelength=np.abs(np.asarray(lam_lo) - np.asarray(lam_hi)),
+        alpha_lo=np.asarray(alpha1, dtype=np.float64),
+        alpha_hi=np.asarray(alpha2, dtype=np.float64),
+    )
+
+
+def sky_geometry(ab2world, frame: DetectorFrameGeometry, dbeta: float) -> PixelGeometry:
+    """Map detector-frame geometry to the sky with an exposure's (α, β, λ) → world transform.
+
+    Parameters
+    ----------
+    ab2world : astropy.modeling.Model
+        The exposure's ``alpha_beta`` → ``world`` transform (its pointing).
+    frame : DetectorFrameGeometry
+        From :func:`detector_frame_geometry`.
+    dbeta : float
+        Slice width of the pixels' channel (arcsec), see :func:`slice_width`.
+    """
+    alpha, beta, lam = frame.alpha, frame.beta, frame.wavelength
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ra, dec, _ = ab2world(alpha, beta, lam)
+        half = dbeta / 2.0
+        corners = [
+            (frame.alpha_lo, beta - half),
+            (frame.alpha_lo, beta + half),
+            (frame.alpha_hi, beta + half),
+            (frame.alpha_hi, beta - half),
+        ]
+        corner_ra = np.empty((4,) + alpha.shape)
+        corner_dec = np.empty((4,) + alpha.shape)
+        for i, (a, b) in enumerate(corners):
+            cra, cdec, _ = ab2world(a, b, lam)
+            corner_ra[i] = cra
+            corner_dec[i] = cdec
+    return PixelGeometry(
+        ra=np.asarray(ra, dtype=np.float64),
+        dec=np.asarray(dec, dtype=np.float64),
+        wavelength=lam,
+        dwavelength=frame.dwavelength,
+        alpha=alpha,
+        beta=beta,
+        corner_ra=corner_ra,
+        corner_dec=corner_dec,
+    )
 
 
 def pixel_geometry(wcs, x: np.ndarray, y: np.ndarray, dbeta: float) -> PixelGeometry:
@@ -118,43 +224,10 @@ def pixel_geometry(wcs, x: np.ndarray, y: np.ndarray, dbeta: float) -> PixelGeom
     PixelGeometry
         NaN where the pixel is off-slice.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
     # The detector->world transform is the composition of these two; evaluating them
     # separately gives the same numbers as wcs(x, y) with far fewer evaluations.
-    det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
-    ab2world = wcs.get_transform("alpha_beta", wcs.output_frame.name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        alpha, beta, lam = det2ab(x, y)
-        _, _, lam_lo = det2ab(x, y - EDGE_OFFSET)
-        _, _, lam_hi = det2ab(x, y + EDGE_OFFSET)
-        alpha1, _, _ = det2ab(x - EDGE_OFFSET, y)
-        alpha2, _, _ = det2ab(x + EDGE_OFFSET, y)
-        ra, dec, _ = ab2world(alpha, beta, lam)
-        half = dbeta / 2.0
-        corners = [
-            (alpha1, beta - half),
-            (alpha1, beta + half),
-            (alpha2, beta + half),
-            (alpha2, beta - half),
-        ]
-        corner_ra = np.empty((4,) + x.shape)
-        corner_dec = np.empty((4,) + x.shape)
-        for i, (a, b) in enumerate(corners):
-            cra, cdec, _ = ab2world(a, b, lam)
-            corner_ra[i] = cra
-            corner_dec[i] = cdec
-    return PixelGeometry(
-        ra=np.asarray(ra, dtype=np.float64),
-        dec=np.asarray(dec, dtype=np.float64),
-        wavelength=np.asarray(lam, dtype=np.float64),
-        dwavelength=np.abs(np.asarray(lam_lo) - np.asarray(lam_hi)),
-        alpha=np.asarray(alpha, dtype=np.float64),
-        beta=np.asarray(beta, dtype=np.float64),
-        corner_ra=corner_ra,
-        corner_dec=corner_dec,
-    )
+    frame = detector_frame_geometry(wcs, x, y)
+    return sky_geometry(wcs.get_transform("alpha_beta", wcs.output_frame.name), frame, dbeta)
 
 
 def reference_geometry(setting: str) -> dict[str, np.ndarray]:

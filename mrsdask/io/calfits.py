@@ -195,6 +195,24 @@ def read_planes_and_wcs(path: str, planes: bool = True, wcs: bool = True):
     -------
     (sci, err, dq) or None, gwcs or None
     """
+    arrays, raw = _read_planes_and_asdf(path, planes, wcs)
+    return arrays, (wcs_from_asdf_bytes(path, raw) if wcs else None)
+
+
+def read_planes_and_wcs_parts(path: str):
+    """Planes and the gwcs split into instrument model and pointing (one read of the file).
+
+    Returns
+    -------
+    (sci, err, dq), mrsdask.io.mrs_wcs.MrsWcsParts
+    """
+    from mrsdask.io.mrs_wcs import split_mrs_wcs
+
+    arrays, raw = _read_planes_and_asdf(path, True, True)
+    return arrays, split_mrs_wcs(path, raw)
+
+
+def _read_planes_and_asdf(path: str, planes: bool, wcs: bool):
     with paths.open_file(path) as fobj:
         with fits.open(io.BytesIO(fobj.read())) as hdul:
             arrays = None
@@ -209,10 +227,11 @@ def read_planes_and_wcs(path: str, planes: bool = True, wcs: bool = True):
                 if "ASDF" not in hdul:
                     raise InputError(f"{path}: no ASDF extension (no WCS); run assign_wcs on it")
                 raw = bytes(hdul["ASDF"].data["ASDF_METADATA"][0])
-    return arrays, (_wcs_from_asdf_bytes(path, raw) if wcs else None)
+    return arrays, raw
 
 
-def _wcs_from_asdf_bytes(path: str, raw: bytes):
+def wcs_from_asdf_bytes(path: str, raw: bytes):
+    """The gwcs (``meta.wcs``) held in the bytes of a cal file's ASDF extension."""
     import asdf
     import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
 

@@ -1,0 +1,171 @@
+"""Read an MRS gwcs in two parts: the instrument model and the pointing.
+
+An MRS level-2 gwcs is a chain of steps ``detector → alpha_beta → v2v3 → v2v3vacorr → world``.
+The first step (slice map, per-slice distortion and wavelength polynomials) comes from the
+reference files only and is the same for every exposure of a setting; it is also nearly all of
+the cost of reading the gwcs (~6,000 YAML lines, ~1,200 models, 0.6 s to convert) and of
+evaluating it. The later steps depend on the pointing and are cheap.
+
+:func:`split_mrs_wcs` therefore reads the ASDF extension of a cal file as text, cuts it at
+the step boundaries and
+
+* computes a **content key** of the first step: a hash of its serialized YAML and of every
+  binary block it references. Two exposures with the same key have byte-identical
+  detector → α, β, λ transforms, so anything derived from that transform alone may be reused;
+* converts only the later steps (a small ASDF document that reuses the original binary
+  blocks), giving the exposure's own ``alpha_beta → world`` transform;
+* converts the first step only when asked (a cache miss).
+
+When the extension does not have the expected layout (another writer, another gwcs version),
+it falls back to converting the whole gwcs and returns no key, so nothing is reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import re
+import struct
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+BLOCK_MAGIC = b"\xd3BLK"
+BLOCK_INDEX = b"#ASDF BLOCK INDEX"
+STEP_PREFIX = "    - !<tag:stsci.edu:gwcs/step-"
+_SOURCE = re.compile(r"^\s*source:\s*(\S+)\s*$", re.M)
+#: Frames of an MRS gwcs, in order (the official ``assign_wcs`` for MIRI MRS).
+MRS_FRAMES = ("detector", "alpha_beta", "v2v3", "v2v3vacorr", "world")
+
+
+@dataclass
+class MrsWcsParts:
+    """An MRS gwcs split into the instrument model and the pointing.
+
+    Attributes
+    ----------
+    instrument_key : str or None
+        Content hash of the detector → alpha_beta step; None when the gwcs could not be
+        split (then nothing derived from it may be shared with another exposure).
+    alpha_beta_to_world : astropy.modeling.Model
+        The exposure's own (α, β, λ) → (RA, Dec, λ) transform.
+    """
+
+    instrument_key: str | None
+    alpha_beta_to_world: Any
+    _load_detector_to_alpha_beta: Callable[[], Any] = field(repr=False)
+
+    @functools.cached_property
+    def detector_to_alpha_beta(self):
+        """The (x, y) → (α, β, λ) transform with its slice label mapper (converted on demand)."""
+        return self._load_detector_to_alpha_beta()
+
+
+def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
+    """Split the gwcs held in the raw bytes of a cal file's ASDF extension.
+
+    Parameters
+    ----------
+    path : str
+        The file (for error messages).
+    raw : bytes
+        The ``ASDF_METADATA`` bytes of its ``ASDF`` extension.
+    """
+    layout = _layout(raw)
+    if layout is None:
+        return _whole(path, raw)
+    header, steps, blocks, offsets = layout
+    refs = [m for m in _SOURCE.findall(steps[0])]
+    if not all(r.isdigit() and int(r) < len(offsets) for r in refs):
+        return _whole(path, raw)
+    digest = hashlib.blake2b(steps[0].encode(), digest_size=20)
+    for r in refs:
+        start, size = offsets[int(r)]
+        digest.update(blocks[start:start + size])
+
+    def load(step_texts: list[str]) -> list:
+        document = (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
+        return _open_tree(document)["mrsdask_steps"]["steps"]
+
+    later = load(steps[1:4])
+    if [s.frame.name for s in later] != list(MRS_FRAMES[1:4]):
+        return _whole(path, raw)
+    ab2world = later[0].transform | later[1].transform | later[2].transform
+
+    def detector_step():
+        first = load(steps[:1])[0]
+        if first.frame.name != MRS_FRAMES[0]:
+            raise ValueError(f"{path}: first gwcs step is {first.frame.name!r}, not 'detector'")
+        return first.transform
+
+    return MrsWcsParts(digest.hexdigest(), ab2world, detector_step)
+
+
+def _layout(raw: bytes):
+    """(header, step texts, binary blocks, block offsets) or None when the layout is unexpected."""
+    start = raw.find(BLOCK_MAGIC)
+    yaml_end = start if start >= 0 else len(raw)
+    try:
+        text = raw[:yaml_end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.splitlines(keepends=True)
+    doc = next((k for k, line in enumerate(lines) if line.startswith("--- ")), None)
+    wcs = next((k for k, line in enumerate(lines) if line.startswith("  wcs: !<tag:stsci.edu:gwcs/wcs-")), None)
+    if doc is None or wcs is None:
+        return None
+    first = next((k for k in range(wcs + 1, len(lines)) if lines[k].startswith(STEP_PREFIX)), None)
+    if first is None:
+        return None
+    # The steps list runs until a line indented 4 spaces or less that does not start an item.
+    end = next((k for k in range(first, len(lines))
+                if not lines[k].startswith("     ") and not lines[k].startswith("    - ")), len(lines))
+    bounds = [k for k in range(first, end) if lines[k].startswith(STEP_PREFIX)]
+    if len(bounds) != len(MRS_FRAMES):
+        return None
+    bounds.append(end)
+    steps = ["".join(lines[bounds[i]:bounds[i + 1]]) for i in range(len(MRS_FRAMES))]
+    blocks = raw[yaml_end:]
+    cut = blocks.rfind(BLOCK_INDEX)
+    if cut >= 0:
+        blocks = blocks[:cut]
+    offsets = _block_offsets(blocks)
+    if offsets is None:
+        return None
+    return "".join(lines[:doc + 1]), steps, blocks, offsets
+
+
+def _block_offsets(blocks: bytes) -> list[tuple[int, int]] | None:
+    """(data start, used size) of every ASDF binary block, in order (ASDF standard §3.2)."""
+    offsets, pos = [], 0
+    while pos < len(blocks):
+        if blocks[pos:pos + 4] != BLOCK_MAGIC:
+            return None if blocks[pos:].strip() else offsets
+        (header_size,) = struct.unpack(">H", blocks[pos + 4:pos + 6])
+        _flags, _compression, allocated, used, _size = struct.unpack(">I4sQQQ", blocks[pos + 6:pos + 38])
+        offsets.append((pos + 6 + header_size, used))
+        pos += 6 + header_size + allocated
+    return offsets
+
+
+def _open_tree(document: bytes) -> dict:
+    import asdf
+    import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
+
+    with warnings.catch_warnings(), asdf.config_context() as config:
+        warnings.simplefilter("ignore")
+        config.validate_on_read = False
+        with asdf.open(io.BytesIO(document), lazy_load=False, memmap=False) as af:
+            return dict(af.tree)
+
+
+def _whole(path: str, raw: bytes) -> MrsWcsParts:
+    from mrsdask.io.calfits import wcs_from_asdf_bytes
+
+    wcs = wcs_from_asdf_bytes(path, raw)
+    return MrsWcsParts(
+        None,
+        wcs.get_transform("alpha_beta", wcs.output_frame.name),
+        lambda: wcs.get_transform(wcs.available_frames[0], "alpha_beta"),
+    )
