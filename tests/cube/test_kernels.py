@@ -31,6 +31,36 @@ def test_clipped_area_matches_shapely():
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("on_grid", [False, True])
+def test_cell_areas_equal_clipping_each_spaxel(on_grid):
+    from mrsdask.cube.kernels.polygon import CELL_WORK_VERTICES, cell_areas
+
+    rng = np.random.default_rng(11 + on_grid)
+    cdelt = 0.13
+    xc = (np.arange(12) - 5.5) * cdelt
+    yc = (np.arange(9) - 4.0) * cdelt
+    areas = np.full((yc.size, xc.size), np.nan)
+    work = np.empty((8, CELL_WORK_VERTICES))
+    for _ in range(1500):
+        qx, qy = _random_quad(rng)
+        qx, qy = qx * 0.6, qy * 0.6  # some reach beyond the grid, some are off it
+        if on_grid:  # vertices exactly on spaxel edges (the degenerate case of the clippers)
+            qx = np.round((qx - xc[0] + cdelt / 2) / cdelt) * cdelt + xc[0] - cdelt / 2
+            qx[1] += 0.37 * cdelt
+        ix0 = int(max(0, math.floor((qx.min() - xc[0] + cdelt / 2) / cdelt)))
+        ix1 = int(min(xc.size, math.floor((qx.max() - xc[0] + cdelt / 2) / cdelt) + 1))
+        iy0 = int(max(0, math.floor((qy.min() - yc[0] + cdelt / 2) / cdelt)))
+        iy1 = int(min(yc.size, math.floor((qy.max() - yc[0] + cdelt / 2) / cdelt) + 1))
+        if ix0 >= ix1 or iy0 >= iy1:
+            continue
+        cell_areas(qx, qy, xc, yc, cdelt, cdelt, ix0, ix1, iy0, iy1, areas, work)
+        for iy in range(iy0, iy1):
+            for ix in range(ix0, ix1):
+                expected = clipped_area(qx, qy, xc[ix] - cdelt / 2, xc[ix] + cdelt / 2,
+                                        yc[iy] - cdelt / 2, yc[iy] + cdelt / 2)
+                assert areas[iy, ix] == pytest.approx(expected, rel=1e-9, abs=1e-14)
+
+
 def _reference_drizzle(cxi, ceta, lam, dlam, flux, err, xc, yc, zc, zw, cdelt):
     """Direct triple loop with shapely, no windowing: the definition of the weights."""
     shape = (zc.size, yc.size, xc.size)

@@ -7,7 +7,7 @@ import math
 import numba
 import numpy as np
 
-from mrsdask.cube.kernels.polygon import _MAXV, clipped_area_buffered
+from mrsdask.cube.kernels.polygon import CELL_WORK_VERTICES, cell_areas
 
 
 @numba.njit(cache=True, nogil=True)
@@ -67,7 +67,7 @@ def drizzle_accumulate(
     y_first_edge = ycoord[0] - cdelt2 / 2.0
     qx = np.empty(4)
     qy = np.empty(4)
-    work = np.empty((4, _MAXV))
+    work = np.empty((8, CELL_WORK_VERTICES))
     areas = np.empty((ny, nx))
     npix = wavelength.size
     for k in range(npix):
@@ -94,19 +94,11 @@ def drizzle_accumulate(
         if ix0 >= ix1 or iy0 >= iy1:
             continue
         # Spatial overlaps do not depend on the plane: compute them once per pixel.
+        cell_areas(qx, qy, xcoord, ycoord, cdelt1, cdelt2, ix0, ix1, iy0, iy1, areas, work)
         any_area = False
         for iy in range(iy0, iy1):
-            bottom = ycoord[iy] - cdelt2 * 0.5
-            top = ycoord[iy] + cdelt2 * 0.5
             for ix in range(ix0, ix1):
-                left = xcoord[ix] - cdelt1 * 0.5
-                right = xcoord[ix] + cdelt1 * 0.5
-                if left < xmax and right > xmin and bottom < ymax and top > ymin:
-                    a = clipped_area_buffered(qx, qy, left, right, bottom, top, work)
-                else:
-                    a = 0.0
-                areas[iy, ix] = a
-                if a > 0.0:
+                if areas[iy, ix] > 0.0:
                     any_area = True
         if not any_area:
             continue
