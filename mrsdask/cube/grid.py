@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 ARCSEC_PER_RAD = 180.0 * 3600.0 / math.pi
@@ -39,21 +40,37 @@ def sky_to_tangent(ra, dec, crval1: float, crval2: float, rotation: float | None
     """
     ra = np.asarray(ra, dtype=np.float64)
     dec = np.asarray(dec, dtype=np.float64)
-    ra0 = math.radians(crval1)
-    dec0 = math.radians(crval2)
-    dra = np.radians(ra) - ra0
-    decr = np.radians(dec)
-    cos_dec = np.cos(decr)
-    sin_dec = np.sin(decr)
-    cos_dra = np.cos(dra)
-    denom = sin_dec * math.sin(dec0) + cos_dec * math.cos(dec0) * cos_dra
-    xi = -(cos_dec * np.sin(dra) / denom) * ARCSEC_PER_RAD
-    eta = ((sin_dec * math.cos(dec0) - cos_dec * math.sin(dec0) * cos_dra) / denom) * ARCSEC_PER_RAD
-    if rotation is not None:
-        theta = math.radians(-rotation)
-        c, s = math.cos(theta), math.sin(theta)
-        xi, eta = xi * c - eta * s, xi * s + eta * c
-    return xi, eta
+    shape = np.broadcast_shapes(ra.shape, dec.shape)
+    ra = np.ascontiguousarray(np.broadcast_to(ra, shape)).ravel()
+    dec = np.ascontiguousarray(np.broadcast_to(dec, shape)).ravel()
+    xi = np.empty(ra.size)
+    eta = np.empty(ra.size)
+    theta = math.radians(-rotation) if rotation is not None else 0.0
+    _gnomonic(ra, dec, math.radians(crval1), math.radians(crval2), rotation is not None,
+              math.cos(theta), math.sin(theta), xi, eta)
+    return xi.reshape(shape), eta.reshape(shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gnomonic(ra, dec, ra0, dec0, rotate, c, s, xi, eta):
+    """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop)."""
+    sin_dec0 = math.sin(dec0)
+    cos_dec0 = math.cos(dec0)
+    for i in range(ra.size):
+        dra = math.radians(ra[i]) - ra0
+        decr = math.radians(dec[i])
+        cos_dec = math.cos(decr)
+        sin_dec = math.sin(decr)
+        cos_dra = math.cos(dra)
+        denom = sin_dec * sin_dec0 + cos_dec * cos_dec0 * cos_dra
+        x = -(cos_dec * math.sin(dra) / denom) * ARCSEC_PER_RAD
+        y = ((sin_dec * cos_dec0 - cos_dec * sin_dec0 * cos_dra) / denom) * ARCSEC_PER_RAD
+        if rotate:
+            xi[i] = x * c - y * s
+            eta[i] = x * s + y * c
+        else:
+            xi[i] = x
+            eta[i] = y
 
 
 def tangent_to_sky(xi, eta, crval1: float, crval2: float, rotation: float | None = None):
