@@ -132,3 +132,15 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
           f"measured peak {peak / 1e6:.1f} MB (automatic slab {auto.slab_planes} planes: "
           f"{memory.slab_task_bytes(auto) / 1e6:.1f} MB)")
     assert peak <= memory.slab_task_bytes(spec)
+
+
+def test_local_workers_keep_glibc_mmap_threshold_high():
+    """Local workers get WORKER_MALLOC_ENV, not distributed's 64 KiB trim threshold alone."""
+    import os
+
+    from mrsdask.cluster import WORKER_MALLOC_ENV, dask_client
+
+    with dask_client(n_workers=1, memory_limit="1GB", announce=lambda line: None) as client:
+        env = next(iter(client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}).values()))
+    for name, value in WORKER_MALLOC_ENV.items():
+        assert env[name] == os.environ.get(name, str(value))
