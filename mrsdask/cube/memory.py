@@ -38,8 +38,8 @@ SLAB_FIXED_BYTES = 16 * MiB
 #: Peak of one exposure's pixel-table task above the worker's baseline.
 PIXEL_TABLE_TASK_BYTES = 240 * MiB
 #: A worker process with mrsdask, jwst/gwcs and the kernels loaded, plus the detector-frame
-#: geometry it keeps for the exposures of a setting (``pixels.FRAME_CACHE_BYTES``, 96 MiB).
-WORKER_BASELINE_BYTES = (224 + 96) * MiB
+#: geometry it keeps for the exposures of a setting (``pixels.FRAME_CACHE_BYTES``, 48 MiB).
+WORKER_BASELINE_BYTES = (224 + 48) * MiB
 
 
 def _fmt(nbytes: float) -> str:

@@ -89,8 +89,9 @@ class ChannelFrame:
 #: keyed by the content hash of the exposure's detector → alpha_beta step
 #: (:func:`mrsdask.io.mrs_wcs.split_mrs_wcs`): exposures of one setting share it.
 _FRAME_CACHE: OrderedDict[tuple[str, int], ChannelFrame] = OrderedDict()
-#: Most memory the cache may hold (one channel is ~23 MB: the two channels of two settings).
-FRAME_CACHE_BYTES = 96 * 2**20
+#: Most memory the cache may hold (one channel is ~20-23 MB: the two channels of one setting,
+#: which is what a task of grouped exposures needs).
+FRAME_CACHE_BYTES = 48 * 2**20
 
 
 def channel_frame(parts, channel: int) -> ChannelFrame:

@@ -35,6 +35,15 @@ BLOCK_MAGIC = b"\xd3BLK"
 BLOCK_INDEX = b"#ASDF BLOCK INDEX"
 STEP_PREFIX = "    - !<tag:stsci.edu:gwcs/step-"
 _SOURCE = re.compile(r"^\s*source:\s*(\S+)\s*$", re.M)
+#: YAML anchors (``&id001``) and aliases (``*id001``): a cut-out whose aliases point outside it is
+#: not self-contained, so it is neither hashed alone nor converted alone.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&([A-Za-z0-9_-]+)")
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*([A-Za-z0-9_-]+)")
+
+
+def _self_contained(text: str) -> bool:
+    """True if every YAML alias in ``text`` refers to an anchor defined in ``text``."""
+    return set(_ALIAS.findall(text)) <= set(_ANCHOR.findall(text))
 #: Frames of an MRS gwcs, in order (the official ``assign_wcs`` for MIRI MRS).
 MRS_FRAMES = ("detector", "alpha_beta", "v2v3", "v2v3vacorr", "world")
 
@@ -76,8 +85,9 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     if layout is None:
         return _whole(path, raw)
     header, steps, blocks, offsets = layout
-    refs = [m for m in _SOURCE.findall(steps[0])]
-    if not all(r.isdigit() and int(r) < len(offsets) for r in refs):
+    refs = _SOURCE.findall(steps[0])
+    if not all(r.isdigit() and int(r) < len(offsets) for r in refs) or not (
+            _self_contained(steps[0]) and _self_contained("".join(steps[1:4]))):
         return _whole(path, raw)
     digest = hashlib.blake2b(steps[0].encode(), digest_size=20)
     for r in refs:
@@ -88,8 +98,11 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         document = (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
         return _open_tree(document)["mrsdask_steps"]["steps"]
 
-    later = load(steps[1:4])
-    if [s.frame.name for s in later] != list(MRS_FRAMES[1:4]):
+    try:
+        later = load(steps[1:4])
+    except Exception:  # anything the cut-out document cannot express: use the whole gwcs
+        return _whole(path, raw)
+    if [getattr(getattr(s, "frame", None), "name", None) for s in later] != list(MRS_FRAMES[1:4]):
         return _whole(path, raw)
     ab2world = later[0].transform | later[1].transform | later[2].transform
 

@@ -101,3 +101,11 @@ def test_pixel_tables_from_the_split_wcs_equal_the_full_gwcs_evaluation(sim_1a):
         np.testing.assert_array_equal(px[name], getattr(geom, name), err_msg=name)
     with pytest.raises(ValueError):
         next(iter(pixels._FRAME_CACHE.values())).frame.alpha[0] = 0.0  # shared arrays are read-only
+
+
+def test_a_step_sharing_yaml_nodes_with_the_rest_is_not_cut_out():
+    from mrsdask.io.mrs_wcs import _self_contained
+
+    assert _self_contained("- &id001 !a\n  x: 1\n- *id001\n")
+    assert not _self_contained("  forward:\n  - *id007\n")
+    assert _self_contained("expr: '[0] & [1]'\nname: a*b\n")
