@@ -31,6 +31,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from mrsdask.errors import InputError
+
 BLOCK_MAGIC = b"\xd3BLK"
 BLOCK_INDEX = b"#ASDF BLOCK INDEX"
 STEP_PREFIX = "    - !<tag:stsci.edu:gwcs/step-"
@@ -109,7 +111,8 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     def detector_step():
         first = load(steps[:1])[0]
         if first.frame.name != MRS_FRAMES[0]:
-            raise ValueError(f"{path}: first gwcs step is {first.frame.name!r}, not 'detector'")
+            raise InputError(f"{path}: first gwcs frame is {first.frame.name!r}, not 'detector': "
+                             "not an MRS WCS; run assign_wcs on the rate file")
         return first.transform
 
     return MrsWcsParts(digest.hexdigest(), ab2world, detector_step)
@@ -177,6 +180,9 @@ def _whole(path: str, raw: bytes) -> MrsWcsParts:
     from mrsdask.io.calfits import wcs_from_asdf_bytes
 
     wcs = wcs_from_asdf_bytes(path, raw)
+    if "alpha_beta" not in wcs.available_frames:
+        raise InputError(f"{path}: its WCS has no alpha_beta frame (frames {list(wcs.available_frames)}): "
+                         "not a MIRI MRS WCS; run assign_wcs on the MRS rate file")
     return MrsWcsParts(
         None,
         wcs.get_transform("alpha_beta", wcs.output_frame.name),

@@ -109,3 +109,19 @@ def test_a_step_sharing_yaml_nodes_with_the_rest_is_not_cut_out():
     assert _self_contained("- &id001 !a\n  x: 1\n- *id001\n")
     assert not _self_contained("  forward:\n  - *id007\n")
     assert _self_contained("expr: '[0] & [1]'\nname: a*b\n")
+
+
+def test_a_wcs_without_the_mrs_frames_is_refused_naming_the_file(sim_1a):
+    import asdf
+    from gwcs import WCS
+
+    from mrsdask.errors import InputError
+
+    wcs = calfits.load_wcs(str(sim_1a.cal_files[0]))
+    frames = wcs.available_frames
+    imaging_like = WCS([(getattr(wcs, frames[0]), wcs.get_transform(frames[0], frames[4])),
+                        (getattr(wcs, frames[4]), None)])
+    buf = io.BytesIO()
+    asdf.AsdfFile({"meta": {"wcs": imaging_like}}).write_to(buf)
+    with pytest.raises(InputError, match="not_mrs_cal.fits: its WCS has no alpha_beta frame"):
+        split_mrs_wcs("not_mrs_cal.fits", buf.getvalue())
