@@ -126,7 +126,7 @@ def _channel_pixels_from_fits(path: str, channel: int, planes=None, parts=None):
         planes, parts = calfits.read_planes_and_wcs_parts(path)
     sci, err, dq = planes
     cf = channel_frame(parts, channel)
-    geom = sky_geometry(parts.alpha_beta_to_world, cf.frame, cf.dbeta)
+    geom = sky_geometry(parts.pointing, cf.frame, cf.dbeta)
     ys, xs = cf.ys, cf.xs
     return {
         "flux": sci[ys, xs], "err": err[ys, xs], "dq": dq[ys, xs],

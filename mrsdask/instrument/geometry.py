@@ -171,30 +171,37 @@ def sky_geometry(ab2world, frame: DetectorFrameGeometry, dbeta: float) -> PixelG
 
     Parameters
     ----------
-    ab2world : astropy.modeling.Model
-        The exposure's ``alpha_beta`` → ``world`` transform (its pointing).
+    ab2world : astropy.modeling.Model or mrsdask.instrument.pointing.CompiledPointing
+        The exposure's ``alpha_beta`` → ``world`` transform (its pointing), or its compiled
+        and checked form (:func:`mrsdask.instrument.pointing.compile_pointing`).
     frame : DetectorFrameGeometry
         From :func:`detector_frame_geometry`.
     dbeta : float
         Slice width of the pixels' channel (arcsec), see :func:`slice_width`.
     """
     alpha, beta, lam = frame.alpha, frame.beta, frame.wavelength
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ra, dec, _ = ab2world(alpha, beta, lam)
-        half = dbeta / 2.0
-        corners = [
-            (frame.alpha_lo, beta - half),
-            (frame.alpha_lo, beta + half),
-            (frame.alpha_hi, beta + half),
-            (frame.alpha_hi, beta - half),
-        ]
-        corner_ra = np.empty((4,) + alpha.shape)
-        corner_dec = np.empty((4,) + alpha.shape)
-        for i, (a, b) in enumerate(corners):
-            cra, cdec, _ = ab2world(a, b, lam)
-            corner_ra[i] = cra
-            corner_dec[i] = cdec
+    half = dbeta / 2.0
+    if hasattr(ab2world, "footprint"):
+        ra, dec, corner_ra, corner_dec = ab2world.footprint(
+            alpha.ravel(), frame.alpha_lo.ravel(), frame.alpha_hi.ravel(), beta.ravel(), half, lam.ravel())
+        ra, dec = ra.reshape(alpha.shape), dec.reshape(alpha.shape)
+        corner_ra, corner_dec = (c.reshape((4,) + alpha.shape) for c in (corner_ra, corner_dec))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ra, dec, _ = ab2world(alpha, beta, lam)
+            corners = [
+                (frame.alpha_lo, beta - half),
+                (frame.alpha_lo, beta + half),
+                (frame.alpha_hi, beta + half),
+                (frame.alpha_hi, beta - half),
+            ]
+            corner_ra = np.empty((4,) + alpha.shape)
+            corner_dec = np.empty((4,) + alpha.shape)
+            for i, (a, b) in enumerate(corners):
+                cra, cdec, _ = ab2world(a, b, lam)
+                corner_ra[i] = cra
+                corner_dec[i] = cdec
     return PixelGeometry(
         ra=np.asarray(ra, dtype=np.float64),
         dec=np.asarray(dec, dtype=np.float64),
@@ -226,8 +233,11 @@ def pixel_geometry(wcs, x: np.ndarray, y: np.ndarray, dbeta: float) -> PixelGeom
     """
     # The detector->world transform is the composition of these two; evaluating them
     # separately gives the same numbers as wcs(x, y) with far fewer evaluations.
+    from mrsdask.instrument.pointing import compile_wcs_pointing
+
     frame = detector_frame_geometry(wcs, x, y)
-    return sky_geometry(wcs.get_transform("alpha_beta", wcs.output_frame.name), frame, dbeta)
+    pointing = compile_wcs_pointing(wcs) or wcs.get_transform("alpha_beta", wcs.output_frame.name)
+    return sky_geometry(pointing, frame, dbeta)
 
 
 def reference_geometry(setting: str) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mrsdask.errors import InputError
+from mrsdask.instrument.pointing import MRS_FRAMES, compile_pointing
 
 BLOCK_MAGIC = b"\xd3BLK"
 BLOCK_INDEX = b"#ASDF BLOCK INDEX"
@@ -46,8 +47,6 @@ _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*([A-Za-z0-9_-]+)")
 def _self_contained(text: str) -> bool:
     """True if every YAML alias in ``text`` refers to an anchor defined in ``text``."""
     return set(_ALIAS.findall(text)) <= set(_ANCHOR.findall(text))
-#: Frames of an MRS gwcs, in order (the official ``assign_wcs`` for MIRI MRS).
-MRS_FRAMES = ("detector", "alpha_beta", "v2v3", "v2v3vacorr", "world")
 
 
 @dataclass
@@ -61,11 +60,23 @@ class MrsWcsParts:
         split (then nothing derived from it may be shared with another exposure).
     alpha_beta_to_world : astropy.modeling.Model
         The exposure's own (α, β, λ) → (RA, Dec, λ) transform.
+    pointing_steps : tuple of astropy.modeling.Model
+        Its three steps (alpha_beta → v2v3 → v2v3vacorr → world).
     """
 
     instrument_key: str | None
     alpha_beta_to_world: Any
+    pointing_steps: tuple
     _load_detector_to_alpha_beta: Callable[[], Any] = field(repr=False)
+
+    @functools.cached_property
+    def pointing(self):
+        """The pointing compiled for fast evaluation, else ``alpha_beta_to_world`` itself.
+
+        See :func:`mrsdask.instrument.pointing.compile_pointing` (checked on sample points).
+        """
+        compiled = compile_pointing(*self.pointing_steps) if len(self.pointing_steps) == 3 else None
+        return self.alpha_beta_to_world if compiled is None else compiled
 
     @functools.cached_property
     def detector_to_alpha_beta(self):
@@ -106,7 +117,8 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         return _whole(path, raw)
     if [getattr(getattr(s, "frame", None), "name", None) for s in later] != list(MRS_FRAMES[1:4]):
         return _whole(path, raw)
-    ab2world = later[0].transform | later[1].transform | later[2].transform
+    pointing_steps = tuple(step.transform for step in later)
+    ab2world = pointing_steps[0] | pointing_steps[1] | pointing_steps[2]
 
     def detector_step():
         first = load(steps[:1])[0]
@@ -115,7 +127,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
                              "not an MRS WCS; run assign_wcs on the rate file")
         return first.transform
 
-    return MrsWcsParts(digest.hexdigest(), ab2world, detector_step)
+    return MrsWcsParts(digest.hexdigest(), ab2world, pointing_steps, detector_step)
 
 
 def _layout(raw: bytes):
@@ -183,8 +195,13 @@ def _whole(path: str, raw: bytes) -> MrsWcsParts:
     if "alpha_beta" not in wcs.available_frames:
         raise InputError(f"{path}: its WCS has no alpha_beta frame (frames {list(wcs.available_frames)}): "
                          "not a MIRI MRS WCS; run assign_wcs on the MRS rate file")
+    frames = list(wcs.available_frames)
+    steps = tuple(wcs.get_transform(a, b) for a, b in zip(frames[1:], frames[2:]))
+    if len(steps) != 3:  # not the MRS chain: only the whole transform is known
+        steps = (wcs.get_transform("alpha_beta", wcs.output_frame.name),)
     return MrsWcsParts(
         None,
         wcs.get_transform("alpha_beta", wcs.output_frame.name),
-        lambda: wcs.get_transform(wcs.available_frames[0], "alpha_beta"),
+        steps,
+        lambda: wcs.get_transform(frames[0], "alpha_beta"),
     )
