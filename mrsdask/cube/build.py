@@ -49,6 +49,7 @@ from mrsdask.cube.pixels import (
     load_table_info,
     read_rows,
     row_range,
+    setting_frames,
     table_key,
 )
 from mrsdask.cube.plan import CubePlan, CubeRequest, plan_cubes
@@ -241,6 +242,29 @@ def pixel_table_groups(missing: dict[int, list[int]], rows: list[dict], n_worker
     for members in by_setting.values():
         groups.extend(members[k:k + size] for k in range(0, len(members), size))
     return groups
+
+
+def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: list[dict], scratch: str,
+                      n_workers: int) -> list:
+    """Delayed pixel-table tasks; the exposures of a setting share one detector-frame task.
+
+    The detector → α, β, λ step is the costly part of an exposure's geometry (~2 s to convert
+    and evaluate) and is the same for every exposure of a setting; one task per setting computes
+    it from the setting's first exposure and Dask hands the result to that setting's table
+    tasks, so it is done once per cluster, not once per worker. A table task whose exposure has
+    another instrument model (another key) computes its own.
+    """
+    groups = pixel_table_groups(missing, rows, n_workers)
+    shared_of: dict[str, object] = {}
+    for group in groups:
+        setting = str(rows[group[0][0]]["setting"])
+        if setting not in shared_of:
+            channels = sorted({c for g in groups if str(rows[g[0][0]]["setting"]) == setting
+                               for _, chans in g for c in chans})
+            shared_of[setting] = dask.delayed(setting_frames, pure=False)(sources[group[0][0]], channels)
+    return [dask.delayed(build_pixel_table_group, pure=False)(
+        [(sources[i], i, chans) for i, chans in group], scratch, shared_of[str(rows[group[0][0]]["setting"])])
+        for group in groups]
 
 
 # --------------------------------------------------------------------------- slab task
@@ -591,8 +615,7 @@ def build_cubes(
     # Each file and WCS is read once for all its channels; a task takes a few exposures of one
     # setting, which share the detector-frame geometry.
     memory.check_pixel_tables(len(missing), budget)
-    todo = [dask.delayed(build_pixel_table_group, pure=False)([(sources[i], i, chans) for i, chans in group], scratch)
-            for group in pixel_table_groups(missing, rows, n_workers)]
+    todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers)
     t0 = time.perf_counter()
     for infos in run_tasks(todo, "pixel tables", progress):
         for info in infos:

@@ -94,6 +94,64 @@ _FRAME_CACHE: OrderedDict[tuple[str, int], ChannelFrame] = OrderedDict()
 FRAME_CACHE_BYTES = 48 * 2**20
 
 
+@dataclass(frozen=True)
+class SettingFrames:
+    """Detector-frame geometry of the channels of one instrument model, to share between tasks.
+
+    Computed once per setting by :func:`setting_frames` and handed by Dask to every pixel-table
+    task of that setting (:func:`build_pixel_table_group`), so that the detector → α, β, λ step
+    is converted and evaluated once per cluster instead of once per worker.
+
+    Attributes
+    ----------
+    instrument_key : str or None
+        Content key of the detector step (:attr:`mrsdask.io.mrs_wcs.MrsWcsParts.instrument_key`);
+        an exposure uses these frames only if its own key is the same.
+    frames : dict
+        ``{channel: ChannelFrame}``.
+    """
+
+    instrument_key: str | None
+    frames: dict[int, ChannelFrame]
+
+
+def setting_frames(source: dict, channels: list[int]) -> SettingFrames | None:
+    """The detector-frame geometry of ``channels`` from one exposure of a setting.
+
+    Parameters
+    ----------
+    source : dict
+        The exposure (``{"kind": "fits", "path": ...}``); None is returned for other kinds
+        (a detector store holds the geometry already).
+    channels : list of int
+        Channels to evaluate.
+    """
+    if source.get("kind") != "fits":
+        return None
+    parts = calfits.read_wcs_parts(source["path"])
+    if parts.instrument_key is None:
+        return None  # the gwcs could not be split: nothing may be shared
+    return SettingFrames(parts.instrument_key, {c: channel_frame(parts, c) for c in channels})
+
+
+def remember_frames(shared: SettingFrames | None) -> None:
+    """Put frames computed by another task into this process's cache (see :func:`channel_frame`)."""
+    if shared is None or shared.instrument_key is None:
+        return
+    for channel, entry in shared.frames.items():
+        _cache_frame((shared.instrument_key, channel), entry)
+
+
+def _cache_frame(key: tuple[str, int], entry: ChannelFrame) -> None:
+    for array in (entry.ys, entry.xs, *vars(entry.frame).values()):
+        if array.flags.writeable:
+            array.setflags(write=False)  # shared by later exposures: never modified in place
+    _FRAME_CACHE[key] = entry
+    _FRAME_CACHE.move_to_end(key)
+    while len(_FRAME_CACHE) > 1 and sum(e.nbytes for e in _FRAME_CACHE.values()) > FRAME_CACHE_BYTES:
+        _FRAME_CACHE.popitem(last=False)
+
+
 def channel_frame(parts, channel: int) -> ChannelFrame:
     """The channel's pixels and detector-frame geometry, from the cache when the model is known.
 
@@ -113,11 +171,7 @@ def channel_frame(parts, channel: int) -> ChannelFrame:
     ys, xs = np.nonzero(_channel_mask(smap, CHANNEL_INFO[channel]))
     entry = ChannelFrame(ys, xs, detector_frame_geometry(det2ab, xs, ys), slice_width(det2ab, smap, channel))
     if parts.instrument_key is not None:
-        for array in (entry.ys, entry.xs, *vars(entry.frame).values()):
-            array.setflags(write=False)  # shared by later exposures: never modified in place
-        _FRAME_CACHE[key] = entry
-        while len(_FRAME_CACHE) > 1 and sum(e.nbytes for e in _FRAME_CACHE.values()) > FRAME_CACHE_BYTES:
-            _FRAME_CACHE.popitem(last=False)
+        _cache_frame(key, entry)
     return entry
 
 
@@ -189,12 +243,15 @@ def build_pixel_tables(source: dict, exposure: int, channels: list[int], scratch
     ]
 
 
-def build_pixel_table_group(jobs: list[tuple[dict, int, list[int]]], scratch: str) -> list[PixelTableInfo]:
+def build_pixel_table_group(jobs: list[tuple[dict, int, list[int]]], scratch: str,
+                            shared: SettingFrames | None = None) -> list[PixelTableInfo]:
     """Pixel tables of several exposures in one task, one exposure after the other.
 
     Exposures of one instrument setting grouped in a task share the detector-frame geometry
-    (see :func:`channel_frame`), which is then computed once per task instead of once per file.
+    (see :func:`channel_frame`); ``shared``, from :func:`setting_frames`, provides it so that
+    it is not computed again in this task.
     """
+    remember_frames(shared)
     return [info for source, exposure, channels in jobs
             for info in build_pixel_tables(source, exposure, channels, scratch)]
 

@@ -212,6 +212,19 @@ def read_planes_and_wcs_parts(path: str):
     return arrays, split_mrs_wcs(path, raw)
 
 
+def read_wcs_parts(path: str):
+    """The gwcs of a cal file split into instrument model and pointing (no science planes read).
+
+    Returns
+    -------
+    mrsdask.io.mrs_wcs.MrsWcsParts
+    """
+    from mrsdask.io.mrs_wcs import split_mrs_wcs
+
+    _, raw = _read_planes_and_asdf(path, False, True)
+    return split_mrs_wcs(path, raw)
+
+
 def _read_planes_and_asdf(path: str, planes: bool, wcs: bool):
     with paths.open_file(path) as fobj:
         with fits.open(io.BytesIO(fobj.read())) as hdul:

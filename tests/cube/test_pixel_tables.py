@@ -1,0 +1,70 @@
+"""Pixel tables: the per-setting detector frame is computed once and shared between tasks."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import zarr
+
+from mrsdask.cube import pixels
+from mrsdask.cube.build import pixel_table_groups, pixel_table_tasks
+from mrsdask.io import mrs_wcs
+
+
+def _sources(sim):
+    return [{"kind": "fits", "path": str(p)} for p in sim.cal_files]
+
+
+def test_a_table_task_given_the_setting_frames_does_not_convert_the_detector_step(sim_1a, tmp_path, monkeypatch):
+    sources = _sources(sim_1a)
+    plain = str(tmp_path / "plain.zarr")
+    shared_store = str(tmp_path / "shared.zarr")
+    for store in (plain, shared_store):
+        zarr.open_group(store, mode="a")
+    pixels._FRAME_CACHE.clear()
+    expected = pixels.build_pixel_table_group([(sources[1], 1, [1])], plain)
+    shared = pixels.setting_frames(sources[0], [1])
+    assert shared is not None and set(shared.frames) == {1}
+    pixels._FRAME_CACHE.clear()  # as on another worker
+
+    def no_conversion(self):
+        raise AssertionError("the detector step was converted although its frame was given")
+
+    monkeypatch.setattr(mrs_wcs.MrsWcsParts, "detector_to_alpha_beta", property(no_conversion))
+    got = pixels.build_pixel_table_group([(sources[1], 1, [1])], shared_store, shared)
+    assert got[0].n == expected[0].n > 0
+    a = zarr.open_group(plain)[expected[0].key]["rows"][:]
+    b = zarr.open_group(shared_store)[got[0].key]["rows"][:]
+    np.testing.assert_array_equal(a, b)
+    pixels._FRAME_CACHE.clear()
+
+
+def test_frames_of_another_instrument_model_are_not_used(sim_1a, tmp_path):
+    sources = _sources(sim_1a)
+    shared = pixels.setting_frames(sources[0], [1])
+    alien = pixels.SettingFrames("another-model", shared.frames)
+    pixels._FRAME_CACHE.clear()
+    store = str(tmp_path / "t.zarr")
+    zarr.open_group(store, mode="a")
+    pixels.build_pixel_table_group([(sources[1], 1, [1])], store, alien)
+    keys = {k for k, _ in pixels._FRAME_CACHE}
+    assert keys == {"another-model", shared.instrument_key}  # its own frame was computed
+    pixels._FRAME_CACHE.clear()
+
+
+def test_one_frame_task_per_setting_feeds_all_its_table_tasks():
+    rows = [{"setting": s} for s in ("12A", "12A", "12A", "34A", "34A")]
+    sources = [{"kind": "fits", "path": f"f{i}"} for i in range(5)]
+    missing = {0: [1, 2], 1: [1], 2: [2], 3: [3], 4: [3, 4]}
+    groups = pixel_table_groups(missing, rows, n_workers=2)
+    tasks = pixel_table_tasks(missing, rows, sources, "scratch", n_workers=2)
+    assert len(tasks) == len(groups)
+    graph = dict(dask.delayed(tasks).__dask_graph__())
+    frame_tasks = {k: v for k, v in graph.items() if str(k).startswith("setting_frames")}
+    assert len(frame_tasks) == 2
+    channels = sorted(tuple(task.args[1]) for task in frame_tasks.values())
+    assert channels == [(1, 2), (3, 4)]
+
+
+def test_detector_store_sources_need_no_frames():
+    assert pixels.setting_frames({"kind": "store", "store": "x", "index": 0}, [1]) is None
