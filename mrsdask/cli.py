@@ -221,12 +221,9 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from mrsdask.cluster import dask_client
-    from mrsdask.cube.build import build_cubes, open_cube
-    from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
-    from mrsdask.io.detector_store import open_cal, open_detector_store
-    from mrsdask.io.inputs import resolve_inputs
 
     inputs = list(args.inputs)
     if not inputs:
@@ -236,6 +233,42 @@ def cmd_cube(args) -> int:
         print(f"no input given: simulating a demo observation into {folder}")
         result = simulate(_simulation_config(args), folder, verbose=True)
         inputs = [str(result.association)]
+
+    # The cube modules are imported, the request checked and the inputs read in a thread while
+    # the cluster starts (its workers spend ~2 s importing, see mrsdask.preload): both wait on
+    # other processes or on I/O much of the time.
+    with ThreadPoolExecutor(1, thread_name_prefix="mrsdask-open") as pool:
+        preparing = pool.submit(_prepare_cube_run, args, inputs)
+        with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+            from mrsdask.cube.build import build_cubes, open_cube
+
+            request, pars, ds = preparing.result()
+            n_bkg = int((ds["exptype"].values == "background").sum())
+            if n_bkg:
+                print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
+            t0 = time.perf_counter()
+            names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
+                                overwrite=args.overwrite, keep_scratch=args.keep_scratch)
+    elapsed = time.perf_counter() - t0
+    for name in names:
+        cube = open_cube(args.output, name)
+        print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
+              f"({cube.attrs['wavelength_axis']} wavelength axis)")
+    print(f"built {len(names)} cube(s) into {args.output} in {elapsed:.1f} s; "
+          f"open with xarray.open_zarr({args.output!r}, group=NAME)")
+    if args.s3d:
+        _export(args.output, names, args.s3d, _product_name(ds))
+    return 0
+
+
+def _prepare_cube_run(args, inputs: list[str]):
+    """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
+    from mrsdask.cube.cubepars import default_cubepars, read_cubepar
+    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
+    from mrsdask.errors import InputError
+    from mrsdask.io.detector_store import open_cal, open_detector_store
+    from mrsdask.io.inputs import resolve_inputs
+
     request = CubeRequest(
         output_type=args.output_type, weighting=args.weighting,
         channels=parse_channels(args.channel), subbands=parse_subbands(args.band),
@@ -247,31 +280,10 @@ def cmd_cube(args) -> int:
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
     members, stores = resolve_inputs(inputs)
     if stores and members:
-        from mrsdask.errors import InputError
-
         raise InputError("give either FITS inputs or one detector store, not both")
     if len(stores) > 1:
-        from mrsdask.errors import InputError
-
         raise InputError("give one detector store (ingest all exposures into one store)")
-    ds = open_detector_store(stores[0]) if stores else open_cal(inputs)
-    n_bkg = int((ds["exptype"].values == "background").sum())
-    if n_bkg:
-        print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
-    t0 = time.perf_counter()
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
-                            overwrite=args.overwrite, keep_scratch=args.keep_scratch)
-    elapsed = time.perf_counter() - t0
-    for name in names:
-        cube = open_cube(args.output, name)
-        print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
-              f"({cube.attrs['wavelength_axis']} wavelength axis)")
-    print(f"built {len(names)} cube(s) into {args.output} in {elapsed:.1f} s; "
-          f"open with xarray.open_zarr({args.output!r}, group=NAME)")
-    if args.s3d:
-        _export(args.output, names, args.s3d, _product_name(ds))
-    return 0
+    return request, pars, open_detector_store(stores[0]) if stores else open_cal(inputs)
 
 
 def _product_name(ds) -> str:
