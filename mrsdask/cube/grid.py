@@ -21,56 +21,62 @@ import numpy as np
 ARCSEC_PER_RAD = 180.0 * 3600.0 / math.pi
 
 
-def sky_to_tangent(ra, dec, crval1: float, crval2: float, rotation: float | None = None):
+def sky_to_tangent(ra, dec, crval1: float, crval2: float, rotation: float | None = None,
+                   offset: tuple[float, float] = (0.0, 0.0)):
     """Project sky positions (deg) to tangent-plane offsets (ξ, η) in arcsec.
 
     Parameters
     ----------
     ra, dec : array_like
-        Positions in degrees.
+        Positions in degrees. Two 2-D arrays of the same shape are read in place, whatever
+        their strides (e.g. column views of a pixel-table block); anything else is copied.
     crval1, crval2 : float
         Tangent point in degrees.
     rotation : float, optional
         Cube position angle θ in degrees; (ξ, η) are rotated by −θ.
+    offset : (float, float)
+        Added to RA and Dec (deg) before projecting (a moving target's shift).
 
     Returns
     -------
     xi, eta : ndarray
-        ξ increases towards −RA (west), η towards north, both in arcsec.
+        Offsets in arcsec (east negative ξ, as the pipeline's ``radec2std``), C-contiguous.
     """
     ra = np.asarray(ra, dtype=np.float64)
     dec = np.asarray(dec, dtype=np.float64)
     shape = np.broadcast_shapes(ra.shape, dec.shape)
-    ra = np.ascontiguousarray(np.broadcast_to(ra, shape)).ravel()
-    dec = np.ascontiguousarray(np.broadcast_to(dec, shape)).ravel()
-    xi = np.empty(ra.size)
-    eta = np.empty(ra.size)
+    if not (ra.ndim == 2 and ra.shape == dec.shape):
+        ra = np.ascontiguousarray(np.broadcast_to(ra, shape)).reshape(1, -1)
+        dec = np.ascontiguousarray(np.broadcast_to(dec, shape)).reshape(1, -1)
+    xi = np.empty(ra.shape)
+    eta = np.empty(ra.shape)
     theta = math.radians(-rotation) if rotation is not None else 0.0
-    _gnomonic(ra, dec, math.radians(crval1), math.radians(crval2), rotation is not None,
-              math.cos(theta), math.sin(theta), xi, eta)
+    _gnomonic(ra, dec, float(offset[0]), float(offset[1]), math.radians(crval1), math.radians(crval2),
+              rotation is not None, math.cos(theta), math.sin(theta), xi, eta)
     return xi.reshape(shape), eta.reshape(shape)
 
 
 @numba.njit(cache=True, nogil=True)
-def _gnomonic(ra, dec, ra0, dec0, rotate, c, s, xi, eta):
-    """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop)."""
+def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
+    """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop, 2-D)."""
     sin_dec0 = math.sin(dec0)
     cos_dec0 = math.cos(dec0)
-    for i in range(ra.size):
-        dra = math.radians(ra[i]) - ra0
-        decr = math.radians(dec[i])
-        cos_dec = math.cos(decr)
-        sin_dec = math.sin(decr)
-        cos_dra = math.cos(dra)
-        denom = sin_dec * sin_dec0 + cos_dec * cos_dec0 * cos_dra
-        x = -(cos_dec * math.sin(dra) / denom) * ARCSEC_PER_RAD
-        y = ((sin_dec * cos_dec0 - cos_dec * sin_dec0 * cos_dra) / denom) * ARCSEC_PER_RAD
-        if rotate:
-            xi[i] = x * c - y * s
-            eta[i] = x * s + y * c
-        else:
-            xi[i] = x
-            eta[i] = y
+    for r in range(ra.shape[0]):
+        for i in range(ra.shape[1]):
+            dra = math.radians(ra[r, i] + dra_deg) - ra0
+            decr = math.radians(dec[r, i] + ddec_deg)
+            cos_dec = math.cos(decr)
+            sin_dec = math.sin(decr)
+            cos_dra = math.cos(dra)
+            denom = sin_dec * sin_dec0 + cos_dec * cos_dec0 * cos_dra
+            x = -(cos_dec * math.sin(dra) / denom) * ARCSEC_PER_RAD
+            y = ((sin_dec * cos_dec0 - cos_dec * sin_dec0 * cos_dra) / denom) * ARCSEC_PER_RAD
+            if rotate:
+                xi[r, i] = x * c - y * s
+                eta[r, i] = x * s + y * c
+            else:
+                xi[r, i] = x
+                eta[r, i] = y
 
 
 def tangent_to_sky(xi, eta, crval1: float, crval2: float, rotation: float | None = None):

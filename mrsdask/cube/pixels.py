@@ -388,16 +388,42 @@ def row_range(info: PixelTableInfo, lam_lo: float, lam_hi: float) -> tuple[int, 
     return start, max(start, stop)
 
 
-def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool) -> dict[str, np.ndarray]:
-    """Read rows ``start:stop`` of a pixel table."""
+def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool,
+              n_rows: int | None = None) -> dict[str, np.ndarray]:
+    """Read rows ``start:stop`` of a pixel table.
+
+    Columns are returned as views of one block read (strided, not copied); ``corner_ra`` and
+    ``corner_dec`` are ``(4, n)`` views. ``n_rows``, the table's length when known, lets the
+    opened array be reused across calls in this process (it is reopened if the stored shape
+    differs, e.g. after the table was rewritten).
+    """
+    block = np.asarray(_table_rows(scratch, key, n_rows)[start:stop])
+    out = {name: block[:, j] for j, name in enumerate(COLUMNS_F8)}
+    if corners:
+        k = len(COLUMNS_F8)
+        out["corner_ra"] = block[:, k:k + 4].T
+        out["corner_dec"] = block[:, k + 4:k + 8].T
+    return out
+
+
+#: Pixel-table arrays opened in this process (opening reads metadata: ~0.3 ms per call, and a
+#: cube reads each table once per slab).
+_OPEN_TABLES: OrderedDict[tuple[str, str], object] = OrderedDict()
+_OPEN_TABLES_MAX = 512
+
+
+def _table_rows(scratch: str, key: str, n_rows: int | None):
     import zarr
 
     from mrsdask.cube.store import _store
 
-    block = np.asarray(zarr.open_array(_store(scratch), path=f"{key}/rows", mode="r", zarr_format=3)[start:stop])
-    out = {name: block[:, j] for j, name in enumerate(COLUMNS_F8)}
-    if corners:
-        k = len(COLUMNS_F8)
-        out["corner_ra"] = np.ascontiguousarray(block[:, k:k + 4].T)
-        out["corner_dec"] = np.ascontiguousarray(block[:, k + 4:k + 8].T)
-    return out
+    cache_key = (scratch, key)
+    array = _OPEN_TABLES.get(cache_key)
+    if array is None or n_rows is None or array.shape != (n_rows, len(ROW_COLUMNS)):
+        array = zarr.open_array(_store(scratch), path=f"{key}/rows", mode="r", zarr_format=3)
+        if n_rows is None:
+            return array
+        _OPEN_TABLES[cache_key] = array
+        while len(_OPEN_TABLES) > _OPEN_TABLES_MAX:
+            _OPEN_TABLES.popitem(last=False)
+    return array
