@@ -221,8 +221,6 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
     from mrsdask.cluster import dask_client
 
     inputs = list(args.inputs)
@@ -234,21 +232,18 @@ def cmd_cube(args) -> int:
         result = simulate(_simulation_config(args), folder, verbose=True)
         inputs = [str(result.association)]
 
-    # The cube modules are imported, the request checked and the inputs read in a thread while
-    # the cluster starts (its workers spend ~2 s importing, see mrsdask.preload): both wait on
-    # other processes or on I/O much of the time.
-    with ThreadPoolExecutor(1, thread_name_prefix="mrsdask-open") as pool:
-        preparing = pool.submit(_prepare_cube_run, args, inputs)
-        with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-            from mrsdask.cube.build import build_cubes, open_cube
+    # The local cluster's workers start in the background (~2 s of imports, see mrsdask.preload)
+    # while this process imports the cube modules, checks the request and reads the inputs.
+    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
+        from mrsdask.cube.build import build_cubes, open_cube
 
-            request, pars, ds = preparing.result()
-            n_bkg = int((ds["exptype"].values == "background").sum())
-            if n_bkg:
-                print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
-            t0 = time.perf_counter()
-            names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
-                                overwrite=args.overwrite, keep_scratch=args.keep_scratch)
+        request, pars, ds = _prepare_cube_run(args, inputs)
+        n_bkg = int((ds["exptype"].values == "background").sum())
+        if n_bkg:
+            print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
+        t0 = time.perf_counter()
+        names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
+                            overwrite=args.overwrite, keep_scratch=args.keep_scratch)
     elapsed = time.perf_counter() - t0
     for name in names:
         cube = open_cube(args.output, name)

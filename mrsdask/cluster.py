@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 
 from mrsdask.errors import ParameterError
@@ -29,6 +30,9 @@ WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOL
 #: Worker preload module of local clusters (:mod:`mrsdask.preload`): imports and ASDF set-up at
 #: worker start rather than in the first task.
 WORKER_PRELOAD = "mrsdask.preload"
+#: Smallest worker memory limit that gets the preload (~230 MB of modules): below it a worker
+#: cannot hold a pixel-table task next to them either (see mrsdask.cube.memory).
+PRELOAD_MIN_MEMORY = 600 * 2**20
 
 
 def parse_memory(text: str | None) -> int | None:
@@ -50,6 +54,7 @@ def dask_client(
     memory_limit: str | None = "2GB",
     threads_per_worker: int = 1,
     announce=print,
+    wait: bool = True,
 ) -> Iterator[object]:
     """A ``distributed.Client`` for the duration of a block.
 
@@ -68,6 +73,11 @@ def dask_client(
         Threads per local worker.
     announce : callable
         Called with one line giving the scheduler and dashboard addresses.
+    wait : bool
+        Local cluster: wait for its workers before returning the client. With ``False`` the
+        workers start in the background (they import for ~2 s, see :mod:`mrsdask.preload`)
+        while the caller goes on, e.g. reading its inputs; call :func:`wait_until_ready`
+        before planning by worker count (:func:`mrsdask.cube.build.build_cubes` does).
     """
     import dask
     from distributed import Client, LocalCluster
@@ -97,26 +107,67 @@ def dask_client(
     workers = n_workers or max(1, os.cpu_count() or 1)
     limit = parse_memory(memory_limit)
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
+    # Small workers skip the preload: they could not run a pixel-table task anyway, and the
+    # preloaded modules would get them killed before the build's memory check can say so.
+    preload = [WORKER_PRELOAD] if limit is None or limit >= PRELOAD_MIN_MEMORY else []
+    # The nannies are created in the background by scale(): the environment settings must stay
+    # in the configuration for as long as the cluster may start (or restart) workers.
     with dask.config.set(environ):
         cluster = LocalCluster(
-            n_workers=workers,
+            n_workers=0,  # workers are added by scale() below, in the background
             threads_per_worker=threads_per_worker,
             processes=True,
             memory_limit=limit if limit is not None else "auto",
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-            preload=[WORKER_PRELOAD],
+            preload=preload,
         )
-    client = Client(cluster)
-    announce(
-        f"local Dask cluster: {workers} worker process(es) × {threads_per_worker} thread(s), "
-        f"memory limit {memory_limit or 'auto'} each — dashboard {client.dashboard_link}"
-    )
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+        cluster.scale(workers)
+        client = Client(cluster)
+        try:
+            if wait:
+                wait_until_ready(client)
+            announce(
+                f"local Dask cluster: {workers} worker process(es) × {threads_per_worker} thread(s), "
+                f"memory limit {memory_limit or 'auto'} each — dashboard {client.dashboard_link}"
+            )
+            yield client
+        except BaseException:
+            # Never close a cluster whose workers are still starting (distributed then logs
+            # tracebacks over the caller's error message): let them come up first.
+            with contextlib.suppress(Exception):
+                wait_until_ready(client, timeout=30.0)
+            raise
+        finally:
+            client.close()
+            cluster.close()
+
+
+def wait_until_ready(client, timeout: float = 120.0) -> None:
+    """Wait until a local cluster started by :func:`dask_client` has all its workers.
+
+    Does nothing for a client of a cluster that mrsdask did not start (a scheduler address,
+    a launcher's client): those have the workers they have.
+    """
+    cluster = getattr(client, "cluster", None) if client is not None else None
+    expected = len(getattr(cluster, "worker_spec", None) or {})
+    if not expected:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.wait_for_workers(expected, timeout=0.5)
+            return
+        except TimeoutError:
+            failed = [name for name, w in getattr(cluster, "workers", {}).items()
+                      if getattr(getattr(w, "status", None), "name", "") == "failed"]
+            if failed or time.monotonic() > deadline:
+                why = (f"{len(failed)} of them failed to start" if failed
+                       else f"they did not register in {timeout:.0f} s")
+                raise ParameterError(
+                    f"the local Dask cluster could not start its {expected} worker(s): {why}; see the "
+                    "worker errors above (broken environment? memory limit too small?)"
+                ) from None
 
 
 def current_client():

@@ -42,6 +42,7 @@ from mrsdask.cube.grid import (
     spatial_grid_from_corners,
     tabular_wavelength_grid,
 )
+from mrsdask.cluster import wait_until_ready
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.pixels import (
     PixelTableInfo,
@@ -606,6 +607,7 @@ def build_cubes(
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
     cube_store.open_group(root, mode="a")
     cube_store.open_group(scratch, mode="a")
+    wait_until_ready(_client())  # a local cluster may still be starting its workers
     n_workers = _n_workers()
     budget = memory.task_budget(_client())  # fail early, with numbers, if tasks cannot fit
 

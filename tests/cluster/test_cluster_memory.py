@@ -156,3 +156,18 @@ def test_local_workers_preload_the_task_modules():
         loaded = next(iter(client.run(lambda: [m in sys.modules for m in (
             "mrsdask.preload", "stdatamodels.jwst.datamodels", "gwcs", "mrsdask.cube.build")]).values()))
     assert loaded == [True, True, True, True]
+
+
+def test_a_local_cluster_whose_workers_cannot_start_fails_fast_with_a_clear_error(monkeypatch):
+    """Workers start in the background; if they fail, waiting for them says so (no hang)."""
+    import time
+
+    from mrsdask import cluster
+    from mrsdask.errors import ParameterError
+
+    monkeypatch.setattr(cluster, "WORKER_PRELOAD", "mrsdask_no_such_preload_module")
+    start = time.monotonic()
+    with pytest.raises(ParameterError, match="failed to start"):
+        with cluster.dask_client(n_workers=1, memory_limit="1GB", announce=lambda _: None):
+            pass
+    assert time.monotonic() - start < 60
