@@ -14,7 +14,8 @@ the step boundaries and
   detector → α, β, λ transforms, so anything derived from that transform alone may be reused;
 * converts only the later steps (a small ASDF document that reuses the original binary
   blocks), giving the exposure's own ``alpha_beta → world`` transform;
-* converts the first step only when asked (a cache miss).
+* reads the first step only when asked (a cache miss), as plain arrays when it has the
+  layout ``assign_wcs`` writes (:mod:`mrsdask.io.mrs_detector_step`), else with asdf/gwcs.
 
 When the extension does not have the expected layout (another writer, another gwcs version),
 it falls back to converting the whole gwcs and returns no key, so nothing is reused.
@@ -33,6 +34,7 @@ from typing import Any, Callable
 
 from mrsdask.errors import InputError
 from mrsdask.instrument.pointing import MRS_FRAMES, compile_pointing
+from mrsdask.io.mrs_detector_step import detector_model
 
 BLOCK_MAGIC = b"\xd3BLK"
 BLOCK_INDEX = b"#ASDF BLOCK INDEX"
@@ -80,7 +82,11 @@ class MrsWcsParts:
 
     @functools.cached_property
     def detector_to_alpha_beta(self):
-        """The (x, y) → (α, β, λ) transform with its slice label mapper (converted on demand)."""
+        """The (x, y) → (α, β, λ) transform with its slice map (read on demand).
+
+        A :class:`mrsdask.instrument.detector_model.DetectorModel` when the step has the
+        official layout, else the gwcs step's astropy model; both are called as ``f(x, y)``.
+        """
         return self._load_detector_to_alpha_beta()
 
 
@@ -121,6 +127,10 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     ab2world = pointing_steps[0] | pointing_steps[1] | pointing_steps[2]
 
     def detector_step():
+        document = (header + "mrsdask_steps:\n    steps:\n" + steps[0] + "...\n").encode() + blocks
+        model = detector_model(document)  # arrays and a numba kernel: no astropy models to build
+        if model is not None:
+            return model
         first = load(steps[:1])[0]
         if first.frame.name != MRS_FRAMES[0]:
             raise InputError(f"{path}: first gwcs frame is {first.frame.name!r}, not 'detector': "
