@@ -71,6 +71,23 @@ def _float(header, key, default=np.nan) -> float:
         return float(default)
 
 
+def _image_shape(header) -> tuple[int, ...] | None:
+    """Data shape from an extension header (numpy order), None if it has no data."""
+    naxis = int(header.get("NAXIS", 0))
+    return tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1)) if naxis else None
+
+
+def _data_bytes(header) -> int:
+    """Bytes of an HDU's data (without the padding to 2880), from its header (FITS standard §4.4.1)."""
+    naxis = int(header.get("NAXIS", 0))
+    if not naxis:
+        return 0
+    count = 1
+    for k in range(1, naxis + 1):
+        count *= int(header[f"NAXIS{k}"])
+    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (count + int(header.get("PCOUNT", 0)))
+
+
 def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
     """Read and validate the headers of an MRS level-2 file.
 
@@ -83,19 +100,23 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
     if not paths.exists(path):
         raise InputError(f"{path}: file not found; check the path (globs are expanded)")
     try:
-        with paths.open_file(path) as fobj:
-            data = fobj.read()
-        with warnings.catch_warnings():
+        # Headers only: the data are not read (a task reads them), but a file that ends before
+        # its last extension's data is caught here by its size, not in a task.
+        with paths.open_file(path) as fobj, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False)
-            hdul.verify("silentfix")
-            names = [h.name for h in hdul]
-            primary = hdul[0].header
-            sci_header = hdul["SCI"].header if "SCI" in names else None
-            # Touch the data so that a truncated file fails here, not in a task.
-            for ext in ("SCI", "ERR", "DQ"):
-                if ext in names:
-                    _ = hdul[ext].data.shape if hdul[ext].data is not None else None
+            size = fobj.seek(0, io.SEEK_END)
+            fobj.seek(0)
+            with fits.open(fobj, lazy_load_hdus=False, memmap=False) as hdul:
+                hdul.verify("silentfix")
+                names = [h.name for h in hdul]
+                primary = hdul[0].header.copy()
+                sci_header = hdul["SCI"].header.copy() if "SCI" in names else None
+                shapes = {ext: _image_shape(hdul[ext].header) for ext in ("SCI", "ERR", "DQ") if ext in names}
+                last = hdul[-1].fileinfo()
+                end = last["datLoc"] + _data_bytes(hdul[-1].header)
+        if size < end:
+            raise InputError(f"{path}: truncated ({size:,} bytes, its extensions need {end:,}); "
+                             "download it again")
     except InputError:
         raise
     except Exception as exc:  # astropy raises many kinds for broken files
@@ -114,7 +135,7 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
     missing = [ext for ext in ("SCI", "ERR", "DQ") if ext not in names]
     if missing:
         raise InputError(f"{path}: missing extension(s) {', '.join(missing)}; expected a cal or rate file")
-    shape = hdul["SCI"].data.shape if hdul["SCI"].data is not None else None
+    shape = shapes["SCI"]
     if shape != DETECTOR_SHAPE:
         raise InputError(
             f"{path}: SCI has shape {shape}, expected {DETECTOR_SHAPE} (full-frame MRS detector); "
