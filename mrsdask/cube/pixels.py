@@ -13,6 +13,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from mrsdask.instrument.bands import CHANNEL_INFO
@@ -307,36 +308,49 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
             & np.isfinite(px["dwavelength"])
             & np.all(np.isfinite(px["corner_ra"]), axis=0)
         )
-    order = np.argsort(px["wavelength"][good], kind="stable")
+    # Rows of the good pixels in λ order (stable: ties keep detector order).
+    index = np.flatnonzero(good)
+    index = index[np.argsort(px["wavelength"][index], kind="stable")]
     group = open_group(scratch, mode="a")
     if key in group:
         del group[key]
     table = group.create_group(key)
-    n = int(order.size)
+    n = int(index.size)
+    columns = [np.asarray(px[name], dtype=np.float64) for name in COLUMNS_F8]
+    corners = [np.asarray(px[name], dtype=np.float64) for name in ("corner_ra", "corner_dec")]
     rows = np.empty((n, len(ROW_COLUMNS)), dtype=np.float64)
-    for j, name in enumerate(COLUMNS_F8):
-        rows[:, j] = np.asarray(px[name][good], dtype=np.float64)[order]
-    k = len(COLUMNS_F8)
-    rows[:, k:k + 4] = np.asarray(px["corner_ra"][:, good], dtype=np.float64)[:, order].T
-    rows[:, k + 4:k + 8] = np.asarray(px["corner_dec"][:, good], dtype=np.float64)[:, order].T
+    _gather_rows(index, np.stack(columns), np.concatenate(corners), rows)
     arr = table.create_array("rows", shape=rows.shape, chunks=(max(1, min(TABLE_CHUNK, n)), rows.shape[1]),
                              dtype="f8", compressors=None)
     if n:
         arr[:] = rows
+    lambda_index = rows[::INDEX_STRIDE, COLUMNS_F8.index("wavelength")].copy()
     del rows
-    lam_sorted = np.asarray(px["wavelength"][good])[order]
     info = PixelTableInfo(
         key=key,
         exposure=exposure,
         channel=channel,
         n=n,
-        lambda_index=lam_sorted[::INDEX_STRIDE].copy(),
+        lambda_index=lambda_index,
         dwavelength_max=dmax_all,
         footprint=footprint,
         wave_range=wave_range,
     )
     table.attrs.update(_info_to_attrs(info, source))
     return info
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_rows(index, columns, corners, rows):  # pragma: no cover - compiled
+    """``rows[k] = (columns[:, index[k]], corners[:, index[k]])``, written row by row."""
+    n_columns = columns.shape[0]
+    n_corners = corners.shape[0]
+    for k in range(index.size):
+        i = index[k]
+        for j in range(n_columns):
+            rows[k, j] = columns[j, i]
+        for j in range(n_corners):
+            rows[k, n_columns + j] = corners[j, i]
 
 
 def _info_to_attrs(info: PixelTableInfo, source: dict) -> dict:
