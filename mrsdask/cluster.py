@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterator
 
 from mrsdask.errors import ParameterError
@@ -33,6 +34,9 @@ WORKER_PRELOAD = "mrsdask.preload"
 #: Smallest worker memory limit that gets the preload (~230 MB of modules): below it a worker
 #: cannot hold a pixel-table task next to them either (see mrsdask.cube.memory).
 PRELOAD_MIN_MEMORY = 600 * 2**20
+#: Local clusters started by :func:`dask_client` (only those are waited for by
+#: :func:`wait_until_ready`: a launcher's cluster, e.g. a batch queue, has the workers it has).
+_STARTED_HERE: weakref.WeakSet = weakref.WeakSet()
 
 
 def parse_memory(text: str | None) -> int | None:
@@ -123,6 +127,7 @@ def dask_client(
             preload=preload,
         )
         cluster.scale(workers)
+        _STARTED_HERE.add(cluster)
         client = Client(cluster)
         try:
             if wait:
@@ -150,6 +155,8 @@ def wait_until_ready(client, timeout: float = 120.0) -> None:
     a launcher's client): those have the workers they have.
     """
     cluster = getattr(client, "cluster", None) if client is not None else None
+    if cluster is None or cluster not in _STARTED_HERE:
+        return
     expected = len(getattr(cluster, "worker_spec", None) or {})
     if not expected:
         return

@@ -31,6 +31,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from mrsdask.cluster import wait_until_ready
 from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, cube_parameters, default_cubepars
@@ -42,7 +43,6 @@ from mrsdask.cube.grid import (
     spatial_grid_from_corners,
     tabular_wavelength_grid,
 )
-from mrsdask.cluster import wait_until_ready
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.pixels import (
     PixelTableInfo,
@@ -249,11 +249,12 @@ def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: 
                       n_workers: int) -> list:
     """Delayed pixel-table tasks; the exposures of a setting share one detector-frame task.
 
-    The detector → α, β, λ step is the costly part of an exposure's geometry (~2 s to convert
-    and evaluate) and is the same for every exposure of a setting; one task per setting computes
-    it from the setting's first exposure and Dask hands the result to that setting's table
-    tasks, so it is done once per cluster, not once per worker. A table task whose exposure has
-    another instrument model (another key) computes its own.
+    The detector → α, β, λ step is the costly part of an exposure's geometry (reading it and
+    evaluating it five times on ~0.75 M pixels) and is the same for every exposure of a
+    setting; one task per setting computes it from the setting's first exposure and Dask hands
+    the result to that setting's table tasks, so it is done once per cluster, not once per
+    worker. A table task whose exposure has another instrument model (another key) computes
+    its own.
     """
     groups = pixel_table_groups(missing, rows, n_workers)
     shared_of: dict[str, object] = {}
@@ -285,7 +286,7 @@ def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np
     nz, ny, nx = z1 - z0, grid.ny, grid.nx
     # The four accumulators (flux, weight, variance, count) interleaved in one array: a voxel's
     # four sums share a cache line, so each contribution costs one memory access, not four
-    # (the drizzle kernel runs ~25 % faster on multi slabs); the kernels see four views.
+    # (drizzle kernel on the 24-exposure multi cube: 13.4 -> 11.8 s CPU); the kernels see four views.
     interleaved = np.zeros((nz, ny, nx, 4))
     acc = [interleaved[..., i] for i in range(4)]
     drizzle = spec.weighting == "drizzle"

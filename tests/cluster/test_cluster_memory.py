@@ -171,3 +171,22 @@ def test_a_local_cluster_whose_workers_cannot_start_fails_fast_with_a_clear_erro
         with cluster.dask_client(n_workers=1, memory_limit="1GB", announce=lambda _: None):
             pass
     assert time.monotonic() - start < 60
+
+
+def test_clusters_not_started_by_mrsdask_are_not_waited_for():
+    """A launcher's cluster (e.g. a batch queue still granting jobs) has the workers it has."""
+    import logging
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from mrsdask.cluster import wait_until_ready
+
+    # Its one worker can never start: waiting for it would fail (or hang), not return.
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL,
+                      preload=["mrsdask_no_such_preload_module"]) as cluster, Client(cluster) as client:
+        cluster.scale(1)
+        start = time.monotonic()
+        wait_until_ready(client, timeout=30.0)
+        assert time.monotonic() - start < 5
+        assert not client.scheduler_info()["workers"]
