@@ -15,12 +15,10 @@ non-NaN undefined value — returns None, and the caller converts the step with 
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 
 from mrsdask.instrument.detector_model import DetectorModel, SlicePolynomial, domain_map
+from mrsdask.io.asdf_tree import open_tree
 
 #: ASDF extensions whose converters are left out when the step is read as a plain tree.
 _SKIPPED_EXTENSIONS = ("asdf://asdf-format.org/transform/extensions/",
@@ -29,27 +27,13 @@ _SKIPPED_EXTENSIONS = ("asdf://asdf-format.org/transform/extensions/",
 
 def detector_model(document: bytes) -> DetectorModel | None:
     """The detector model of the single gwcs step in ``document`` (an ASDF file), or None."""
-    step = _plain_tree(document)["mrsdask_steps"]["steps"][0]
+    step = open_tree(document, skip_extensions=_SKIPPED_EXTENSIONS)["mrsdask_steps"]["steps"][0]
     if _tag(step) != "gwcs/step" or _name(step.get("frame")) != "detector":
         return None
     try:
         return _selector(step["transform"])
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
-
-
-def _plain_tree(document: bytes) -> dict:
-    """The ASDF tree with arrays as numpy arrays and transforms left as tagged dicts."""
-    import asdf
-
-    with warnings.catch_warnings(), asdf.config_context() as config:
-        warnings.simplefilter("ignore")  # the skipped tags are reported as unknown
-        config.validate_on_read = False
-        for extension in list(config.extensions):
-            if (extension.extension_uri or "").startswith(_SKIPPED_EXTENSIONS):
-                config.remove_extension(extension)
-        with asdf.open(io.BytesIO(document), lazy_load=False, memmap=False) as af:
-            return dict(af.tree)
 
 
 def _tag(node) -> str:

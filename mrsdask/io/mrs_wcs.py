@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import re
 import struct
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mrsdask.errors import InputError
 from mrsdask.instrument.pointing import MRS_FRAMES, compile_pointing
+from mrsdask.io.asdf_tree import open_tree
 from mrsdask.io.mrs_detector_step import detector_model
 
 BLOCK_MAGIC = b"\xd3BLK"
@@ -115,7 +114,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
 
     def load(step_texts: list[str]) -> list:
         document = (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
-        return _open_tree(document)["mrsdask_steps"]["steps"]
+        return open_tree(document)["mrsdask_steps"]["steps"]
 
     try:
         later = load(steps[1:4])
@@ -185,17 +184,6 @@ def _block_offsets(blocks: bytes) -> list[tuple[int, int]] | None:
         offsets.append((pos + 6 + header_size, used))
         pos += 6 + header_size + allocated
     return offsets
-
-
-def _open_tree(document: bytes) -> dict:
-    import asdf
-    import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
-
-    with warnings.catch_warnings(), asdf.config_context() as config:
-        warnings.simplefilter("ignore")
-        config.validate_on_read = False
-        with asdf.open(io.BytesIO(document), lazy_load=False, memmap=False) as af:
-            return dict(af.tree)
 
 
 def _whole(path: str, raw: bytes) -> MrsWcsParts:
