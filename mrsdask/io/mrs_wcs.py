@@ -113,8 +113,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         digest.update(blocks[start:start + size])
 
     def load(step_texts: list[str]) -> list:
-        document = (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
-        return open_tree(document)["mrsdask_steps"]["steps"]
+        return open_tree(_steps_document(header, step_texts, blocks))["mrsdask_steps"]["steps"]
 
     try:
         later = load(steps[1:4])
@@ -126,8 +125,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     ab2world = pointing_steps[0] | pointing_steps[1] | pointing_steps[2]
 
     def detector_step():
-        document = (header + "mrsdask_steps:\n    steps:\n" + steps[0] + "...\n").encode() + blocks
-        model = detector_model(document)  # arrays and a numba kernel: no astropy models to build
+        model = detector_model(_steps_document(header, steps[:1], blocks))  # arrays, no astropy models
         if model is not None:
             return model
         first = load(steps[:1])[0]
@@ -137,6 +135,11 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         return first.transform
 
     return MrsWcsParts(digest.hexdigest(), ab2world, pointing_steps, detector_step)
+
+
+def _steps_document(header: str, step_texts: list[str], blocks: bytes) -> bytes:
+    """A small ASDF document holding the given gwcs steps and the original binary blocks."""
+    return (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
 
 
 def _layout(raw: bytes):

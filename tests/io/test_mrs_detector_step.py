@@ -69,7 +69,7 @@ def test_an_unexpected_layout_falls_back_to_the_gwcs(sim_1a):
     header, steps, blocks, _ = mrs_wcs._layout(raw)
 
     def document(step_text):
-        return (header + "mrsdask_steps:\n    steps:\n" + step_text + "...\n").encode() + blocks
+        return mrs_wcs._steps_document(header, [step_text], blocks)
 
     assert isinstance(detector_model(document(steps[0])), DetectorModel)
     # Another axis mapping in one slice: not the official structure, so not read as arrays.
