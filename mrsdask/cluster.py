@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: pixel-table run: 17.2 s → 5.4 s, system CPU 11.1 s → 0.1 s) and still returns big blocks.
 #: Values already in the environment win (the nanny's rule), so a site can override them.
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOLD_": 128 * 2**20}
-#: Worker preload module of local clusters (:mod:`mrsdask.preload`): imports and ASDF set-up at
+#: Worker preload module of local clusters (:mod:`mrsdask.preload`): the task modules imported at
 #: worker start rather than in the first task.
 WORKER_PRELOAD = "mrsdask.preload"
 #: Smallest worker memory limit that gets the preload (~230 MB of modules): below it a worker
@@ -79,7 +79,7 @@ def dask_client(
         Called with one line giving the scheduler and dashboard addresses.
     wait : bool
         Local cluster: wait for its workers before returning the client. With ``False`` the
-        workers start in the background (they import for ~2 s, see :mod:`mrsdask.preload`)
+        workers start in the background (they import for ~1 s, see :mod:`mrsdask.preload`)
         while the caller goes on, e.g. reading its inputs; call :func:`wait_until_ready`
         before planning by worker count (:func:`mrsdask.cube.build.build_cubes` does).
     """

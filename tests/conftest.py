@@ -59,6 +59,30 @@ def sim_1a(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def assign_wcs_34c(tmp_path_factory):
+    """A 34C cal file whose gwcs the official ``assign_wcs`` wrote (with a velocity-aberration scale).
+
+    Returns its path.
+    """
+    from astropy.io import fits
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    from mrsdask.instrument.reference import assign_wcs_offline, template_file
+
+    with fits.open(template_file("34C")) as hdul:
+        del hdul["ASDF"]
+        model = IFUImageModel(hdul)
+    model.meta.wcsinfo.ra_ref = 80.5
+    model.meta.wcsinfo.dec_ref = -69.5
+    model.meta.wcsinfo.roll_ref = 20.0
+    model.meta.velocity_aberration.scale_factor = 1.000037  # a DVA step of Scale & Shift models
+    model = assign_wcs_offline(model, "34C")
+    path = str(tmp_path_factory.mktemp("w34c") / "w34c_cal.fits")
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def official_cubepar():
     """Path of the shipped CUBEPAR file (what the official step is given in comparisons)."""
     from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE

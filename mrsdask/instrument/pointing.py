@@ -10,18 +10,21 @@ of the pixel tables.
 :func:`compile_pointing` recognises exactly that structure in the three gwcs step transforms and
 returns a :class:`CompiledPointing` that evaluates centre and corners of every pixel in one
 numba loop. It does not trust the recognition: it evaluates the astropy chain and the compiled
-form on sample points in every λ range of the channel selector (all five corner paths) and
-returns ``None`` unless they agree to :data:`TOLERANCE_DEG` with the same undefined points; the
-caller then keeps the astropy transform. The λ → channel labels are computed by the gwcs label
-mapper itself, so its boundary rules are the official ones.
+form on sample points in every λ range of the channel selector (all five corner paths, the range
+limits included) and returns ``None`` unless they agree to :data:`TOLERANCE_DEG` with the same
+undefined points; the caller then keeps the astropy transform. The λ → channel labels follow
+the gwcs ``LabelMapperRange`` rule (strictly inside a range; a later range wins).
+
+:mod:`mrsdask.io.mrs_pointing_steps` builds the same :class:`CompiledPointing` straight from the
+ASDF tree of the steps, without astropy models (the tests hold it to this module's output).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numba
 import numpy as np
@@ -41,8 +44,12 @@ class CompiledPointing:
 
     Attributes
     ----------
-    label_mapper : astropy.modeling.Model
-        The gwcs λ-range label mapper of the channel selector (called on (α, β, λ)).
+    ranges : ndarray, shape (n_ranges, 2)
+        λ ranges of the channel selector's label mapper (µm, open intervals), in its order.
+    range_labels : ndarray, shape (n_ranges,)
+        The label of each range.
+    no_label : float
+        Label of a λ in no range (or NaN).
     labels : ndarray
         Selector labels that have a transform; row ``k`` of the tables belongs to ``labels[k]``.
     coefficients : ndarray, shape (n_labels, 2, degree + 1, degree + 1)
@@ -56,7 +63,9 @@ class CompiledPointing:
         Whether RA is wrapped to [0, 360) (else [-180, 180)).
     """
 
-    label_mapper: Any
+    ranges: np.ndarray
+    range_labels: np.ndarray
+    no_label: float
     labels: np.ndarray
     coefficients: np.ndarray
     affine: np.ndarray
@@ -64,10 +73,15 @@ class CompiledPointing:
     wrap_360: bool
 
     def label_index(self, alpha: np.ndarray, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """Row of the coefficient tables for each point (-1 where no transform applies)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = np.asarray(self.label_mapper(alpha, beta, lam), dtype=np.float64).ravel()
+        """Row of the coefficient tables for each point (-1 where no transform applies).
+
+        As gwcs ``LabelMapperRange``: a λ strictly inside a range gets its label (a later range
+        overrides an earlier one), any other λ, NaN included, gets ``no_label``.
+        """
+        lam = np.asarray(lam, dtype=np.float64).ravel()
+        raw = np.full(lam.shape, self.no_label)
+        for (low, high), label in zip(self.ranges, self.range_labels):
+            raw[(lam > low) & (lam < high)] = label
         index = np.full(raw.shape, -1, dtype=np.int64)
         for k, label in enumerate(self.labels):
             index[raw == label] = k
@@ -141,6 +155,14 @@ def _recognise(ab2v23, va, v23sky) -> CompiledPointing | None:
         return None
     if tuple(ab2v23.label_mapper.inputs_mapping.mapping) != (2,) or not np.isnan(ab2v23.undefined_transform_value):
         return None  # labels must depend on λ alone (corners share the centre's λ, hence its label)
+    ranges, range_labels = [], []
+    for (low, high), model in ab2v23.label_mapper.mapper.items():
+        parts = _flatten(model, "|")
+        if len(parts) != 2 or not isinstance(parts[0], models.Mapping) or tuple(parts[0].mapping) != (2,) \
+                or not isinstance(parts[1], models.Const1D):
+            return None
+        ranges.append((float(low), float(high)))
+        range_labels.append(float(parts[1].amplitude.value))
     labels, polys = [], []
     for label, transform in ab2v23.selector.items():
         pair = _polynomial_pair(transform, models)
@@ -180,8 +202,34 @@ def _recognise(ab2v23, va, v23sky) -> CompiledPointing | None:
     matrix = np.array(rotation(basis[0], basis[1], basis[2]), dtype=np.float64)  # columns = images of e_j
     wrap = int(chain[-1].wrap_lon_at)
     affine = np.array([[*affine_va[0], *affine_va[1]], [*affine_sky[0], *affine_sky[1]]])
-    return CompiledPointing(ab2v23.label_mapper, np.array(labels), coefficients, affine,
+    return CompiledPointing(np.array(ranges).reshape(-1, 2), np.array(range_labels),
+                            float(ab2v23.label_mapper.no_label), np.array(labels), coefficients, affine,
                             np.ascontiguousarray(matrix), wrap != 180)
+
+
+def rotation_sequence_matrix(angles_deg, axes_order: str) -> np.ndarray:
+    """The matrix of astropy's ``RotationSequence3D(angles_deg, axes_order)``, computed as astropy does.
+
+    Each angle (degrees, converted by ``np.deg2rad``) gives an elementary rotation about its axis
+    (``astropy.coordinates.matrix_utilities.rotation_matrix``); the product is taken last to
+    first. The result equals astropy's evaluation on the unit vectors bit for bit.
+    """
+    radians = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    if radians.ndim != 1 or radians.size != len(axes_order) or radians.size == 0:
+        raise ValueError("one angle per axis is needed")
+    matrices = []
+    for angle, axis in zip(radians, axes_order):
+        i = "xyz".index(axis)
+        a1, a2 = (i + 1) % 3, (i + 2) % 3
+        s, c = np.sin(angle), np.cos(angle)
+        r = np.zeros((3, 3))
+        r[i, i] = 1.0
+        r[a1, a1] = c
+        r[a1, a2] = s
+        r[a2, a1] = -s
+        r[a2, a2] = c
+        matrices.append(r)
+    return functools.reduce(np.matmul, matrices[::-1])
 
 
 def _polynomial_pair(transform, models):
@@ -236,10 +284,10 @@ def _flatten(model, op: str) -> list:
 
 def _agrees(compiled: CompiledPointing, reference) -> bool:
     """Compare the compiled and astropy evaluations on points spread over every λ range."""
-    ranges = list(compiled.label_mapper.mapper.keys())
+    ranges = [tuple(r) for r in compiled.ranges]
     grid = np.linspace(-7.5, 7.5, 7)
     alpha, beta, lam = (a.ravel() for a in np.meshgrid(
-        grid, grid + 0.37, [lo + f * (hi - lo) for lo, hi in ranges for f in (0.02, 0.5, 0.98)]
+        grid, grid + 0.37, [lo + f * (hi - lo) for lo, hi in ranges for f in (0.0, 0.02, 0.5, 0.98, 1.0)]
         + [ranges[0][0] - 0.5, np.nan], indexing="ij"))
     half = 0.0881
     alpha_lo, alpha_hi = alpha - 0.0523, alpha + 0.0611

@@ -18,17 +18,21 @@ from __future__ import annotations
 import numpy as np
 
 from mrsdask.instrument.detector_model import DetectorModel, SlicePolynomial, domain_map
-from mrsdask.io.asdf_tree import open_tree
+from mrsdask.io.asdf_tree import UnsupportedTree, open_tree, read_tree, short_tag
 
-#: ASDF extensions whose converters are left out when the step is read as a plain tree.
+#: ASDF extensions whose converters are left out when asdf reads the step as a tree.
 _SKIPPED_EXTENSIONS = ("asdf://asdf-format.org/transform/extensions/",
                        "asdf://asdf-format.org/astronomy/gwcs/extensions/")
 
 
 def detector_model(document: bytes) -> DetectorModel | None:
     """The detector model of the single gwcs step in ``document`` (an ASDF file), or None."""
-    step = open_tree(document, skip_extensions=_SKIPPED_EXTENSIONS)["mrsdask_steps"]["steps"][0]
-    if _tag(step) != "gwcs/step" or _name(step.get("frame")) != "detector":
+    try:
+        tree = read_tree(document)  # libyaml and numpy only
+    except UnsupportedTree:
+        tree = open_tree(document, skip_extensions=_SKIPPED_EXTENSIONS)
+    step = tree["mrsdask_steps"]["steps"][0]
+    if short_tag(step) != "gwcs/step" or _name(step.get("frame")) != "detector":
         return None
     try:
         return _selector(step["transform"])
@@ -36,21 +40,15 @@ def detector_model(document: bytes) -> DetectorModel | None:
         return None
 
 
-def _tag(node) -> str:
-    """``"asdf/transform/shift"`` for ``tag:stsci.edu:asdf/transform/shift-1.4.0`` (version dropped)."""
-    tag = getattr(node, "_tag", None) or ""
-    return tag.split("tag:stsci.edu:", 1)[-1].rsplit("-", 1)[0]
-
-
 def _name(frame) -> str | None:
     return frame.get("name") if hasattr(frame, "get") else None
 
 
 def _selector(node) -> DetectorModel | None:
-    if _tag(node) != "gwcs/regions_selector" or not np.isnan(float(node.get("undefined_transform_value", np.nan))):
+    if short_tag(node) != "gwcs/regions_selector" or not np.isnan(float(node.get("undefined_transform_value", np.nan))):
         return None
     mapper = node["label_mapper"]
-    if _tag(mapper) != "gwcs/label_mapper" or mapper.get("inputs_mapping") is not None:
+    if short_tag(mapper) != "gwcs/label_mapper" or mapper.get("inputs_mapping") is not None:
         return None
     slice_map = np.asarray(mapper["mapper"])
     if slice_map.ndim != 2 or slice_map.dtype.kind not in "iu" or int(mapper.get("no_label", 0)) != 0:
@@ -69,18 +67,18 @@ def _selector(node) -> DetectorModel | None:
 
 def _slice_transform(node):
     """(α polynomial, β, λ polynomial) of one slice's transform, else None."""
-    if _tag(node) != "asdf/transform/compose":
+    if short_tag(node) != "asdf/transform/compose":
         return None
     remap, body = node["forward"]
-    if _tag(remap) != "asdf/transform/remap_axes" or list(remap["mapping"]) != [1, 0, 0, 1, 0]:
+    if short_tag(remap) != "asdf/transform/remap_axes" or list(remap["mapping"]) != [1, 0, 0, 1, 0]:
         return None
-    if _tag(body) != "asdf/transform/concatenate":
+    if short_tag(body) != "asdf/transform/concatenate":
         return None
     left, lam = body["forward"]
-    if _tag(left) != "asdf/transform/concatenate":
+    if short_tag(left) != "asdf/transform/concatenate":
         return None
     alpha, beta = left["forward"]
-    if _tag(beta) != "asdf/transform/constant" or int(beta.get("dimensions", 1)) != 1:
+    if short_tag(beta) != "asdf/transform/constant" or int(beta.get("dimensions", 1)) != 1:
         return None
     value = np.asarray(beta["value"], dtype=np.float64)
     if value.shape != ():
@@ -93,15 +91,15 @@ def _slice_transform(node):
 
 def _shifted_polynomial(node) -> SlicePolynomial | None:
     """``(identity & shift) | polynomial`` → the polynomial of (u, v + shift)."""
-    if _tag(node) != "asdf/transform/compose":
+    if short_tag(node) != "asdf/transform/compose":
         return None
     pair, poly = node["forward"]
-    if _tag(pair) != "asdf/transform/concatenate" or _tag(poly) != "asdf/transform/polynomial":
+    if short_tag(pair) != "asdf/transform/concatenate" or short_tag(poly) != "asdf/transform/polynomial":
         return None
     identity, shift = pair["forward"]
-    if _tag(identity) != "asdf/transform/identity" or int(identity.get("n_dims", 1)) != 1:
+    if short_tag(identity) != "asdf/transform/identity" or int(identity.get("n_dims", 1)) != 1:
         return None
-    if _tag(shift) != "asdf/transform/shift":
+    if short_tag(shift) != "asdf/transform/shift":
         return None
     offset = np.asarray(shift["offset"], dtype=np.float64)
     coefficients = np.asarray(poly["coefficients"], dtype=np.float64)

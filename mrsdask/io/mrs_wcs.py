@@ -12,8 +12,10 @@ the step boundaries and
 * computes a **content key** of the first step: a hash of its serialized YAML and of every
   binary block it references. Two exposures with the same key have byte-identical
   detector → α, β, λ transforms, so anything derived from that transform alone may be reused;
-* converts only the later steps (a small ASDF document that reuses the original binary
-  blocks), giving the exposure's own ``alpha_beta → world`` transform;
+* reads the later steps (a small ASDF document that reuses the original binary blocks) as a
+  plain tree and compiles the exposure's pointing from it
+  (:mod:`mrsdask.io.mrs_pointing_steps`); it converts them to astropy models, the exposure's
+  own ``alpha_beta → world`` transform, only when that is not possible or when asked;
 * reads the first step only when asked (a cache miss), as plain arrays when it has the
   layout ``assign_wcs`` writes (:mod:`mrsdask.io.mrs_detector_step`), else with asdf/gwcs.
 
@@ -26,17 +28,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import struct
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mrsdask.errors import InputError
-from mrsdask.instrument.pointing import MRS_FRAMES, compile_pointing
-from mrsdask.io.asdf_tree import open_tree
+from mrsdask.instrument.pointing import MRS_FRAMES, CompiledPointing, compile_pointing
+from mrsdask.io.asdf_tree import BLOCK_INDEX, BLOCK_MAGIC, UnsupportedTree, block_table, open_tree, read_tree
 from mrsdask.io.mrs_detector_step import detector_model
+from mrsdask.io.mrs_pointing_steps import compiled_pointing
 
-BLOCK_MAGIC = b"\xd3BLK"
-BLOCK_INDEX = b"#ASDF BLOCK INDEX"
 STEP_PREFIX = "    - !<tag:stsci.edu:gwcs/step-"
 _SOURCE = re.compile(r"^\s*source:\s*(\S+)\s*$", re.M)
 #: YAML anchors (``&id001``) and aliases (``*id001``): a cut-out whose aliases point outside it is
@@ -50,7 +49,6 @@ def _self_contained(text: str) -> bool:
     return set(_ALIAS.findall(text)) <= set(_ANCHOR.findall(text))
 
 
-@dataclass
 class MrsWcsParts:
     """An MRS gwcs split into the instrument model and the pointing.
 
@@ -59,24 +57,41 @@ class MrsWcsParts:
     instrument_key : str or None
         Content hash of the detector → alpha_beta step; None when the gwcs could not be
         split (then nothing derived from it may be shared with another exposure).
-    alpha_beta_to_world : astropy.modeling.Model
-        The exposure's own (α, β, λ) → (RA, Dec, λ) transform.
-    pointing_steps : tuple of astropy.modeling.Model
-        Its three steps (alpha_beta → v2v3 → v2v3vacorr → world).
     """
 
-    instrument_key: str | None
-    alpha_beta_to_world: Any
-    pointing_steps: tuple
-    _load_detector_to_alpha_beta: Callable[[], Any] = field(repr=False)
+    def __init__(self, instrument_key: str | None, load_pointing_steps: Callable[[], tuple],
+                 load_detector_to_alpha_beta: Callable[[], Any], compiled: CompiledPointing | None = None):
+        self.instrument_key = instrument_key
+        self._load_pointing_steps = load_pointing_steps
+        self._load_detector_to_alpha_beta = load_detector_to_alpha_beta
+        self._compiled = compiled
+
+    def __repr__(self) -> str:
+        return f"MrsWcsParts(instrument_key={self.instrument_key!r})"
+
+    @functools.cached_property
+    def pointing_steps(self) -> tuple:
+        """The astropy transforms of the steps alpha_beta → v2v3 → v2v3vacorr → world (converted on demand)."""
+        return self._load_pointing_steps()
+
+    @functools.cached_property
+    def alpha_beta_to_world(self):
+        """The exposure's own (α, β, λ) → (RA, Dec, λ) astropy transform (converted on demand)."""
+        steps = self.pointing_steps
+        return steps[0] | steps[1] | steps[2] if len(steps) == 3 else steps[0]
 
     @functools.cached_property
     def pointing(self):
         """The pointing compiled for fast evaluation, else ``alpha_beta_to_world`` itself.
 
-        See :func:`mrsdask.instrument.pointing.compile_pointing` (checked on sample points).
+        Compiled from the steps' ASDF tree when it has the official layout
+        (:mod:`mrsdask.io.mrs_pointing_steps`), else from the astropy models and checked on
+        sample points (:func:`mrsdask.instrument.pointing.compile_pointing`).
         """
-        compiled = compile_pointing(*self.pointing_steps) if len(self.pointing_steps) == 3 else None
+        if self._compiled is not None:
+            return self._compiled
+        steps = self.pointing_steps
+        compiled = compile_pointing(*steps) if len(steps) == 3 else None
         return self.alpha_beta_to_world if compiled is None else compiled
 
     @functools.cached_property
@@ -115,14 +130,11 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     def load(step_texts: list[str]) -> list:
         return open_tree(_steps_document(header, step_texts, blocks))["mrsdask_steps"]["steps"]
 
-    try:
-        later = load(steps[1:4])
-    except Exception:  # anything the cut-out document cannot express: use the whole gwcs
-        return _whole(path, raw)
-    if [getattr(getattr(s, "frame", None), "name", None) for s in later] != list(MRS_FRAMES[1:4]):
-        return _whole(path, raw)
-    pointing_steps = tuple(step.transform for step in later)
-    ab2world = pointing_steps[0] | pointing_steps[1] | pointing_steps[2]
+    def pointing_steps(later=None) -> tuple:
+        later = load(steps[1:4]) if later is None else later
+        if [getattr(getattr(s, "frame", None), "name", None) for s in later] != list(MRS_FRAMES[1:4]):
+            raise InputError(f"{path}: the gwcs steps after the detector are not {list(MRS_FRAMES[1:4])}")
+        return tuple(step.transform for step in later)
 
     def detector_step():
         model = detector_model(_steps_document(header, steps[:1], blocks))  # arrays, no astropy models
@@ -134,7 +146,18 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
                              "not an MRS WCS; run assign_wcs on the rate file")
         return first.transform
 
-    return MrsWcsParts(digest.hexdigest(), ab2world, pointing_steps, detector_step)
+    try:  # the official layout: compiled from the plain tree, no astropy models
+        tree = read_tree(_steps_document(header, steps[1:4], blocks))
+        compiled = compiled_pointing(tree["mrsdask_steps"]["steps"])
+    except (UnsupportedTree, KeyError, TypeError):
+        compiled = None
+    if compiled is not None:
+        return MrsWcsParts(digest.hexdigest(), pointing_steps, detector_step, compiled)
+    try:
+        later = pointing_steps(load(steps[1:4]))
+    except Exception:  # anything the cut-out document cannot express: use the whole gwcs
+        return _whole(path, raw)
+    return MrsWcsParts(digest.hexdigest(), lambda: later, detector_step)
 
 
 def _steps_document(header: str, step_texts: list[str], blocks: bytes) -> bytes:
@@ -170,23 +193,10 @@ def _layout(raw: bytes):
     cut = blocks.rfind(BLOCK_INDEX)
     if cut >= 0:
         blocks = blocks[:cut]
-    offsets = _block_offsets(blocks)
-    if offsets is None:
+    table = block_table(blocks)
+    if table is None:
         return None
-    return "".join(lines[:doc + 1]), steps, blocks, offsets
-
-
-def _block_offsets(blocks: bytes) -> list[tuple[int, int]] | None:
-    """(data start, used size) of every ASDF binary block, in order (ASDF standard §3.2)."""
-    offsets, pos = [], 0
-    while pos < len(blocks):
-        if blocks[pos:pos + 4] != BLOCK_MAGIC:
-            return None if blocks[pos:].strip() else offsets
-        (header_size,) = struct.unpack(">H", blocks[pos + 4:pos + 6])
-        _flags, _compression, allocated, used, _size = struct.unpack(">I4sQQQ", blocks[pos + 6:pos + 38])
-        offsets.append((pos + 6 + header_size, used))
-        pos += 6 + header_size + allocated
-    return offsets
+    return "".join(lines[:doc + 1]), steps, blocks, [(b.start, b.used) for b in table]
 
 
 def _whole(path: str, raw: bytes) -> MrsWcsParts:
@@ -200,9 +210,4 @@ def _whole(path: str, raw: bytes) -> MrsWcsParts:
     steps = tuple(wcs.get_transform(a, b) for a, b in zip(frames[1:], frames[2:]))
     if len(steps) != 3:  # not the MRS chain: only the whole transform is known
         steps = (wcs.get_transform("alpha_beta", wcs.output_frame.name),)
-    return MrsWcsParts(
-        None,
-        wcs.get_transform("alpha_beta", wcs.output_frame.name),
-        steps,
-        lambda: wcs.get_transform(frames[0], "alpha_beta"),
-    )
+    return MrsWcsParts(None, lambda: steps, lambda: wcs.get_transform(frames[0], "alpha_beta"))

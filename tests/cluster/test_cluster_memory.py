@@ -147,14 +147,14 @@ def test_local_workers_keep_glibc_mmap_threshold_high():
 
 
 def test_local_workers_preload_the_task_modules():
-    """Local workers import jwst/gwcs and set up ASDF at start (mrsdask.preload), not in a task."""
+    """Local workers import the task modules at start (mrsdask.preload), not in a task."""
     import sys
 
     from mrsdask.cluster import dask_client
 
     with dask_client(n_workers=1, memory_limit="1GB", announce=lambda _: None) as client:
         loaded = next(iter(client.run(lambda: [m in sys.modules for m in (
-            "mrsdask.preload", "stdatamodels.jwst.datamodels", "gwcs", "mrsdask.cube.build")]).values()))
+            "mrsdask.preload", "mrsdask.cube.build", "mrsdask.cube.pixels", "mrsdask.io.mrs_wcs")]).values()))
     assert loaded == [True, True, True, True]
 
 
