@@ -5,10 +5,16 @@ centre λ and λ extent, and its sky centre and footprint corners, **sorted by �
 depend on any cube: band, channel and multi cubes, and every wavelength slab of them, read
 the rows they need by binary search on the sorted λ. Tables live in a zarr group (local or
 object store) so that workers on other machines can read them.
+
+On a local (or shared) file system a table's rows are a plain ``.npy`` file in its group's
+folder, read by a single positioned read per slab (:func:`read_rows`); in an object store they
+are a zarr array. A zarr read costs ~0.7 ms of fixed overhead (event loop, codec pipeline), and
+a multi cube makes thousands of them (3,264 for 24 exposures), while the bytes are the same.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,7 +30,7 @@ from mrsdask.instrument.geometry import (
     slice_map_of,
     slice_width,
 )
-from mrsdask.io import calfits
+from mrsdask.io import calfits, paths
 
 #: jwst DQ bits that exclude a pixel from cubes.
 DO_NOT_USE = 1
@@ -320,10 +326,16 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
     corners = [np.asarray(px[name], dtype=np.float64) for name in ("corner_ra", "corner_dec")]
     rows = np.empty((n, len(ROW_COLUMNS)), dtype=np.float64)
     _gather_rows(index, np.stack(columns), np.concatenate(corners), rows)
-    arr = table.create_array("rows", shape=rows.shape, chunks=(max(1, min(TABLE_CHUNK, n)), rows.shape[1]),
-                             dtype="f8", compressors=None)
-    if n:
-        arr[:] = rows
+    local = _local_rows_file(scratch, key)
+    if local is not None:
+        partial = local + ".partial"
+        np.save(partial, rows)
+        os.replace(partial + ".npy", local)  # complete or absent: the attributes come after it
+    else:
+        arr = table.create_array("rows", shape=rows.shape, chunks=(max(1, min(TABLE_CHUNK, n)), rows.shape[1]),
+                                 dtype="f8", compressors=None)
+        if n:
+            arr[:] = rows
     lambda_index = rows[::INDEX_STRIDE, COLUMNS_F8.index("wavelength")].copy()
     del rows
     info = PixelTableInfo(
@@ -411,7 +423,11 @@ def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool,
     opened array be reused across calls in this process (it is reopened if the stored shape
     differs, e.g. after the table was rewritten).
     """
-    block = np.asarray(_table_rows(scratch, key, n_rows)[start:stop])
+    local = _local_rows_file(scratch, key)
+    if local is not None and os.path.exists(local):
+        block = _read_npy_rows(local, start, stop)
+    else:  # an object store, or a table written before tables were .npy files
+        block = np.asarray(_table_rows(scratch, key, n_rows)[start:stop])
     out = {name: block[:, j] for j, name in enumerate(COLUMNS_F8)}
     if corners:
         k = len(COLUMNS_F8)
@@ -441,3 +457,27 @@ def _table_rows(scratch: str, key: str, n_rows: int | None):
         while len(_OPEN_TABLES) > _OPEN_TABLES_MAX:
             _OPEN_TABLES.popitem(last=False)
     return array
+
+
+def _local_rows_file(scratch: str, key: str) -> str | None:
+    """Path of a table's ``rows.npy`` when the scratch group is on a file system, else None."""
+    if paths.is_remote(scratch):
+        return None
+    root = str(scratch)[len("file://"):] if str(scratch).startswith("file://") else str(scratch)
+    return os.path.join(root, key, "rows.npy")
+
+
+def _read_npy_rows(path: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a 2-D float64 ``.npy`` file, read with one positioned read."""
+    with open(path, "rb") as fobj:
+        version = np.lib.format.read_magic(fobj)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fobj)
+        if len(shape) != 2 or fortran or dtype != np.dtype("<f8"):
+            raise ValueError(f"{path}: not a pixel table")
+        stop = min(stop, shape[0])
+        start = min(start, stop)
+        width = shape[1]
+        fobj.seek(fobj.tell() + start * width * 8)
+        block = np.fromfile(fobj, dtype="<f8", count=(stop - start) * width)
+    return block.reshape(stop - start, width)
