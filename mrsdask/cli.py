@@ -33,8 +33,11 @@ EXIT_BAD_INPUT = 2
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cluster")
     g.add_argument("--scheduler", default=None,
-                   help="address of a running Dask scheduler (default $DASK_SCHEDULER_ADDRESS, else a local cluster)")
-    g.add_argument("--n-workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
+                   help="address of a running Dask scheduler, or 'threads'/'synchronous' to run in this process "
+                        "(default $DASK_SCHEDULER_ADDRESS, else a local cluster; 'mrsdask cube' runs a small job "
+                        "in this process)")
+    g.add_argument("--n-workers", type=int, default=None,
+                   help="local cluster: worker processes; threads: threads (default: cores)")
     g.add_argument("--memory-limit", default="2GB", help="local cluster: memory limit per worker (default 2GB)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="local cluster: threads per worker")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -232,9 +235,10 @@ def cmd_cube(args) -> int:
         result = simulate(_simulation_config(args), folder, verbose=True)
         inputs = [str(result.association)]
 
-    # The local cluster's workers start in the background (~2 s of imports, see mrsdask.preload)
+    # The local cluster's workers start in the background (~1 s of imports, see mrsdask.preload)
     # while this process imports the cube modules, checks the request and reads the inputs.
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
+    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
         from mrsdask.cube.build import build_cubes, open_cube
 
         request, pars, ds = _prepare_cube_run(args, inputs)
@@ -254,6 +258,29 @@ def cmd_cube(args) -> int:
     if args.s3d:
         _export(args.output, names, args.s3d, _product_name(ds))
     return 0
+
+
+def _small_job_scheduler(args, inputs: list[str]) -> str | None:
+    """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
+
+    The size is an upper bound from the input list alone (no file is opened: a local cluster
+    would start while they are read): science files × the channels each may contribute.
+    """
+    from mrsdask.cluster import current_client, in_process_is_faster
+    from mrsdask.cube.plan import parse_channels
+    from mrsdask.io.inputs import resolve_inputs
+
+    if args.n_workers is not None or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
+        return None
+    try:
+        members, stores = resolve_inputs(inputs)
+        channels = parse_channels(args.channel)
+    except (MrsdaskError, ValueError, OSError):
+        return None  # the error is reported where the inputs are read
+    if stores:
+        return None
+    science = sum(1 for m in members if m.exptype == "science")
+    return "threads" if in_process_is_faster(science * min(2, len(channels))) else None
 
 
 def _prepare_cube_run(args, inputs: list[str]):

@@ -42,6 +42,38 @@ def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
         assert model.wavetable.wavelength.size == cube.sizes["wavelength"]
     info = _run("info", store)
     assert info.returncode == 0 and "ch1-short" in info.stdout and "complete" in info.stdout
+    # With no cluster named, a job this small runs in the command's own process: same cube.
+    mine = str(tmp_path / "in_process.zarr")
+    proc = _run("cube", str(sim_1a.association), "-o", mine, "--channel", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
+    other = xr.open_zarr(mine, group="ch1-short", consolidated=False)
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(other[name].values, cube[name].values)
+
+
+def test_only_small_jobs_with_no_cluster_named_run_in_process(sim_1a, tmp_path, monkeypatch):
+    from mrsdask.cli import _small_job_scheduler, build_parser
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    files = [str(p) for p in sim_1a.cal_files]
+
+    def choice(*extra, inputs=files):
+        return _small_job_scheduler(build_parser().parse_args(["cube", *inputs, *extra]), inputs)
+
+    assert choice("--channel", "1") == "threads"  # 2 files x 1 channel
+    assert choice() == "threads"  # 2 files x 2 channels
+    assert choice(inputs=files * 3) == "threads"  # duplicates are dropped: still 2 files
+    many = []
+    for i in range(5):  # 5 files x 2 channels = 10 exposure-channels: a local cluster
+        link = tmp_path / f"copy{i}_cal.fits"
+        link.symlink_to(files[0])
+        many.append(str(link))
+    assert choice(inputs=many) is None
+    assert choice("--channel", "1", inputs=many) == "threads"
+    assert choice("--n-workers", "2") is None  # workers asked for
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
+    assert choice() is None  # a cluster named
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """``mrsdask bench cube``: the official ``CubeBuildStep`` and mrsdask on the same inputs, same run.
 
-Each side runs as its own process tree (the official step in one process, mrsdask as its CLI
-with a local cluster of worker processes); a monitor samples the resident memory of every
+Each side runs as its own process tree (the official step in one process, mrsdask as its CLI,
+run as a user runs it: a local cluster of worker processes, or for a small job its own
+process, unless ``--n-workers`` is given); a monitor samples the resident memory of every
 process in the tree every 0.1 s. Reported per side: wall time, CPU time (all processes),
 peak total RSS and peak RSS of the largest single process (for mrsdask: the largest worker
 or the client); then the speed ratio and the parity figures of every cube.
@@ -36,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mosaic", default=None, help="mosaic of pointings NXxNY@STEP (more inputs)")
     p.add_argument("--pointings", default=None,
                    help='explicit pointings "E,N;E,N;…" in arcsec, e.g. "0,0;40,0;0,40" (a >1e9-voxel multi cube)')
-    p.add_argument("--n-workers", type=int, default=2)
-    p.add_argument("--memory-limit", default="2GB")
+    p.add_argument("--n-workers", type=int, default=None,
+                   help="mrsdask on a local cluster of this many workers (default: what 'mrsdask cube' chooses)")
+    p.add_argument("--memory-limit", default="2GB", help="memory limit per local-cluster worker")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
@@ -151,8 +153,10 @@ def run(args) -> int:
                      "machine": {"cores": os.cpu_count()}}
     store = os.path.join(workdir, "mrsdask.zarr")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
-                "--weighting", args.weighting, "--channel", *channel, "--band", *band, "--n-workers",
-                str(args.n_workers), "--memory-limit", args.memory_limit, "--no-progress", "--overwrite"]
+                "--weighting", args.weighting, "--channel", *channel, "--band", *band,
+                "--memory-limit", args.memory_limit, "--no-progress", "--overwrite"]
+    if args.n_workers is not None:
+        mine_cmd += ["--n-workers", str(args.n_workers)]
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]
@@ -161,6 +165,7 @@ def run(args) -> int:
     if results["mrsdask"]["returncode"] != 0:
         print(open(results["mrsdask"]["log"]).read()[-3000:])
         raise RuntimeError("mrsdask run failed")
+    results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])
     if not args.skip_official:
         print("running the official CubeBuildStep …")
         results["official"] = _run_monitored(off_cmd, os.path.join(workdir, "official.log"))
@@ -190,6 +195,15 @@ def run(args) -> int:
     return 0
 
 
+def _scheduler_line(log_path: str) -> str:
+    """The line in which ``mrsdask cube`` says where its tasks ran."""
+    with open(log_path) as fobj:
+        for line in fobj:
+            if line.startswith(("local Dask cluster", "in-process Dask scheduler", "Dask scheduler", "current Dask")):
+                return line.split(" — ")[0].strip()
+    return "unknown"
+
+
 def _report(r: dict) -> None:
     print()
     print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
@@ -200,6 +214,8 @@ def _report(r: dict) -> None:
             s = r[side]
             print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
                   f"{s['peak_rss_process_gb']:20.2f}")
+    if "mrsdask" in r:
+        print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")
     if "speedup_wall" in r:
         print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.1f}x")
     for name, f in r.get("parity", {}).items():

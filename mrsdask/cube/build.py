@@ -521,13 +521,18 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             for _ in as_completed(futures):
                 bar.advance()
             return client.gather(futures)
-        results = []
-        # Local schedulers: compute in groups so the bar moves.
-        step = max(1, len(tasks) // 20)
-        for i in range(0, len(tasks), step):
-            results.extend(dask.compute(*tasks[i:i + step]))
-            bar.advance(min(step, len(tasks) - i))
-        return results
+        # Local schedulers (threads, synchronous): one compute, so that the tasks run side by
+        # side; the bar follows the tasks as they finish.
+        from dask.callbacks import Callback
+
+        keys = {task.key for task in tasks}
+
+        def finished(key, result, dsk, state, worker_id):
+            if key in keys:
+                bar.advance()
+
+        with Callback(posttask=finished):
+            return list(dask.compute(*tasks))
     finally:
         bar.close()
 

@@ -190,3 +190,20 @@ def test_clusters_not_started_by_mrsdask_are_not_waited_for():
         wait_until_ready(client, timeout=30.0)
         assert time.monotonic() - start < 5
         assert not client.scheduler_info()["workers"]
+
+
+def test_the_threads_scheduler_runs_tasks_in_this_process():
+    import threading
+
+    import dask
+
+    from mrsdask.cluster import dask_client
+
+    lines = []
+    with dask_client("threads", n_workers=2, announce=lines.append) as client:
+        assert client is None
+        names = dask.compute(*[dask.delayed(lambda i: threading.current_thread().name)(i) for i in range(8)])
+    assert lines == ["in-process Dask scheduler: threads (2 threads)"]
+    assert all(name != "MainThread" for name in names)
+    with dask_client("synchronous", announce=lines.append):
+        assert dask.compute(dask.delayed(lambda: threading.current_thread().name)())[0] == "MainThread"
