@@ -121,8 +121,12 @@ def read_tree(document: bytes) -> dict:
     loader.blocks, loader.block_table = blocks, table
     try:
         return loader.get_single_data()
+    except UnsupportedTree:
+        raise
     except yaml.YAMLError as exc:
         raise UnsupportedTree(f"YAML: {exc}") from exc
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # e.g. a block too short for its array
+        raise UnsupportedTree(f"{type(exc).__name__}: {exc}") from exc
     finally:
         loader.dispose()
 

@@ -93,3 +93,10 @@ def test_what_it_cannot_read_exactly_is_refused():
             asdf_tree.read_tree(buffer.getvalue())
     with pytest.raises(asdf_tree.UnsupportedTree):
         asdf_tree.read_tree(b"#ASDF 1.0.0\n%YAML 1.1\n--- !<tag:example.org:thing-1.0.0> {a: 1}\n...\n")
+    # An array that claims more bytes than its block holds.
+    buffer = io.BytesIO()
+    asdf.AsdfFile({"a": np.arange(12.0)}).write_to(buffer)
+    document = buffer.getvalue()
+    assert b"shape: [12]" in document
+    with pytest.raises(asdf_tree.UnsupportedTree):
+        asdf_tree.read_tree(document.replace(b"shape: [12]", b"shape: [99]", 1))
