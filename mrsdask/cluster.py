@@ -36,9 +36,10 @@ WORKER_PRELOAD = "mrsdask.preload"
 #: Smallest worker memory limit that gets the preload (~230 MB of modules): below it a worker
 #: cannot hold a pixel-table task next to them either (see mrsdask.cube.memory).
 PRELOAD_MIN_MEMORY = 600 * 2**20
-#: Local clusters started by :func:`dask_client` (only those are waited for by
-#: :func:`wait_until_ready`: a launcher's cluster, e.g. a batch queue, has the workers it has).
-_STARTED_HERE: weakref.WeakSet = weakref.WeakSet()
+#: Clients of the local clusters started by :func:`dask_client`, and their clusters (only those
+#: are waited for by :func:`wait_until_ready`: a launcher's cluster, e.g. a batch queue, has the
+#: workers it has).
+_STARTED_HERE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: ``--scheduler`` values that run the tasks in this process (Dask's local schedulers).
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous")
 #: Largest job, in exposure-channels (pixel tables), that runs faster in this process than on a
@@ -153,8 +154,10 @@ def dask_client(
             preload=preload,
         )
         cluster.scale(workers)
-        _STARTED_HERE.add(cluster)
-        client = Client(cluster)
+        # Connected by address: Client(cluster) would wait for the workers to start (~1.3 s on
+        # 2 cores), the very wait that wait=False is for.
+        client = Client(cluster.scheduler_address)
+        _STARTED_HERE[client] = cluster
         try:
             if wait:
                 wait_until_ready(client)
@@ -180,8 +183,8 @@ def wait_until_ready(client, timeout: float = 120.0) -> None:
     Does nothing for a client of a cluster that mrsdask did not start (a scheduler address,
     a launcher's client): those have the workers they have.
     """
-    cluster = getattr(client, "cluster", None) if client is not None else None
-    if cluster is None or cluster not in _STARTED_HERE:
+    cluster = _STARTED_HERE.get(client) if client is not None else None
+    if cluster is None:
         return
     expected = len(getattr(cluster, "worker_spec", None) or {})
     if not expected:
