@@ -456,5 +456,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The console entry point: :func:`main`, then a fast exit with its status.
+
+    By the time a command returns, its outputs are complete (stores written and closed, the
+    cluster shut down). Python's own teardown of the ~1,500 modules a command loads (numba,
+    astropy, dask, distributed…) then takes 0.3-0.9 s, as long as the whole of a small job; the
+    process instead runs the ``atexit`` handlers, flushes its streams and logs, and leaves.
+    """
+    import atexit
+
+    code = main()
+    try:
+        atexit._run_exitfuncs()  # what a normal exit runs first (Dask, zarr and logging clean-up)
+        logging.shutdown()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code if isinstance(code, int) else 1)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
