@@ -3,10 +3,12 @@
 Order of precedence: ``--scheduler ADDRESS`` (or a scheduler file), then
 ``DASK_SCHEDULER_ADDRESS``, else a ``LocalCluster`` of separate worker processes (one thread
 each, so numba kernels and GIL-holding WCS evaluations run truly in parallel) with a per-worker
-memory limit. ``--scheduler threads`` (or ``synchronous``) runs the tasks in this process
-instead, on Dask's local scheduler: no worker processes to start, which is what a small job
-wants (:func:`in_process_is_faster`). Before a build, :mod:`mrsdask.cube.memory` checks its tasks against the smallest
+memory limit. Before a build, :mod:`mrsdask.cube.memory` checks its tasks against the smallest
 worker limit (:func:`worker_memory_limit`), so a run that cannot fit fails at once.
+
+``--scheduler threads`` (or ``synchronous``) runs the tasks in this process instead, on Dask's
+local scheduler: no worker processes to start, which is what a small job wants
+(:func:`in_process_is_faster`).
 """
 
 from __future__ import annotations
@@ -43,13 +45,13 @@ _STARTED_HERE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: ``--scheduler`` values that run the tasks in this process (Dask's local schedulers).
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous")
 #: Largest job, in exposure-channels (pixel tables), that runs faster in this process than on a
-#: new local cluster. Starting one costs ~3-4 s on 2 cores (worker processes spawn and import
+#: new local cluster. Starting one costs ~2-3 s on 2 cores (worker processes spawn and import
 #: while the client reads its inputs, then close); the threaded scheduler shares one GIL, so
 #: bigger jobs gain more from separate processes than the start costs. Measured on 2 cores
-#: (wall, whole command): band 1A from 4 exposures 4.7 s in process vs 8.4 s with 2 workers;
-#: multi from 6 exposures (12 exposure-channels) 13.7 s vs 11.8 s; channel cubes from 24
-#: exposures 29.5 s vs 19.6 s.
-IN_PROCESS_MAX_EXPOSURE_CHANNELS = 8
+#: (wall, whole command, in process vs 2 workers): band 1A from 4 exposures 3.0 vs 5.6 s;
+#: multi from 6 exposures (12 exposure-channels) 8.5 vs 9.7 s; from 12 (24) 13.8-15.0 vs
+#: 14.0 s; from 24 (48) 24.5 vs 22.5 s; channel cubes from 24 exposures 20.0 vs 17.5 s.
+IN_PROCESS_MAX_EXPOSURE_CHANNELS = 16
 
 
 def in_process_is_faster(n_exposure_channels: int) -> bool:

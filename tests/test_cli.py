@@ -65,12 +65,12 @@ def test_only_small_jobs_with_no_cluster_named_run_in_process(sim_1a, tmp_path, 
     assert choice() == "threads"  # 2 files x 2 channels
     assert choice(inputs=files * 3) == "threads"  # duplicates are dropped: still 2 files
     many = []
-    for i in range(5):  # 5 files x 2 channels = 10 exposure-channels: a local cluster
+    for i in range(9):  # 9 files x 2 channels = 18 exposure-channels: a local cluster
         link = tmp_path / f"copy{i}_cal.fits"
         link.symlink_to(files[0])
         many.append(str(link))
     assert choice(inputs=many) is None
-    assert choice("--channel", "1", inputs=many) == "threads"
+    assert choice("--channel", "1", inputs=many) == "threads"  # 9 x 1
     assert choice("--n-workers", "2") is None  # workers asked for
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
     assert choice() is None  # a cluster named
