@@ -155,11 +155,14 @@ def dask_client(
             silence_logs=logging.ERROR,
             preload=preload,
         )
-        cluster.scale(workers)
         # Connected by address: Client(cluster) would wait for the workers to start (~1.3 s on
-        # 2 cores), the very wait that wait=False is for.
+        # 2 cores), the very wait that wait=False is for. The client exists (as the default
+        # client) before any worker process is spawned: distributed then leaves the client's
+        # "scheduler: dask.distributed" setting out of the workers' configuration, without which
+        # a task computing a dask array (e.g. one read from a detector store) finds no client.
         client = Client(cluster.scheduler_address)
         _STARTED_HERE[client] = cluster
+        cluster.scale(workers)
         try:
             if wait:
                 wait_until_ready(client)

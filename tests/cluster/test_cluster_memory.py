@@ -207,3 +207,22 @@ def test_the_threads_scheduler_runs_tasks_in_this_process():
     assert all(name != "MainThread" for name in names)
     with dask_client("synchronous", announce=lines.append):
         assert dask.compute(dask.delayed(lambda: threading.current_thread().name)())[0] == "MainThread"
+
+
+def test_workers_do_not_inherit_the_clients_scheduler_setting():
+    """A task that computes a dask array (a detector-store read) must not look for a client.
+
+    The client sets ``scheduler: dask.distributed`` in its process; a worker spawned with that
+    setting and no client of its own fails such a task ("no Client active").
+    """
+    import dask
+
+    from mrsdask.cluster import dask_client, wait_until_ready
+
+    for _ in range(3):  # it used to depend on which came first: the client or the worker spawn
+        with dask_client(n_workers=1, memory_limit="1GB", announce=lambda _: None, wait=False) as client:
+            wait_until_ready(client)
+            settings = client.run(lambda: dask.config.get("scheduler", None))
+            assert list(settings.values()) == [None]
+            arr = client.submit(lambda: float(__import__("dask.array").array.ones(10, chunks=5).sum().compute()))
+            assert arr.result() == 10.0
