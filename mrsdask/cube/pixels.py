@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from mrsdask.errors import InputError
 from mrsdask.instrument.bands import CHANNEL_INFO
 from mrsdask.instrument.geometry import (
     DetectorFrameGeometry,
@@ -474,10 +475,13 @@ def _read_npy_rows(path: str, start: int, stop: int) -> np.ndarray:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(fobj)
         if len(shape) != 2 or fortran or dtype != np.dtype("<f8"):
-            raise ValueError(f"{path}: not a pixel table")
+            raise InputError(f"{path}: not a pixel table; delete the store's _scratch group and build again")
         stop = min(stop, shape[0])
         start = min(start, stop)
         width = shape[1]
         fobj.seek(fobj.tell() + start * width * 8)
         block = np.fromfile(fobj, dtype="<f8", count=(stop - start) * width)
+    if block.size != (stop - start) * width:
+        raise InputError(f"{path}: pixel table is truncated (rows {start}-{stop} of {shape[0]} not all there); "
+                         "delete the store's _scratch group and build again")
     return block.reshape(stop - start, width)

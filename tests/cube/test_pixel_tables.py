@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dask
 import numpy as np
+import pytest
 import zarr
 
 from mrsdask.cube import pixels
 from mrsdask.cube.build import pixel_table_groups, pixel_table_tasks
+from mrsdask.errors import InputError
 from mrsdask.io import mrs_wcs
 
 
@@ -94,3 +96,14 @@ def test_local_tables_are_npy_files_read_by_range_and_zarr_ones_still_read(sim_1
     again = pixels.read_rows(store, info.key, start, stop, corners=True, n_rows=info.n)
     for name in got:
         np.testing.assert_array_equal(again[name], got[name])
+
+
+def test_a_truncated_local_table_is_reported_not_misread(sim_1a, tmp_path):
+    store = str(tmp_path / "t.zarr")
+    zarr.open_group(store, mode="a")
+    info = pixels.build_pixel_tables(_sources(sim_1a)[0], 0, [1], store)[0]
+    path = tmp_path / "t.zarr" / info.key / "rows.npy"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        pixels.read_rows(store, info.key, 0, info.n, corners=True, n_rows=info.n)
