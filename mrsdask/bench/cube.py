@@ -28,6 +28,10 @@ BENCH_CASES = {
 }
 
 
+# Above this share of stolen CPU time the report says the machine was not quiet.
+STEAL_WARNING_FRACTION = 0.05
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES),
                    help="band1a: 1A from 4 dithers; channel: 4 channel cubes from 24 exposures; "
@@ -82,7 +86,16 @@ class _Monitor(threading.Thread):
         return float(sum(self._cpu.values()))
 
 
+def _machine_cpu_times() -> tuple[float, float]:
+    """Seconds of CPU time of the whole machine so far: (total, stolen by the hypervisor)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(sum(times)), float(getattr(times, "steal", 0.0))
+
+
 def _run_monitored(cmd: list[str], log_path: str) -> dict:
+    total0, steal0 = _machine_cpu_times()
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -91,6 +104,7 @@ def _run_monitored(cmd: list[str], log_path: str) -> dict:
         rc = proc.wait()
         mon.join()
     wall = time.perf_counter() - t0
+    total1, steal1 = _machine_cpu_times()
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -98,6 +112,9 @@ def _run_monitored(cmd: list[str], log_path: str) -> dict:
         "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds,
         "peak_rss_total_gb": mon.peak_total / 1e9, "peak_rss_process_gb": mon.peak_single / 1e9,
         "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
+        # Share of the machine's CPU time that a virtual machine's host took during the run:
+        # on a busy host a program that needs both cores loses more than a serial one.
+        "machine_steal_fraction": (steal1 - steal0) / max(total1 - total0, 1e-9),
     }
 
 
@@ -208,16 +225,22 @@ def _report(r: dict) -> None:
     print()
     print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
           f"{r['machine']['cores']} cores")
-    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s}")
+    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s} "
+          f"{'CPU stolen':>10s}")
     for side in ("official", "mrsdask"):
         if side in r:
             s = r[side]
             print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
-                  f"{s['peak_rss_process_gb']:20.2f}")
+                  f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%")
+    stolen = max(r[side].get("machine_steal_fraction", 0.0) for side in ("official", "mrsdask") if side in r)
+    if stolen > STEAL_WARNING_FRACTION:
+        print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "
+              "wall times and their ratio are not those of a quiet machine (run again when it is)")
     if "mrsdask" in r:
         print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")
     if "speedup_wall" in r:
-        print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.1f}x")
+        print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.1f}x; "
+              f"CPU time ratio {r['official']['cpu_s_sampled'] / max(r['mrsdask']['cpu_s_sampled'], 1e-9):.1f}x")
     for name, f in r.get("parity", {}).items():
         if "missing_official" in f:
             print(f"  {name}: no official cube")

@@ -1,0 +1,39 @@
+"""The cube benchmark's monitor and report (the benchmark itself runs on demand, not in CI)."""
+
+import sys
+
+from mrsdask.bench.cube import STEAL_WARNING_FRACTION, _report, _run_monitored
+
+
+def test_the_monitor_measures_a_real_child_process(tmp_path):
+    code = "import time\nx = bytearray(200_000_000)\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    r = _run_monitored([sys.executable, "-c", code], str(tmp_path / "child.log"))
+    assert r["returncode"] == 0
+    assert r["peak_rss_process_gb"] > 0.19
+    assert r["cpu_s_sampled"] >= 0.4
+    assert r["wall_s"] >= r["cpu_s_sampled"] * 0.9
+    assert 0.0 <= r["machine_steal_fraction"] <= 1.0
+
+
+def _result(steal_official: float, steal_mrsdask: float) -> dict:
+    side = {"wall_s": 10.0, "cpu_s_sampled": 15.0, "peak_rss_total_gb": 1.0, "peak_rss_process_gb": 0.5}
+    return {
+        "case": "band1a", "weighting": "drizzle", "n_inputs": 4, "voxels": 100, "machine": {"cores": 2},
+        "official": {**side, "wall_s": 60.0, "cpu_s_sampled": 60.0, "machine_steal_fraction": steal_official},
+        "mrsdask": {**side, "machine_steal_fraction": steal_mrsdask, "scheduler": "in-process"},
+        "speedup_wall": 6.0,
+    }
+
+
+def test_the_report_warns_when_the_host_took_cpu_time(capsys):
+    _report(_result(0.0, STEAL_WARNING_FRACTION + 0.35))
+    out = capsys.readouterr().out
+    assert "warning: the virtual machine's host took up to 40% of the CPU time" in out
+    assert "speed-up (official wall / mrsdask wall): 6.0x; CPU time ratio 4.0x" in out
+
+
+def test_the_report_of_a_quiet_machine_has_no_warning(capsys):
+    _report(_result(0.01, 0.0))
+    out = capsys.readouterr().out
+    assert "warning" not in out
+    assert "CPU stolen" in out
