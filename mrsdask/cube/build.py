@@ -94,11 +94,15 @@ class CubeSpec:
 
 # --------------------------------------------------------------------------- sources
 def exposure_sources(ds: xr.Dataset) -> list[dict]:
-    """How tasks reach each exposure: the FITS file or the detector store."""
+    """How tasks reach each exposure (the FITS file or the detector store), with its stamp."""
     store = ds.attrs.get("mrsdask_store")
+    # The stamp (size and modification time) tells a rewritten input from the one that pixel
+    # tables and cubes left by an interrupted build were made from.
     if store:
-        return [{"kind": "store", "store": str(store), "index": i} for i in range(ds.sizes["exposure"])]
-    return [{"kind": "fits", "path": str(p)} for p in ds["path"].values]
+        store_stamp = paths.stamp(str(store).rstrip("/") + "/zarr.json")
+        return [{"kind": "store", "store": str(store), "index": i, "stamp": store_stamp}
+                for i in range(ds.sizes["exposure"])]
+    return [{"kind": "fits", "path": str(p), "stamp": paths.stamp(str(p))} for p in ds["path"].values]
 
 
 def _load_exposure_wcs(source: dict):
@@ -412,8 +416,12 @@ def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
 
 
 # --------------------------------------------------------------------------- cube metadata
-def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest) -> dict:
-    """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`)."""
+def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
+    """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`).
+
+    ``sources`` (:func:`exposure_sources`) adds ``input_stamps``, which tells a resumable
+    build from one whose inputs were rewritten since.
+    """
     from astropy.io import fits
 
     grid, wave = spec.grid, spec.wave
@@ -465,6 +473,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest) -> dict:
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
         "inputs": sorted({rows[i]["filename"] for i in spec.plan.exposures}),
         "mrsdask_request": json.dumps(asdict(request), sort_keys=True),
+        "input_stamps": [str(sources[i].get("stamp", "")) for i in spec.plan.exposures] if sources else [],
         "units": "MJy / sr",
         cube_store.COMPLETE_ATTR: False,
     }
@@ -647,7 +656,7 @@ def build_cubes(
     for plan in plans:
         spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
         spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-        attrs = cube_attrs(spec, rows, request)
+        attrs = cube_attrs(spec, rows, request, sources)
         resumable = (
             not overwrite
             and cube_store.cube_exists(root, spec.name)
@@ -699,7 +708,7 @@ def build_cubes(
 def _same_build(root: str, spec: CubeSpec, attrs: dict) -> bool:
     group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r")
     old = dict(group.attrs)
-    same = all(old.get(k) == attrs[k] for k in ("mrsdask_request", "wcs_header", "inputs"))
+    same = all(old.get(k) == attrs[k] for k in ("mrsdask_request", "wcs_header", "inputs", "input_stamps"))
     return same and tuple(group["sci"].shape) == (spec.wave.nz, spec.grid.ny, spec.grid.nx) and \
         tuple(group["sci"].chunks)[0] == spec.slab_planes
 

@@ -114,6 +114,20 @@ def isdir(path: str) -> bool:
     return filesystem(path).isdir(_strip(path))
 
 
+def stamp(path: str) -> str:
+    """``size:modified`` of a local or remote file: changes when the file is rewritten.
+
+    The modification time on a file system; on object stores what the server gives
+    (``LastModified``, else the ``ETag``). Empty if the file cannot be reached.
+    """
+    try:
+        info = filesystem(path).info(_strip(path))
+    except (OSError, ValueError):
+        return ""
+    modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("ETag")
+    return f"{info.get('size')}:{modified}"
+
+
 def open_file(path: str, mode: str = "rb"):
     """Open a local or remote file (a context manager giving a file object)."""
     if not is_remote(path):

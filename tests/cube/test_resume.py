@@ -71,3 +71,45 @@ def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed["sci"].values, fresh["sci"].values)
     np.testing.assert_array_equal(resumed["dq"].values, fresh["dq"].values)
     assert not os.path.exists(os.path.join(root, "_scratch"))
+
+
+def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, monkeypatch):
+    """An interrupted build leaves pixel tables and slabs; if an input file is rewritten before
+    the build is run again, nothing of the old build is reused: the result is the new data's."""
+    import shutil
+
+    import dask
+    from astropy.io import fits
+
+    import mrsdask.cube.build as build
+
+    files = []
+    for path in sim_1a.cal_files:
+        files.append(str(tmp_path / os.path.basename(path)))
+        shutil.copy(path, files[-1])
+    root = str(tmp_path / "cubes.zarr")
+    request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
+    original = build.build_slab
+    calls = []
+
+    def failing(spec, root_, scratch, slab_index):
+        calls.append(slab_index)
+        if len(calls) == 3:
+            raise RuntimeError("simulated crash")
+        return original(spec, root_, scratch, slab_index)
+
+    with dask.config.set(scheduler="synchronous"):
+        monkeypatch.setattr(build, "build_slab", failing)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            build_cubes(open_cal(files), root, request, progress=False)
+        assert os.path.exists(os.path.join(root, "_scratch"))
+        with fits.open(files[0], mode="update") as hdul:  # the user reprocesses one exposure
+            hdul["SCI"].data *= 2.0
+        monkeypatch.setattr(build, "build_slab", original)
+        build_cubes(open_cal(files), root, request, progress=False)
+        fresh_root = str(tmp_path / "fresh.zarr")
+        build_cubes(open_cal(files), fresh_root, request, progress=False)
+    rebuilt = open_cube(root, "ch1-short").load()
+    fresh = open_cube(fresh_root, "ch1-short").load()
+    np.testing.assert_array_equal(rebuilt["sci"].values, fresh["sci"].values)
+    np.testing.assert_array_equal(rebuilt["dq"].values, fresh["dq"].values)
