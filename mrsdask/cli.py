@@ -7,6 +7,7 @@ Subcommands::
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
+    mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
     mrsdask bench     cube …                                       side-by-side benchmark vs the official step
@@ -129,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wavelength range (um) left out of the residual-fringe fit; repeatable")
     p.add_argument("--overwrite", action="store_true")
     _add_cluster_options(p)
+
+    p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
+    p.add_argument("pipeline", nargs="?", help="name of a ready pipeline (mrsdask run --list) or a definition file")
+    p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
+    p.add_argument("-o", "--output", default=None, help="run folder (default mrsdask-out/<pipeline name>)")
+    p.add_argument("--set", action="append", default=[], metavar="ID.PARAM=VALUE",
+                   help="change a step parameter, e.g. --set cube.output_type=multi; repeatable")
+    p.add_argument("--overwrite", action="store_true", help="run every step again, even those up to date")
+    p.add_argument("--list", action="store_true", help="list the ready pipelines and exit")
+    p.add_argument("--describe", action="store_true", help="print the steps and parameters as they would run, and exit")
+    _add_cluster_options(p)
+    _add_simulate_options(p)
 
     p = sub.add_parser("info", help="describe a cube or detector store")
     p.add_argument("store")
@@ -256,7 +269,9 @@ def cmd_cube(args) -> int:
     print(f"built {len(names)} cube(s) into {args.output} in {elapsed:.1f} s; "
           f"open with xarray.open_zarr({args.output!r}, group=NAME)")
     if args.s3d:
-        _export(args.output, names, args.s3d, _product_name(ds))
+        from mrsdask.cube.export import export_s3d, product_name
+
+        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values))
     return 0
 
 
@@ -287,9 +302,7 @@ def _prepare_cube_run(args, inputs: list[str]):
     """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
     from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
-    from mrsdask.errors import InputError
-    from mrsdask.io.detector_store import open_cal, open_detector_store
-    from mrsdask.io.inputs import resolve_inputs
+    from mrsdask.io.detector_store import open_detector_inputs
 
     request = CubeRequest(
         output_type=args.output_type, weighting=args.weighting,
@@ -300,28 +313,7 @@ def _prepare_cube_run(args, inputs: list[str]):
         rois=args.rois, roiw=args.roiw, weight_power=args.weight_power, slab_planes=args.slab_planes,
     )
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
-    members, stores = resolve_inputs(inputs)
-    if stores and members:
-        raise InputError("give either FITS inputs or one detector store, not both")
-    if len(stores) > 1:
-        raise InputError("give one detector store (ingest all exposures into one store)")
-    return request, pars, open_detector_store(stores[0]) if stores else open_cal(inputs)
-
-
-def _product_name(ds) -> str:
-    first = str(ds["filename"].values[0])
-    return first.rsplit("_", 1)[0] if "_" in first else "mrsdask"
-
-
-def _export(store: str, names: list[str], folder: str, prefix: str) -> None:
-    from mrsdask.cube.build import open_cube
-    from mrsdask.cube.export import write_s3d
-
-    os.makedirs(folder, exist_ok=True)
-    for name in names:
-        path = os.path.join(folder, f"{prefix}_{name}_s3d.fits")
-        write_s3d(open_cube(store, name), path)
-        print(f"  wrote {path}")
+    return request, pars, open_detector_inputs(inputs)
 
 
 def cmd_background(args) -> int:
@@ -338,26 +330,14 @@ def cmd_background(args) -> int:
     return 0
 
 
-def _open_detector_inputs(inputs):
-    from mrsdask.io.detector_store import open_cal, open_detector_store
-    from mrsdask.io.inputs import resolve_inputs
-
-    members, stores = resolve_inputs(inputs)
-    if stores and (members or len(stores) > 1):
-        from mrsdask.errors import InputError
-
-        raise InputError("give either FITS inputs or one detector store")
-    return open_detector_store(stores[0]) if stores else open_cal(inputs)
-
-
 def cmd_fringe(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.errors import ParameterError
-    from mrsdask.io.detector_store import write_detector_store
+    from mrsdask.io.detector_store import open_detector_inputs, write_detector_store
 
     if not args.flat and not args.residual:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
-    ds = _open_detector_inputs(args.inputs)
+    ds = open_detector_inputs(args.inputs)
     with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         if args.flat:
             from mrsdask.fringe import apply_fringe_flat
@@ -377,6 +357,86 @@ def cmd_fringe(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from mrsdask.cluster import dask_client, in_process_is_faster
+    from mrsdask.errors import ParameterError
+    from mrsdask.pipeline import load_pipeline, run_pipeline, shipped_pipelines
+
+    if args.list:
+        for name, path in shipped_pipelines().items():
+            print(f"  {name:28s} {_first_sentence(path)}")
+        return 0
+    if not args.pipeline:
+        raise ParameterError("name a pipeline or a definition file (see 'mrsdask run --list')")
+    pipeline = load_pipeline(args.pipeline, args.set)
+    if args.describe:
+        print(pipeline.describe())
+        return 0
+    run_folder = args.output or os.path.join("mrsdask-out", pipeline.name)
+    inputs, extra = list(args.inputs), {}
+    if not inputs:
+        inputs, extra = _demo_inputs(args, pipeline, run_folder)
+    scheduler = args.scheduler
+    if scheduler is None and args.n_workers is None and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        from mrsdask.io.inputs import resolve_inputs
+
+        members, stores = resolve_inputs(inputs)
+        science = sum(1 for m in members if m.exptype == "science")
+        scheduler = "threads" if not stores and in_process_is_faster(science * 2) else None
+    t0 = time.perf_counter()
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        outcomes = run_pipeline(pipeline, inputs, run_folder, overwrite=args.overwrite,
+                                progress=not args.no_progress, extra=extra)
+    states = [o.state for o in outcomes]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date") if s in states)
+    print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {time.perf_counter() - t0:.1f} s; "
+          f"record in {run_folder.rstrip('/')}/pipeline-run.json")
+    return 0
+
+
+def _first_sentence(path) -> str:
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path)) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return f"(unreadable: {exc})"
+    text = " ".join(str(data.get("description", "")).split())
+    return text.split(". ")[0].rstrip(".")
+
+
+def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
+    """Simulate the demo observation into the run folder (once: reruns reuse it)."""
+    import json
+
+    from mrsdask.io import paths
+    from mrsdask.pipeline.runner import prepare_run_folder, update_manifest
+    from mrsdask.sim import simulate
+
+    if paths.is_remote(run_folder):
+        from mrsdask.errors import ParameterError
+
+        raise ParameterError("the demo simulates into a local run folder; give inputs for a remote run folder")
+    record = prepare_run_folder(run_folder) or {}
+    config = json.loads(json.dumps(_simulation_config(args)))  # as it reads back from the run record
+    names = {step.name for step in pipeline.steps}
+    if "fringe" in names and args.fringes is None:
+        config["fringes"] = 0.08  # something for the residual-fringe fit to remove
+    if "background" in names and args.background_exposures is None:
+        config["n_background_exposures"] = 1
+    demo = record.get("demo", {})
+    if demo.get("config") == config and os.path.isfile(demo.get("association", "")):
+        print(f"no input given: using the demo observation simulated before in {os.path.dirname(demo['association'])}")
+        return [demo["association"]], {"demo": demo}
+    folder = os.path.join(run_folder, "simulated")
+    update_manifest(run_folder, demo={"config": config, "association": ""})  # the folder is a run folder now
+    print(f"no input given: simulating a demo observation into {folder}")
+    result = simulate(config, folder, verbose=True)
+    demo = {"config": config, "association": str(result.association)}
+    update_manifest(run_folder, demo=demo)
+    return [demo["association"]], {"demo": demo}
+
+
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
 
@@ -386,7 +446,9 @@ def cmd_export(args) -> int:
         from mrsdask.errors import InputError
 
         raise InputError(f"{args.store}: holds no cube")
-    _export(args.store, names, args.s3d, args.prefix)
+    from mrsdask.cube.export import export_s3d
+
+    export_s3d(args.store, names, args.s3d, args.prefix)
     return 0
 
 
@@ -433,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
-                "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe}
+                "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run}
     if args.command == "bench":
         from mrsdask.bench.cube import run as bench_run
 

@@ -129,3 +129,47 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     fits.append(tmp, hdu.data, hdu.header)
     os.replace(tmp, path)
     return path
+
+
+def s3d_path(folder: str, prefix: str, name: str) -> str:
+    """Official-style file name of cube ``name``: ``{prefix}_{name}_s3d.fits`` in ``folder``."""
+    return os.path.join(folder, f"{prefix}_{name}_s3d.fits")
+
+
+def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=print) -> list[str]:
+    """Write cubes of a store as ``s3d`` FITS files, one per cube.
+
+    Parameters
+    ----------
+    store : str
+        Cube store (path or URL).
+    names : list of str
+        Cube groups to export; each must be complete.
+    folder : str
+        Local output folder (created if needed).
+    prefix : str
+        Product name that starts each file name.
+    announce : callable
+        Called with one line per file written.
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    from mrsdask.cube.build import open_cube
+
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for name in names:
+        path = write_s3d(open_cube(store, name), s3d_path(folder, prefix, name))
+        announce(f"  wrote {path}")
+        written.append(path)
+    return written
+
+
+def product_name(filenames) -> str:
+    """Product name of a set of exposures: the first file name without its suffix."""
+    first = str(next(iter(filenames), "mrsdask"))
+    first = os.path.basename(first)
+    return first.rsplit("_", 1)[0] if "_" in first else "mrsdask"

@@ -226,6 +226,30 @@ def _set_complete(store: str, value: bool) -> None:
     group.attrs[COMPLETE_ATTR] = value
 
 
+def open_detector_inputs(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Dataset:
+    """Open what a user passes, level-2 files or one detector store, as a lazy detector Dataset.
+
+    Parameters
+    ----------
+    inputs : list of str
+        ``cal``/``rate`` FITS paths or URLs, globs, association JSON files, or one detector
+        store (``*.zarr``).
+    chunk_rows : int
+        Rows per chunk of FITS inputs.
+
+    Raises
+    ------
+    InputError
+        If files and stores are mixed, or several stores are given.
+    """
+    members, stores = resolve_inputs(inputs)
+    if stores and members:
+        raise InputError(f"{stores[0]}: give either FITS inputs or one detector store, not both")
+    if len(stores) > 1:
+        raise InputError(f"{', '.join(stores)}: give one detector store (ingest all exposures into one store)")
+    return open_detector_store(stores[0]) if stores else open_cal(inputs, chunk_rows)
+
+
 def open_detector_store(store: str) -> xr.Dataset:
     """Open a detector store lazily and check it.
 

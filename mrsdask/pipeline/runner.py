@@ -1,0 +1,312 @@
+"""Run a checked pipeline in a run folder, resuming what an earlier run already finished.
+
+The run folder holds each step's output and ``pipeline-run.json``, the run's record: for every
+step its parameters, a fingerprint, its status, output, products and time. A step's
+fingerprint covers its parameters, the files its parameters name and the fingerprint of what
+it reads (the inputs' paths, sizes and modification times for the first step). Running the
+same pipeline again skips each step whose fingerprint is unchanged and whose output is still
+complete; a cube step left unfinished resumes its slabs; anything else runs again, and so does
+everything that reads from it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mrsdask.errors import InputError
+from mrsdask.io import paths
+from mrsdask.pipeline.definition import Pipeline, StepSpec
+from mrsdask.pipeline.steps import CUBE, DETECTOR, EXPORT, StepContext, StepResult
+
+#: The run record's file name inside the run folder.
+MANIFEST = "pipeline-run.json"
+MANIFEST_FORMAT = 1
+
+
+@dataclass
+class StepOutcome:
+    """What happened to one step in this run: ``ran``, ``resumed`` or ``up to date``."""
+
+    step: StepSpec
+    state: str
+    result: StepResult
+    seconds: float
+
+
+# --------------------------------------------------------------------------- fingerprints
+def _file_stamp(path: str) -> dict[str, Any]:
+    return {"path": str(path), "stamp": paths.stamp(path)}
+
+
+def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
+    """Stamps (path, role, ``size:modified``) of the inputs, and their product name.
+
+    Raises
+    ------
+    InputError
+        If an input cannot be found or is not a recognised kind.
+    """
+    from mrsdask.cube.export import product_name
+    from mrsdask.io.inputs import resolve_inputs
+
+    members, stores = resolve_inputs(inputs)
+    stamps = []
+    for member in members:
+        if not paths.exists(member.path):
+            raise InputError(f"{member.path}: no such file")
+        stamps.append({**_file_stamp(member.path), "role": member.exptype})
+    for store in stores:
+        stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
+    if members:
+        product = product_name(m.path for m in members if m.exptype == "science")
+    else:
+        product = os.path.basename(stores[0].rstrip("/")).removesuffix(".zarr")
+    return stamps, product
+
+
+def _referenced_files(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stamps of the local files a step's parameters name (flats, references, user spectra)."""
+    found = []
+    for value in params.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and "://" not in item and os.path.isfile(item):
+                found.append(_file_stamp(item))
+    return found
+
+
+def step_fingerprint(step: StepSpec, upstream: str) -> str:
+    """Hash of what decides a step's output: its type, parameters, named files and its input."""
+    text = json.dumps({"step": step.name, "params": step.params, "files": _referenced_files(step.params),
+                       "upstream": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the run folder
+def _join(folder: str, path: str) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    return folder.rstrip("/") + "/" + path
+
+
+def read_manifest(run_folder: str) -> dict[str, Any] | None:
+    """The run record of a run folder, or None if it has none."""
+    path = _join(run_folder, MANIFEST)
+    if not paths.exists(path):
+        return None
+    try:
+        with paths.open_file(path, "rt") as fobj:
+            data = json.load(fobj)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable run record ({exc}); remove it or choose a new run folder") from exc
+    if data.get("format") != MANIFEST_FORMAT:
+        raise InputError(f"{path}: run record of another format; choose a new run folder")
+    return data
+
+
+def _write_manifest(run_folder: str, data: dict[str, Any]) -> None:
+    path = _join(run_folder, MANIFEST)
+    text = json.dumps(data, indent=2, default=str)
+    if paths.is_remote(path):
+        with paths.open_file(path, "wt") as fobj:
+            fobj.write(text)
+        return
+    tmp = path + ".part"
+    with open(tmp, "w") as fobj:
+        fobj.write(text)
+    os.replace(tmp, path)
+
+
+def update_manifest(run_folder: str, **fields: Any) -> dict[str, Any]:
+    """Set fields of a run folder's record (creating a minimal one); the record as written."""
+    data = read_manifest(run_folder) or {"format": MANIFEST_FORMAT, "steps": []}
+    data.update(fields)
+    _write_manifest(run_folder, data)
+    return data
+
+
+def prepare_run_folder(run_folder: str) -> dict[str, Any] | None:
+    """Create the run folder, or check that an existing one is a run folder; its record if any.
+
+    Raises
+    ------
+    InputError
+        If the path is a file, or a non-empty folder without a run record (mrsdask does not
+        write into folders it did not create).
+    """
+    text = str(run_folder).rstrip("/")
+    fs = paths.filesystem(text)
+    body = paths._strip(text)
+    if fs.exists(body) and not fs.isdir(body):
+        raise InputError(f"{run_folder}: a file is there; give a folder for the run")
+    record = read_manifest(text)
+    if record is None and fs.exists(body) and fs.ls(body, detail=False):
+        raise InputError(f"{run_folder}: an existing folder that is not a pipeline run folder (no {MANIFEST}); "
+                         "choose a new or empty folder")
+    if not paths.is_remote(text):
+        os.makedirs(text, exist_ok=True)
+    return record
+
+
+def _output_complete(step: StepSpec, output: str, record: dict[str, Any]) -> bool:
+    """Whether a step's recorded output is still all there and finished."""
+    kind = step.type.kind
+    try:
+        if kind == DETECTOR:
+            from mrsdask.io.detector_store import open_detector_store
+
+            open_detector_store(output)  # raises unless complete and valid
+            return True
+        if kind == CUBE:
+            from mrsdask.cube import store as cube_store
+
+            return all(cube_store.cube_exists(output, name)
+                       and cube_store.open_group(cube_store.group_path(output, name)).attrs.get(cube_store.COMPLETE_ATTR)
+                       for name in record.get("products", []))
+        return all(os.path.isfile(path) for path in record.get("products", []))
+    except Exception:  # anything unreadable is not complete: run the step again
+        return False
+
+
+def _remove_stale_products(kind: str, output: str, before: list[str], now: list[str], announce) -> None:
+    """Remove cubes or s3d files an earlier run of a step made and this run did not.
+
+    (Other settings, e.g. ``output_type`` changed from band to multi, would otherwise leave the
+    old cubes in the store beside the new ones.)
+    """
+    stale = [p for p in before if p not in now]
+    if not stale or kind == DETECTOR:
+        return
+    if kind == CUBE:
+        from mrsdask.cube import store as cube_store
+
+        group = cube_store.open_group(output, mode="a")
+        for name in stale:
+            if name in group:
+                del group[name]
+    else:
+        for path in stale:
+            if os.path.isfile(path):
+                os.remove(path)
+    announce(f"  removed what an earlier run of this step made and this one did not: {', '.join(stale)}")
+
+
+# --------------------------------------------------------------------------- running
+def run_pipeline(
+    pipeline: Pipeline,
+    inputs: list[str],
+    run_folder: str,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    announce: Callable[[str], None] = print,
+    extra: dict[str, Any] | None = None,
+) -> list[StepOutcome]:
+    """Run the steps of a pipeline on its inputs, in the run folder.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A checked definition (:func:`~mrsdask.pipeline.definition.load_pipeline`).
+    inputs : list of str
+        cal files, globs, association JSON files or one detector store.
+    run_folder : str
+        Folder (path or URL) for the step outputs and the run record; created if needed. An
+        existing one must be a run folder (it has ``pipeline-run.json``).
+    overwrite : bool
+        Run every step again, even those that are up to date.
+    progress : bool
+        Progress bars of the steps.
+    announce : callable
+        Prints one line per event.
+    extra : dict, optional
+        Kept in the run record (e.g. how the demo inputs were simulated).
+
+    Returns
+    -------
+    list of StepOutcome
+
+    Raises
+    ------
+    MrsdaskError
+        From a step; the run record marks that step failed and nothing after it runs.
+    """
+    record = prepare_run_folder(run_folder)
+    previous = {s["id"]: s for s in (record or {}).get("steps", [])}
+    stamps, product = input_stamps(inputs)
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT, "pipeline": pipeline.name, "definition": pipeline.source,
+        "inputs": stamps, "started": _now(), **(extra or {}),
+    }
+    # Records of steps not reached yet stay as they were (a run that stops early keeps them).
+    entries = {s.id: previous[s.id] for s in pipeline.steps if s.id in previous}
+
+    def save() -> None:
+        manifest["steps"] = [entries[s.id] for s in pipeline.steps if s.id in entries]
+        _write_manifest(run_folder, manifest)
+
+    from mrsdask import __version__
+
+    manifest["mrsdask_version"] = __version__
+    detector_fp = hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()
+    detector_inputs = list(inputs)
+    cube_fp, cube_store, cubes = "", None, []
+    outcomes = []
+    total = len(pipeline.steps)
+    for index, step in enumerate(pipeline.steps, 1):
+        kind = step.type.kind
+        output = _join(run_folder, step.output)
+        fingerprint = step_fingerprint(step, cube_fp if kind == EXPORT else detector_fp)
+        old = previous.get(step.id)
+        same = old is not None and old.get("fingerprint") == fingerprint
+        label = f"step {index}/{total} {step.id}"
+        entry = {"id": step.id, "step": step.name, "params": step.params, "fingerprint": fingerprint,
+                 "output": output}
+        if same and not overwrite and old.get("status") == "complete" and _output_complete(step, output, old):
+            result = StepResult(output, old.get("summary", ""), list(old.get("products", [])))
+            announce(f"{label}: up to date (finished {old.get('finished', '?')}); {output}")
+            entry.update({k: old[k] for k in ("status", "summary", "products", "seconds", "finished") if k in old})
+            outcomes.append(StepOutcome(step, "up to date", result, 0.0))
+        else:
+            resume = kind == CUBE and same and not overwrite
+            announce(f"{label}: {'resuming' if resume else 'running'} {step.name} -> {output}")
+            entry["status"] = "running"
+            entries[step.id] = entry
+            save()
+            ctx = StepContext(inputs=[] if kind == EXPORT else detector_inputs, output=output,
+                              run_folder=run_folder, resume=resume, cube_store=cube_store, cubes=cubes,
+                              product=product, progress=progress, announce=announce)
+            t0 = time.perf_counter()
+            try:
+                result = step.type.run(ctx, step.params)
+            except BaseException as exc:
+                entry.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now())
+                save()
+                raise
+            seconds = time.perf_counter() - t0
+            if old is not None and old.get("output") == output:
+                _remove_stale_products(kind, output, old.get("products", []), result.products, announce)
+            entry.update(status="complete", summary=result.summary, products=result.products,
+                         seconds=round(seconds, 2), finished=_now())
+            for line in result.summary.splitlines():
+                announce(f"  {line}")
+            announce(f"{label}: done in {seconds:.1f} s")
+            outcomes.append(StepOutcome(step, "resumed" if resume else "ran", result, seconds))
+        entries[step.id] = entry
+        save()
+        if kind == DETECTOR:
+            detector_fp, detector_inputs = fingerprint, [output]
+        elif kind == CUBE:
+            cube_fp, cube_store, cubes = fingerprint, output, list(result.products)
+    manifest["finished"] = _now()
+    save()
+    return outcomes
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

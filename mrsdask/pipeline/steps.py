@@ -1,0 +1,238 @@
+"""The steps a pipeline definition can name, their parameters, and how each one runs.
+
+Each step reads what the step before it wrote (the first one reads the pipeline's inputs) and
+writes one output under the run folder:
+
+=============  ===========================================  =====================================
+step           does                                         writes
+=============  ===========================================  =====================================
+``background``  pixel-by-pixel or master background          a detector store ``NN-<id>.zarr``
+``fringe``      fringe flat and/or residual-fringe fitting   a detector store ``NN-<id>.zarr``
+``cube``        band, channel or multi cubes                 cubes into ``store`` (``cubes.zarr``)
+``export``      the last cube step's cubes as ``s3d`` FITS   files in ``folder`` (``s3d``)
+=============  ===========================================  =====================================
+
+The steps call the same functions as the ``mrsdask`` subcommands of the same names
+(:func:`mrsdask.background.run_background`, :func:`mrsdask.fringe.residual_fringe`,
+:func:`mrsdask.cube.build.build_cubes`, :func:`mrsdask.cube.export.export_s3d`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mrsdask.pipeline.params import Param
+
+#: Counts of :func:`mrsdask.fringe.residual_fringe_summary` in the fringe step's summary.
+SKIP_REASONS = {"low_snr": "low S/N", "too_few_pixels": "too few pixels",
+                "too_few_periods": "too few fringe periods", "fit_failed": "fit failed"}
+SUMMARY_COUNTS = ("columns", "corrected", "no_fringes", "skipped", *SKIP_REASONS)
+#: Step kinds: what a step reads and writes.
+DETECTOR, CUBE, EXPORT = "detector", "cube", "export"
+
+
+@dataclass
+class StepContext:
+    """What a step is given to run.
+
+    Attributes
+    ----------
+    inputs : list of str
+        What it reads: the pipeline's inputs, or the previous detector store.
+    output : str
+        Where it writes (a store, or a folder for ``export``).
+    run_folder : str
+        The run's folder (relative paths in parameters are under it).
+    resume : bool
+        ``cube``: continue a build of the same cubes left unfinished in ``output``.
+    cube_store : str or None
+        ``export``: the store of the last cube step, and ``cubes`` its cube names.
+    cubes : list of str
+    product : str or None
+        Product name for exported files (from the first input file names).
+    progress : bool
+        Show progress bars.
+    announce : callable
+        Prints one line.
+    """
+
+    inputs: list[str]
+    output: str
+    run_folder: str
+    resume: bool = False
+    cube_store: str | None = None
+    cubes: list[str] = field(default_factory=list)
+    product: str | None = None
+    progress: bool = True
+    announce: Callable[[str], None] = print
+
+
+@dataclass
+class StepResult:
+    """What a step did: its output, a summary (one or more lines), and its products (cube names, files)."""
+
+    output: str
+    summary: str
+    products: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepType:
+    """A kind of step: its name, what it reads and writes, its parameters and its function."""
+
+    name: str
+    kind: str
+    params: tuple[Param, ...]
+    run: Callable[[StepContext, dict[str, Any]], StepResult]
+    help: str = ""
+
+    def default_output(self, index: int, step_id: str, params: dict[str, Any]) -> str:
+        """Output path relative to the run folder."""
+        if self.kind == DETECTOR:
+            return f"{index:02d}-{step_id}.zarr"
+        return params["store"] if self.kind == CUBE else params["folder"]
+
+
+def _under(folder: str, path: str | None) -> str | None:
+    """``path`` relative to the run folder, unless absolute or a URL."""
+    if path is None or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.join(folder, path)
+
+
+# --------------------------------------------------------------------------- background
+def run_background_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``background``: :func:`mrsdask.background.run_background` into a new detector store."""
+    from mrsdask.background import run_background
+
+    summary = run_background(
+        ctx.inputs, ctx.output, method=p["method"], user_background=p["user_background"],
+        save_master=_under(ctx.run_folder, p["save_master"]), save_2d=p["save_2d"],
+        median_kernel=p["median_kernel"], keep_background=p["keep_background"], force=p["force"],
+        overwrite=True, progress=ctx.progress)
+    products = [summary.master_path] if summary.master_path else []
+    return StepResult(ctx.output, str(summary), products)
+
+
+BACKGROUND_STEP = StepType("background", DETECTOR, (
+    Param("method", "choice", "pixel", "pixel: per-pixel clipped mean of the background exposures (spec2); "
+          "master: 1-D master background through each pixel's wavelength (spec3)", ("pixel", "master")),
+    Param("user_background", "str", None, "master: x1d FITS or two-column table (um, MJy/sr) to use instead"),
+    Param("save_master", "str", None, "master: also write the 1-D master background here (under the run folder)"),
+    Param("save_2d", "bool", False, "keep the subtracted 2-D background as variable 'background'"),
+    Param("median_kernel", "int", 1, "master: moving-median width of the spectrum (odd, 1 = off)"),
+    Param("keep_background", "bool", False, "keep the background exposures in the output"),
+    Param("force", "bool", False, "subtract again from data already background-subtracted"),
+), run_background_step, "background subtraction (pixel-by-pixel or master background)")
+
+
+# --------------------------------------------------------------------------- fringe
+def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``fringe``: fringe flat and/or residual fringes into a new detector store."""
+    from mrsdask.errors import ParameterError
+    from mrsdask.io.detector_store import open_detector_inputs, open_detector_store, write_detector_store
+
+    if not p["flat"] and not p["residual"]:
+        raise ParameterError("step 'fringe': set flat (FRINGE reference files) and/or residual: true")
+    ds = open_detector_inputs(ctx.inputs)
+    if p["flat"]:
+        from mrsdask.fringe import apply_fringe_flat
+
+        ds = apply_fringe_flat(ds, p["flat"] if len(p["flat"]) > 1 else p["flat"][0])
+    if p["residual"]:
+        from mrsdask.fringe import residual_fringe
+
+        ds = residual_fringe(ds, p["fringefreq"], ignore_regions=p["ignore_regions"])
+    write_detector_store(ds, ctx.output, overwrite=True)
+    done = ["fringe flat" if p["flat"] else "", "residual fringes" if p["residual"] else ""]
+    summary = " and ".join(d for d in done if d) + " removed"
+    if p["residual"]:
+        from mrsdask.fringe import residual_fringe_summary
+
+        rows = residual_fringe_summary(open_detector_store(ctx.output))
+        total = {key: sum(r[key] for r in rows) for key in SUMMARY_COUNTS}
+        reasons = ", ".join(f"{total[k]} {label}" for k, label in SKIP_REASONS.items() if total[k])
+        summary += (f"; of {total['columns']} slice columns {total['corrected']} corrected, "
+                    f"{total['no_fringes']} without significant fringes, {total['skipped']} skipped"
+                    + (f" ({reasons})" if reasons else "") + "; per column in rf_status")
+    return StepResult(ctx.output, summary)
+
+
+FRINGE_STEP = StepType("fringe", DETECTOR, (
+    Param("flat", "str_list", None, "official FRINGE reference file(s): divide by the matching fringe flat"),
+    Param("residual", "bool", True, "fit and remove residual fringes per slice column"),
+    Param("fringefreq", "str", None, "official FRINGEFREQ reference (default: documented values)"),
+    Param("ignore_regions", "ranges", None, "wavelength ranges (um) left out of the fits, [[min, max], ...]"),
+), run_fringe_step, "fringe flat and residual-fringe correction")
+
+
+# --------------------------------------------------------------------------- cube
+def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``cube``: :func:`mrsdask.cube.build.build_cubes` into the step's store."""
+    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.cubepars import default_cubepars, read_cubepar
+    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
+    from mrsdask.io.detector_store import open_detector_inputs
+
+    request = CubeRequest(
+        output_type=p["output_type"], weighting=p["weighting"], channels=parse_channels(p["channels"]),
+        subbands=parse_subbands(p["bands"]), scalexy=p["scalexy"], scalew=p["scalew"],
+        wavemin=p["wavemin"], wavemax=p["wavemax"], ra_center=p["ra_center"], dec_center=p["dec_center"],
+        cube_pa=p["cube_pa"], coord_system=p["coord_system"], nspax_x=p["nspax_x"], nspax_y=p["nspax_y"],
+        rois=p["rois"], roiw=p["roiw"], weight_power=p["weight_power"], slab_planes=p["slab_planes"])
+    pars = read_cubepar(p["cubepar"]) if p["cubepar"] else default_cubepars()
+    ds = open_detector_inputs(ctx.inputs)
+    names = build_cubes(ds, ctx.output, request, pars, progress=ctx.progress, overwrite=not ctx.resume,
+                        keep_scratch=p["keep_scratch"])
+    shapes = []
+    for name in names:
+        cube = open_cube(ctx.output, name)
+        shapes.append(f"{name} {cube.sizes['x']}x{cube.sizes['y']}x{cube.sizes['wavelength']}")
+    return StepResult(ctx.output, f"{len(names)} {p['weighting']} cube(s): " + ", ".join(shapes), names)
+
+
+CUBE_STEP = StepType("cube", CUBE, (
+    Param("store", "str", "cubes.zarr", "cube store (under the run folder unless absolute or a URL)"),
+    Param("output_type", "choice", "band", "one cube per band, per channel, or one multi-channel cube",
+          ("band", "channel", "multi")),
+    Param("weighting", "choice", "drizzle", "voxel weighting", ("drizzle", "emsm", "msm")),
+    Param("channels", "str_list", ["all"], "channels: 1 2 3 4 or all", ("1", "2", "3", "4", "all")),
+    Param("bands", "str_list", ["all"], "bands: short medium long or all", ("short", "medium", "long", "all")),
+    Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)"),
+    Param("scalexy", "float", 0.0, "spaxel size (arcsec; 0 = from the cube parameters)"),
+    Param("scalew", "float", 0.0, "linear wavelength step (um; 0 = from the cube parameters)"),
+    Param("wavemin", "float", None, "shortest wavelength (um)"),
+    Param("wavemax", "float", None, "longest wavelength (um)"),
+    Param("ra_center", "float", None, "cube centre RA (deg)"),
+    Param("dec_center", "float", None, "cube centre Dec (deg)"),
+    Param("cube_pa", "float", None, "cube position angle (deg)"),
+    Param("coord_system", "choice", "skyalign", "cube axes", ("skyalign", "ifualign")),
+    Param("nspax_x", "int", None, "spaxels along x"),
+    Param("nspax_y", "int", None, "spaxels along y"),
+    Param("rois", "float", 0.0, "spatial region of interest (arcsec; 0 = from the cube parameters)"),
+    Param("roiw", "float", 0.0, "spectral region of interest (um; 0 = from the cube parameters)"),
+    Param("weight_power", "float", 2.0, "msm: power of the distance weighting"),
+    Param("slab_planes", "int", None, "wavelength planes per task (default: automatic)"),
+    Param("keep_scratch", "bool", False, "keep the pixel tables after the build"),
+), run_cube_step, "3-D cubes (drizzle, EMSM or MSM)")
+
+
+# --------------------------------------------------------------------------- export
+def run_export_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``export``: the cubes of the last cube step as ``s3d`` FITS files."""
+    from mrsdask.cube.export import export_s3d
+
+    prefix = p["prefix"] or ctx.product or "mrsdask"
+    files = export_s3d(ctx.cube_store, ctx.cubes, ctx.output, prefix, announce=ctx.announce)
+    return StepResult(ctx.output, f"{len(files)} s3d file(s) in {ctx.output}", files)
+
+
+EXPORT_STEP = StepType("export", EXPORT, (
+    Param("folder", "str", "s3d", "output folder (under the run folder unless absolute)"),
+    Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
+), run_export_step, "s3d FITS files of the cubes built by the cube step before it")
+
+#: All steps by name.
+STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, CUBE_STEP, EXPORT_STEP)}

@@ -1,0 +1,172 @@
+"""Running pipelines: steps chained through their stores, the run record, resuming, failures."""
+
+import json
+import os
+import subprocess
+import sys
+
+import dask
+import numpy as np
+import pytest
+
+from mrsdask.errors import InputError
+from mrsdask.pipeline import MANIFEST, load_pipeline, read_manifest, run_pipeline
+
+DEFINITION = """\
+name: bg-cubes
+description: master background from a user spectrum, then band cubes of channel 1
+steps:
+  - step: background
+    method: master
+    user_background: {spectrum}
+  - step: cube
+    channels: [1]
+  - step: export
+"""
+
+
+def _spectrum(path, level):
+    path.write_text(f"# um MJy/sr\n4.5 {level}\n6.5 {level}\n")
+    return str(path)
+
+
+def _run(pipeline, inputs, folder, **kwargs):
+    with dask.config.set(scheduler="threads", num_workers=2):
+        return run_pipeline(pipeline, inputs, folder, progress=False, announce=lambda line: None, **kwargs)
+
+
+def _stamps(folder):
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, files in os.walk(folder) for f in files if f != MANIFEST and not f.endswith(".part")}
+
+
+def test_a_pipeline_chains_its_steps_records_them_and_resumes(sim_1a, tmp_path):
+    import xarray as xr
+    from stdatamodels.jwst.datamodels import IFUCubeModel
+
+    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.io.detector_store import open_cal
+
+    spectrum = _spectrum(tmp_path / "background.txt", 1.0)
+    definition = tmp_path / "bg-cubes.yaml"
+    definition.write_text(DEFINITION.format(spectrum=spectrum))
+    folder = str(tmp_path / "run")
+    inputs = [str(sim_1a.association)]
+    outcomes = _run(load_pipeline(str(definition)), inputs, folder)
+    assert [o.state for o in outcomes] == ["ran", "ran", "ran"]
+    record = read_manifest(folder)
+    assert [s["status"] for s in record["steps"]] == ["complete"] * 3
+    assert record["steps"][1]["products"] == ["ch1-short"]
+    assert {i["role"] for i in record["inputs"]} == {"science"} and len(record["inputs"]) == 2
+
+    # The cube is built from the background-subtracted store: 1 MJy/sr lower than without.
+    cube = open_cube(f"{folder}/cubes.zarr", "ch1-short").load()
+    with dask.config.set(scheduler="threads", num_workers=2):
+        build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), str(tmp_path / "plain.zarr"),
+                    CubeRequest(channels=(1,)), progress=False)
+    plain = open_cube(str(tmp_path / "plain.zarr"), "ch1-short").load()
+    covered = (cube["wmap"].values > 0) & np.isfinite(cube["sci"].values) & np.isfinite(plain["sci"].values)
+    assert covered.sum() > 1e5
+    diff = plain["sci"].values[covered] - cube["sci"].values[covered]
+    np.testing.assert_allclose(np.median(diff), 1.0, rtol=1e-4)
+    assert np.percentile(np.abs(diff - 1.0), 99) < 1e-3
+    (s3d,) = record["steps"][2]["products"]
+    assert os.path.dirname(s3d) == f"{folder}/s3d"
+    assert os.path.basename(s3d).startswith("t1a_") and s3d.endswith("_ch1-short_s3d.fits")
+    with IFUCubeModel(s3d) as model:
+        np.testing.assert_array_equal(model.data, cube["sci"].values)
+    assert xr.open_zarr(f"{folder}/01-background.zarr", consolidated=False).attrs["mrsdask_complete"]
+
+    # The same run again: nothing is recomputed or rewritten.
+    before = _stamps(folder)
+    outcomes = _run(load_pipeline(str(definition)), inputs, folder)
+    assert [o.state for o in outcomes] == ["up to date"] * 3
+    assert _stamps(folder) == before
+
+    # Another weighting: only the cube and the export run again.
+    outcomes = _run(load_pipeline(str(definition), ["cube.weighting=emsm"]), inputs, folder)
+    assert [o.state for o in outcomes] == ["up to date", "ran", "ran"]
+    assert open_cube(f"{folder}/cubes.zarr", "ch1-short").attrs["weighting"] == "emsm"
+
+    # A file a parameter names is part of the step: a new background spectrum reruns everything.
+    _spectrum(tmp_path / "background.txt", 2.0)
+    outcomes = _run(load_pipeline(str(definition), ["cube.weighting=emsm"]), inputs, folder)
+    assert [o.state for o in outcomes] == ["ran", "ran", "ran"]
+    again = open_cube(f"{folder}/cubes.zarr", "ch1-short")["sci"].values  # 1 MJy/sr more subtracted
+    covered = np.isfinite(again) & covered
+    assert np.median(cube["sci"].values[covered] - again[covered]) == pytest.approx(1.0, rel=2e-2)
+
+
+def test_a_failing_step_is_recorded_and_stops_the_run(sim_1a, tmp_path):
+    definition = tmp_path / "broken.yaml"
+    definition.write_text("steps:\n  - step: fringe\n    flat: [%s]\n    residual: false\n"
+                          "  - step: cube\n  - step: export\n" % (tmp_path / "no_such_fringe.fits"))
+    folder = str(tmp_path / "run")
+    with pytest.raises(Exception, match="no_such_fringe.fits"):
+        _run(load_pipeline(str(definition)), [str(sim_1a.association)], folder)
+    record = read_manifest(folder)
+    assert [s["id"] for s in record["steps"]] == ["fringe"]
+    assert record["steps"][0]["status"] == "failed" and "no_such_fringe.fits" in record["steps"][0]["error"]
+    assert "finished" not in record
+    assert not os.path.exists(os.path.join(folder, "cubes.zarr"))
+
+
+def test_the_run_folder_must_be_new_empty_or_a_run_folder(sim_1a, tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("do not touch")
+    with pytest.raises(InputError, match="not a pipeline run folder"):
+        _run(load_pipeline("cubes"), [str(sim_1a.association)], str(busy))
+    assert os.listdir(busy) == ["thesis.tex"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(InputError, match="a file is there"):
+        _run(load_pipeline("cubes"), [str(sim_1a.association)], str(afile))
+
+
+def _cli(*args, cwd=None):
+    env = dict(os.environ)
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=900)
+
+
+def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
+    folder = str(tmp_path / "run")
+    args = ("run", "cubes", str(sim_1a.association), "-o", folder, "--set", "cube.channels=[1]", "--no-progress")
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "step 1/2 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
+    assert "pipeline cubes: 2 step(s) (2 ran)" in proc.stdout
+    with open(os.path.join(folder, MANIFEST)) as fobj:
+        assert json.load(fobj)["pipeline"] == "cubes"
+    proc = _cli(*args)
+    assert proc.returncode == 0 and "(2 up to date)" in proc.stdout
+    # Mistakes exit with status 2 and one line, before anything is written.
+    proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
+    assert proc.returncode == 2 and "unknown parameter 'bogus'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "other")
+    proc = _cli("run", "no-such-pipeline", str(sim_1a.association), "-o", str(tmp_path / "other"))
+    assert proc.returncode == 2 and "no pipeline of that name" in proc.stderr
+    proc = _cli("run", "--list")
+    assert proc.returncode == 0 and "fringe-cubes" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_of_a_ready_pipeline_with_every_detector_step(tmp_path):
+    """``mrsdask run background-fringe-cubes`` with no input: simulated science and background
+    exposures with fringes, background subtracted, fringes fitted, cubes built and exported."""
+    folder = str(tmp_path / "demo")
+    proc = _cli("run", "background-fringe-cubes", "-o", folder, "--bands", "1A", "--dithers", "2", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = read_manifest(folder)
+    assert [s["status"] for s in record["steps"]] == ["complete"] * 4
+    assert record["demo"]["config"]["fringes"] > 0 and record["demo"]["config"]["n_background_exposures"] == 1
+    assert "subtracted from 2 science exposure(s)" in record["steps"][0]["summary"]
+    assert " corrected, " in record["steps"][1]["summary"]
+    assert sorted(record["steps"][2]["products"]) == ["ch1-short", "ch2-short"]
+    assert len(record["steps"][3]["products"]) == 2
+    proc = _cli("run", "background-fringe-cubes", "-o", folder, "--bands", "1A", "--dithers", "2", "--no-progress")
+    assert proc.returncode == 0 and "using the demo observation simulated before" in proc.stdout
+    assert "(4 up to date)" in proc.stdout
