@@ -4,13 +4,16 @@ The file has the layout of the pipeline's ``IFUCubeModel`` product: a primary he
 instrument and target keywords, ``SCI``, ``ERR``, ``DQ`` and ``WMAP`` image extensions carrying
 the 3-D WCS (CTYPE3 = WAVE with CRVAL3/CDELT3/CRPIX3 for a linear axis, WAVE-TAB with a
 ``WCS-TABLE`` extension for a tabular one), and the ``WCS-TABLE`` binary table that the
-pipeline always writes. Each image is streamed to disk one wavelength plane at a time, so a
-cube larger than memory exports in bounded memory. The file is written under a temporary
-name and renamed when complete.
+pipeline always writes, and the ``ASDF`` extension holding the cube's gwcs (``meta.wcs``),
+made as the official ``cube_build`` makes it, so that ``IFUCubeModel(path).meta.wcs`` and the
+pipeline steps that use it (``extract_1d``…) work on these files. Each image is streamed to
+disk one wavelength plane at a time, so a cube larger than memory exports in bounded memory.
+The file is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 
@@ -95,6 +98,58 @@ def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> 
     stream.close()
 
 
+def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
+    """The cube's gwcs, made the way the official ``cube_build`` makes it.
+
+    ``jwst.assign_wcs.pointing.create_fitswcs`` on the cube's FITS WCS keywords (and its
+    wavelength table for a WAVE-TAB axis), with the bounding box of the cube's voxels: the
+    pipeline's ``IFUCubeData.setup_final_ifucube_model``. Only metadata is read.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A cube following :mod:`mrsdask.datamodel.cube`.
+    wavelength : numpy.ndarray, optional
+        The wavelength coordinate (µm), if already loaded.
+
+    Returns
+    -------
+    gwcs.WCS
+        From voxel indices (x, y, z; 0-based) to (RA, Dec) in degrees and wavelength in µm.
+    """
+    from jwst.assign_wcs.pointing import create_fitswcs
+    from stdatamodels.jwst.datamodels import IFUCubeModel
+
+    header = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
+    nz, ny, nx = ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]
+    model = IFUCubeModel()
+    for key, value in header.items():
+        name = key.lower().replace("-", "_")
+        if name.startswith(("wcsaxes", "crpix", "crval", "cdelt", "ctype", "cunit", "pc", "ps3_", "cd")):
+            try:
+                setattr(model.meta.wcsinfo, name, value)
+            except (AttributeError, KeyError, ValueError):
+                continue
+    if header.get("CTYPE3") == "WAVE-TAB":
+        wave = np.asarray(ds["wavelength"].values if wavelength is None else wavelength, dtype=np.float32)
+        model.wavetable = np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
+    wcs = create_fitswcs(model)
+    wcs.bounding_box = ((0, nx - 1), (0, ny - 1), (0, nz - 1))
+    model.close()
+    return wcs
+
+
+def _asdf_hdu(tree: dict) -> fits.BinTableHDU:
+    """The ``ASDF`` extension that ``stdatamodels`` reads its metadata tree from."""
+    import asdf
+
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer)
+    data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)[None, :]
+    column = fits.Column(array=data, format=f"{data.shape[1]}B", name="ASDF_METADATA")
+    return fits.BinTableHDU.from_columns([column], name="ASDF")
+
+
 def write_s3d(ds: xr.Dataset, path: str) -> str:
     """Write a cube Dataset (from :func:`mrsdask.cube.build.open_cube`) as an ``s3d`` FITS file.
 
@@ -127,6 +182,8 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     hdu = fits.BinTableHDU(table, name="WCS-TABLE")
     hdu.header["TUNIT1"] = "um"
     fits.append(tmp, hdu.data, hdu.header)
+    asdf_hdu = _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}})
+    fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
     os.replace(tmp, path)
     return path
 

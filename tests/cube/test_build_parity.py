@@ -5,6 +5,7 @@ import pytest
 
 from mrsdask.bench.parity import compare_with_official, parity_ok
 from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.export import write_s3d
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal
 from tests.conftest import run_official_cube_build
@@ -21,7 +22,32 @@ def _compare(sim, tmp_path, cubepar, **request):
     with dask.config.set(scheduler="threads"):
         names = build_cubes(open_cal(files), str(tmp_path / "cubes.zarr"), CubeRequest(**request), progress=False)
     assert len(names) == 1
-    return compare_with_official(path, open_cube(str(tmp_path / "cubes.zarr"), names[0]))
+    cube = open_cube(str(tmp_path / "cubes.zarr"), names[0])
+    figures = compare_with_official(path, cube)
+    figures.update(_gwcs_difference(path, write_s3d(cube, str(tmp_path / "mrsdask_s3d.fits"))))
+    return figures
+
+
+def _gwcs_difference(official_path, mine_path):
+    """Largest differences of the two s3d files' meta.wcs over a grid of voxels (deg, deg, um)."""
+    from stdatamodels.jwst.datamodels import IFUCubeModel
+
+    with IFUCubeModel(official_path) as off, IFUCubeModel(mine_path) as mine:
+        assert mine.meta.wcs is not None, "the exported s3d has no gwcs"
+        nz, ny, nx = off.data.shape
+        z, y, x = np.meshgrid(np.linspace(0, nz - 1, 7).round(), np.linspace(0, ny - 1, 5).round(),
+                              np.linspace(0, nx - 1, 5).round(), indexing="ij")
+        a = off.meta.wcs(x.ravel(), y.ravel(), z.ravel())
+        b = mine.meta.wcs(x.ravel(), y.ravel(), z.ravel())
+        back = mine.meta.wcs.invert(*b, with_bounding_box=False)  # edges come back at -1e-10
+    return {"gwcs_dra": float(np.max(np.abs(a[0] - b[0]) * np.cos(np.radians(a[1])))),
+            "gwcs_ddec": float(np.max(np.abs(a[1] - b[1]))), "gwcs_dwave": float(np.max(np.abs(a[2] - b[2]))),
+            "gwcs_roundtrip": float(np.max(np.abs(np.asarray(back) - np.stack([x.ravel(), y.ravel(), z.ravel()]))))}
+
+
+def _gwcs_ok(figures):
+    return (figures["gwcs_dra"] < 1e-9 and figures["gwcs_ddec"] < 1e-9 and figures["gwcs_dwave"] < 1e-6
+            and figures["gwcs_roundtrip"] < 1e-6)
 
 
 def _official_selection(request):
@@ -42,6 +68,7 @@ def test_band_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
     assert figures["median_rel"] <= 1e-5 and figures["p99_rel"] <= 1e-3, figures
     assert figures["wmap_equal"] >= 0.999 and figures["dq_zero_where_official_data"], figures
     assert parity_ok(figures)
+    assert _gwcs_ok(figures), {k: v for k, v in figures.items() if k.startswith("gwcs")}
 
 
 @pytest.mark.parametrize("extra", [{"coord_system": "ifualign"}, {"cube_pa": 30.0}, {"scalexy": 0.2, "wavemin": 5.0, "wavemax": 5.3}])
@@ -49,6 +76,7 @@ def test_band_cube_parity_with_orientation_and_overrides(sim_1a, tmp_path, offic
     figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="band", weighting="drizzle",
                        channels=(1,), subbands=("A",), **extra)
     assert parity_ok(figures), figures
+    assert _gwcs_ok(figures), {k: v for k, v in figures.items() if k.startswith("gwcs")}
 
 
 @pytest.mark.slow
@@ -56,6 +84,7 @@ def test_band_cube_parity_with_orientation_and_overrides(sim_1a, tmp_path, offic
 def test_multi_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
     figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="multi", weighting=weighting)
     assert parity_ok(figures), figures
+    assert _gwcs_ok(figures), {k: v for k, v in figures.items() if k.startswith("gwcs")}
 
 
 def test_channel_selection_builds_one_user_cube(sim_1a, tmp_path):
