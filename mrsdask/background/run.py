@@ -172,14 +172,12 @@ def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) 
     """Write a (lazy) background-subtracted detector Dataset to a zarr detector store.
 
     Blocks are computed and written in parallel on the current Dask scheduler; the store is
-    marked complete (``mrsdask_complete``) only at the end. A Dataset read from a detector
-    store already carries the WCS and headers and is written as it is; one read from FITS
-    goes through :func:`mrsdask.io.detector_store.write_detector_store`.
+    marked complete (``mrsdask_complete``) only at the end
+    (:func:`mrsdask.io.detector_store.write_detector_store`). The input store itself is never
+    the output.
     """
-    import zarr
-
     from mrsdask.io import paths
-    from mrsdask.io.detector_store import COMPLETE_ATTR, write_detector_store
+    from mrsdask.io.detector_store import write_detector_store
 
     store = str(store).rstrip("/")
     if paths.exists(store) and not paths.exists(store + "/zarr.json"):
@@ -187,21 +185,7 @@ def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) 
     source = ds.attrs.get("mrsdask_store")
     if source and os.path.abspath(str(source).rstrip("/")) == os.path.abspath(store):
         raise InputError(f"{store}: is the input store; write the subtracted data to another store")
-    ds = ds.copy()
-    ds.attrs.pop("mrsdask_store", None)
-    for var in ds.variables.values():
-        var.encoding = {}
-    if "wcs_asdf" not in ds.coords:
-        return write_detector_store(ds, store, overwrite=overwrite)
-    if paths.exists(store + "/zarr.json") and not overwrite:
-        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
-    ds.attrs[COMPLETE_ATTR] = False
-    target = store if not paths.is_remote(store) else zarr.storage.FsspecStore.from_url(
-        store, storage_options=paths.storage_options_for(store))
-    ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
-    group = zarr.open_group(target, mode="r+", zarr_format=3)
-    group.attrs[COMPLETE_ATTR] = True
-    return str(store)
+    return write_detector_store(ds, store, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import logging
@@ -160,9 +161,11 @@ def _wcs_asdf_bytes(path: str) -> bytes:
 
 
 def wcs_from_bytes(data: bytes):
-    """Deserialise a gwcs stored in a detector store's ``wcs_asdf`` coordinate."""
+    """Deserialise a gwcs stored in a detector store's ``wcs_asdf`` coordinate (bytes or base64 text)."""
     import asdf
 
+    if isinstance(data, str):  # stores keep it as base64 text
+        data = base64.b64decode(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with asdf.open(io.BytesIO(bytes(data)), lazy_load=False, memmap=False) as af:
@@ -209,7 +212,9 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
             primary_header=("exposure", np.asarray([e[1] for e in extras])),
             sci_header=("exposure", np.asarray([e[2] for e in extras])),
         )
-    ds = ds.copy()
+    ds = _portable_text(ds.copy())
+    for var in ds.variables.values():
+        var.encoding = {}  # chunks and codecs of an input store do not carry over
     for key in ("mrsdask_store", "mrsdask_source", PIXELS_TOKEN_ATTR):
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
@@ -217,6 +222,31 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
     ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
     _set_complete(store, True)
     return store
+
+
+def _portable_text(ds: xr.Dataset) -> xr.Dataset:
+    """Text as zarr v3 variable-length strings, the embedded ASDF bytes as base64 text.
+
+    NumPy's fixed-width ``<U``/``S`` arrays would be stored with zarr-python's own
+    fixed-length types, which have no zarr v3 specification (other zarr libraries may not
+    read them); the ``string`` type has one.
+    """
+    for name in list(ds.variables):
+        if ds[name].dtype.kind not in "USO" or ds[name].chunks is not None:
+            continue
+        values = ds[name].values
+        if name == "wcs_asdf":
+            text = [v if isinstance(v, str) else base64.b64encode(bytes(v)).decode("ascii") for v in values.ravel()]
+            attrs = {**ds[name].attrs, "encoding": "base64 of an ASDF file holding the exposure's gwcs"}
+        elif values.dtype.kind == "U" or (values.dtype.kind == "O" and all(isinstance(v, str) for v in values.ravel())):
+            text, attrs = [str(v) for v in values.ravel()], ds[name].attrs
+        else:
+            continue
+        array = np.empty(values.shape, dtype=object)
+        array.ravel()[:] = text
+        ds[name] = ds[name].copy(data=array)
+        ds[name].attrs = attrs
+    return ds
 
 
 def _set_complete(store: str, value: bool) -> None:
