@@ -7,6 +7,7 @@ Subcommands::
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
+    mrsdask extract   STORE --x1d DIR [--source-type …]             1-D spectra of cubes -> official x1d FITS
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
@@ -129,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-region", nargs=2, type=float, action="append", default=None, metavar=("MIN", "MAX"),
                    help="wavelength range (um) left out of the residual-fringe fit; repeatable")
     p.add_argument("--overwrite", action="store_true")
+    _add_cluster_options(p)
+
+    p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
+    p.add_argument("store", help="cube store")
+    p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
+    p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
+    p.add_argument("--prefix", default="mrsdask", help="start of the file names")
+    p.add_argument("--source-type", choices=["point", "extended"], default=None,
+                   help="default: the cube's (from the exposures' SRCTYPE)")
+    p.add_argument("--center", nargs=2, type=float, default=None, metavar=("X", "Y"),
+                   help="aperture centre in 0-based spaxels (default: the spaxel nearest the target)")
+    p.add_argument("--extract1d", default=None, help="official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)")
+    p.add_argument("--rscale", type=float, default=None, help="scale the aperture radius by RSCALE/2 (0.5-3)")
+    p.add_argument("--residual-fringe", action="store_true", help="also remove residual fringes from the spectra (rf_ columns)")
+    p.add_argument("--bkg-sigma-clip", type=float, default=3.0, help="background clipping threshold (sigma)")
     _add_cluster_options(p)
 
     p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
@@ -357,6 +373,32 @@ def cmd_fringe(args) -> int:
     return 0
 
 
+def cmd_extract(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.cube.store import COMPLETE_ATTR, open_group
+    from mrsdask.errors import InputError
+    from mrsdask.extract import extract_cubes
+
+    from mrsdask.io import paths
+
+    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
+        raise InputError(f"{args.store}: no zarr store there; build cubes with 'mrsdask cube' first")
+    group = open_group(args.store, mode="r")
+    names = args.cube or sorted(k for k in group.group_keys()
+                                if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
+    if not names:
+        raise InputError(f"{args.store}: holds no complete cube")
+    # A few cubes' planes: in this process unless a cluster is named.
+    scheduler = args.scheduler or (None if os.environ.get("DASK_SCHEDULER_ADDRESS") else "threads")
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        t0 = time.perf_counter()
+        files = extract_cubes(args.store, names, args.x1d, args.prefix, extract1d=args.extract1d,
+                              source_type=args.source_type, center=args.center, rscale=args.rscale,
+                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip)
+    print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s (aperture correction not applied)")
+    return 0
+
+
 def cmd_run(args) -> int:
     from mrsdask.cluster import dask_client, in_process_is_faster
     from mrsdask.errors import ParameterError
@@ -495,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
-                "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run}
+                "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
+                "extract": cmd_extract}
     if args.command == "bench":
         from mrsdask.bench.cube import run as bench_run
 

@@ -59,6 +59,23 @@ def sim_1a(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def point_source_sim(tmp_path_factory):
+    """Four dithers of setting 12A with one point source (25 mJy, noiseless, no sky)."""
+    from mrsdask.sim import simulate
+
+    config = {
+        "bands": ["1A"],
+        "n_dithers": 4,
+        "noise": False,
+        "sky_background": 0.0,
+        "sources": [{"type": "point", "ra_offset": 0.15, "dec_offset": -0.1, "continuum_mjy": 25.0, "slope": 1.0}],
+        "seed": 11,
+        "prefix": "flux",
+    }
+    return simulate(config, tmp_path_factory.mktemp("flux"))
+
+
+@pytest.fixture(scope="session")
 def assign_wcs_34c(tmp_path_factory):
     """A 34C cal file whose gwcs the official ``assign_wcs`` wrote (with a velocity-aberration scale).
 

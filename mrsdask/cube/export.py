@@ -53,6 +53,7 @@ def _image_header(ds: xr.Dataset, name: str, bunit: str | None) -> fits.Header:
     if bunit:
         h["BUNIT"] = bunit
     if name == "SCI":
+        h["DISPAXIS"] = 2  # MRS dispersion runs along detector rows; cubes inherit it (extract_1d reads it)
         h["PIXAR_A2"] = ds.attrs["pixelarea_arcsecsq"]
         h["PIXAR_SR"] = ds.attrs["pixelarea_steradians"]
         h["WEIGHTNG"] = ds.attrs["weighting"]

@@ -215,7 +215,7 @@ def _check_order(steps: list[StepSpec], source: str) -> None:
             raise ParameterError(f"{source}: step {index} ({step.id}) works on detector data but comes after a "
                                  "cube step; put the detector steps first")
         if kind == EXPORT and not seen_cube:
-            raise ParameterError(f"{source}: step {index} ({step.id}) exports cubes, but no cube step comes before it")
+            raise ParameterError(f"{source}: step {index} ({step.id}) reads cubes, but no cube step comes before it")
         seen_cube = seen_cube or kind == CUBE
         if step.output in outputs:
             raise ParameterError(f"{source}: steps {outputs[step.output]} and {step.id} both write {step.output}; "

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from mrsdask.errors import ParameterError
 
 #: Kinds of values a parameter may take.
-KINDS = ("str", "int", "float", "bool", "choice", "str_list", "ranges")
+KINDS = ("str", "int", "float", "bool", "choice", "str_list", "ranges", "pair")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class Param:
         Key in the step's mapping.
     kind : str
         ``str``, ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``), ``str_list``
-        (a string or a list of strings) or ``ranges`` (a list of ``[min, max]`` pairs).
+        (a string or a list of strings), ``ranges`` (a list of ``[min, max]`` pairs) or ``pair``
+        (``[a, b]``, two numbers).
     default : object
         Value when the key is absent (``None``: not set).
     help : str
@@ -96,6 +97,13 @@ class Param:
                 raise ParameterError(f"{where}: {pair!r} is not a [min, max] pair with min < max")
             out.append((float(pair[0]), float(pair[1])))
         return out
+
+
+    def _as_pair(self, value, where):
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            raise ParameterError(f"{where} must be two numbers [a, b], not {value!r}")
+        return (float(value[0]), float(value[1]))
 
 
 def check_parameters(params: dict[str, Any], accepted: tuple[Param, ...], where: str) -> dict[str, Any]:

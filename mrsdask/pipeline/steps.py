@@ -10,6 +10,7 @@ step           does                                         writes
 ``fringe``      fringe flat and/or residual-fringe fitting   a detector store ``NN-<id>.zarr``
 ``cube``        band, channel or multi cubes                 cubes into ``store`` (``cubes.zarr``)
 ``export``      the last cube step's cubes as ``s3d`` FITS   files in ``folder`` (``s3d``)
+``extract``     1-D spectra of those cubes as ``x1d`` FITS   files in ``folder`` (``x1d``)
 =============  ===========================================  =====================================
 
 The steps call the same functions as the ``mrsdask`` subcommands of the same names
@@ -234,5 +235,29 @@ EXPORT_STEP = StepType("export", EXPORT, (
     Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
 ), run_export_step, "s3d FITS files of the cubes built by the cube step before it")
 
+# --------------------------------------------------------------------------- extract
+def run_extract_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``extract``: spectra of the last cube step's cubes as ``x1d`` FITS files."""
+    from mrsdask.extract import extract_cubes
+
+    files = extract_cubes(ctx.cube_store, ctx.cubes, ctx.output, p["prefix"] or ctx.product or "mrsdask",
+                          extract1d=p["extract1d"], source_type=p["source_type"], center=p["center"],
+                          rscale=p["rscale"], residual_fringe=p["residual_fringe"],
+                          bkg_sigma_clip=p["bkg_sigma_clip"], announce=ctx.announce)
+    return StepResult(ctx.output, f"{len(files)} x1d file(s) in {ctx.output} (aperture correction not applied)", files)
+
+
+EXTRACT_STEP = StepType("extract", EXPORT, (
+    Param("folder", "str", "x1d", "output folder (under the run folder unless absolute)"),
+    Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
+    Param("source_type", "choice", None, "point or extended (default: the cube's)", ("point", "extended")),
+    Param("center", "pair", None, "aperture centre [x, y] in 0-based spaxels (default: nearest the target)"),
+    Param("extract1d", "str", None, "official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)"),
+    Param("rscale", "float", None, "scale the aperture radius by rscale/2 (0.5-3)"),
+    Param("residual_fringe", "bool", False, "also remove residual fringes from the spectra (rf_ columns)"),
+    Param("bkg_sigma_clip", "float", 3.0, "background clipping threshold (sigma)"),
+), run_extract_step, "1-D spectra (x1d FITS) of the cubes built by the cube step before it")
+
 #: All steps by name.
-STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, CUBE_STEP, EXPORT_STEP)}
+STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, CUBE_STEP, EXPORT_STEP,
+                                                       EXTRACT_STEP)}

@@ -8,22 +8,6 @@ from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal
 
 
-@pytest.fixture(scope="module")
-def point_source_sim(tmp_path_factory):
-    from mrsdask.sim import simulate
-
-    config = {
-        "bands": ["1A"],
-        "n_dithers": 4,
-        "noise": False,
-        "sky_background": 0.0,
-        "sources": [{"type": "point", "ra_offset": 0.15, "dec_offset": -0.1, "continuum_mjy": 25.0, "slope": 1.0}],
-        "seed": 11,
-        "prefix": "flux",
-    }
-    return simulate(config, tmp_path_factory.mktemp("flux"))
-
-
 def _aperture_flux_jy(cube, ra0, dec0, radius_arcsec):
     ra, dec = cube["ra"].values, cube["dec"].values
     dx = (ra - ra0) * np.cos(np.radians(dec0)) * 3600.0

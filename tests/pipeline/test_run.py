@@ -137,12 +137,13 @@ def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
     args = ("run", "cubes", str(sim_1a.association), "-o", folder, "--set", "cube.channels=[1]", "--no-progress")
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "step 1/2 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
-    assert "pipeline cubes: 2 step(s) (2 ran)" in proc.stdout
+    assert "step 1/3 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
+    assert "pipeline cubes: 3 step(s) (3 ran)" in proc.stdout
+    assert len(os.listdir(os.path.join(folder, "x1d"))) == 1
     with open(os.path.join(folder, MANIFEST)) as fobj:
         assert json.load(fobj)["pipeline"] == "cubes"
     proc = _cli(*args)
-    assert proc.returncode == 0 and "(2 up to date)" in proc.stdout
+    assert proc.returncode == 0 and "(3 up to date)" in proc.stdout
     # Mistakes exit with status 2 and one line, before anything is written.
     proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
     assert proc.returncode == 2 and "unknown parameter 'bogus'" in proc.stderr
@@ -161,12 +162,12 @@ def test_the_demo_of_a_ready_pipeline_with_every_detector_step(tmp_path):
     proc = _cli("run", "background-fringe-cubes", "-o", folder, "--bands", "1A", "--dithers", "2", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = read_manifest(folder)
-    assert [s["status"] for s in record["steps"]] == ["complete"] * 4
+    assert [s["status"] for s in record["steps"]] == ["complete"] * 5
     assert record["demo"]["config"]["fringes"] > 0 and record["demo"]["config"]["n_background_exposures"] == 1
     assert "subtracted from 2 science exposure(s)" in record["steps"][0]["summary"]
     assert " corrected, " in record["steps"][1]["summary"]
     assert sorted(record["steps"][2]["products"]) == ["ch1-short", "ch2-short"]
-    assert len(record["steps"][3]["products"]) == 2
+    assert len(record["steps"][3]["products"]) == 2 and len(record["steps"][4]["products"]) == 2
     proc = _cli("run", "background-fringe-cubes", "-o", folder, "--bands", "1A", "--dithers", "2", "--no-progress")
     assert proc.returncode == 0 and "using the demo observation simulated before" in proc.stdout
-    assert "(4 up to date)" in proc.stdout
+    assert "(5 up to date)" in proc.stdout

@@ -1,0 +1,136 @@
+"""1-D extraction: the official Extract1dStep side by side on the same s3d file, and the truth."""
+
+import os
+import warnings
+
+import dask
+import numpy as np
+import pytest
+
+from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.export import write_s3d
+from mrsdask.cube.plan import CubeRequest
+from mrsdask.errors import ParameterError
+from mrsdask.extract import default_parameters, extract_spectrum, read_extract1d, write_extract1d
+from mrsdask.io.detector_store import open_cal
+from mrsdask.io.x1d import write_x1d
+
+
+@pytest.fixture(scope="module")
+def band_cube(sim_1a, tmp_path_factory):
+    """Channel 1 band cube of sim_1a, in a store and exported as s3d."""
+    folder = tmp_path_factory.mktemp("extract")
+    store = str(folder / "cubes.zarr")
+    with dask.config.set(scheduler="threads"):
+        (name,) = build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), store, CubeRequest(channels=(1,)),
+                              progress=False)
+    return store, name, write_s3d(open_cube(store, name), str(folder / "cube_s3d.fits"))
+
+
+def _official_x1d(s3d, source_type, ref):
+    import logging
+
+    from jwst.extract_1d import Extract1dStep
+    from stdatamodels.jwst.datamodels import IFUCubeModel
+
+    from mrsdask.instrument.reference import _disable_crds_context_lookup
+
+    _disable_crds_context_lookup()
+    logging.getLogger("stpipe").setLevel(logging.ERROR)
+    logging.getLogger("jwst").setLevel(logging.ERROR)
+    model = IFUCubeModel(s3d)
+    model.meta.target.source_type = source_type
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Extract1dStep(override_extract1d=ref, override_psf="N/A", apply_apcorr=False,
+                             ifu_rfcorr=False).run(model)
+
+
+@pytest.mark.parametrize("source_type", ["POINT", "EXTENDED"])
+def test_spectra_equal_the_official_extract_1d(band_cube, tmp_path, source_type):
+    from stdatamodels.jwst import datamodels
+
+    store, name, s3d = band_cube
+    ref = write_extract1d(default_parameters(), str(tmp_path / "extract1d.asdf"))
+    official = _official_x1d(s3d, source_type, ref).spec[0]
+    params = read_extract1d(ref)  # the same apertures, read back from the official format
+    with dask.config.set(scheduler="threads"):
+        spectrum = extract_spectrum(open_cube(store, name), params, source_type=source_type).load()
+    path = write_x1d(spectrum, str(tmp_path / "mrsdask_x1d.fits"))
+    with datamodels.open(path) as model:
+        mine = model.spec[0]
+        assert (mine.extraction_x, mine.extraction_y) == (official.extraction_x, official.extraction_y)
+        assert mine.source_type == source_type
+        a, b = official.spec_table, mine.spec_table
+        np.testing.assert_array_equal(b["WAVELENGTH"], a["WAVELENGTH"])
+        np.testing.assert_array_equal(b["DQ"], a["DQ"])
+        for column, rtol in (("FLUX", 1e-10), ("SURF_BRIGHT", 1e-10), ("BACKGROUND", 1e-10),
+                             ("FLUX_ERROR", 1e-6), ("SB_ERROR", 1e-6), ("BKGD_ERROR", 1e-6), ("NPIXELS", 1e-6)):
+            np.testing.assert_allclose(b[column], a[column], rtol=rtol, atol=0, err_msg=column)
+        assert np.all(np.isnan(b["RF_FLUX"]))
+    assert np.nanmedian(spectrum["flux"].values) > 0
+    if source_type == "POINT":
+        assert spectrum.attrs["subtract_background"] and np.any(spectrum["background"].values != 0)
+
+
+def test_point_source_flux_against_the_simulated_truth(point_source_sim, tmp_path):
+    """No aperture correction: a 3-FWHM aperture holds the simulator's (Gaussian) PSF whole."""
+    from mrsdask.datamodel import cube as cmodel
+    from mrsdask.sim import read_truth, truth_spectrum
+
+    with dask.config.set(scheduler="threads"):
+        (name,) = build_cubes(open_cal([str(p) for p in point_source_sim.cal_files]), str(tmp_path / "c.zarr"),
+                              CubeRequest(channels=(1,)), progress=False)
+        cube = open_cube(str(tmp_path / "c.zarr"), name)
+        truth = read_truth(point_source_sim.truth)
+        source = truth.config.sources[0]
+        ra0 = truth.config.target_ra + source.ra_offset / 3600.0 / np.cos(np.radians(truth.config.target_dec))
+        dec0 = truth.config.target_dec + source.dec_offset / 3600.0
+        x0, y0 = cmodel.celestial_wcs(cube.attrs).wcs_world2pix(ra0, dec0, 0)
+        spectrum = extract_spectrum(cube, source_type="point", center=(float(x0), float(y0)), rscale=3.0).load()
+        nearest = extract_spectrum(cube, source_type="point").load()
+    ratio = spectrum["flux"].values / truth_spectrum(source, spectrum["wavelength"].values)
+    good = spectrum["dq"].values == 0
+    assert good.sum() > 0.9 * ratio.size
+    assert np.median(ratio[good]) == pytest.approx(1.0, abs=0.01)
+    assert np.percentile(np.abs(ratio[good] - 1), 90) < 0.03
+    # Without a centre, the aperture sits on the spaxel nearest the target (0.18" from the source).
+    assert nearest.attrs["center_from"] == "spaxel nearest to TARG_RA/TARG_DEC"
+    assert float(nearest.attrs["x_center"]).is_integer()
+
+
+def test_parameters_interpolate_extrapolate_and_round_trip(tmp_path):
+    params = default_parameters()
+    radius, inner, outer = params.at(np.array([2.0, 5.0, 30.0]))
+    fwhm = 0.033 * np.array([2.0, 5.0, 30.0]) + 0.106
+    np.testing.assert_allclose(radius, 2 * fwhm, rtol=1e-12)  # linear, so extrapolation is exact
+    np.testing.assert_allclose(inner, 4 * fwhm, rtol=1e-12)
+    np.testing.assert_allclose(outer, 5 * fwhm, rtol=1e-12)
+    np.testing.assert_allclose(params.at(np.array([5.0]), rscale=3.0)[0], 3 * fwhm[1], rtol=1e-12)
+    back = read_extract1d(write_extract1d(params, str(tmp_path / "ref.asdf")))
+    np.testing.assert_allclose(back.radius, params.radius, rtol=1e-6)
+    assert (back.method, back.subpixels, back.subtract_background) == ("subpixel", 10, True)
+    with pytest.raises(ParameterError, match="rscale 5.0: allowed 0.5-3"):
+        params.at(np.array([5.0]), rscale=5.0)
+    bad = tmp_path / "not_a_ref.asdf"
+    bad.write_text("hello")
+    from mrsdask.errors import InputError
+
+    with pytest.raises(InputError, match="not an IFU EXTRACT1D reference file"):
+        read_extract1d(str(bad))
+
+
+def test_extract_command_writes_x1d_files(band_cube, tmp_path):
+    import subprocess
+    import sys
+
+    store, name, _ = band_cube
+    out = str(tmp_path / "x1d")
+    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", store, "--x1d", out, "--source-type", "point"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.listdir(out) == [f"mrsdask_{name}_x1d.fits"]
+    assert "aperture correction not applied" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", str(tmp_path / "nothing.zarr"), "--x1d", out],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "no zarr store there" in proc.stderr
