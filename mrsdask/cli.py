@@ -11,7 +11,7 @@ Subcommands::
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
-    mrsdask bench     cube …                                       side-by-side benchmark vs the official step
+    mrsdask bench     cube|extract …                               side-by-side benchmark vs the official step
 
 With no INPUTS, ``mrsdask cube`` simulates a default observation first (a small dithered
 point source + extended emission, bands 1A and 2A) and builds its cubes: the embedded demo.
@@ -170,9 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
     bsub = p.add_subparsers(dest="bench_command")
     b = bsub.add_parser("cube", help="cube building: official CubeBuildStep vs mrsdask, same inputs, same run")
-    from mrsdask.bench.cube import add_arguments
+    from mrsdask.bench import cube as bench_cube
+    from mrsdask.bench import extract as bench_extract
 
-    add_arguments(b)
+    bench_cube.add_arguments(b)
+    b = bsub.add_parser("extract", help="1-D extraction: official Extract1dStep vs mrsdask extract, same s3d files")
+    bench_extract.add_arguments(b)
     return parser
 
 
@@ -540,11 +543,11 @@ def main(argv: list[str] | None = None) -> int:
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
                 "extract": cmd_extract}
     if args.command == "bench":
-        from mrsdask.bench.cube import run as bench_run
+        if args.bench_command not in ("cube", "extract"):
+            parser.error("choose a benchmark: mrsdask bench cube|extract …")
+        from importlib import import_module
 
-        if args.bench_command != "cube":
-            parser.error("choose a benchmark: mrsdask bench cube …")
-        commands["bench"] = bench_run
+        commands["bench"] = import_module(f"mrsdask.bench.{args.bench_command}").run
     if args.command not in commands:
         parser.print_help()
         return EXIT_BAD_INPUT

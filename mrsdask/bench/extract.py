@@ -1,0 +1,110 @@
+"""``mrsdask bench extract``: the official ``Extract1dStep`` and ``mrsdask extract`` on the same s3d files.
+
+The cubes of a ``mrsdask bench cube`` case are built once by mrsdask (or reused) and exported
+as s3d; then, for each cube, the official step (one process) and ``mrsdask extract`` (its
+CLI) extract it with the same EXTRACT1D apertures, each side monitored for wall time, CPU
+time and peak RSS as in the cube benchmark. Reported: the times, the ratio, and how far the
+spectra differ column by column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from mrsdask.bench.cube import BENCH_CASES, _run_monitored, _simulate
+
+COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES), help="inputs and cubes as in 'bench cube'")
+    p.add_argument("--source-type", default="point", choices=["point", "extended"])
+    p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def spectra_difference(official_path: str, mine_path: str) -> dict:
+    """Largest relative difference per x1d column (over finite, non-zero official values)."""
+    from stdatamodels.jwst import datamodels
+
+    out = {}
+    with datamodels.open(official_path) as a, datamodels.open(mine_path) as b:
+        ta, tb = a.spec[0].spec_table, b.spec[0].spec_table
+        out["same_wavelengths"] = bool(np.array_equal(ta["WAVELENGTH"], tb["WAVELENGTH"]))
+        out["same_dq"] = bool(np.array_equal(ta["DQ"], tb["DQ"]))
+        out["same_centre"] = bool(a.spec[0].extraction_x == b.spec[0].extraction_x
+                                  and a.spec[0].extraction_y == b.spec[0].extraction_y)
+        for column in COLUMNS:
+            x, y = np.asarray(ta[column], float), np.asarray(tb[column], float)
+            use = np.isfinite(x) & (x != 0)
+            out[column] = float(np.max(np.abs(y[use] - x[use]) / np.abs(x[use]))) if use.any() else 0.0
+    return out
+
+
+def run(args) -> int:
+    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.export import write_s3d
+    from mrsdask.cube.store import open_group
+    from mrsdask.extract import default_parameters, write_extract1d
+
+    overrides, output_type, channel, band = BENCH_CASES[args.case]
+    workdir = os.path.abspath(os.path.join(args.workdir, f"extract-{args.case}-{args.source_type}"))
+    os.makedirs(workdir, exist_ok=True)
+    files = _simulate(workdir, overrides, None)
+    store = os.path.join(workdir, "cubes.zarr")
+    if not glob.glob(os.path.join(store, "*", "zarr.json")):
+        print(f"building the {args.case} cubes with mrsdask …")
+        subprocess.run([sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
+                        "--channel", *channel, "--band", *band, "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+    names = sorted(k for k in open_group(store).group_keys() if not k.startswith("_"))
+    ref = write_extract1d(default_parameters(), os.path.join(workdir, "extract1d.asdf"))
+    results: dict = {"case": args.case, "source_type": args.source_type, "cubes": {}, "machine": {"cores": os.cpu_count()}}
+    mine_dir = os.path.join(workdir, "mrsdask_x1d")
+    for name in names:
+        s3d = os.path.join(workdir, f"{name}_s3d.fits")
+        if not os.path.exists(s3d):
+            write_s3d(open_cube(store, name), s3d)
+        official = os.path.join(workdir, f"official_{name}_x1d.fits")
+        print(f"{name}: official Extract1dStep …")
+        off = _run_monitored([sys.executable, "-m", "mrsdask.bench.official_extract", s3d, ref, args.source_type,
+                              official], os.path.join(workdir, f"official_{name}.log"))
+        print(f"{name}: mrsdask extract …")
+        mine = _run_monitored([sys.executable, "-m", "mrsdask.cli", "extract", store, "--cube", name, "--x1d", mine_dir,
+                               "--prefix", "bench", "--extract1d", ref, "--source-type", args.source_type],
+                              os.path.join(workdir, f"mrsdask_{name}.log"))
+        for side, r in (("official", off), ("mrsdask", mine)):
+            if r["returncode"] != 0:
+                print(open(r["log"]).read()[-3000:])
+                raise RuntimeError(f"{side} extraction of {name} failed")
+        planes = open_group(store)[name]["sci"].shape[0]
+        entry = {"planes": int(planes), "official": off, "mrsdask": mine,
+                 "speedup_wall": off["wall_s"] / mine["wall_s"],
+                 "difference": spectra_difference(official, os.path.join(mine_dir, f"bench_{name}_x1d.fits"))}
+        results["cubes"][name] = entry
+        _report_cube(name, entry)
+    if args.json:
+        with open(args.json, "w") as fobj:
+            json.dump(results, fobj, indent=2, default=float)
+    return 0
+
+
+def _report_cube(name: str, e: dict) -> None:
+    print(f"  {name} ({e['planes']} planes)")
+    for side in ("official", "mrsdask"):
+        s = e[side]
+        print(f"    {side:9s} wall {s['wall_s']:7.1f} s  CPU {s['cpu_s_sampled']:7.1f} s  peak RSS "
+              f"{s['peak_rss_total_gb']:.2f} GB (largest process {s['peak_rss_process_gb']:.2f} GB)  "
+              f"CPU stolen {100 * s['machine_steal_fraction']:.0f}%")
+    d = e["difference"]
+    print(f"    speed-up {e['speedup_wall']:.1f}x; same wavelengths {d['same_wavelengths']}, DQ {d['same_dq']}, "
+          f"centre {d['same_centre']}; max relative difference " + ", ".join(f"{c} {d[c]:.1e}" for c in COLUMNS))
+
+
+
