@@ -69,20 +69,27 @@ def clipped_mean_std(values: np.ndarray, sigma: float, maxiters: int = 5) -> tup
 
     The algorithm of astropy's ``sigma_clipped_stats(values, sigma=sigma, maxiters=maxiters)``
     (non-finite values ignored, bounds from the median and the population standard deviation
-    of what is left, until nothing changes or ``maxiters``), about 10× faster on a cube plane.
+    of what is left, until nothing changes or ``maxiters``). What is kept is always an
+    interval of values, so the values are sorted once and each iteration only moves the two
+    ends of a slice: about 10× faster than astropy on a cube plane.
     """
-    x = values[np.isfinite(values)]
+    x = np.sort(values[np.isfinite(values)])
+    lo, hi = 0, x.size
     for _ in range(maxiters):
-        if x.size == 0:
+        if hi == lo:
             break
-        center, spread = np.median(x), np.std(x)
-        keep = (x >= center - spread * sigma) & (x <= center + spread * sigma)
-        if keep.all():
+        kept = x[lo:hi]
+        n = hi - lo
+        center = kept[n // 2] if n % 2 else (kept[n // 2 - 1] + kept[n // 2]) / 2.0
+        spread = np.std(kept)
+        new_lo = max(lo, int(np.searchsorted(x, center - spread * sigma, side="left")))
+        new_hi = min(hi, int(np.searchsorted(x, center + spread * sigma, side="right")))
+        if (new_lo, new_hi) == (lo, hi):
             break
-        x = x[keep]
-    if x.size == 0:
+        lo, hi = new_lo, new_hi
+    if hi == lo:
         return np.nan, np.nan
-    return float(np.mean(x)), float(np.std(x))
+    return float(np.mean(x[lo:hi])), float(np.std(x[lo:hi]))
 
 
 def _clip_mask(plane: np.ndarray, clipped_weight: np.ndarray, bmask: np.ndarray, sigma: float) -> np.ndarray | None:

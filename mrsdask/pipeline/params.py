@@ -35,6 +35,9 @@ class Param:
         One line for ``mrsdask run --describe``.
     choices : tuple of str
         Allowed values of a ``choice`` (and, for ``str_list``, of each item, if given).
+    input_file : bool
+        The value names input files (reference files, spectra): their size and modification
+        time are part of the step's fingerprint.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Param:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = field(default_factory=tuple)
+    input_file: bool = False
 
     def convert(self, value: Any, where: str) -> Any:
         """The checked value; ``where`` names the step for the error message."""

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mrsdask.errors import InputError
+from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
 from mrsdask.pipeline.definition import Pipeline, StepSpec
 from mrsdask.pipeline.steps import CUBE, DETECTOR, EXPORT, StepContext, StepResult
@@ -70,19 +70,21 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
     return stamps, product
 
 
-def _referenced_files(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Stamps of the local files a step's parameters name (flats, references, user spectra)."""
+def _referenced_files(step: StepSpec) -> list[dict[str, Any]]:
+    """Stamps of the input files a step's parameters name (flats, references, user spectra)."""
     found = []
-    for value in params.values():
+    for param in step.type.params:
+        value = step.params.get(param.name)
+        if not param.input_file or value is None:
+            continue
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and "://" not in item and os.path.isfile(item):
-                found.append(_file_stamp(item))
+            found.append(_file_stamp(str(item)))
     return found
 
 
 def step_fingerprint(step: StepSpec, upstream: str) -> str:
     """Hash of what decides a step's output: its type, parameters, named files and its input."""
-    text = json.dumps({"step": step.name, "params": step.params, "files": _referenced_files(step.params),
+    text = json.dumps({"step": step.name, "params": step.params, "files": _referenced_files(step),
                        "upstream": upstream}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -236,6 +238,13 @@ def run_pipeline(
     MrsdaskError
         From a step; the run record marks that step failed and nothing after it runs.
     """
+    if paths.is_remote(run_folder):
+        local_only = [s.id for s in pipeline.steps if s.type.kind == EXPORT and "://" not in s.output
+                      and not os.path.isabs(s.output)]
+        if local_only:
+            raise ParameterError(f"steps {', '.join(local_only)} write local FITS files, and the run folder "
+                                 f"{run_folder} is remote; give them an absolute local folder, e.g. "
+                                 f"--set {local_only[0]}.folder=/data/out")
     record = prepare_run_folder(run_folder)
     previous = {s["id"]: s for s in (record or {}).get("steps", [])}
     stamps, product = input_stamps(inputs)

@@ -120,7 +120,7 @@ def run_background_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
 BACKGROUND_STEP = StepType("background", DETECTOR, (
     Param("method", "choice", "pixel", "pixel: per-pixel clipped mean of the background exposures (spec2); "
           "master: 1-D master background through each pixel's wavelength (spec3)", ("pixel", "master")),
-    Param("user_background", "str", None, "master: x1d FITS or two-column table (um, MJy/sr) to use instead"),
+    Param("user_background", "str", None, "master: x1d FITS or two-column table (um, MJy/sr) to use instead", input_file=True),
     Param("save_master", "str", None, "master: also write the 1-D master background here (under the run folder)"),
     Param("save_2d", "bool", False, "keep the subtracted 2-D background as variable 'background'"),
     Param("median_kernel", "int", 1, "master: moving-median width of the spectrum (odd, 1 = off)"),
@@ -162,9 +162,9 @@ def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
 
 
 FRINGE_STEP = StepType("fringe", DETECTOR, (
-    Param("flat", "str_list", None, "official FRINGE reference file(s): divide by the matching fringe flat"),
+    Param("flat", "str_list", None, "official FRINGE reference file(s): divide by the matching fringe flat", input_file=True),
     Param("residual", "bool", True, "fit and remove residual fringes per slice column"),
-    Param("fringefreq", "str", None, "official FRINGEFREQ reference (default: documented values)"),
+    Param("fringefreq", "str", None, "official FRINGEFREQ reference (default: documented values)", input_file=True),
     Param("ignore_regions", "ranges", None, "wavelength ranges (um) left out of the fits, [[min, max], ...]"),
 ), run_fringe_step, "fringe flat and residual-fringe correction")
 
@@ -201,7 +201,7 @@ CUBE_STEP = StepType("cube", CUBE, (
     Param("weighting", "choice", "drizzle", "voxel weighting", ("drizzle", "emsm", "msm")),
     Param("channels", "str_list", ["all"], "channels: 1 2 3 4 or all", ("1", "2", "3", "4", "all")),
     Param("bands", "str_list", ["all"], "bands: short medium long or all", ("short", "medium", "long", "all")),
-    Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)"),
+    Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)", input_file=True),
     Param("scalexy", "float", 0.0, "spaxel size (arcsec; 0 = from the cube parameters)"),
     Param("scalew", "float", 0.0, "linear wavelength step (um; 0 = from the cube parameters)"),
     Param("wavemin", "float", None, "shortest wavelength (um)"),
@@ -252,7 +252,7 @@ EXTRACT_STEP = StepType("extract", EXPORT, (
     Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
     Param("source_type", "choice", None, "point or extended (default: the cube's)", ("point", "extended")),
     Param("center", "pair", None, "aperture centre [x, y] in 0-based spaxels (default: nearest the target)"),
-    Param("extract1d", "str", None, "official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)"),
+    Param("extract1d", "str", None, "official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)", input_file=True),
     Param("rscale", "float", None, "scale the aperture radius by rscale/2 (0.5-3)"),
     Param("residual_fringe", "bool", False, "also remove residual fringes from the spectra (rf_ columns)"),
     Param("bkg_sigma_clip", "float", 3.0, "background clipping threshold (sigma)"),

@@ -171,3 +171,10 @@ def test_the_demo_of_a_ready_pipeline_with_every_detector_step(tmp_path):
     proc = _cli("run", "background-fringe-cubes", "-o", folder, "--bands", "1A", "--dithers", "2", "--no-progress")
     assert proc.returncode == 0 and "using the demo observation simulated before" in proc.stdout
     assert "(5 up to date)" in proc.stdout
+
+
+def test_fits_writing_steps_need_a_local_folder_when_the_run_folder_is_remote(sim_1a):
+    from mrsdask.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="steps export, extract write local FITS files.*--set export.folder="):
+        run_pipeline(load_pipeline("cubes"), [str(sim_1a.association)], "s3://bucket/runs/one")
