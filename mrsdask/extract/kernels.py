@@ -22,6 +22,9 @@ plane only.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 #: DQ flag of planes with no covered spaxel in the aperture.
@@ -29,39 +32,66 @@ DO_NOT_USE = 1
 OUTPUTS = ("temp_flux", "f_var", "background", "b_var", "npixels", "npixels_bkg", "dq")
 
 
-def _weights(aperture, shape: tuple[int, int], method: str, subpixels: int) -> np.ndarray:
-    mask = aperture.to_mask(method=method, subpixels=subpixels)
-    return mask.to_image(shape, dtype=np.float64) if mask is not None else np.zeros(shape)
+def _mask_method(method: str, subpixels: int) -> tuple[int, int]:
+    """photutils' translation of an aperture method to (use_exact, subpixels)."""
+    if method == "exact":
+        return 1, 1
+    if method == "center":
+        return 0, 1
+    return 0, int(subpixels)
 
 
-def circle_weights(shape, x: float, y: float, r: float, method: str = "subpixel", subpixels: int = 10) -> np.ndarray:
-    """Fraction of each spaxel inside a circle centred on (x, y) (0-based spaxel centres)."""
-    from photutils.aperture import CircularAperture
+@dataclass(frozen=True)
+class Box:
+    """Aperture weights on the part of the plane they cover: ``weights`` over ``[y0:y1, x0:x1]``."""
 
-    if not r > 0:
-        return np.zeros(shape)
-    return _weights(CircularAperture((x, y), r=r), shape, method, subpixels)
+    weights: np.ndarray
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    def sum(self, values: np.ndarray, mask: np.ndarray) -> float:
+        """Σ weight × value over the unmasked spaxels (NaN values propagate, as in photutils)."""
+        v = values[self.y0:self.y1, self.x0:self.x1]
+        use = (self.weights > 0) & ~mask[self.y0:self.y1, self.x0:self.x1]
+        return float(np.sum(self.weights[use] * v[use]))
 
 
-def annulus_weights(shape, x: float, y: float, r_in: float, r_out: float, method: str = "subpixel",
-                    subpixels: int = 10) -> np.ndarray:
-    """Fraction of each spaxel inside an annulus centred on (x, y)."""
-    from photutils.aperture import CircularAnnulus
+def circle_box(shape, x: float, y: float, r_out: float, r_in: float = 0.0, method: str = "subpixel",
+               subpixels: int = 10) -> Box:
+    """Weights of a circle (or an annulus, with ``r_in``) centred on (x, y), 0-based spaxel centres.
 
-    return _weights(CircularAnnulus((x, y), r_in=r_in, r_out=r_out), shape, method, subpixels)
+    The same computation as photutils' ``CircularAperture``/``CircularAnnulus`` masks (its
+    ``circular_overlap_grid`` on the aperture's bounding box, cropped to the plane), without
+    building aperture objects: a tenth of the cost per plane.
+    """
+    from photutils.geometry import circular_overlap_grid
+
+    ny, nx = shape
+    if not r_out > 0:
+        return Box(np.zeros((0, 0)), 0, 0, 0, 0)
+    ixmin, ixmax = math.floor(x - r_out + 0.5), math.ceil(x + r_out + 0.5)
+    iymin, iymax = math.floor(y - r_out + 0.5), math.ceil(y + r_out + 0.5)
+    edges = (ixmin - 0.5 - x, ixmax - 0.5 - x, iymin - 0.5 - y, iymax - 0.5 - y)
+    use_exact, sub = _mask_method(method, subpixels)
+    weights = circular_overlap_grid(*edges, ixmax - ixmin, iymax - iymin, r_out, use_exact, sub)
+    if r_in > 0:
+        weights = weights - circular_overlap_grid(*edges, ixmax - ixmin, iymax - iymin, r_in, use_exact, sub)
+    x0, x1, y0, y1 = max(ixmin, 0), min(ixmax, nx), max(iymin, 0), min(iymax, ny)
+    if x0 >= x1 or y0 >= y1:
+        return Box(np.zeros((0, 0)), 0, 0, 0, 0)
+    return Box(weights[y0 - iymin:y1 - iymin, x0 - ixmin:x1 - ixmin], y0, y1, x0, x1)
 
 
-def rectangle_weights(shape, method: str = "subpixel", subpixels: int = 10) -> np.ndarray:
+def rectangle_box(shape, method: str = "subpixel", subpixels: int = 10) -> Box:
     """The official extended-source aperture: a rectangle covering the whole plane."""
     from photutils.aperture import RectangularAperture
 
     ny, nx = shape
-    return _weights(RectangularAperture((nx / 2.0 - 0.5, ny / 2.0 - 0.5), nx, ny, theta=0.0), shape, method, subpixels)
-
-
-def _sum(weights: np.ndarray, values: np.ndarray, mask: np.ndarray) -> float:
-    use = (weights > 0) & ~mask
-    return float(np.sum(weights[use] * values[use]))
+    mask = RectangularAperture((nx / 2.0 - 0.5, ny / 2.0 - 0.5), nx, ny, theta=0.0).to_mask(
+        method=method, subpixels=subpixels)
+    return Box(mask.to_image(shape, dtype=np.float64), 0, ny, 0, nx)
 
 
 def clipped_mean_std(values: np.ndarray, sigma: float, maxiters: int = 5) -> tuple[float, float]:
@@ -141,7 +171,7 @@ def extract_planes(
     nz, ny, nx = sci.shape
     out = {name: np.zeros(nz, dtype=np.uint32 if name == "dq" else np.float64) for name in OUTPUTS}
     shape = (ny, nx)
-    extended = None if point else rectangle_weights(shape, method, subpixels)
+    extended = None if point else rectangle_box(shape, method, subpixels)
     for k in range(nz):
         clipped = np.minimum(np.asarray(wmap[k], dtype=np.float64), 1.0)
         bmask = clipped == 0
@@ -149,39 +179,39 @@ def extract_planes(
         var = np.asarray(err[k], dtype=np.float64) ** 2
         annulus = None
         if point:
-            aperture = circle_weights(shape, x_center, y_center, radius[k], method, subpixels)
+            aperture = circle_box(shape, x_center, y_center, radius[k], 0.0, method, subpixels)
             r_in, r_out = inner_bkg[k], outer_bkg[k]
             if subtract_background and 0 < r_in < r_out:
-                annulus = annulus_weights(shape, x_center, y_center, r_in, r_out, method, subpixels)
+                annulus = circle_box(shape, x_center, y_center, r_out, r_in, method, subpixels)
             full_area = np.pi * radius[k] ** 2 if radius[k] > 0 else 0.0
         else:
             aperture = extended
             full_area = float(nx * ny)
-        area = _sum(aperture, clipped, bmask)
+        area = aperture.sum(clipped, bmask)
         if area == 0:
             out["dq"][k] = DO_NOT_USE
             area = full_area if full_area > 0 else area
         out["npixels"][k] = area
-        flux = _sum(aperture, plane, bmask)
-        f_var = _sum(aperture, var, bmask)
+        flux = aperture.sum(plane, bmask)
+        f_var = aperture.sum(var, bmask)
         if annulus is not None:
-            annulus_area = _sum(annulus, clipped, bmask)
+            annulus_area = annulus.sum(clipped, bmask)
             if annulus_area == 0:
                 annulus_area = float(np.pi * (r_out**2 - r_in**2))
             out["npixels_bkg"][k] = annulus_area
             if annulus_area > 0:
                 scale = area / annulus_area
                 maskclip = _clip_mask(plane, clipped, bmask, bkg_sigma_clip)
-                background = _sum(annulus, plane, bmask if maskclip is None else maskclip)
-                b_var = _sum(annulus, var, bmask)
+                background = annulus.sum(plane, bmask if maskclip is None else maskclip)
+                b_var = annulus.sum(var, bmask)
                 out["background"][k], out["b_var"][k] = background, b_var
                 flux -= background * scale
                 f_var += b_var * scale * scale
         elif not point:
             maskclip = _clip_mask(plane, clipped, bmask, bkg_sigma_clip)
             if maskclip is not None:
-                out["background"][k] = _sum(aperture, plane, maskclip)
-                out["npixels_bkg"][k] = _sum(aperture, clipped, maskclip)
-                out["b_var"][k] = _sum(aperture, var, maskclip)
+                out["background"][k] = aperture.sum(plane, maskclip)
+                out["npixels_bkg"][k] = aperture.sum(clipped, maskclip)
+                out["b_var"][k] = aperture.sum(var, maskclip)
         out["temp_flux"][k], out["f_var"][k] = flux, f_var
     return out

@@ -104,6 +104,27 @@ def test_point_source_flux_against_the_simulated_truth(point_source_sim, tmp_pat
     assert float(nearest.attrs["x_center"]).is_integer()
 
 
+@pytest.mark.parametrize("method", ["exact", "subpixel", "center"])
+def test_aperture_weights_are_photutils(method):
+    from photutils.aperture import CircularAnnulus, CircularAperture
+
+    from mrsdask.extract.kernels import circle_box
+
+    rng = np.random.default_rng(2)
+    shape = (31, 40)
+    for trial in range(30):
+        x, y = rng.uniform(-3, 43), rng.uniform(-3, 34)  # some near or beyond the edges
+        r = rng.uniform(0.3, 9.0)
+        r_in = r * rng.uniform(1.5, 2.0)
+        for box, aperture in ((circle_box(shape, x, y, r, 0.0, method, 10), CircularAperture((x, y), r)),
+                              (circle_box(shape, x, y, 1.3 * r_in, r_in, method, 10),
+                               CircularAnnulus((x, y), r_in, 1.3 * r_in))):
+            mine = np.zeros(shape)
+            mine[box.y0:box.y1, box.x0:box.x1] = box.weights
+            expected = aperture.to_mask(method=method, subpixels=10).to_image(shape, dtype=np.float64)
+            np.testing.assert_array_equal(mine, np.zeros(shape) if expected is None else expected)
+
+
 def test_clipped_statistics_are_astropys():
     from astropy.stats import sigma_clipped_stats
 
