@@ -121,3 +121,15 @@ def run_official_cube_build(files, cubepar, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return CubeBuildStep(override_cubepar=cubepar, **kwargs).run([str(f) for f in files])
+
+
+def run_cli(*args, cwd=None, timeout=900):
+    """Run ``python -m mrsdask.cli ARGS`` as a user would (no scheduler from the environment)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)

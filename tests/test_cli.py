@@ -1,18 +1,12 @@
 """The mrsdask command: the main job end to end on a local cluster, and clear errors."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 
-def _run(*args, cwd=None):
-    env = dict(os.environ)
-    env.pop("DASK_SCHEDULER_ADDRESS", None)
-    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=900)
+from tests.conftest import run_cli as _run
 
 
 def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):

@@ -18,6 +18,27 @@ def _chunk_files(root, name):
             for d, _, fs in os.walk(folder) for f in fs}
 
 
+def _crash_on_third_slab(monkeypatch) -> list[int]:
+    """Make the third slab task to run fail, as a killed process would leave it.
+
+    (The scheduler's order of independent slabs is its own: count calls, not slab numbers.)
+    Returns the list of slab indices the tasks were called with.
+    """
+    import mrsdask.cube.build as build
+
+    original = build.build_slab
+    calls = []
+
+    def failing(spec, root_, scratch, slab_index):
+        calls.append(slab_index)
+        if len(calls) == 3:
+            raise RuntimeError("simulated crash")
+        return original(spec, root_, scratch, slab_index)
+
+    monkeypatch.setattr(build, "build_slab", failing)
+    return calls
+
+
 def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     import dask
 
@@ -27,18 +48,9 @@ def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
     with dask.config.set(scheduler="synchronous"):
-        # First run: the third slab task to run fails, as a killed process would leave it (the
-        # scheduler's order of independent slabs is its own: count calls, not slab numbers).
+        # First run: the third slab task to run fails.
         original = build.build_slab
-        calls = []
-
-        def failing(spec, root_, scratch, slab_index):
-            calls.append(slab_index)
-            if len(calls) == 3:
-                raise RuntimeError("simulated crash")
-            return original(spec, root_, scratch, slab_index)
-
-        monkeypatch.setattr(build, "build_slab", failing)
+        calls = _crash_on_third_slab(monkeypatch)
         with pytest.raises(RuntimeError, match="simulated crash"):
             build_cubes(ds, root, request, progress=False)
         with pytest.raises(IncompleteStoreError):
@@ -90,16 +102,8 @@ def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, mo
     root = str(tmp_path / "cubes.zarr")
     request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
     original = build.build_slab
-    calls = []
-
-    def failing(spec, root_, scratch, slab_index):
-        calls.append(slab_index)
-        if len(calls) == 3:
-            raise RuntimeError("simulated crash")
-        return original(spec, root_, scratch, slab_index)
-
     with dask.config.set(scheduler="synchronous"):
-        monkeypatch.setattr(build, "build_slab", failing)
+        _crash_on_third_slab(monkeypatch)
         with pytest.raises(RuntimeError, match="simulated crash"):
             build_cubes(open_cal(files), root, request, progress=False)
         assert os.path.exists(os.path.join(root, "_scratch"))

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import dask
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 from mrsdask.errors import InputError
 from mrsdask.pipeline import MANIFEST, load_pipeline, read_manifest, run_pipeline
+from tests.conftest import run_cli as _cli
 
 DEFINITION = """\
 name: bg-cubes
@@ -125,11 +124,6 @@ def test_the_run_folder_must_be_new_empty_or_a_run_folder(sim_1a, tmp_path):
         _run(load_pipeline("cubes"), [str(sim_1a.association)], str(afile))
 
 
-def _cli(*args, cwd=None):
-    env = dict(os.environ)
-    env.pop("DASK_SCHEDULER_ADDRESS", None)
-    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=900)
 
 
 def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
