@@ -62,8 +62,14 @@ class ExtractionParameters:
             raise ParameterError(f"subpixels must be at least 1, not {self.subpixels}")
         sizes = {len(np.ravel(a)) for a in (self.wavelength, self.radius, self.inner_bkg, self.outer_bkg)}
         if len(sizes) != 1 or sizes.pop() < 2:
-            raise ParameterError("extraction parameters need wavelength, radius, inner_bkg and outer_bkg "
-                                 "of one length (at least 2)")
+            raise ParameterError(f"{self.source}: extraction parameters need wavelength, radius, inner_bkg and "
+                                 "outer_bkg of one length (at least 2)")
+        values = np.concatenate([np.ravel(a) for a in (self.wavelength, self.radius, self.inner_bkg, self.outer_bkg)])
+        if not np.all(np.isfinite(values)) or np.any(np.ravel(self.radius) <= 0):
+            raise ParameterError(f"{self.source}: extraction wavelengths and radii must be finite and the "
+                                 "radii positive")
+        if len(np.unique(np.ravel(self.wavelength))) != len(np.ravel(self.wavelength)):
+            raise ParameterError(f"{self.source}: extraction wavelengths must be distinct")
 
     def at(self, wavelength: np.ndarray, rscale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Radius, inner and outer annulus radius (arcsec) at each wavelength.

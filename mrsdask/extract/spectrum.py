@@ -96,6 +96,9 @@ def extract_spectrum(
     if point:
         if center is not None:
             x_c, y_c, how = float(center[0]), float(center[1]), "given"
+            if not (-0.5 <= x_c <= nx - 0.5 and -0.5 <= y_c <= ny - 0.5):
+                raise ParameterError(f"aperture centre ({x_c:g}, {y_c:g}) is outside the cube ({nx} x {ny} spaxels, "
+                                     "0-based spaxel centres); give x in [-0.5, nx-0.5] and y in [-0.5, ny-0.5]")
         else:
             x_c, y_c, how = source_position(cube)
         scale = float(cube.attrs["cdelt1"]) * 3600.0  # arcsec per spaxel

@@ -159,6 +159,19 @@ def test_parameters_interpolate_extrapolate_and_round_trip(tmp_path):
 
     with pytest.raises(InputError, match="not an IFU EXTRACT1D reference file"):
         read_extract1d(str(bad))
+    from dataclasses import replace
+
+    with pytest.raises(ParameterError, match="must be finite and the radii positive"):
+        replace(params, radius=np.where(params.wavelength > 10, np.nan, params.radius))
+    with pytest.raises(ParameterError, match="of one length"):
+        replace(params, radius=params.radius[:3])
+
+
+def test_a_centre_outside_the_cube_is_refused(band_cube):
+    store, name, _ = band_cube
+    cube = open_cube(store, name)
+    with pytest.raises(ParameterError, match=r"aperture centre \(80, 3\) is outside the cube"):
+        extract_spectrum(cube, source_type="point", center=(80.0, 3.0))
 
 
 def test_extract_command_writes_x1d_files(band_cube, tmp_path):
