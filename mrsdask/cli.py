@@ -298,7 +298,8 @@ def _small_job_scheduler(args, inputs: list[str]) -> str | None:
     """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
 
     The size is an upper bound from the input list alone (no file is opened: a local cluster
-    would start while they are read): science files × the channels each may contribute.
+    would start while they are read): science files × the channels each may contribute (for
+    ``mrsdask run``, which has no ``--channel``, all of them).
     """
     from mrsdask.cluster import current_client, in_process_is_faster
     from mrsdask.cube.plan import parse_channels
@@ -308,7 +309,7 @@ def _small_job_scheduler(args, inputs: list[str]) -> str | None:
         return None
     try:
         members, stores = resolve_inputs(inputs)
-        channels = parse_channels(args.channel)
+        channels = parse_channels(getattr(args, "channel", ["all"]))  # 'run' builds what its cube steps ask
     except (MrsdaskError, ValueError, OSError):
         return None  # the error is reported where the inputs are read
     if stores:
@@ -403,7 +404,7 @@ def cmd_extract(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from mrsdask.cluster import dask_client, in_process_is_faster
+    from mrsdask.cluster import dask_client
     from mrsdask.errors import ParameterError
     from mrsdask.pipeline import load_pipeline, run_pipeline, shipped_pipelines
 
@@ -421,13 +422,7 @@ def cmd_run(args) -> int:
     inputs, extra = list(args.inputs), {}
     if not inputs:
         inputs, extra = _demo_inputs(args, pipeline, run_folder)
-    scheduler = args.scheduler
-    if scheduler is None and args.n_workers is None and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
-        from mrsdask.io.inputs import resolve_inputs
-
-        members, stores = resolve_inputs(inputs)
-        science = sum(1 for m in members if m.exptype == "science")
-        scheduler = "threads" if not stores and in_process_is_faster(science * 2) else None
+    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
     t0 = time.perf_counter()
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         outcomes = run_pipeline(pipeline, inputs, run_folder, overwrite=args.overwrite,

@@ -99,6 +99,12 @@ def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> 
     stream.close()
 
 
+def _wave_table(wavelength) -> np.ndarray:
+    """The WCS-TABLE row of a cube: its wavelengths (µm, float32) as one (n, 1) column."""
+    wave = np.asarray(wavelength, dtype=np.float32)
+    return np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
+
+
 def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     """The cube's gwcs, made the way the official ``cube_build`` makes it.
 
@@ -124,16 +130,11 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     header = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
     nz, ny, nx = ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]
     model = IFUCubeModel()
-    for key, value in header.items():
-        name = key.lower().replace("-", "_")
-        if name.startswith(("wcsaxes", "crpix", "crval", "cdelt", "ctype", "cunit", "pc", "ps3_", "cd")):
-            try:
-                setattr(model.meta.wcsinfo, name, value)
-            except (AttributeError, KeyError, ValueError):
-                continue
+    for key, value in header.items():  # the cube's WCS keywords are all meta.wcsinfo fields
+        if key.lower().startswith(("wcsaxes", "crpix", "crval", "cdelt", "ctype", "cunit", "pc", "ps3_")):
+            setattr(model.meta.wcsinfo, key.lower(), value)
     if header.get("CTYPE3") == "WAVE-TAB":
-        wave = np.asarray(ds["wavelength"].values if wavelength is None else wavelength, dtype=np.float32)
-        model.wavetable = np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
+        model.wavetable = _wave_table(ds["wavelength"].values if wavelength is None else wavelength)
     wcs = create_fitswcs(model)
     wcs.bounding_box = ((0, nx - 1), (0, ny - 1), (0, nz - 1))
     model.close()
@@ -179,7 +180,7 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
     _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
     wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
-    table = np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
+    table = _wave_table(wave)
     hdu = fits.BinTableHDU(table, name="WCS-TABLE")
     hdu.header["TUNIT1"] = "um"
     fits.append(tmp, hdu.data, hdu.header)

@@ -17,6 +17,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from mrsdask.datamodel import cube as cmodel
 from mrsdask.errors import ParameterError
 from mrsdask.extract.kernels import OUTPUTS, extract_planes
 from mrsdask.extract.parameters import ExtractionParameters, default_parameters
@@ -158,8 +159,6 @@ def extract_spectrum(
     ds = xr.Dataset({name: ("wavelength", values, {"units": units} if units else {})
                      for name, (values, units) in data.items()},
                     coords={"wavelength": ("wavelength", wave, {"units": "um"})})
-    from mrsdask.datamodel import cube as cmodel
-
     slit_ra, slit_dec = cmodel.celestial_wcs(cube.attrs).wcs_pix2world(nx / 2.0, ny / 2.0, 0)
     ds.attrs.update({
         "slit_ra": float(slit_ra), "slit_dec": float(slit_dec),

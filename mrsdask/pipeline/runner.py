@@ -58,9 +58,10 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
     members, stores = resolve_inputs(inputs)
     stamps = []
     for member in members:
-        if not paths.exists(member.path):
-            raise InputError(f"{member.path}: no such file")
-        stamps.append({**_file_stamp(member.path), "role": member.exptype})
+        stamp = _file_stamp(member.path)
+        if not stamp["stamp"]:  # one stat a file: empty when it cannot be reached
+            raise InputError(f"{member.path}: no such file (or it cannot be read); check the path")
+        stamps.append({**stamp, "role": member.exptype})
     for store in stores:
         stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
     if members:
@@ -248,9 +249,11 @@ def run_pipeline(
     record = prepare_run_folder(run_folder)
     previous = {s["id"]: s for s in (record or {}).get("steps", [])}
     stamps, product = input_stamps(inputs)
+    from mrsdask import __version__
+
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "pipeline": pipeline.name, "definition": pipeline.source,
-        "inputs": stamps, "started": _now(), **(extra or {}),
+        "mrsdask_version": __version__, "inputs": stamps, "started": _now(), **(extra or {}),
     }
     # Records of steps not reached yet stay as they were (a run that stops early keeps them).
     entries = {s.id: previous[s.id] for s in pipeline.steps if s.id in previous}
@@ -259,9 +262,6 @@ def run_pipeline(
         manifest["steps"] = [entries[s.id] for s in pipeline.steps if s.id in entries]
         _write_manifest(run_folder, manifest)
 
-    from mrsdask import __version__
-
-    manifest["mrsdask_version"] = __version__
     detector_fp = hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()
     detector_inputs = list(inputs)
     cube_fp, cube_store, cubes = "", None, []
