@@ -314,7 +314,7 @@ def _small_job_scheduler(args, inputs: list[str]) -> str | None:
         return None  # the error is reported where the inputs are read
     if stores:
         return None
-    science = sum(1 for m in members if m.exptype == "science")
+    science = sum(1 for m in members if m.exptype != "background")  # unread headers count as science
     return "threads" if in_process_is_faster(science * min(2, len(channels))) else None
 
 

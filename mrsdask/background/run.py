@@ -118,7 +118,8 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
     ----------
     inputs : list of str
         cal files, globs, association JSON files, or one detector store. Association members
-        keep their role (``exptype``); plain cal files are science; x1d files (an association's
+        keep their role (``exptype``); plain cal files are science unless their header says
+        ``BKGDTARG = T`` (a dedicated background observation); x1d files (an association's
         background members, or given directly) are returned as the second item.
 
     Returns
@@ -146,7 +147,7 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
         elif bspec.is_x1d(item):
             x1d.append(item)
         else:
-            members.append(Member(item, "science"))
+            members.append(Member(item, None))
     if stores and members:
         raise InputError("give either FITS inputs or one detector store, not both")
     if len(stores) > 1:
@@ -159,7 +160,7 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
     for m in members:
         role.setdefault(m.path, m.exptype)
     ds = open_cal(list(role))
-    exptype = np.array([role[str(p)] for p in ds["path"].values])
+    exptype = np.array([role[str(p)] or header for p, header in zip(ds["path"].values, ds["exptype"].values)])
     return ds.assign_coords(exptype=("exposure", exptype)), x1d
 
 

@@ -71,6 +71,14 @@ def _float(header, key, default=np.nan) -> float:
         return float(default)
 
 
+def _flag(header, key) -> bool:
+    """A FITS logical keyword (``T``/``F``; also a true/false string as some writers leave it)."""
+    value = header.get(key, False)
+    if isinstance(value, str):
+        return value.strip().upper() in ("T", "TRUE", "1", "Y", "YES")
+    return bool(value)
+
+
 def _image_shape(header) -> tuple[int, ...] | None:
     """Data shape from an extension header (numpy order), None if it has no data."""
     naxis = int(header.get("NAXIS", 0))
@@ -88,8 +96,12 @@ def _data_bytes(header) -> int:
     return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (count + int(header.get("PCOUNT", 0)))
 
 
-def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
+def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
     """Read and validate the headers of an MRS level-2 file.
+
+    ``exptype`` is the file's association role; ``None`` takes it from the header as the
+    official association rules do: ``background`` for a dedicated background observation
+    (``BKGDTARG = T``), else ``science``.
 
     Raises
     ------
@@ -158,7 +170,7 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
     return ExposureInfo(
         path=str(path),
         filename=str(primary.get("FILENAME", str(path).rsplit("/", 1)[-1])).strip(),
-        exptype=exptype,
+        exptype=exptype or ("background" if _flag(primary, "BKGDTARG") else "science"),
         detector=detector,
         channel=channel,
         band=band,
@@ -174,7 +186,7 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
         roll_ref=_float(sci, "ROLL_REF", 0.0),
         exptime=_float(primary, "EFFEXPTM", _float(primary, "EXPTIME", 0.0)),
         s_region=str(sci.get("S_REGION", "")).strip(),
-        bkgdtarg=bool(primary.get("BKGDTARG", False)),
+        bkgdtarg=_flag(primary, "BKGDTARG"),
         mt_ra=_float(sci, "MT_RA", _float(primary, "MT_RA")),
         mt_dec=_float(sci, "MT_DEC", _float(primary, "MT_DEC")),
     )
