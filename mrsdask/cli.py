@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--s3d", default=None, metavar="DIR", help="also write one *_s3d.fits per cube into DIR")
     p.add_argument("--scalexy", type=float, default=0.0, help="spaxel size (arcsec)")
     p.add_argument("--scalew", type=float, default=0.0, help="linear wavelength step (um)")
+    p.add_argument("--linear-wave", action=argparse.BooleanOptionalAction, default=None,
+                   help="linear wavelength axis (official linear_wave); default: linear unless --output-type "
+                        "multi or the selected bands have different spectral steps and no --scalew")
     p.add_argument("--wavemin", type=float, default=None)
     p.add_argument("--wavemax", type=float, default=None)
     p.add_argument("--ra-center", type=float, default=None)
@@ -331,6 +334,7 @@ def _prepare_cube_run(args, inputs: list[str]):
         ra_center=args.ra_center, dec_center=args.dec_center, cube_pa=args.cube_pa,
         coord_system=args.coord_system, nspax_x=args.nspax_x, nspax_y=args.nspax_y,
         rois=args.rois, roiw=args.roiw, weight_power=args.weight_power, slab_planes=args.slab_planes,
+        linear_wave=args.linear_wave,
     )
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
     return request, pars, open_detector_inputs(inputs)

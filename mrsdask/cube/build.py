@@ -158,6 +158,26 @@ def _ifu_rotation(source: dict, channel: int) -> float:
     return 90.0 + math.degrees(math.atan2(dra, ddec))
 
 
+def linear_axis(request: CubeRequest, plan: CubePlan, pars: CubePars) -> bool:
+    """Whether a cube gets a linear wavelength axis (the official ``linear_wave``).
+
+    ``multi`` cubes are tabular, as officially. An explicit ``request.linear_wave`` is kept;
+    by default (``None``) a cube whose bands share one CUBEPAR spectral step, or with a
+    ``scalew``, is linear, and one whose bands' steps differ (e.g. ``--channel 1 2``) gets
+    the tabular axis instead of the official step's failure.
+    """
+    if request.output_type == "multi":
+        return False
+    if request.linear_wave is not None:
+        return bool(request.linear_wave)
+    steps = {pars.bands[b.name].spectralstep for b in plan.bands}
+    linear = request.scalew > 0 or len(steps) == 1
+    if not linear:
+        log.info("cube %s: bands with spectral steps %s get a tabular wavelength axis "
+                 "(pass linear_wave=True with scalew for a linear one)", plan.name, sorted(steps))
+    return linear
+
+
 def plan_cube_spec(
     plan: CubePlan,
     request: CubeRequest,
@@ -172,7 +192,7 @@ def plan_cube_spec(
     official_type = request.output_type
     if request.channels != (1, 2, 3, 4) or request.subbands != ("A", "B", "C"):
         official_type = "user"
-    linear = request.linear_wave and request.output_type != "multi"
+    linear = linear_axis(request, plan, pars)
     params = cube_parameters(
         pars, [b.name for b in plan.bands], request.weighting, linear, len(plan.inputs),
         wavemin=request.wavemin, wavemax=request.wavemax, scalexy=request.scalexy,

@@ -26,6 +26,11 @@ class CubeRequest:
         Channels to use (default all).
     subbands : tuple of str
         Sub-band letters to use, ``A``/``B``/``C`` (``short``/``medium``/``long``; default all).
+    linear_wave : bool or None
+        The official ``linear_wave``: a linear wavelength axis (True) or the tabular
+        multichannel axis (False). ``None`` (default) is linear unless the output is
+        ``multi`` or the cube's bands have different spectral steps and no ``scalew`` is
+        given — where the official default (True) fails.
     """
 
     output_type: str = "band"
@@ -45,7 +50,7 @@ class CubeRequest:
     rois: float = 0.0
     roiw: float = 0.0
     weight_power: float = 2.0
-    linear_wave: bool = True
+    linear_wave: bool | None = None
     slab_planes: int | None = None
 
     def __post_init__(self) -> None:

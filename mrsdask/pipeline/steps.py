@@ -182,7 +182,8 @@ def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
         subbands=parse_subbands(p["bands"]), scalexy=p["scalexy"], scalew=p["scalew"],
         wavemin=p["wavemin"], wavemax=p["wavemax"], ra_center=p["ra_center"], dec_center=p["dec_center"],
         cube_pa=p["cube_pa"], coord_system=p["coord_system"], nspax_x=p["nspax_x"], nspax_y=p["nspax_y"],
-        rois=p["rois"], roiw=p["roiw"], weight_power=p["weight_power"], slab_planes=p["slab_planes"])
+        rois=p["rois"], roiw=p["roiw"], weight_power=p["weight_power"], slab_planes=p["slab_planes"],
+        linear_wave=p["linear_wave"])
     pars = read_cubepar(p["cubepar"]) if p["cubepar"] else default_cubepars()
     ds = open_detector_inputs(ctx.inputs)
     names = build_cubes(ds, ctx.output, request, pars, progress=ctx.progress, overwrite=not ctx.resume,
@@ -204,6 +205,8 @@ CUBE_STEP = StepType("cube", CUBE, (
     Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)", input_file=True),
     Param("scalexy", "float", 0.0, "spaxel size (arcsec; 0 = from the cube parameters)"),
     Param("scalew", "float", 0.0, "linear wavelength step (um; 0 = from the cube parameters)"),
+    Param("linear_wave", "bool", None, "linear wavelength axis (default: unless multi or the bands' "
+                                          "spectral steps differ and no scalew)"),
     Param("wavemin", "float", None, "shortest wavelength (um)"),
     Param("wavemax", "float", None, "longest wavelength (um)"),
     Param("ra_center", "float", None, "cube centre RA (deg)"),
