@@ -263,12 +263,10 @@ def cmd_cube(args) -> int:
 
     inputs = list(args.inputs)
     if not inputs:
-        from mrsdask.sim import simulate
+        from mrsdask.sim.demo import demo_association
 
         folder = os.path.join(os.path.dirname(os.path.abspath(args.output)) or ".", "simulated")
-        print(f"no input given: simulating a demo observation into {folder}")
-        result = simulate(_simulation_config(args), folder, verbose=True)
-        inputs = [str(result.association)]
+        inputs = [demo_association(folder, _simulation_config(args))]
 
     # The local cluster's workers start in the background (~1 s of imports, see mrsdask.preload)
     # while this process imports the cube modules, checks the request and reads the inputs.
@@ -455,7 +453,7 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
 
     from mrsdask.io import paths
     from mrsdask.pipeline.runner import prepare_run_folder, update_manifest
-    from mrsdask.sim import simulate
+    from mrsdask.sim.demo import demo_association
 
     if paths.is_remote(run_folder):
         from mrsdask.errors import ParameterError
@@ -468,17 +466,12 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
         config["fringes"] = 0.08  # something for the residual-fringe fit to remove
     if "background" in names and args.background_exposures is None:
         config["n_background_exposures"] = 1
-    demo = record.get("demo", {})
-    if demo.get("config") == config and os.path.isfile(demo.get("association", "")):
-        print(f"no input given: using the demo observation simulated before in {os.path.dirname(demo['association'])}")
-        return [demo["association"]], {"demo": demo}
-    folder = os.path.join(run_folder, "simulated")
-    update_manifest(run_folder, demo={"config": config, "association": ""})  # the folder is a run folder now
-    print(f"no input given: simulating a demo observation into {folder}")
-    result = simulate(config, folder, verbose=True)
-    demo = {"config": config, "association": str(result.association)}
+    if not record:
+        update_manifest(run_folder, demo={"config": config, "association": ""})  # the folder is a run folder now
+    association = demo_association(os.path.join(run_folder, "simulated"), config)
+    demo = {"config": config, "association": association}
     update_manifest(run_folder, demo=demo)
-    return [demo["association"]], {"demo": demo}
+    return [association], {"demo": demo}
 
 
 def cmd_export(args) -> int:
