@@ -60,7 +60,12 @@ def _add_simulate_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrsdask", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mrsdask",
+        description="Distributed, chunked processing of JWST MIRI MRS integral-field data: detector stores, "
+                    "background and fringe correction, 3-D cubes as the official CubeBuildStep builds them, "
+                    "1-D spectra, pipelines; on a Dask cluster or in this process. "
+                    "'mrsdask COMMAND -h' describes each command.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command")
@@ -70,16 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate_options(p)
 
     p = sub.add_parser("ingest", help="cal/rate FITS (files, globs, association) -> zarr detector store")
-    p.add_argument("inputs", nargs="+")
+    p.add_argument("inputs", nargs="+", help="cal/rate FITS files, globs or an association JSON")
     p.add_argument("-o", "--output", required=True, help="detector store (path or s3:// URL)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("cube", help="build 3-D cubes (band, channel or multi) into a zarr store")
     p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
     p.add_argument("-o", "--output", default="mrsdask-out/cubes.zarr", help="zarr cube store (path or s3:// URL)")
-    p.add_argument("--output-type", default="band", choices=["band", "channel", "multi"])
-    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
+    p.add_argument("--output-type", default="band", choices=["band", "channel", "multi"],
+                   help="one cube per band, per channel, or one multi-channel cube with a tabular "
+                        "wavelength axis (default band; a --channel/--band selection makes one cube)")
+    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"],
+                   help="voxel weighting: 3-D drizzle (default), EMSM or MSM point cloud")
     p.add_argument("--channel", nargs="+", default=["all"], help="channels: 1 2 3 4 or all")
     p.add_argument("--band", nargs="+", default=["all"], help="bands: short medium long or all")
     p.add_argument("--cubepar", default=None, help="official CUBEPAR reference file (default: shipped FLT-9 values)")
@@ -89,17 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linear-wave", action=argparse.BooleanOptionalAction, default=None,
                    help="linear wavelength axis (official linear_wave); default: linear unless --output-type "
                         "multi or the selected bands have different spectral steps and no --scalew")
-    p.add_argument("--wavemin", type=float, default=None)
-    p.add_argument("--wavemax", type=float, default=None)
-    p.add_argument("--ra-center", type=float, default=None)
-    p.add_argument("--dec-center", type=float, default=None)
+    p.add_argument("--wavemin", type=float, default=None, help="shortest wavelength (um; default: the bands')")
+    p.add_argument("--wavemax", type=float, default=None, help="longest wavelength (um; default: the bands')")
+    p.add_argument("--ra-center", type=float, default=None,
+                   help="cube centre right ascension (deg, ICRS; default: centre of the inputs' footprints)")
+    p.add_argument("--dec-center", type=float, default=None,
+                   help="cube centre declination (deg, ICRS; default: centre of the inputs' footprints)")
     p.add_argument("--cube-pa", type=float, default=None, help="cube position angle (deg)")
-    p.add_argument("--coord-system", default="skyalign", choices=["skyalign", "ifualign"])
-    p.add_argument("--nspax-x", type=int, default=None)
-    p.add_argument("--nspax-y", type=int, default=None)
-    p.add_argument("--rois", type=float, default=0.0)
-    p.add_argument("--roiw", type=float, default=0.0)
-    p.add_argument("--weight-power", type=float, default=2.0)
+    p.add_argument("--coord-system", default="skyalign", choices=["skyalign", "ifualign"],
+                   help="cube axes along RA/Dec (skyalign, default) or along the IFU's alpha/beta (ifualign)")
+    p.add_argument("--nspax-x", type=int, default=None, help="spaxels along x (odd; default: to cover the inputs)")
+    p.add_argument("--nspax-y", type=int, default=None, help="spaxels along y (odd; default: to cover the inputs)")
+    p.add_argument("--rois", type=float, default=0.0,
+                   help="emsm/msm: spatial region of interest (arcsec; default 0 = from the cube parameters)")
+    p.add_argument("--roiw", type=float, default=0.0,
+                   help="emsm/msm: spectral region of interest (um; default 0 = from the cube parameters)")
+    p.add_argument("--weight-power", type=float, default=2.0,
+                   help="msm: power of the distance weighting (default 2, the official step's)")
     p.add_argument("--slab-planes", type=int, default=None, help="wavelength planes per task (default: automatic)")
     p.add_argument("--overwrite", action="store_true", help="rebuild cubes already complete in the store")
     p.add_argument("--keep-scratch", action="store_true", help="keep the pixel tables after the build")
@@ -120,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--median-kernel", type=int, default=1, help="master: moving-median width (odd, 1 = off)")
     p.add_argument("--keep-background", action="store_true", help="keep the background exposures in the output")
     p.add_argument("--force", action="store_true", help="subtract again from data already background-subtracted")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("fringe", help="fringe flat and/or residual-fringe correction into a new detector store")
@@ -132,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fringefreq", default=None, help="official FRINGEFREQ reference (default: documented values)")
     p.add_argument("--ignore-region", nargs=2, type=float, action="append", default=None, metavar=("MIN", "MAX"),
                    help="wavelength range (um) left out of the residual-fringe fit; repeatable")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
@@ -163,12 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate_options(p)
 
     p = sub.add_parser("info", help="describe a cube or detector store")
-    p.add_argument("store")
+    p.add_argument("store", help="cube or detector store (path or s3:// URL)")
 
     p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
-    p.add_argument("store")
-    p.add_argument("--s3d", required=True, metavar="DIR")
-    p.add_argument("--prefix", default="mrsdask")
+    p.add_argument("store", help="cube store (path or s3:// URL)")
+    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder for the *_s3d.fits files")
+    p.add_argument("--prefix", default="mrsdask", help="start of the file names (default mrsdask)")
 
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
     bsub = p.add_subparsers(dest="bench_command")

@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES),
                    help="band1a: 1A from 4 dithers; channel: 4 channel cubes from 24 exposures; "
                         "multi: multi cube from 24 exposures; multi1: multi from 6")
-    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
+    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"],
+                   help="voxel weighting of both sides (default drizzle)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--mosaic", default=None, help="mosaic of pointings NXxNY@STEP (more inputs)")
     p.add_argument("--pointings", default=None,

@@ -25,7 +25,8 @@ COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES), help="inputs and cubes as in 'bench cube'")
-    p.add_argument("--source-type", default="point", choices=["point", "extended"])
+    p.add_argument("--source-type", default="point", choices=["point", "extended"],
+                   help="source type both sides extract (default point)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
