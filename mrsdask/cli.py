@@ -265,9 +265,10 @@ def cmd_ingest(args) -> int:
     from mrsdask.io.detector_store import open_cal, write_detector_store
 
     ds = open_cal(args.inputs)
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()
-        write_detector_store(ds, args.output, overwrite=args.overwrite)
+        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"ingested {ds.sizes['exposure']} exposures into {args.output} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -309,12 +310,14 @@ def cmd_cube(args) -> int:
     return 0
 
 
-def _small_job_scheduler(args, inputs: list[str]) -> str | None:
+def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False) -> str | None:
     """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
 
     The size is an upper bound from the input list alone (no file is opened: a local cluster
-    would start while they are read): science files × the channels each may contribute (for
-    ``mrsdask run``, which has no ``--channel``, all of them).
+    would start while they are read), in exposure-channels: for a cube job, science files ×
+    the channels each may contribute (for ``mrsdask run``, which has no ``--channel``, all of
+    them); for a detector job (``detector_job``: ingest, background, fringe flat), every file ×
+    its 2 channels, whose per-pixel geometry is the same work as a cube's pixel tables.
     """
     from mrsdask.cluster import current_client, in_process_is_faster
     from mrsdask.cube.plan import parse_channels
@@ -329,6 +332,8 @@ def _small_job_scheduler(args, inputs: list[str]) -> str | None:
         return None  # the error is reported where the inputs are read
     if stores:
         return None
+    if detector_job:
+        return "threads" if in_process_is_faster(2 * len(members)) else None
     science = sum(1 for m in members if m.exptype != "background")  # unread headers count as science
     return "threads" if in_process_is_faster(science * min(2, len(channels))) else None
 
@@ -356,7 +361,8 @@ def cmd_background(args) -> int:
     from mrsdask.background import run_background
     from mrsdask.cluster import dask_client
 
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         summary = run_background(
             args.inputs, args.output, method=args.method, user_background=args.user_background,
             save_master=args.save_master, save_2d=args.save_2d, median_kernel=args.median_kernel,
@@ -374,7 +380,9 @@ def cmd_fringe(args) -> int:
     if not args.flat and not args.residual:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
     ds = open_detector_inputs(args.inputs)
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    # The residual-fringe fit is long and partly in Python (the GIL): worker processes pay off.
+    scheduler = args.scheduler or (None if args.residual else _small_job_scheduler(args, args.inputs, detector_job=True))
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         if args.flat:
             from mrsdask.fringe import apply_fringe_flat
 
@@ -383,7 +391,7 @@ def cmd_fringe(args) -> int:
             from mrsdask.fringe import residual_fringe
 
             ds = residual_fringe(ds, args.fringefreq, ignore_regions=args.ignore_region)
-        write_detector_store(ds, args.output, overwrite=args.overwrite)
+        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
     if args.residual:
         from mrsdask.fringe import residual_fringe_summary
         from mrsdask.io.detector_store import open_detector_store

@@ -135,3 +135,12 @@ def test_every_option_of_every_command_says_what_it_is():
     parser = build_parser()
     assert undocumented(parser, "mrsdask") == []
     assert "MIRI MRS" in parser.description and "``" not in parser.description
+
+
+def test_small_ingest_runs_in_process_with_a_progress_bar(sim_1a, tmp_path):
+    """A detector job of two exposures starts no cluster and shows its progress (issue 16, item 8)."""
+    store = str(tmp_path / "det.zarr")
+    proc = _run("ingest", *map(str, sim_1a.cal_files), "-o", store)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
+    assert f"writing {store}" in proc.stdout

@@ -169,7 +169,7 @@ def _names(ds: xr.Dataset, indices) -> list[str]:
 
 
 # --------------------------------------------------------------------------- writing
-def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) -> str:
+def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a (lazy) background-subtracted detector Dataset to a zarr detector store.
 
     Blocks are computed and written in parallel on the current Dask scheduler; the store is
@@ -186,7 +186,7 @@ def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) 
     source = ds.attrs.get("mrsdask_store")
     if source and os.path.abspath(str(source).rstrip("/")) == os.path.abspath(store):
         raise InputError(f"{store}: is the input store; write the subtracted data to another store")
-    return write_detector_store(ds, store, overwrite=overwrite)
+    return write_detector_store(ds, store, overwrite=overwrite, progress=progress)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -383,7 +383,7 @@ def run_background(
     if save_master:
         summary.master_path = bspec.write_spectrum(master, save_master)
     if output_store is not None:
-        write_background_store(out, output_store, overwrite=overwrite)
+        write_background_store(out, output_store, overwrite=overwrite, progress=progress)
         summary.output_store = str(output_store)
     summary.seconds = time.perf_counter() - t0
     for line in summary.lines():

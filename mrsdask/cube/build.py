@@ -58,6 +58,7 @@ from mrsdask.datamodel import cube as cmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
+from mrsdask.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +542,7 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
     if not tasks:
         return []
     client = _client()
-    bar = _progress(progress, label, len(tasks))
+    bar = ProgressBar(progress, label, len(tasks))
     try:
         if client is not None:
             from distributed import as_completed
@@ -564,26 +565,6 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
-
-
-class _progress:
-    def __init__(self, enabled: bool, label: str, total: int):
-        self._bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self._bar = Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), transient=False)
-            self._bar.start()
-            self._task = self._bar.add_task(label, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task, n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 def _n_workers() -> int:

@@ -182,7 +182,7 @@ def _remote_store(store: str):
     return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
 
 
-def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) -> str:
+def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
 
     The per-exposure WCS (ASDF bytes) and FITS headers are embedded, so that the store is
@@ -197,6 +197,8 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
         Local path or URL of the zarr store.
     overwrite : bool
         Replace an existing store.
+    progress : bool
+        Show a progress bar over the tasks (reading, geometry, corrections, writing).
     """
     store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
     if paths.exists(store) and not overwrite:
@@ -219,7 +221,10 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
     target = _store_mapper(store)
-    ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
+    from mrsdask.progress import compute_with_progress
+
+    compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
+                          f"writing {store}", progress)
     _set_complete(store, True)
     return store
 

@@ -146,7 +146,7 @@ def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
         from mrsdask.fringe import residual_fringe
 
         ds = residual_fringe(ds, p["fringefreq"], ignore_regions=p["ignore_regions"])
-    write_detector_store(ds, ctx.output, overwrite=True)
+    write_detector_store(ds, ctx.output, overwrite=True, progress=ctx.progress)
     done = ["fringe flat" if p["flat"] else "", "residual fringes" if p["residual"] else ""]
     summary = " and ".join(d for d in done if d) + " removed"
     if p["residual"]:
