@@ -83,38 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cube", help="build 3-D cubes (band, channel or multi) into a zarr store")
     p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
     p.add_argument("-o", "--output", default="mrsdask-out/cubes.zarr", help="zarr cube store (path or s3:// URL)")
-    p.add_argument("--output-type", default="band", choices=["band", "channel", "multi"],
-                   help="one cube per band, per channel, or one multi-channel cube with a tabular "
-                        "wavelength axis (default band; a --channel/--band selection makes one cube)")
-    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"],
-                   help="voxel weighting: 3-D drizzle (default), EMSM or MSM point cloud")
-    p.add_argument("--channel", nargs="+", default=["all"], help="channels: 1 2 3 4 or all")
-    p.add_argument("--band", nargs="+", default=["all"], help="bands: short medium long or all")
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import add_arguments
+
+    add_arguments(p.add_argument_group("cube (official CubeBuildStep parameters)"), CubeRequest)
     p.add_argument("--cubepar", default=None, help="official CUBEPAR reference file (default: shipped FLT-9 values)")
     p.add_argument("--s3d", default=None, metavar="DIR", help="also write one *_s3d.fits per cube into DIR")
-    p.add_argument("--scalexy", type=float, default=0.0, help="spaxel size (arcsec)")
-    p.add_argument("--scalew", type=float, default=0.0, help="linear wavelength step (um)")
-    p.add_argument("--linear-wave", action=argparse.BooleanOptionalAction, default=None,
-                   help="linear wavelength axis (official linear_wave); default: linear unless --output-type "
-                        "multi or the selected bands have different spectral steps and no --scalew")
-    p.add_argument("--wavemin", type=float, default=None, help="shortest wavelength (um; default: the bands')")
-    p.add_argument("--wavemax", type=float, default=None, help="longest wavelength (um; default: the bands')")
-    p.add_argument("--ra-center", type=float, default=None,
-                   help="cube centre right ascension (deg, ICRS; default: centre of the inputs' footprints)")
-    p.add_argument("--dec-center", type=float, default=None,
-                   help="cube centre declination (deg, ICRS; default: centre of the inputs' footprints)")
-    p.add_argument("--cube-pa", type=float, default=None, help="cube position angle (deg)")
-    p.add_argument("--coord-system", default="skyalign", choices=["skyalign", "ifualign"],
-                   help="cube axes along RA/Dec (skyalign, default) or along the IFU's alpha/beta (ifualign)")
-    p.add_argument("--nspax-x", type=int, default=None, help="spaxels along x (odd; default: to cover the inputs)")
-    p.add_argument("--nspax-y", type=int, default=None, help="spaxels along y (odd; default: to cover the inputs)")
-    p.add_argument("--rois", type=float, default=0.0,
-                   help="emsm/msm: spatial region of interest (arcsec; default 0 = from the cube parameters)")
-    p.add_argument("--roiw", type=float, default=0.0,
-                   help="emsm/msm: spectral region of interest (um; default 0 = from the cube parameters)")
-    p.add_argument("--weight-power", type=float, default=2.0,
-                   help="msm: power of the distance weighting (default 2, the official step's)")
-    p.add_argument("--slab-planes", type=int, default=None, help="wavelength planes per task (default: automatic)")
     p.add_argument("--overwrite", action="store_true", help="rebuild cubes already complete in the store")
     p.add_argument("--keep-scratch", action="store_true", help="keep the pixel tables after the build")
     _add_cluster_options(p)
@@ -341,18 +315,11 @@ def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False) ->
 def _prepare_cube_run(args, inputs: list[str]):
     """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
+    from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_detector_inputs
+    from mrsdask.options import from_arguments
 
-    request = CubeRequest(
-        output_type=args.output_type, weighting=args.weighting,
-        channels=parse_channels(args.channel), subbands=parse_subbands(args.band),
-        scalexy=args.scalexy, scalew=args.scalew, wavemin=args.wavemin, wavemax=args.wavemax,
-        ra_center=args.ra_center, dec_center=args.dec_center, cube_pa=args.cube_pa,
-        coord_system=args.coord_system, nspax_x=args.nspax_x, nspax_y=args.nspax_y,
-        rois=args.rois, roiw=args.roiw, weight_power=args.weight_power, slab_planes=args.slab_planes,
-        linear_wave=args.linear_wave,
-    )
+    request = from_arguments(CubeRequest, args)
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
     return request, pars, open_detector_inputs(inputs)
 
