@@ -490,6 +490,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: 
         "bands": [b.name for b in spec.plan.bands],
         "band": "MULTIPLE" if len({b.subband for b in spec.plan.bands}) > 1 else spec.plan.bands[0].band_keyword,
         "source_type": first["source_type"],
+        "source_type_rule": first.get("source_type_rule", "unknown (older detector store)"),
         "targ_ra": first["targ_ra"], "targ_dec": first["targ_dec"],
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
         "inputs": sorted({rows[i]["filename"] for i in spec.plan.exposures}),

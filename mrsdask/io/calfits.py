@@ -8,6 +8,7 @@ own (``ASDF`` extension).
 from __future__ import annotations
 
 import functools
+from collections import ChainMap
 import io
 import warnings
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from astropy.io import fits
 from mrsdask.errors import InputError
 from mrsdask.instrument.bands import SUBBAND_LETTER
 from mrsdask.io import paths
+from mrsdask.srctype import decide_source_type, header_flag
 
 MRS_DETECTORS = ("MIRIFUSHORT", "MIRIFULONG")
 DETECTOR_SHAPE = (1024, 1032)
@@ -39,6 +41,7 @@ class ExposureInfo:
     band: str
     exp_type: str
     source_type: str
+    source_type_rule: str
     target_type: str
     targ_ra: float
     targ_dec: float
@@ -69,14 +72,6 @@ def _float(header, key, default=np.nan) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float(default)
-
-
-def _flag(header, key) -> bool:
-    """A FITS logical keyword (``T``/``F``; also a true/false string as some writers leave it)."""
-    value = header.get(key, False)
-    if isinstance(value, str):
-        return value.strip().upper() in ("T", "TRUE", "1", "Y", "YES")
-    return bool(value)
 
 
 def _image_shape(header) -> tuple[int, ...] | None:
@@ -166,16 +161,17 @@ def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
             "(cross-dichroic exposures are not supported)"
         )
     sci = sci_header if sci_header is not None else primary
-    src = str(primary.get("SRCTYPE", primary.get("SRCTYAPT", "EXTENDED")) or "EXTENDED").strip().upper()
+    source_type, source_type_rule = decide_source_type(ChainMap(primary, sci))  # SRCTYPE is in SCI
     return ExposureInfo(
         path=str(path),
         filename=str(primary.get("FILENAME", str(path).rsplit("/", 1)[-1])).strip(),
-        exptype=exptype or ("background" if _flag(primary, "BKGDTARG") else "science"),
+        exptype=exptype or ("background" if header_flag(primary, "BKGDTARG") else "science"),
         detector=detector,
         channel=channel,
         band=band,
         exp_type=exp_type,
-        source_type=src if src in ("POINT", "EXTENDED") else "EXTENDED",
+        source_type=source_type,
+        source_type_rule=source_type_rule,
         target_type=str(primary.get("TARGTYPE", "FIXED") or "FIXED").strip().upper(),
         targ_ra=_float(primary, "TARG_RA"),
         targ_dec=_float(primary, "TARG_DEC"),
@@ -186,7 +182,7 @@ def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
         roll_ref=_float(sci, "ROLL_REF", 0.0),
         exptime=_float(primary, "EFFEXPTM", _float(primary, "EXPTIME", 0.0)),
         s_region=str(sci.get("S_REGION", "")).strip(),
-        bkgdtarg=_flag(primary, "BKGDTARG"),
+        bkgdtarg=header_flag(primary, "BKGDTARG"),
         mt_ra=_float(sci, "MT_RA", _float(primary, "MT_RA")),
         mt_dec=_float(sci, "MT_DEC", _float(primary, "MT_DEC")),
     )

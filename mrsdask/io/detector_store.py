@@ -136,7 +136,7 @@ def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> x
         dims = ("exposure", "corner", "y", "x") if name.startswith("corner_") else ("exposure", "y", "x")
         data_vars[name] = (dims, da.concatenate(geometry[name]))
     coords = {}
-    for name in dmodel.EXPOSURE_COORDS:
+    for name in dmodel.EXPOSURE_COORDS + dmodel.OPTIONAL_EXPOSURE_COORDS:
         if name == "setting":
             values = [i.setting for i in infos]
         else:
