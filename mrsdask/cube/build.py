@@ -728,4 +728,4 @@ def open_cube(root: str, name: str) -> xr.Dataset:
     ds = xr.open_zarr(cube_store._store(root), group=name, consolidated=False, zarr_format=3)
     if not ds.attrs.get(cube_store.COMPLETE_ATTR):
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
-    return ds
+    return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/

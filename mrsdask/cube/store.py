@@ -55,8 +55,12 @@ def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) ->
 
 def slabs_done(root: str, name: str) -> np.ndarray:
     """Boolean per slab: already written."""
-    group = open_group(group_path(root, name), mode="r")
-    return np.asarray(group[BUILD]["slab_done"][:], dtype=bool)
+    return np.asarray(_markers(open_group(group_path(root, name), mode="r"))[:], dtype=bool)
+
+
+def _markers(group: zarr.Group) -> zarr.Array:
+    # Stores written before the markers moved to the child group keep them beside the data.
+    return group[BUILD]["slab_done"] if BUILD in group else group["slab_done"]
 
 
 def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray]) -> None:
@@ -64,7 +68,7 @@ def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: 
     group = open_group(group_path(root, name), mode="r+")
     for key, values in planes.items():
         group[key][z0:z1] = values
-    group[BUILD]["slab_done"][slab_index] = True
+    _markers(group)[slab_index] = True
 
 
 def set_complete(root: str, name: str, value: bool = True) -> None:
