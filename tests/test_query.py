@@ -21,12 +21,13 @@ LAM0, DLAM, NZ = 5.30, 0.0005, 161  # µm: 5.300 … 5.380
 C_KMS = 299792.458
 
 
-def synthetic_cube(nx=9, ny=7, nz=NZ, sci=None, err=None, dq=None, chunks=None, tabular=False) -> xr.Dataset:
+def synthetic_cube(nx=9, ny=7, nz=NZ, sci=None, err=None, dq=None, chunks=None, tabular=False,
+                   crval1=80.49) -> xr.Dataset:
     """A small cube Dataset with the layout and WCS header of :mod:`mrsdask.datamodel.cube`."""
     header = fits.Header()
     header["WCSAXES"] = 3
     header["CRPIX1"], header["CRPIX2"] = (nx + 1) / 2, (ny + 1) / 2
-    header["CRVAL1"], header["CRVAL2"] = 80.49, -69.5
+    header["CRVAL1"], header["CRVAL2"] = crval1, -69.5
     header["CDELT1"] = header["CDELT2"] = SPAXEL / 3600.0
     header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
     header["CUNIT1"] = header["CUNIT2"] = "deg"
@@ -146,6 +147,19 @@ def test_positions_off_the_grid_raise_instead_of_wrapping():
     assert ds.mrs.spectrum(*sky(ds, 4, 3), radius=0.3).attrs["aperture_truncated"] == 0
     with pytest.raises(ParameterError, match="positive radius"):
         ds.mrs.spectrum(*sky(ds, 4, 3), radius=0.0)
+
+
+def test_apertures_across_ra_zero():
+    ds = synthetic_cube(crval1=0.0)  # spaxels on both sides of RA 0/360
+    assert ds["ra"].values.max() > 359 and ds["ra"].values.min() < 1
+    yy, xx = np.mgrid[:7, :9]
+    expected = int((np.hypot(xx - 4, yy - 3) * SPAXEL <= 0.3).sum())
+    ra, dec = sky(ds, 4, 3)
+    for ra_ in (ra, ra - 360.0 if ra > 180 else ra + 360.0):
+        spec = ds.mrs.spectrum(ra_, dec, radius=0.3)
+        assert spec.attrs["aperture_spaxels"] == expected == 21
+        assert (spec["npixels"].values == expected).all()
+    assert ds.mrs.spectrum(*sky(ds, 4.4, 3)).attrs["x"] == 4
 
 
 def test_aperture_flux_and_error_by_hand():
