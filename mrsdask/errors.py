@@ -19,3 +19,7 @@ class ParameterError(MrsdaskError):
 
 class IncompleteStoreError(MrsdaskError):
     """A zarr store exists but was not finished (an interrupted run)."""
+
+
+class OutsideCubeError(MrsdaskError, ValueError):
+    """A query asks for a wavelength, position or aperture outside a cube's data."""

@@ -727,9 +727,7 @@ def open_cube(root: str, name: str) -> xr.Dataset:
 
     if not cube_store.cube_exists(root, name):
         raise InputError(f"{root}: holds no cube {name!r}")
-    import mrsdask.query  # noqa: F401  (registers the .mrs accessor)
-
     ds = xr.open_zarr(cube_store._store(root), group=name, consolidated=False, zarr_format=3)
     if not ds.attrs.get(cube_store.COMPLETE_ATTR):
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
-    return ds.drop_vars("slab_done", errors="ignore")
+    return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/
