@@ -63,6 +63,7 @@ def _cube(rng, nz, ny, nx, dtype=np.float64):
     wmap[1] = 0.0  # a plane with no coverage at all
     sci[2, ny // 2, nx // 2] = np.nan  # NaN in the aperture (of a centred source): propagates
     sci[3, -3:, -3:] = np.nan  # NaN in a corner, away from the aperture: only in the clipped statistics
+    sci[3, 0, -2:], wmap[3, 0, -2:] = (np.inf, -np.inf), 1.0  # infinities: left out of the statistics
     err[4, ny // 2 + 1, nx // 2] = np.nan
     wmap[5, ny // 2 - 1, nx // 2 - 1] = np.nan
     return sci.astype(dtype), err.astype(dtype), wmap.astype(dtype)
