@@ -17,9 +17,10 @@ so Dask's threads extract slabs in parallel; nothing here knows about Dask. For 
 
 The apertures are photutils' (:mod:`mrsdask.extract.overlap`, a port of its circular overlap;
 the extended-source rectangle is photutils' own mask, built once per slab), the clipped
-statistics astropy's ``sigma_clipped_stats``, and the sums add the same products in the
-same (pairwise) order as numpy: the numbers are those of a plain numpy/photutils loop
-(``tests/extract/numpy_reference.py``) to the last bit or nearly.
+statistics astropy's ``sigma_clipped_stats`` (on values sorted once per slab by numpy), and
+the sums add the same products in the same (pairwise) order as numpy: the numbers are those
+of the plain numpy/photutils loop it replaces (``tests/extract/numpy_reference.py``), bit
+for bit on the test cubes.
 
 One difference on purpose: when an annulus is empty or degenerate for one plane, the official
 loop turns background subtraction off for every later plane too; here it is off for that
