@@ -5,7 +5,7 @@
   residual-fringe correction (``rf_*`` columns).
 * :class:`ExtractionParameters`, :func:`default_parameters`, :func:`read_extract1d`,
   :func:`write_extract1d` — apertures per wavelength (the official EXTRACT1D reference format).
-* :mod:`mrsdask.extract.kernels` — the per-plane arithmetic (numpy), no Dask.
+* :mod:`mrsdask.extract.kernels` — the per-plane arithmetic (one numba kernel per slab), no Dask.
 * :func:`mrsdask.io.x1d.write_x1d` writes a spectrum as an official ``x1d`` file;
   :func:`extract_cubes` does all of it for the cubes of a store (``mrsdask extract``).
 

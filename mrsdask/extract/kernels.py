@@ -1,7 +1,7 @@
 """Aperture sums of cube planes: the per-plane arithmetic of the official IFU ``extract_1d``.
 
-Pure numpy (apertures from photutils) on one block of
-planes; nothing here knows about Dask. For every plane k of a block:
+One numba kernel (:func:`extract_slab`) works through a whole slab of planes without the GIL,
+so Dask's threads extract slabs in parallel; nothing here knows about Dask. For every plane k:
 
 * the weight map is clipped to 1 and spaxels with weight 0 are masked;
 * the aperture "area" is the aperture sum of the clipped weight map (the effective number of
@@ -15,6 +15,13 @@ planes; nothing here knows about Dask. For every plane k of a block:
 * extended sources: the aperture is the whole plane, nothing is subtracted, and the
   clipped sum over it is reported as the background (what master background uses).
 
+The apertures are photutils' (:mod:`mrsdask.extract.overlap`, a port of its circular overlap;
+the extended-source rectangle is photutils' own mask, built once per slab), the clipped
+statistics astropy's ``sigma_clipped_stats`` (on values sorted once per slab by numpy), and
+the sums add the same products in the same (pairwise) order as numpy: the numbers are those
+of the plain numpy/photutils loop it replaces (``tests/extract/numpy_reference.py``), bit
+for bit on the test cubes.
+
 One difference on purpose: when an annulus is empty or degenerate for one plane, the official
 loop turns background subtraction off for every later plane too; here it is off for that
 plane only.
@@ -25,20 +32,294 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+
+from mrsdask.extract.overlap import circular_overlap_grid
 
 #: DQ flag of planes with no covered spaxel in the aperture.
 DO_NOT_USE = 1
 OUTPUTS = ("temp_flux", "f_var", "background", "b_var", "npixels", "npixels_bkg", "dq")
 
 
-def _mask_method(method: str, subpixels: int) -> tuple[int, int]:
+def mask_method(method: str, subpixels: int) -> tuple[int, int]:
     """photutils' translation of an aperture method to (use_exact, subpixels)."""
     if method == "exact":
         return 1, 1
     if method == "center":
         return 0, 1
     return 0, int(subpixels)
+
+
+def rectangle_weights(shape: tuple[int, int], method: str = "subpixel", subpixels: int = 10) -> np.ndarray:
+    """The official extended-source aperture: photutils' mask of a rectangle covering the whole plane."""
+    from photutils.aperture import RectangularAperture
+
+    ny, nx = shape
+    mask = RectangularAperture((nx / 2.0 - 0.5, ny / 2.0 - 0.5), nx, ny, theta=0.0).to_mask(
+        method=method, subpixels=subpixels)
+    return np.ascontiguousarray(mask.to_image(shape, dtype=np.float64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_sum(a, lo, n):
+    """numpy's sum of at most 128 values: 8 running sums, then the rest one by one."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _left_size(n):
+    n2 = n // 2
+    return n2 - n2 % 8
+
+
+@numba.njit(cache=True, nogil=True)
+def pairwise_sum(a, lo, n):
+    """Σ a[lo:lo+n] with numpy's pairwise summation (``np.sum`` of a contiguous float64 array, bit for bit).
+
+    numpy halves the range (the left half a multiple of 8) until at most 128 values are left
+    and adds the halves' sums; the recursion is unrolled onto a stack (numba's cache does
+    not hold recursive functions safely).
+    """
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    left_done = np.zeros(64, dtype=np.bool_)
+    left_sums = np.empty(64)
+    top = 0
+    starts[0], sizes[0], left_done[0] = lo, n, False
+    while True:
+        if sizes[top] > 128:  # descend into the left half
+            n2 = _left_size(sizes[top])
+            starts[top + 1], sizes[top + 1], left_done[top + 1] = starts[top], n2, False
+            top += 1
+            continue
+        value = _block_sum(a, starts[top], sizes[top])
+        while True:  # hand the finished sum up
+            if top == 0:
+                return value
+            top -= 1
+            if not left_done[top]:
+                left_sums[top], left_done[top] = value, True
+                n2 = _left_size(sizes[top])
+                starts[top + 1], sizes[top + 1], left_done[top + 1] = starts[top] + n2, sizes[top] - n2, False
+                top += 1
+                break
+            value = left_sums[top] + value
+
+
+@numba.njit(cache=True, nogil=True)
+def _mean_std(x, lo, hi, scratch):
+    """``np.mean(x[lo:hi])`` and ``np.std(x[lo:hi])``, the same operations."""
+    n = hi - lo
+    mean = pairwise_sum(x, lo, n) / n
+    for i in range(n):
+        d = x[lo + i] - mean
+        scratch[i] = d * d
+    return mean, math.sqrt(pairwise_sum(scratch, 0, n) / n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _search(x, value, right):
+    """``np.searchsorted(x, value, side="right" if right else "left")`` on a sorted array."""
+    lo, hi = 0, x.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x[mid] < value or (right and x[mid] == value):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _clipped_sorted(x, sigma, maxiters):
+    """Clipped mean and std of sorted finite values (see :func:`clipped_mean_std`)."""
+    m = x.size
+    scratch = np.empty(m)
+    lo, hi = 0, m
+    for _ in range(maxiters):
+        if hi == lo:
+            break
+        n = hi - lo
+        center = x[lo + n // 2] if n % 2 else (x[lo + n // 2 - 1] + x[lo + n // 2]) / 2.0
+        spread = _mean_std(x, lo, hi, scratch)[1]
+        new_lo = max(lo, _search(x, center - spread * sigma, False))
+        new_hi = min(hi, _search(x, center + spread * sigma, True))
+        if new_lo == lo and new_hi == hi:
+            break
+        lo, hi = new_lo, new_hi
+    if hi == lo:
+        return np.nan, np.nan
+    return _mean_std(x, lo, hi, scratch)
+
+
+@numba.njit(cache=True, nogil=True)
+def clipped_mean_std(values, sigma, maxiters=5):
+    """Mean and standard deviation after iterative clipping at median ± sigma·std.
+
+    The algorithm of astropy's ``sigma_clipped_stats(values, sigma=sigma, maxiters=maxiters)``
+    (non-finite values ignored, bounds from the median and the population standard deviation
+    of what is left, until nothing changes or ``maxiters``). What is kept is always an
+    interval of values, so the values are sorted once and each iteration only moves the two
+    ends of a slice. NaN, NaN if no finite value is left.
+    """
+    x = np.empty(values.size)
+    m = 0
+    for v in values.ravel():
+        if math.isfinite(v):
+            x[m] = v
+            m += 1
+    return _clipped_sorted(np.sort(x[:m]), sigma, maxiters)
+
+
+def sorted_unit_weight_values(sci: np.ndarray, wmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per plane, the finite SCI values of spaxels of weight ≥ 1, sorted (what the clipped statistics use).
+
+    One numpy sort of the whole slab (it releases the GIL, and is several times faster than
+    numba's): row k of the (nz, ny·nx) result holds plane k's values first, then NaN; the
+    second array says how many.
+    """
+    nz = sci.shape[0]
+    values = np.where(wmap >= 1, sci, np.nan).astype(np.float64).reshape(nz, -1)
+    values[~np.isfinite(values)] = np.nan
+    values.sort(axis=1)
+    return values, np.count_nonzero(np.isfinite(values), axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _circle(x, y, r_out, r_in, use_exact, subpixels):
+    """photutils' circle (or annulus, r_in > 0) weights on its bounding box, and the box origin (y, x)."""
+    if not r_out > 0:
+        return np.zeros((0, 0)), 0, 0
+    ixmin, ixmax = math.floor(x - r_out + 0.5), math.ceil(x + r_out + 0.5)
+    iymin, iymax = math.floor(y - r_out + 0.5), math.ceil(y + r_out + 0.5)
+    xmin, xmax, ymin, ymax = ixmin - 0.5 - x, ixmax - 0.5 - x, iymin - 0.5 - y, iymax - 0.5 - y
+    w = circular_overlap_grid(xmin, xmax, ymin, ymax, ixmax - ixmin, iymax - iymin, r_out, use_exact, subpixels)
+    if r_in > 0:
+        w = w - circular_overlap_grid(xmin, xmax, ymin, ymax, ixmax - ixmin, iymax - iymin, r_in, use_exact, subpixels)
+    return w, iymin, ixmin
+
+
+@numba.njit(cache=True, nogil=True)
+def _aperture_sum(w, oy, ox, values, mask, buf):
+    """Σ weight × value over the spaxels of the plane under the weights (origin oy, ox) with weight > 0, unmasked."""
+    ny, nx = values.shape
+    m = 0
+    for j in range(max(oy, 0), min(oy + w.shape[0], ny)):
+        for i in range(max(ox, 0), min(ox + w.shape[1], nx)):
+            weight = w[j - oy, i - ox]
+            if weight > 0 and not mask[j, i]:
+                buf[m] = weight * values[j, i]
+                m += 1
+    return pairwise_sum(buf, 0, m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip_mask(plane, clipped, bmask, sigma, unit_sorted, out):
+    """Fill ``out`` with the spaxels outside mean ± sigma·std of the clipped statistics of those of
+    weight 1 (``unit_sorted``: their finite values, sorted), or masked; False if no spaxel has
+    weight 1 (``out`` untouched)."""
+    ny, nx = plane.shape
+    covered = False
+    for j in range(ny):
+        for i in range(nx):
+            covered = covered or clipped[j, i] == 1
+    if not covered:
+        return False
+    mean, std = _clipped_sorted(unit_sorted, sigma, 5)
+    low, high = mean - sigma * std, mean + sigma * std
+    for j in range(ny):
+        for i in range(nx):
+            out[j, i] = plane[j, i] < low or plane[j, i] > high or bmask[j, i]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_center, point, subtract_background,
+                  use_exact, subpixels, sigma, rectangle, unit_sorted, n_unit):
+    nz, ny, nx = sci.shape
+    temp_flux, f_var_out = np.zeros(nz), np.zeros(nz)
+    background_out, b_var_out = np.zeros(nz), np.zeros(nz)
+    npixels, npixels_bkg = np.zeros(nz), np.zeros(nz)
+    dq = np.zeros(nz, dtype=np.uint32)
+    plane, var, clipped = np.empty((ny, nx)), np.empty((ny, nx)), np.empty((ny, nx))
+    bmask, clipmask = np.empty((ny, nx), dtype=np.bool_), np.empty((ny, nx), dtype=np.bool_)
+    buf = np.empty(ny * nx)
+    no_annulus = np.zeros((0, 0))
+    for k in range(nz):
+        for j in range(ny):
+            for i in range(nx):
+                w = np.float64(wmap[k, j, i])
+                clipped[j, i] = 1.0 if w > 1.0 else w  # np.minimum: NaN stays NaN
+                bmask[j, i] = clipped[j, i] == 0
+                plane[j, i] = np.float64(sci[k, j, i])
+                e = np.float64(err[k, j, i])
+                var[j, i] = e * e
+        annulus, an_y, an_x = no_annulus, 0, 0
+        has_annulus = False
+        r_in, r_out = inner_bkg[k], outer_bkg[k]
+        if point:
+            ap, ap_y, ap_x = _circle(x_center, y_center, radius[k], 0.0, use_exact, subpixels)
+            if subtract_background and 0 < r_in and r_in < r_out:
+                annulus, an_y, an_x = _circle(x_center, y_center, r_out, r_in, use_exact, subpixels)
+                has_annulus = True
+            full_area = np.pi * radius[k] ** 2 if radius[k] > 0 else 0.0
+        else:
+            ap, ap_y, ap_x = rectangle, 0, 0
+            full_area = float(nx * ny)
+        area = _aperture_sum(ap, ap_y, ap_x, clipped, bmask, buf)
+        if area == 0:
+            dq[k] = 1  # DO_NOT_USE
+            area = full_area if full_area > 0 else area
+        npixels[k] = area
+        flux = _aperture_sum(ap, ap_y, ap_x, plane, bmask, buf)
+        f_var = _aperture_sum(ap, ap_y, ap_x, var, bmask, buf)
+        if has_annulus:
+            annulus_area = _aperture_sum(annulus, an_y, an_x, clipped, bmask, buf)
+            if annulus_area == 0:
+                annulus_area = np.pi * (r_out ** 2 - r_in ** 2)
+            npixels_bkg[k] = annulus_area
+            if annulus_area > 0:
+                scale = area / annulus_area
+                clipped_out = _clip_mask(plane, clipped, bmask, sigma, unit_sorted[k, :n_unit[k]], clipmask)
+                clip = clipmask if clipped_out else bmask
+                background = _aperture_sum(annulus, an_y, an_x, plane, clip, buf)
+                b_var = _aperture_sum(annulus, an_y, an_x, var, bmask, buf)
+                background_out[k], b_var_out[k] = background, b_var
+                flux -= background * scale
+                f_var += b_var * scale * scale
+        elif not point:
+            if _clip_mask(plane, clipped, bmask, sigma, unit_sorted[k, :n_unit[k]], clipmask):
+                background_out[k] = _aperture_sum(ap, ap_y, ap_x, plane, clipmask, buf)
+                npixels_bkg[k] = _aperture_sum(ap, ap_y, ap_x, clipped, clipmask, buf)
+                b_var_out[k] = _aperture_sum(ap, ap_y, ap_x, var, clipmask, buf)
+        temp_flux[k], f_var_out[k] = flux, f_var
+    return temp_flux, f_var_out, background_out, b_var_out, npixels, npixels_bkg, dq
 
 
 @dataclass(frozen=True)
@@ -51,88 +332,31 @@ class Box:
     x0: int
     x1: int
 
-    def sum(self, values: np.ndarray, mask: np.ndarray) -> float:
-        """Σ weight × value over the unmasked spaxels (NaN values propagate, as in photutils)."""
-        v = values[self.y0:self.y1, self.x0:self.x1]
-        use = (self.weights > 0) & ~mask[self.y0:self.y1, self.x0:self.x1]
-        return float(np.sum(self.weights[use] * v[use]))
 
+def circle_box(shape: tuple[int, int], x: float, y: float, r_out: float, r_in: float = 0.0,
+               method: str = "subpixel", subpixels: int = 10) -> Box:
+    """The kernel's weights of a circle (or annulus, with ``r_in``) centred on (x, y), cropped to the plane.
 
-def circle_box(shape, x: float, y: float, r_out: float, r_in: float = 0.0, method: str = "subpixel",
-               subpixels: int = 10) -> Box:
-    """Weights of a circle (or an annulus, with ``r_in``) centred on (x, y), 0-based spaxel centres.
-
-    The same computation as photutils' ``CircularAperture``/``CircularAnnulus`` masks (its
-    ``circular_overlap_grid`` on the aperture's bounding box, cropped to the plane), without
-    building aperture objects: a tenth of the cost per plane.
+    Equal to photutils' ``CircularAperture``/``CircularAnnulus(...).to_mask(method,
+    subpixels)`` placed on the plane (0-based spaxel centres).
     """
-    from photutils.geometry import circular_overlap_grid
-
     ny, nx = shape
-    if not r_out > 0:
-        return Box(np.zeros((0, 0)), 0, 0, 0, 0)
-    ixmin, ixmax = math.floor(x - r_out + 0.5), math.ceil(x + r_out + 0.5)
-    iymin, iymax = math.floor(y - r_out + 0.5), math.ceil(y + r_out + 0.5)
-    edges = (ixmin - 0.5 - x, ixmax - 0.5 - x, iymin - 0.5 - y, iymax - 0.5 - y)
-    use_exact, sub = _mask_method(method, subpixels)
-    weights = circular_overlap_grid(*edges, ixmax - ixmin, iymax - iymin, r_out, use_exact, sub)
-    if r_in > 0:
-        weights = weights - circular_overlap_grid(*edges, ixmax - ixmin, iymax - iymin, r_in, use_exact, sub)
-    x0, x1, y0, y1 = max(ixmin, 0), min(ixmax, nx), max(iymin, 0), min(iymax, ny)
+    w, oy, ox = _circle(float(x), float(y), float(r_out), float(r_in), *mask_method(method, subpixels))
+    y0, y1, x0, x1 = max(oy, 0), min(oy + w.shape[0], ny), max(ox, 0), min(ox + w.shape[1], nx)
     if x0 >= x1 or y0 >= y1:
         return Box(np.zeros((0, 0)), 0, 0, 0, 0)
-    return Box(weights[y0 - iymin:y1 - iymin, x0 - ixmin:x1 - ixmin], y0, y1, x0, x1)
+    return Box(w[y0 - oy:y1 - oy, x0 - ox:x1 - ox], y0, y1, x0, x1)
 
 
-def rectangle_box(shape, method: str = "subpixel", subpixels: int = 10) -> Box:
-    """The official extended-source aperture: a rectangle covering the whole plane."""
-    from photutils.aperture import RectangularAperture
-
-    ny, nx = shape
-    mask = RectangularAperture((nx / 2.0 - 0.5, ny / 2.0 - 0.5), nx, ny, theta=0.0).to_mask(
-        method=method, subpixels=subpixels)
-    return Box(mask.to_image(shape, dtype=np.float64), 0, ny, 0, nx)
+def _native(a: np.ndarray) -> np.ndarray:
+    """The array as numba takes it: native-endian float32/float64 (anything else as float64)."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8) or not a.dtype.isnative:
+        return a.astype(np.float64)
+    return a
 
 
-def clipped_mean_std(values: np.ndarray, sigma: float, maxiters: int = 5) -> tuple[float, float]:
-    """Mean and standard deviation after iterative clipping at median ± sigma·std.
-
-    The algorithm of astropy's ``sigma_clipped_stats(values, sigma=sigma, maxiters=maxiters)``
-    (non-finite values ignored, bounds from the median and the population standard deviation
-    of what is left, until nothing changes or ``maxiters``). What is kept is always an
-    interval of values, so the values are sorted once and each iteration only moves the two
-    ends of a slice: about 10× faster than astropy on a cube plane.
-    """
-    x = np.sort(values[np.isfinite(values)])
-    lo, hi = 0, x.size
-    for _ in range(maxiters):
-        if hi == lo:
-            break
-        kept = x[lo:hi]
-        n = hi - lo
-        center = kept[n // 2] if n % 2 else (kept[n // 2 - 1] + kept[n // 2]) / 2.0
-        spread = np.std(kept)
-        new_lo = max(lo, int(np.searchsorted(x, center - spread * sigma, side="left")))
-        new_hi = min(hi, int(np.searchsorted(x, center + spread * sigma, side="right")))
-        if (new_lo, new_hi) == (lo, hi):
-            break
-        lo, hi = new_lo, new_hi
-    if hi == lo:
-        return np.nan, np.nan
-    return float(np.mean(x[lo:hi])), float(np.std(x[lo:hi]))
-
-
-def _clip_mask(plane: np.ndarray, clipped_weight: np.ndarray, bmask: np.ndarray, sigma: float) -> np.ndarray | None:
-    """Spaxels outside mean ± sigma·std of the clipped statistics of spaxels of weight 1, or masked."""
-    values = plane[clipped_weight == 1]
-    if values.size == 0:
-        return None
-    mean, std = clipped_mean_std(values, sigma)
-    with np.errstate(invalid="ignore"):
-        return (plane < mean - sigma * std) | (plane > mean + sigma * std) | bmask
-
-
-def extract_planes(
+def extract_slab(
     sci: np.ndarray,
     err: np.ndarray,
     wmap: np.ndarray,
@@ -148,18 +372,24 @@ def extract_planes(
     subpixels: int = 10,
     bkg_sigma_clip: float = 3.0,
 ) -> dict[str, np.ndarray]:
-    """Aperture sums of a block of cube planes (see the module docstring).
+    """Aperture sums of a slab of cube planes (see the module docstring), in one GIL-free kernel call.
 
     Parameters
     ----------
     sci, err, wmap : numpy.ndarray
         (nz, ny, nx) planes of the cube (MJy/sr, MJy/sr, weights).
     radius, inner_bkg, outer_bkg : numpy.ndarray or None
-        Per plane, in spaxels (point sources).
+        Per plane, in spaxels (point sources; ignored for extended ones).
     x_center, y_center : float
         Aperture centre (0-based spaxel indices).
     point : bool
         Point source (circle and annulus) or extended (the whole plane).
+    subtract_background : bool
+        Subtract the annulus background (point sources).
+    method, subpixels : str, int
+        photutils' aperture method (``exact``, ``center``, ``subpixel``) and subpixel count.
+    bkg_sigma_clip : float
+        Clipping threshold (σ) of the background statistics.
 
     Returns
     -------
@@ -168,50 +398,21 @@ def extract_planes(
         ``f_var`` (its variance), ``background`` and ``b_var`` (the clipped background sum
         and its variance), ``npixels``, ``npixels_bkg`` (effective spaxel counts) and ``dq``.
     """
+    sci, err, wmap = _native(sci), _native(err), _native(wmap)
     nz, ny, nx = sci.shape
-    out = {name: np.zeros(nz, dtype=np.uint32 if name == "dq" else np.float64) for name in OUTPUTS}
-    shape = (ny, nx)
-    extended = None if point else rectangle_box(shape, method, subpixels)
-    for k in range(nz):
-        clipped = np.minimum(np.asarray(wmap[k], dtype=np.float64), 1.0)
-        bmask = clipped == 0
-        plane = np.asarray(sci[k], dtype=np.float64)
-        var = np.asarray(err[k], dtype=np.float64) ** 2
-        annulus = None
-        if point:
-            aperture = circle_box(shape, x_center, y_center, radius[k], 0.0, method, subpixels)
-            r_in, r_out = inner_bkg[k], outer_bkg[k]
-            if subtract_background and 0 < r_in < r_out:
-                annulus = circle_box(shape, x_center, y_center, r_out, r_in, method, subpixels)
-            full_area = np.pi * radius[k] ** 2 if radius[k] > 0 else 0.0
-        else:
-            aperture = extended
-            full_area = float(nx * ny)
-        area = aperture.sum(clipped, bmask)
-        if area == 0:
-            out["dq"][k] = DO_NOT_USE
-            area = full_area if full_area > 0 else area
-        out["npixels"][k] = area
-        flux = aperture.sum(plane, bmask)
-        f_var = aperture.sum(var, bmask)
-        if annulus is not None:
-            annulus_area = annulus.sum(clipped, bmask)
-            if annulus_area == 0:
-                annulus_area = float(np.pi * (r_out**2 - r_in**2))
-            out["npixels_bkg"][k] = annulus_area
-            if annulus_area > 0:
-                scale = area / annulus_area
-                maskclip = _clip_mask(plane, clipped, bmask, bkg_sigma_clip)
-                background = annulus.sum(plane, bmask if maskclip is None else maskclip)
-                b_var = annulus.sum(var, bmask)
-                out["background"][k], out["b_var"][k] = background, b_var
-                flux -= background * scale
-                f_var += b_var * scale * scale
-        elif not point:
-            maskclip = _clip_mask(plane, clipped, bmask, bkg_sigma_clip)
-            if maskclip is not None:
-                out["background"][k] = aperture.sum(plane, maskclip)
-                out["npixels_bkg"][k] = aperture.sum(clipped, maskclip)
-                out["b_var"][k] = aperture.sum(var, maskclip)
-        out["temp_flux"][k], out["f_var"][k] = flux, f_var
-    return out
+    if err.shape != sci.shape or wmap.shape != sci.shape:
+        raise ValueError(f"sci {sci.shape}, err {err.shape} and wmap {wmap.shape} must have one shape")
+    if point:
+        radii = [np.ascontiguousarray(r, dtype=np.float64) for r in (radius, inner_bkg, outer_bkg)]
+        if any(r.shape != (nz,) for r in radii):
+            raise ValueError(f"radius, inner_bkg and outer_bkg need one value per plane ({nz})")
+        rectangle = np.zeros((0, 0))
+    else:
+        radii = [np.zeros(nz)] * 3
+        rectangle = rectangle_weights((ny, nx), method, subpixels)
+    use_exact, sub = mask_method(method, subpixels)
+    unit_sorted, n_unit = sorted_unit_weight_values(sci, wmap)
+    columns = _extract_slab(sci, err, wmap, *radii, float(x_center), float(y_center), bool(point),
+                            bool(subtract_background), use_exact, sub, float(bkg_sigma_clip), rectangle,
+                            unit_sorted, n_unit)
+    return dict(zip(OUTPUTS, columns))

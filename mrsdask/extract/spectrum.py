@@ -19,7 +19,7 @@ import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.errors import ParameterError
-from mrsdask.extract.kernels import OUTPUTS, extract_planes
+from mrsdask.extract.kernels import OUTPUTS, extract_slab
 from mrsdask.extract.parameters import ExtractionParameters, default_parameters
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def extract_spectrum(
                       for name in ("sci", "err", "wmap"))
     err = err.rechunk(sci.chunks)
     wmap = wmap.rechunk(sci.chunks)
-    kernel = dask.delayed(extract_planes, pure=True)
+    kernel = dask.delayed(extract_slab, pure=True)
     parts = {name: [] for name in OUTPUTS}
     z0 = 0
     for i, size in enumerate(sci.chunks[0]):
