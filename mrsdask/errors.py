@@ -19,3 +19,7 @@ class ParameterError(MrsdaskError):
 
 class IncompleteStoreError(MrsdaskError):
     """A zarr store exists but was not finished (an interrupted run)."""
+
+
+class DamagedStoreError(MrsdaskError):
+    """A finished zarr store lost data since it was written (chunks missing on disk)."""

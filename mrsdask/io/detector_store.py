@@ -201,6 +201,11 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
         Show a progress bar over the tasks (reading, geometry, corrections, writing).
     """
     store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    from mrsdask.cube.store import store_kind
+
+    if store_kind(store) == "cubes":  # --overwrite replaces a detector store, never someone's cubes
+        raise InputError(f"{store}: is a cube store (from 'mrsdask cube'), not a detector store; "
+                         "write the detector store to another path (-o)")
     if paths.exists(store) and not overwrite:
         raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
