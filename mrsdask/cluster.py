@@ -82,14 +82,16 @@ def check_cluster_options(n_workers: int | None = None, threads_per_worker: int 
         raise ParameterError(f"--threads-per-worker {threads_per_worker}: give at least 1")
     limit = parse_memory(memory_limit)
     if limit is not None:
-        from mrsdask.cube.memory import WORKER_BASELINE_BYTES, TaskBudget, _fmt, _usable_fraction
+        from mrsdask.cube.memory import (PIXEL_TABLE_TASK_BYTES, WORKER_BASELINE_BYTES, TaskBudget, _fmt,
+                                         _usable_fraction)
 
         budget = TaskBudget(limit, max(1, int(threads_per_worker or 1)), _usable_fraction())
         if budget.per_task <= 0:
-            need = (WORKER_BASELINE_BYTES + 64 * 2**20 * budget.threads) / budget.fraction
+            need = (WORKER_BASELINE_BYTES + PIXEL_TABLE_TASK_BYTES * budget.threads) / budget.fraction
             raise ParameterError(
-                f"not enough worker memory: --memory-limit {memory_limit}: {budget.describe()}; give each "
-                f"worker at least {_fmt(need)} (2GB for cubes of a few exposures)")
+                f"not enough worker memory: --memory-limit {memory_limit}: {budget.describe()}; a pixel-table "
+                f"task (one exposure's full per-pixel geometry) needs about {_fmt(PIXEL_TABLE_TASK_BYTES)}: give "
+                f"each worker at least {_fmt(need)}")
     return limit
 
 

@@ -60,7 +60,7 @@ def check_aperture_options(cube: xr.Dataset, source_type: str, center=None, rsca
     name = cube.attrs.get("cube") or f"{cube.attrs.get('channel', '?')} {cube.attrs.get('band', '')}".strip()
     if str(source_type).upper() == "EXTENDED" and (center is not None or rscale is not None):
         given = " and ".join(o for o, v in (("--center", center), ("--rscale", rscale)) if v is not None)
-        raise ParameterError(f"cube {name}: {given} shape the aperture of a point source, but this cube is "
+        raise ParameterError(f"cube {name}: {given} set the aperture of a point source, but this cube is "
                              "extracted as an extended source (over the whole field); leave them out, or "
                              "pass --source-type point")
     if rscale is not None and not (np.isfinite(rscale) and 0.5 <= rscale <= 3.0):
