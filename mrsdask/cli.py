@@ -238,8 +238,9 @@ def cmd_simulate(args) -> int:
 
 def cmd_ingest(args) -> int:
     from mrsdask.cluster import dask_client
-    from mrsdask.io.detector_store import open_cal, write_detector_store
+    from mrsdask.io.detector_store import check_detector_output, open_cal, write_detector_store
 
+    check_detector_output(args.output, args.overwrite)
     ds = open_cal(args.inputs)
     scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
@@ -355,10 +356,11 @@ def cmd_background(args) -> int:
 def cmd_fringe(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.errors import ParameterError
-    from mrsdask.io.detector_store import open_detector_inputs, write_detector_store
+    from mrsdask.io.detector_store import check_detector_output, open_detector_inputs, write_detector_store
 
     if not args.flat and not args.residual:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
+    check_detector_output(args.output, args.overwrite)
     ds = open_detector_inputs(args.inputs)
     # The residual-fringe fit is long and partly in Python (the GIL): worker processes pay off.
     scheduler = args.scheduler or (None if args.residual else _small_job_scheduler(args, args.inputs, detector_job=True))

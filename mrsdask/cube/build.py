@@ -460,18 +460,19 @@ def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, source
 
 
 def identity_difference(old: dict, new: dict) -> str | None:
-    """The first thing that differs between two cubes' identities, in words (None: the same)."""
-    if old.get("mrsdask_request") != new["mrsdask_request"]:
-        try:
-            before = json.loads(old.get("mrsdask_request") or "{}")
-        except ValueError:
-            before = {}
-        after = json.loads(new["mrsdask_request"])
-        for key in sorted(after):
-            if before.get(key) != after[key]:
-                option = _OPTION_OF.get(key, "--" + key.replace("_", "-"))
-                return f"{option} {after[key]!r} here, {before.get(key)!r} in the store"
-        return "the build parameters differ"
+    """The first thing that differs between two cubes' identities, in words (None: the same).
+
+    The slab size is left out: it changes how a cube is computed, not its values.
+    """
+    try:
+        before = json.loads(old.get("mrsdask_request") or "{}")
+    except ValueError:
+        before = {}
+    after = json.loads(new["mrsdask_request"])
+    for key in sorted(set(after) | set(before)):
+        if key != "slab_planes" and before.get(key) != after.get(key):
+            option = _OPTION_OF.get(key, "--" + key.replace("_", "-"))
+            return f"{option} {after.get(key)!r} here, {before.get(key)!r} in the store"
     if list(old.get("inputs", [])) != list(new["inputs"]):
         return "other input files"
     if list(old.get("input_stamps", [])) != list(new["input_stamps"]):
@@ -820,9 +821,9 @@ def _prepare_cube(root: str, spec: CubeSpec, attrs: dict, overwrite: bool) -> tu
         return _create(root, spec, attrs)  # an unfinished cube of another build: nothing finished is lost
     planes = int(group["sci"].chunks[0])
     if planes != spec.slab_planes:
-        if spec.slab_planes < planes and not complete:
-            return _create(root, spec, attrs)  # its slabs no longer fit this cluster's memory
-        spec = dataclasses.replace(spec, slab_planes=planes)  # keep the store's slabs
+        if not complete:
+            return _create(root, spec, attrs)  # unfinished, in slabs of another size
+        spec = dataclasses.replace(spec, slab_planes=planes)  # a finished cube keeps its slabs
     if complete:
         absent = cube_store.missing_chunks(root, name)
         if not absent:
