@@ -444,10 +444,8 @@ def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
 
 
 # --------------------------------------------------------------------------- cube metadata
-#: Attributes that say what a cube was built from and how (besides its grid).
-IDENTITY_ATTRS = ("mrsdask_request", "inputs", "input_stamps")
 #: Request fields as the ``mrsdask cube`` options that set them.
-_OPTION_OF = {"channels": "--channel", "subbands": "--band", "linear_wave": "linear_wave"}
+_OPTION_OF = {"channels": "--channel", "subbands": "--band", "linear_wave": "linear wavelength axis"}
 
 
 def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
@@ -677,7 +675,9 @@ def build_cubes(
     progress : bool
         Show progress bars.
     overwrite : bool
-        Rebuild cubes that are already complete in the store.
+        Rebuild the cubes even if complete in the store; needed to replace a complete cube built
+        with other parameters or inputs. Without it, a complete cube of the same build is kept
+        (and repaired if its store lost chunks), an unfinished one resumed.
     keep_scratch : bool
         Keep the pixel tables after the build.
 
@@ -685,6 +685,11 @@ def build_cubes(
     -------
     list of str
         Names of the cube groups written (open with ``xarray.open_zarr(root, group=name)``).
+
+    Raises
+    ------
+    MrsdaskError
+        Before any work, for whatever :func:`check_build` refuses.
     """
     pars = cubepars or default_cubepars()
     root, rows, sources, plans = check_build(ds, root, request, pars, overwrite)
