@@ -183,7 +183,7 @@ def test_a_store_of_the_other_kind_is_refused(sim_1a, built, store, tmp_path, ca
     (["--dec-center", "100"], ["dec_center 100", "-90 to 90"]),
     (["--ra-center", "10", "--dec-center", "-30"], ["from every input footprint", "arcmin"]),
     (["--nspax-x", "100001", "--nspax-y", "100001"], ["larger than mrsdask builds", "--nspax-x"]),
-    (["--channel", "7"], ["--channel", "invalid choice: '7'"]),
+    (["--channel", "7"], ["channel '7'", "choose from 1 2 3 4"]),
     (["--channel", "3"], ["no science exposure holds"]),
     (["--n-workers", "0"], ["--n-workers 0", "at least 1"]),
     (["--n-workers", "-2"], ["--n-workers -2"]),
