@@ -40,7 +40,9 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                         "in this process)")
     g.add_argument("--n-workers", type=int, default=None,
                    help="local cluster: worker processes; threads: threads (default: cores)")
-    g.add_argument("--memory-limit", default="2GB", help="local cluster: memory limit per worker (default 2GB)")
+    g.add_argument("--memory-limit", default=None,
+                   help="local cluster: memory limit per worker (default 2GB); in this process: the memory "
+                        "the tasks are planned for (default none)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="local cluster: threads per worker")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -236,8 +238,9 @@ def cmd_simulate(args) -> int:
 
 def cmd_ingest(args) -> int:
     from mrsdask.cluster import dask_client
-    from mrsdask.io.detector_store import open_cal, write_detector_store
+    from mrsdask.io.detector_store import check_detector_output, open_cal, write_detector_store
 
+    check_detector_output(args.output, args.overwrite)
     ds = open_cal(args.inputs)
     scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
@@ -248,8 +251,10 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
-    from mrsdask.cluster import dask_client
+    from mrsdask.cluster import check_cluster_options, dask_client
 
+    check_cluster_options(args.n_workers, args.threads_per_worker, args.memory_limit)
+    _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
     if not inputs:
         from mrsdask.sim.demo import demo_association
@@ -257,13 +262,16 @@ def cmd_cube(args) -> int:
         folder = os.path.join(os.path.dirname(os.path.abspath(args.output)) or ".", "simulated")
         inputs = [demo_association(folder, _simulation_config(args))]
 
-    # The local cluster's workers start in the background (~1 s of imports, see mrsdask.preload)
-    # while this process imports the cube modules, checks the request and reads the inputs.
-    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
-        from mrsdask.cube.build import build_cubes, open_cube
+    # Everything that can be checked without a cluster is checked before one starts: the request,
+    # the inputs (their headers), the output store and the memory the tasks will have.
+    from mrsdask.cluster import planned_budget
+    from mrsdask.cube.build import build_cubes, check_build, open_cube
 
-        request, pars, ds = _prepare_cube_run(args, inputs)
+    request, pars, ds = _prepare_cube_run(args, inputs)
+    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
+    check_build(ds, args.output, request, pars, args.overwrite,
+                planned_budget(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker))
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
         n_bkg = int((ds["exptype"].values == "background").sum())
         if n_bkg:
             print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
@@ -315,13 +323,19 @@ def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False) ->
 def _prepare_cube_run(args, inputs: list[str]):
     """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_detector_inputs
-    from mrsdask.options import from_arguments
 
-    request = from_arguments(CubeRequest, args)
+    request = _cube_request(args)
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
     return request, pars, open_detector_inputs(inputs)
+
+
+def _cube_request(args):
+    """The checked :class:`~mrsdask.cube.plan.CubeRequest` of ``mrsdask cube``'s options."""
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import from_arguments
+
+    return from_arguments(CubeRequest, args)
 
 
 def cmd_background(args) -> int:
@@ -342,10 +356,11 @@ def cmd_background(args) -> int:
 def cmd_fringe(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.errors import ParameterError
-    from mrsdask.io.detector_store import open_detector_inputs, write_detector_store
+    from mrsdask.io.detector_store import check_detector_output, open_detector_inputs, write_detector_store
 
     if not args.flat and not args.residual:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
+    check_detector_output(args.output, args.overwrite)
     ds = open_detector_inputs(args.inputs)
     # The residual-fringe fit is long and partly in Python (the GIL): worker processes pay off.
     scheduler = args.scheduler or (None if args.residual else _small_job_scheduler(args, args.inputs, detector_job=True))
@@ -383,6 +398,9 @@ def cmd_extract(args) -> int:
                                 if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
+    from mrsdask.extract.run import check_extraction
+
+    check_extraction(args.store, names, source_type=args.source_type, center=args.center, rscale=args.rscale)
     # A few cubes' planes: in this process unless a cluster is named.
     scheduler = args.scheduler or (None if os.environ.get("DASK_SCHEDULER_ADDRESS") else "threads")
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
@@ -479,7 +497,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from mrsdask.cube.store import COMPLETE_ATTR, open_group
+    from mrsdask.cube.store import COMPLETE_ATTR, describe_missing, missing_chunks, open_group
     from mrsdask.errors import InputError
     from mrsdask.io import paths
 
@@ -494,13 +512,23 @@ def cmd_info(args) -> int:
         for i in range(ds.sizes["exposure"]):
             print(f"  {ds['filename'].values[i]}  {ds['setting'].values[i]}  {ds['exptype'].values[i]}")
         return 0
+    damaged = []
     for name in sorted(group.group_keys()):
         if name.startswith("_"):
             continue
         sub = group[name]
         shape = sub["sci"].shape
         state = "complete" if sub.attrs.get(COMPLETE_ATTR) else "INCOMPLETE"
+        absent = missing_chunks(args.store, name) if sub.attrs.get(COMPLETE_ATTR) else {}
+        if absent:
+            state = f"DAMAGED: chunks missing ({describe_missing(args.store, name, absent)})"
+            damaged.append(name)
         print(f"  {name}: {shape[2]} x {shape[1]} x {shape[0]}  {sub.attrs.get('weighting')}  {state}")
+    if damaged:
+        from mrsdask.errors import DamagedStoreError
+
+        raise DamagedStoreError(f"{args.store}: cube(s) {', '.join(damaged)} lost chunks; run the same "
+                                "'mrsdask cube' command again to recompute them")
     return 0
 
 

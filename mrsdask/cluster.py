@@ -59,6 +59,61 @@ def in_process_is_faster(n_exposure_channels: int) -> bool:
     return 0 < n_exposure_channels <= IN_PROCESS_MAX_EXPOSURE_CHANNELS
 
 
+#: Memory limit of each local worker when none is given.
+DEFAULT_WORKER_MEMORY = "2GB"
+#: Dask configuration key holding ``--memory-limit`` (bytes) for a job run in this process:
+#: :func:`mrsdask.cube.memory.task_budget` plans its tasks against it.
+IN_PROCESS_LIMIT_KEY = "mrsdask.in-process-memory-limit"
+
+
+def check_cluster_options(n_workers: int | None = None, threads_per_worker: int = 1,
+                          memory_limit: str | None = None) -> int | None:
+    """Check the cluster options before anything starts; return the memory limit in bytes.
+
+    Raises
+    ------
+    ParameterError
+        For fewer than one worker or thread, an unreadable memory limit, or a limit that leaves
+        a worker nothing for its tasks (it would not even start: the nanny kills it at 95 %).
+    """
+    if n_workers is not None and int(n_workers) < 1:
+        raise ParameterError(f"--n-workers {n_workers}: give at least 1 (or leave it out: one per core)")
+    if threads_per_worker is not None and int(threads_per_worker) < 1:
+        raise ParameterError(f"--threads-per-worker {threads_per_worker}: give at least 1")
+    limit = parse_memory(memory_limit)
+    if limit is not None:
+        from mrsdask.cube.memory import (PIXEL_TABLE_TASK_BYTES, WORKER_BASELINE_BYTES, TaskBudget, _fmt,
+                                         _usable_fraction)
+
+        budget = TaskBudget(limit, max(1, int(threads_per_worker or 1)), _usable_fraction())
+        if budget.per_task <= 0:
+            need = (WORKER_BASELINE_BYTES + PIXEL_TABLE_TASK_BYTES * budget.threads) / budget.fraction
+            raise ParameterError(
+                f"not enough worker memory: --memory-limit {memory_limit}: {budget.describe()}; a pixel-table "
+                f"task (one exposure's full per-pixel geometry) needs about {_fmt(PIXEL_TABLE_TASK_BYTES)}: give "
+                f"each worker at least {_fmt(need)}")
+    return limit
+
+
+def planned_budget(scheduler: str | None, n_workers: int | None = None, memory_limit: str | None = None,
+                   threads_per_worker: int = 1):
+    """The task budget (:class:`mrsdask.cube.memory.TaskBudget`) that :func:`dask_client` will give.
+
+    Known before anything starts for a local cluster and for this process (with a limit);
+    None for a cluster named by address, a launcher's client, or no limit.
+    """
+    from mrsdask.cube.memory import TaskBudget, _usable_fraction
+
+    if scheduler in IN_PROCESS_SCHEDULERS:
+        threads = 1 if scheduler == "synchronous" else (n_workers or max(1, os.cpu_count() or 1))
+        limit = check_cluster_options(n_workers, threads, memory_limit)
+        return TaskBudget(limit, threads, _usable_fraction()) if limit else None
+    if scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
+        return None
+    limit = check_cluster_options(n_workers, threads_per_worker, memory_limit or DEFAULT_WORKER_MEMORY)
+    return TaskBudget(limit, threads_per_worker, _usable_fraction()) if limit else None
+
+
 def parse_memory(text: str | None) -> int | None:
     """``"2GB"``, ``"1.5 GiB"``, ``"512MB"`` → bytes; None/``auto`` → None."""
     if text is None or str(text).lower() in ("auto", ""):
@@ -75,7 +130,7 @@ def parse_memory(text: str | None) -> int | None:
 def dask_client(
     scheduler: str | None = None,
     n_workers: int | None = None,
-    memory_limit: str | None = "2GB",
+    memory_limit: str | None = None,
     threads_per_worker: int = 1,
     announce=print,
     wait: bool = True,
@@ -94,7 +149,10 @@ def dask_client(
     n_workers : int, optional
         Worker processes of a local cluster (default: the number of cores).
     memory_limit : str, optional
-        Memory limit per local worker (``"2GB"``; ``"auto"`` shares the machine's memory).
+        Memory limit per local worker (default :data:`DEFAULT_WORKER_MEMORY`; ``"auto"`` shares
+        the machine's memory). In this process (``"threads"``/``"synchronous"``): the memory
+        the job's tasks are planned against (:data:`IN_PROCESS_LIMIT_KEY`; default none).
+        Checked, with the counts, before anything starts (:func:`check_cluster_options`).
     threads_per_worker : int
         Threads per local worker.
     announce : callable
@@ -109,13 +167,18 @@ def dask_client(
 
     if scheduler in IN_PROCESS_SCHEDULERS:
         threads = 1 if scheduler == "synchronous" else (n_workers or max(1, os.cpu_count() or 1))
-        announce(f"in-process Dask scheduler: {scheduler} ({threads} thread{'s' if threads > 1 else ''})")
-        with dask.config.set(scheduler=scheduler, num_workers=threads):
+        limit = check_cluster_options(n_workers, threads, memory_limit)
+        note = f", tasks planned for {memory_limit}" if limit is not None else ""
+        announce(f"in-process Dask scheduler: {scheduler} ({threads} thread{'s' if threads > 1 else ''}{note})")
+        with dask.config.set({"scheduler": scheduler, "num_workers": threads, IN_PROCESS_LIMIT_KEY: limit}):
             yield None
         return
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if not address and current_client() is None:
+        memory_limit = memory_limit or DEFAULT_WORKER_MEMORY
+        check_cluster_options(n_workers, threads_per_worker, memory_limit)
     from distributed import Client, LocalCluster
 
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         target = {"scheduler_file": address} if is_scheduler_file(address) else {"address": address}
         try:

@@ -23,3 +23,7 @@ class IncompleteStoreError(MrsdaskError):
 
 class OutsideCubeError(MrsdaskError, ValueError):
     """A query asks for a wavelength, position or aperture outside a cube's data."""
+
+
+class DamagedStoreError(MrsdaskError):
+    """A finished zarr store lost data since it was written (chunks missing on disk)."""

@@ -374,6 +374,10 @@ def run_background(
                              "method='master'")
     if save_master and method != "master":
         raise ParameterError("save_master needs method='master' (the pixel method has no 1-D spectrum)")
+    if output_store is not None:
+        from mrsdask.io.detector_store import check_detector_output
+
+        check_detector_output(str(output_store).rstrip("/"), overwrite)  # before any work
     out, summary, master = subtract_background(
         ds, method, user_background=user_background, background_x1d=x1d or None,
         median_kernel=median_kernel, sigma=sigma, maxiters=maxiters, combine_errors=combine_errors,

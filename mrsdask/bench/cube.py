@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='explicit pointings "E,N;E,N;…" in arcsec, e.g. "0,0;40,0;0,40" (a >1e9-voxel multi cube)')
     p.add_argument("--n-workers", type=int, default=None,
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask cube' chooses)")
-    p.add_argument("--memory-limit", default="2GB", help="memory limit per local-cluster worker")
+    p.add_argument("--memory-limit", default=None, help="memory limit per local-cluster worker (default 2GB)")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
@@ -104,7 +104,9 @@ def run(args) -> int:
     store = os.path.join(workdir, "mrsdask.zarr")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
-                "--memory-limit", args.memory_limit, "--no-progress", "--overwrite"]
+                "--no-progress", "--overwrite"]
+    if args.memory_limit:  # in process (a small job), a given limit also plans the tasks
+        mine_cmd += ["--memory-limit", args.memory_limit]
     if args.n_workers is not None:
         mine_cmd += ["--n-workers", str(args.n_workers)]
     off_dir = os.path.join(workdir, "official")

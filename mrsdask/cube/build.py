@@ -19,6 +19,7 @@ An interrupted build run again with the same arguments reuses finished pixel tab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -417,7 +418,12 @@ def spectral_tear_planes(ngood: np.ndarray) -> np.ndarray:
 
 
 def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
-    """Blank the spectral-tear planes and mark the cube complete; return their number."""
+    """Blank the spectral-tear planes and mark the cube complete; return their number.
+
+    The tear planes' good-voxel counts are kept in the attributes (``spectral_tear_counts``):
+    once blanked, a plane's count can no longer be read from its DQ, and a repair that
+    recomputes only some slabs needs every plane's count to find the same tears.
+    """
     group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r+")
     tears = spectral_tear_planes(ngood)
     # Rewrite each affected slab once (a plane write alone would re-encode its whole chunk).
@@ -430,13 +436,48 @@ def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
         planes["wmap"][local] = 0.0
         planes["dq"][local] = cmodel.NON_SCIENCE_HOLE
         for name, values in planes.items():
-            group[name][z0:z1] = values
-    group.attrs["spectral_tear_planes"] = [int(z) for z in tears]
-    group.attrs[cube_store.COMPLETE_ATTR] = True
+            group[name].with_config(cube_store.WRITE_CONFIG)[z0:z1] = values
+    group.attrs.update({"spectral_tear_planes": [int(z) for z in tears],
+                        "spectral_tear_counts": [int(ngood[z]) for z in tears]})
+    cube_store.set_complete(root, spec.name)
     return int(tears.size)
 
 
 # --------------------------------------------------------------------------- cube metadata
+#: Request fields as the ``mrsdask cube`` options that set them.
+_OPTION_OF = {"channels": "--channel", "subbands": "--band", "linear_wave": "linear wavelength axis"}
+
+
+def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
+    """What a cube is built from and how: the request, the input file names and their stamps."""
+    return {
+        "mrsdask_request": json.dumps(asdict(request), sort_keys=True),
+        "inputs": sorted({rows[i]["filename"] for i in plan.exposures}),
+        "input_stamps": [str(sources[i].get("stamp", "")) for i in plan.exposures] if sources else [],
+    }
+
+
+def identity_difference(old: dict, new: dict) -> str | None:
+    """The first thing that differs between two cubes' identities, in words (None: the same).
+
+    The slab size is left out: it changes how a cube is computed, not its values.
+    """
+    try:
+        before = json.loads(old.get("mrsdask_request") or "{}")
+    except ValueError:
+        before = {}
+    after = json.loads(new["mrsdask_request"])
+    for key in sorted(set(after) | set(before)):
+        if key != "slab_planes" and before.get(key) != after.get(key):
+            option = _OPTION_OF.get(key, "--" + key.replace("_", "-"))
+            return f"{option} {after.get(key)!r} here, {before.get(key)!r} in the store"
+    if list(old.get("inputs", [])) != list(new["inputs"]):
+        return "other input files"
+    if list(old.get("input_stamps", [])) != list(new["input_stamps"]):
+        return "input files rewritten since the cube was built"
+    return None
+
+
 def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
     """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`).
 
@@ -493,9 +534,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: 
         "source_type_rule": first.get("source_type_rule", "unknown (older detector store)"),
         "targ_ra": first["targ_ra"], "targ_dec": first["targ_dec"],
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
-        "inputs": sorted({rows[i]["filename"] for i in spec.plan.exposures}),
-        "mrsdask_request": json.dumps(asdict(request), sort_keys=True),
-        "input_stamps": [str(sources[i].get("stamp", "")) for i in spec.plan.exposures] if sources else [],
+        **cube_identity(spec.plan, rows, request, sources),
         "units": "MJy / sr",
         cube_store.COMPLETE_ATTR: False,
     }
@@ -579,6 +618,39 @@ def _n_workers() -> int:
 
 
 # --------------------------------------------------------------------------- entry point
+def check_build(ds: xr.Dataset, root: str, request: CubeRequest, cubepars: CubePars | None = None,
+                overwrite: bool = False, budget: memory.TaskBudget | None = None):
+    """Every check of a build that needs no cluster and no pixel: run it before starting one.
+
+    The inputs are usable as they are, the request fits the data (:mod:`mrsdask.cube.validate`),
+    the output is a cube store that holds nothing the build would replace without ``overwrite``
+    (:func:`check_output`) and, given the memory ``budget`` the tasks will have, an exposure's
+    pixel-table task fits in it. :func:`build_cubes` runs it first.
+
+    Returns
+    -------
+    root, rows, sources, plans
+        The checked output path, the exposure table, the task sources and the cube plans.
+
+    Raises
+    ------
+    MrsdaskError
+        With what is wrong and the fix.
+    """
+    from mrsdask.cube.validate import check_request
+    from mrsdask.io.detector_store import check_unmodified
+
+    check_unmodified(ds)  # tasks read from the files or the store, not from ds's arrays
+    root = paths.check_output_store(root)
+    rows = exposure_table(ds)
+    plans = plan_cubes(rows, request)
+    check_request(rows, plans, request, cubepars or default_cubepars())
+    sources = exposure_sources(ds)
+    check_output(root, plans, rows, request, sources, overwrite)
+    memory.check_pixel_tables(1, budget)
+    return root, rows, sources, plans
+
+
 def build_cubes(
     ds: xr.Dataset,
     root: str,
@@ -604,7 +676,9 @@ def build_cubes(
     progress : bool
         Show progress bars.
     overwrite : bool
-        Rebuild cubes that are already complete in the store.
+        Rebuild the cubes even if complete in the store; needed to replace a complete cube built
+        with other parameters or inputs. Without it, a complete cube of the same build is kept
+        (and repaired if its store lost chunks), an unfinished one resumed.
     keep_scratch : bool
         Keep the pixel tables after the build.
 
@@ -612,17 +686,16 @@ def build_cubes(
     -------
     list of str
         Names of the cube groups written (open with ``xarray.open_zarr(root, group=name)``).
-    """
-    from mrsdask.io.detector_store import check_unmodified
 
-    check_unmodified(ds)  # tasks read from the files or the store, not from ds's arrays
+    Raises
+    ------
+    MrsdaskError
+        Before any work, for whatever :func:`check_build` refuses.
+    """
     pars = cubepars or default_cubepars()
-    root = paths.check_output_store(root)
-    rows = exposure_table(ds)
-    sources = exposure_sources(ds)
-    plans = plan_cubes(rows, request)
+    root, rows, sources, plans = check_build(ds, root, request, pars, overwrite)
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
-    cube_store.open_group(root, mode="a")
+    cube_store.open_group(root, mode="a").attrs["convention"] = cube_store.STORE_CONVENTION
     cube_store.open_group(scratch, mode="a")
     wait_until_ready(_client())  # a local cluster may still be starting its workers
     n_workers = _n_workers()
@@ -658,19 +731,8 @@ def build_cubes(
     for plan in plans:
         spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
         spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-        attrs = cube_attrs(spec, rows, request, sources)
-        resumable = (
-            not overwrite
-            and cube_store.cube_exists(root, spec.name)
-            and _same_build(root, spec, attrs)
-        )
-        if not resumable:
-            cube_store.create_cube_group(root, spec.name, empty_cube_dataset(spec, attrs), spec.slab_planes)
-        elif cube_store.open_group(cube_store.group_path(root, spec.name)).attrs.get(cube_store.COMPLETE_ATTR):
-            log.info("cube %s is already complete in %s", spec.name, root)
-            specs.append((spec, None))
-            continue
-        specs.append((spec, cube_store.slabs_done(root, spec.name)))
+        spec, done = _prepare_cube(root, spec, cube_attrs(spec, rows, request, sources), overwrite)
+        specs.append((spec, done))
 
     # 3. slabs of every cube, together.
     tasks, keys = [], []
@@ -699,6 +761,7 @@ def build_cubes(
             z0, z1 = spec.slab_bounds(s)
             counts = results.get((spec.name, s))
             ngood[z0:z1] = counts if counts is not None else _good_counts(root, spec, z0, z1)
+        _restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
         n_tears = finish_cube(spec, root, ngood)
         log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
                  spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
@@ -707,18 +770,120 @@ def build_cubes(
     return names
 
 
-def _same_build(root: str, spec: CubeSpec, attrs: dict) -> bool:
-    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r")
+def check_output(root: str, plans: list[CubePlan], rows: list[dict], request: CubeRequest,
+                 sources: list[dict], overwrite: bool = False) -> None:
+    """Refuse to write cubes where they would replace something without ``overwrite``.
+
+    Cheap (metadata only) and run before any work: the store must be a cube store (or new),
+    and a complete cube of the same name must have been built by the same request from the
+    same inputs; an unfinished one is resumed or, if it differs, replaced.
+
+    Raises
+    ------
+    ParameterError
+        Naming the store or cube, what differs, and the two ways out.
+    """
+    kind = cube_store.store_kind(root)
+    if kind == "detector":
+        raise ParameterError(f"{root}: is a detector store (from 'mrsdask ingest', background or fringe), "
+                             "not a cube store; give 'mrsdask cube -o' a new path or a cube store")
+    if kind == "other":
+        raise ParameterError(f"{root}: a zarr store that mrsdask did not write as a cube store; "
+                             "give 'mrsdask cube -o' a new path or a cube store")
+    if overwrite:
+        return
+    for plan in plans:
+        if not cube_store.cube_exists(root, plan.name):
+            continue
+        old = dict(cube_store.open_group(cube_store.group_path(root, plan.name)).attrs)
+        if not old.get(cube_store.COMPLETE_ATTR):
+            continue
+        what = identity_difference(old, cube_identity(plan, rows, request, sources))
+        if what:
+            raise ParameterError(
+                f"{cube_store.group_path(root, plan.name)}: a complete cube built differently is there "
+                f"({what}); pass --overwrite to replace it, or write to another store (-o)")
+
+
+def _prepare_cube(root: str, spec: CubeSpec, attrs: dict, overwrite: bool) -> tuple[CubeSpec, np.ndarray | None]:
+    """Create, resume or repair the group of one cube; the spec and the slabs already done.
+
+    Returns ``done=None`` for a cube that is complete and whole. A complete cube whose store
+    lost chunks is repaired: its damaged slabs are marked not done (and recomputed), the rest kept.
+    """
+    name = spec.name
+    if overwrite or not cube_store.cube_exists(root, name):
+        return _create(root, spec, attrs)
+    group = cube_store.open_group(cube_store.group_path(root, name))
     old = dict(group.attrs)
-    same = all(old.get(k) == attrs[k] for k in ("mrsdask_request", "wcs_header", "inputs", "input_stamps"))
-    return same and tuple(group["sci"].shape) == (spec.wave.nz, spec.grid.ny, spec.grid.nx) and \
-        tuple(group["sci"].chunks)[0] == spec.slab_planes
+    complete = bool(old.get(cube_store.COMPLETE_ATTR))
+    same_grid = (identity_difference(old, attrs) is None and old.get("wcs_header") == attrs["wcs_header"]
+                 and "sci" in group and tuple(group["sci"].shape) == (spec.wave.nz, spec.grid.ny, spec.grid.nx))
+    if complete and not same_grid:
+        raise ParameterError(
+            f"{cube_store.group_path(root, name)}: a complete cube with another grid is there (other cube "
+            "parameters, e.g. --cubepar); pass --overwrite to replace it, or write to another store (-o)")
+    if not same_grid:
+        return _create(root, spec, attrs)  # an unfinished cube of another build: nothing finished is lost
+    planes = int(group["sci"].chunks[0])
+    if planes != spec.slab_planes:
+        if not complete:
+            return _create(root, spec, attrs)  # unfinished, in slabs of another size
+        spec = dataclasses.replace(spec, slab_planes=planes)  # a finished cube keeps its slabs
+    if complete:
+        absent = cube_store.missing_chunks(root, name)
+        if not absent:
+            log.info("cube %s is already complete in %s", name, root)
+            return spec, None
+        if any(key not in ("sci", "err", "dq", "wmap") for key in absent):
+            log.warning("cube %s: lost %s; rebuilding it", name, cube_store.describe_missing(root, name, absent))
+            return _create(root, spec, attrs)
+        log.warning("cube %s: chunks missing in %s (%s); recomputing those slabs",
+                    name, root, cube_store.describe_missing(root, name, absent))
+        cube_store.set_complete(root, name, False)
+    on_disk = cube_store.slabs_on_disk(root, name, spec.n_slabs)
+    done = cube_store.slabs_done(root, name)
+    lost = np.nonzero(done & ~on_disk)[0]
+    if lost.size:
+        cube_store.mark_slabs(root, name, lost, False)
+    return spec, done & on_disk
+
+
+def _create(root: str, spec: CubeSpec, attrs: dict) -> tuple[CubeSpec, np.ndarray]:
+    cube_store.create_cube_group(root, spec.name, empty_cube_dataset(spec, attrs), spec.slab_planes)
+    return spec, np.zeros(spec.n_slabs, dtype=bool)
+
+
+def _restore_tear_counts(root: str, spec: CubeSpec, ngood: np.ndarray, recomputed: set[int]) -> None:
+    """Put back the counts of tear planes blanked by an earlier finish in slabs not recomputed now."""
+    attrs = cube_store.open_group(cube_store.group_path(root, spec.name)).attrs
+    for z, count in zip(attrs.get("spectral_tear_planes", []), attrs.get("spectral_tear_counts", [])):
+        if int(z) < ngood.size and int(z) // spec.slab_planes not in recomputed:
+            ngood[int(z)] = int(count)
 
 
 def _remove_group(root: str, name: str) -> None:
     group = cube_store.open_group(root, mode="a")
     if name in group:
         del group[name]
+
+
+def check_cube_whole(root: str, name: str) -> None:
+    """Refuse a complete cube whose store lost chunks since it was built (one listing, no data read).
+
+    Raises
+    ------
+    DamagedStoreError
+        Naming the cube, the arrays and planes missing, and the repair.
+    """
+    from mrsdask.errors import DamagedStoreError
+
+    absent = cube_store.missing_chunks(root, name)
+    if absent:
+        raise DamagedStoreError(
+            f"{cube_store.group_path(root, name)}: cube is damaged, chunks missing on disk: "
+            f"{cube_store.describe_missing(root, name, absent)}; run the same 'mrsdask cube' command "
+            "again to recompute them")
 
 
 def open_cube(root: str, name: str) -> xr.Dataset:
@@ -730,4 +895,5 @@ def open_cube(root: str, name: str) -> xr.Dataset:
     ds = xr.open_zarr(cube_store._store(root), group=name, consolidated=False, zarr_format=3)
     if not ds.attrs.get(cube_store.COMPLETE_ATTR):
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
+    check_cube_whole(root, name)
     return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/

@@ -94,9 +94,20 @@ def _usable_fraction() -> float:
 
 
 def task_budget(client) -> TaskBudget | None:
-    """Budget of the tightest worker of a ``distributed.Client`` (None: no limit, no client)."""
+    """Budget of the tightest worker of a ``distributed.Client`` (None: no limit).
+
+    Without a client (tasks run in this process): the memory limit given to
+    :func:`mrsdask.cluster.dask_client` for it, shared by the scheduler's threads, if any.
+    """
     if client is None:
-        return None
+        import dask
+
+        from mrsdask.cluster import IN_PROCESS_LIMIT_KEY
+
+        limit = dask.config.get(IN_PROCESS_LIMIT_KEY, None)
+        if not limit:
+            return None
+        return TaskBudget(int(limit), int(dask.config.get("num_workers", None) or 1), _usable_fraction())
     try:
         workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
     except Exception:

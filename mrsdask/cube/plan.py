@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mrsdask.errors import ParameterError
@@ -92,6 +93,21 @@ class CubeRequest:
             raise ParameterError("scalexy and scalew must be positive (0 = from the cube parameters)")
         if self.wavemin is not None and self.wavemax is not None and self.wavemin >= self.wavemax:
             raise ParameterError(f"wavemin {self.wavemin} must be below wavemax {self.wavemax}")
+        for name, value in (("wavemin", self.wavemin), ("wavemax", self.wavemax)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ParameterError(f"{name} {value}: give a wavelength in um (MRS: 4.9-27.9)")
+        if self.ra_center is not None and not (math.isfinite(self.ra_center) and 0.0 <= self.ra_center <= 360.0):
+            raise ParameterError(f"ra_center {self.ra_center}: right ascension is 0-360 deg (--ra-center)")
+        if self.dec_center is not None and not (math.isfinite(self.dec_center) and -90.0 < self.dec_center < 90.0):
+            raise ParameterError(f"dec_center {self.dec_center}: declination is -90 to 90 deg, poles excluded (--dec-center)")
+        for name in ("nspax_x", "nspax_y", "slab_planes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ParameterError(f"{name} {value}: must be at least 1 (--{name.replace('_', '-')})")
+        for name in ("scalexy", "scalew", "rois", "roiw", "weight_power"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ParameterError(f"{name} {getattr(self, name)}: must be a finite number, 0 or more "
+                                     f"(--{name.replace('_', '-')}; 0 = from the cube parameters)")
 
 
 def parse_channels(values) -> tuple[int, ...]:

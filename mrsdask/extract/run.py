@@ -15,6 +15,24 @@ def x1d_path(folder: str, prefix: str, name: str) -> str:
     return os.path.join(folder, f"{prefix}_{name}_x1d.fits")
 
 
+def check_extraction(store: str, names: list[str], *, source_type: str | None = None,
+                     center: tuple[float, float] | None = None, rscale: float | None = None) -> None:
+    """Check that every cube opens (complete, whole) and takes the aperture options; no data read.
+
+    Raises
+    ------
+    MrsdaskError
+        Naming the cube and what is wrong (see :func:`mrsdask.extract.spectrum.check_aperture_options`).
+    """
+    from mrsdask.cube.build import open_cube
+    from mrsdask.extract.spectrum import check_aperture_options
+
+    for name in names:
+        cube = open_cube(store, name)
+        cube.attrs["cube"] = name
+        check_aperture_options(cube, str(source_type or cube.attrs.get("source_type") or "POINT"), center, rscale)
+
+
 def extract_cubes(
     store: str,
     names: list[str],
@@ -56,6 +74,7 @@ def extract_cubes(
     from mrsdask.cube.build import open_cube
     from mrsdask.io.x1d import write_x1d
 
+    check_extraction(store, names, source_type=source_type, center=center, rscale=rscale)
     params: ExtractionParameters = read_extract1d(extract1d, bkg_sigma_clip) if extract1d else \
         replace(default_parameters(), bkg_sigma_clip=bkg_sigma_clip)
     spectra = [extract_spectrum(open_cube(store, name), params, source_type=source_type, center=center,

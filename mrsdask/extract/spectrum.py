@@ -46,6 +46,33 @@ def source_position(cube: xr.Dataset) -> tuple[float, float, str]:
     return float(i), float(j), "spaxel nearest to TARG_RA/TARG_DEC"
 
 
+def check_aperture_options(cube: xr.Dataset, source_type: str, center=None, rscale: float | None = None) -> None:
+    """Refuse aperture options that do not apply to a cube, before anything is computed.
+
+    ``center`` must lie on the cube and ``rscale`` in 0.5-3; both shape the aperture of a point
+    source, and an extended source is extracted over the whole field, where they would be
+    silently ignored: they are refused there.
+
+    Raises
+    ------
+    ParameterError
+    """
+    name = cube.attrs.get("cube") or f"{cube.attrs.get('channel', '?')} {cube.attrs.get('band', '')}".strip()
+    if str(source_type).upper() == "EXTENDED" and (center is not None or rscale is not None):
+        given = " and ".join(o for o, v in (("--center", center), ("--rscale", rscale)) if v is not None)
+        raise ParameterError(f"cube {name}: {given} set the aperture of a point source, but this cube is "
+                             "extracted as an extended source (over the whole field); leave them out, or "
+                             "pass --source-type point")
+    if rscale is not None and not (np.isfinite(rscale) and 0.5 <= rscale <= 3.0):
+        raise ParameterError(f"--rscale {rscale}: allowed 0.5-3 (the aperture radius is scaled by rscale/2)")
+    if center is not None:
+        ny, nx = cube.sizes["y"], cube.sizes["x"]
+        x_c, y_c = float(center[0]), float(center[1])
+        if not (np.isfinite([x_c, y_c]).all() and -0.5 <= x_c <= nx - 0.5 and -0.5 <= y_c <= ny - 0.5):
+            raise ParameterError(f"cube {name}: aperture centre ({x_c:g}, {y_c:g}) is outside the cube ({nx} x {ny} "
+                                 "spaxels, 0-based spaxel centres); give x in [-0.5, nx-0.5] and y in [-0.5, ny-0.5]")
+
+
 def _channel(cube: xr.Dataset) -> int | None:
     channel = str(cube.attrs.get("channel", ""))
     return int(channel) if channel in ("1", "2", "3", "4") else None
@@ -92,14 +119,12 @@ def extract_spectrum(
     if source_type not in SOURCE_TYPES:
         raise ParameterError(f"source type {source_type!r}: choose point or extended")
     point = source_type == "POINT"
+    check_aperture_options(cube, source_type, center, rscale)
     nz, ny, nx = cube["sci"].shape
     wave = np.asarray(cube["wavelength"].values, dtype=np.float64)
     if point:
         if center is not None:
             x_c, y_c, how = float(center[0]), float(center[1]), "given"
-            if not (-0.5 <= x_c <= nx - 0.5 and -0.5 <= y_c <= ny - 0.5):
-                raise ParameterError(f"aperture centre ({x_c:g}, {y_c:g}) is outside the cube ({nx} x {ny} spaxels, "
-                                     "0-based spaxel centres); give x in [-0.5, nx-0.5] and y in [-0.5, ny-0.5]")
         else:
             x_c, y_c, how = source_position(cube)
         scale = float(cube.attrs["cdelt1"]) * 3600.0  # arcsec per spaxel

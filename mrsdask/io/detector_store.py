@@ -182,6 +182,28 @@ def _remote_store(store: str):
     return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
 
 
+def check_detector_output(store: str, overwrite: bool = False) -> str:
+    """Check an output detector store before any work; return its path.
+
+    Refused: a path holding a file or a folder that is not a zarr store, an existing store
+    without ``overwrite``, and a cube store (``mrsdask cube``) even with it: ``--overwrite``
+    replaces a detector store, never a store of another kind.
+
+    Raises
+    ------
+    InputError, ParameterError
+    """
+    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    from mrsdask.cube.store import store_kind
+
+    if store_kind(store) == "cubes":
+        raise InputError(f"{store}: is a cube store (from 'mrsdask cube'), not a detector store; "
+                         "write the detector store to another path (-o)")
+    if paths.exists(store) and not overwrite:
+        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    return store
+
+
 def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
 
@@ -200,9 +222,7 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     progress : bool
         Show a progress bar over the tasks (reading, geometry, corrections, writing).
     """
-    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
-    if paths.exists(store) and not overwrite:
-        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    store = check_detector_output(store, overwrite)
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
         # From FITS: embed each exposure's gwcs and headers (a store already carries them).
         sources = [str(p) for p in ds["path"].values]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mrsdask.errors import InputError
 from mrsdask.io import paths
 from mrsdask.io.association import Member, read_association
@@ -27,24 +29,44 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[Member], list[str]]:
     Returns
     -------
     members : list of Member
-        FITS files with their association role, in the order given, without duplicates; a
-        file given on its own has role ``None``: its header decides (``BKGDTARG``).
+        FITS files with their association role, in the order given; a file given on its own
+        has role ``None``: its header decides (``BKGDTARG``).
     stores : list of str
         Detector stores.
+
+    Raises
+    ------
+    InputError
+        If nothing is given, a glob matches nothing, an input is not usable, or the same file
+        (or store) is given twice, e.g. by name and by a glob, which would count its pixels twice.
     """
     if not inputs:
         raise InputError("no input given: pass cal files, a glob, an association JSON or a detector store")
     members: list[Member] = []
     stores: list[str] = []
-    seen: set[str] = set()
-    for item in paths.expand([str(i) for i in inputs]):
+    seen: dict[str, str] = {}  # file -> the input that gave it
+
+    def once(path: str, given: str, member_of: str | None = None) -> bool:
+        key = _identity(path)
+        if member_of is not None and seen.get(key) == member_of:
+            return False  # an association listing a member in several products
+        if key in seen:
+            how = "twice" if seen[key] == given else f"by {seen[key]!r} and by {given!r}"
+            raise InputError(f"{path}: given {how}; give each input once (its pixels would count twice)")
+        seen[key] = given
+        return True
+
+    for given, item in _expand_each(inputs):
         if is_detector_store(item):
+            once(item.rstrip("/"), given)
             stores.append(item.rstrip("/"))
             continue
         if item.lower().endswith(".json"):
+            once(item, given)
             _, asn_members = read_association(item)
-            new = asn_members
-        elif item.lower().endswith((".fits", ".fits.gz", ".fit")):
+            members.extend(m for m in asn_members if once(m.path, item, member_of=item))
+            continue
+        if item.lower().endswith((".fits", ".fits.gz", ".fit")):
             new = [Member(item, None)]
         else:
             if not paths.exists(item):
@@ -53,8 +75,16 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[Member], list[str]]:
                 f"{item}: unrecognised input; expected *.fits (cal/rate), an association *.json "
                 "or a detector store *.zarr"
             )
-        for m in new:
-            if m.path not in seen:
-                seen.add(m.path)
-                members.append(m)
+        members.extend(m for m in new if once(m.path, given))
     return members, stores
+
+
+def _expand_each(inputs: list[str]) -> list[tuple[str, str]]:
+    """(what the user gave, file) for every file the inputs name, globs expanded."""
+    return [(str(given), item) for given in inputs for item in paths.expand([str(given)])]
+
+
+def _identity(path: str) -> str:
+    """One name per file: the real absolute path of a local file, the URL of a remote one."""
+    text = str(path).rstrip("/")
+    return text if paths.is_remote(text) else os.path.realpath(os.path.expanduser(text))

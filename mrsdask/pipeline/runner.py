@@ -166,11 +166,11 @@ def _output_complete(step: StepSpec, output: str, record: dict[str, Any]) -> boo
             open_detector_store(output)  # raises unless complete and valid
             return True
         if kind == CUBE:
-            from mrsdask.cube import store as cube_store
+            from mrsdask.cube.build import open_cube
 
-            return all(cube_store.cube_exists(output, name)
-                       and cube_store.open_group(cube_store.group_path(output, name)).attrs.get(cube_store.COMPLETE_ATTR)
-                       for name in record.get("products", []))
+            for name in record.get("products", []):
+                open_cube(output, name)  # raises unless complete and whole (no chunk missing)
+            return True
         return all(os.path.isfile(path) for path in record.get("products", []))
     except Exception:  # anything unreadable is not complete: run the step again
         return False

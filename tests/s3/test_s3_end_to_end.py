@@ -50,6 +50,11 @@ def test_cube_from_s3_to_s3_on_a_separate_cluster(sim_1a, s3_server, s3_env, s3_
     assert s3_secret not in proc.stdout + proc.stderr + info.stdout + info.stderr
     assert s3_secret not in s3_cluster.log_text()
 
+    # A chunk lost from the object store is found by one listing of the cube's keys (no data read).
+    fs.rm(f"{name}/cubes/mrs.zarr/ch1-short/sci/c/1/0/0")
+    info = dask_procs.cli("info", store, env=s3_env)
+    assert info.returncode == 2 and "DAMAGED" in info.stdout and "sci planes" in info.stdout, info.stdout + info.stderr
+
 
 def test_missing_s3_input_is_a_clear_error(s3_env, bucket):
     name, _ = bucket
