@@ -1439,11 +1439,18 @@ def fringe_amplitude(flux: np.ndarray, wavenumber: np.ndarray, weights: np.ndarr
     -------
     float
         Relative amplitude (0.05 = 5 %).
+
+    Raises
+    ------
+    ValueError
+        If fewer than 10 pixels have weight and finite values.
     """
     nu = np.asarray(wavenumber, np.float64)
     f = np.asarray(flux, np.float64)
     w = np.asarray(weights, np.float64)
     use = (w > 0) & np.isfinite(f) & np.isfinite(nu)
+    if np.count_nonzero(use) < 10:
+        raise ValueError(f"fringe_amplitude needs at least 10 pixels with weight, got {np.count_nonzero(use)}")
     order = np.flatnonzero(use)[np.argsort(nu[use], kind="stable")]
     x, y, ww = nu[order], f[order], w[order] / np.mean(w[order])
     base = fit_baseline(x, y, ww, 2.0 * (period + dperiod), degree=3, robust=True)
