@@ -107,3 +107,18 @@ def test_simulated_science_summary_has_no_failures(bright_fit):
     assert summary["fit_failed"] == 0
     assert summary["columns"] >= 10
     assert summary["corrected"] >= 4
+
+
+@pytest.mark.slow
+def test_cli_residual_fringe_on_a_simulated_science_file(bright_science_12a, tmp_path):
+    """``mrsdask fringe FILE -o STORE --residual`` on a whole simulated exposure (~1 min)."""
+    from mrsdask.io.detector_store import open_detector_store
+    from tests.conftest import run_cli
+
+    store = tmp_path / "rf.zarr"
+    res = run_cli("fringe", bright_science_12a, "-o", str(store), "--residual", "--n-workers", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "wrote the fringe-corrected detector store" in res.stdout
+    (summary,) = residual_fringe_summary(open_detector_store(str(store)))
+    assert summary["fit_failed"] == 0
+    assert summary["corrected"] > 100
