@@ -1691,7 +1691,7 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
         return out
     if runs[components.index(main)] == "pixels":
         out.status = Status.TOO_FEW_PIXELS
-        out.message = "too few pixels with weight"
+        out.message = "too few pixels with weight and a positive baseline"
         return out
     out.factor[order] = factor
     out.clipped[order] = clipped
