@@ -570,6 +570,48 @@ def baseline_knots(x: np.ndarray, period: float, degree: int) -> np.ndarray:
     return np.asarray(kept, dtype=np.float64)
 
 
+def spline_well_posed(x: np.ndarray, knots: np.ndarray, degree: int, lo: float, hi: float) -> bool:
+    """Whether a least-squares spline through points ``x`` has a unique solution.
+
+    The Schoenberg–Whitney condition (FITPACK's ``fpchec``): with the full knot vector
+    ``t`` (``lo`` and ``hi`` repeated ``degree + 1`` times around the interior ``knots``) and
+    ``n = len(knots) + degree + 1`` coefficients, there must be points
+    ``y₁ < … < yₙ`` of ``x`` with ``tⱼ < yⱼ < tⱼ₊ₖ₊₁`` (``lo ≤ y₁``, ``yₙ ≤ hi``).
+
+    Parameters
+    ----------
+    x : ndarray
+        Abscissae of the points with weight, increasing.
+    knots : ndarray
+        Interior knots, increasing.
+    degree : int
+        Spline degree k.
+    lo, hi : float
+        Ends of the spline's interval.
+
+    Returns
+    -------
+    bool
+    """
+    xs = np.unique(np.asarray(x, np.float64))
+    k = int(degree)
+    t = np.concatenate([np.full(k + 1, lo), np.asarray(knots, np.float64), np.full(k + 1, hi)])
+    n = t.size - k - 1
+    if xs.size < n:
+        return False
+    i = 0
+    for j in range(n):
+        lower, upper = t[j], t[j + k + 1]
+        # first unused point above the lower knot (at or above ``lo`` for the first coefficient)
+        i = max(i, int(np.searchsorted(xs, lower, side="left" if j == 0 else "right")))
+        if i >= xs.size:
+            return False
+        if not (xs[i] < upper or (j == n - 1 and xs[i] <= upper)):
+            return False
+        i += 1
+    return True
+
+
 def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: float, degree: int = 2,
                  robust: bool = True, domain: float = 10.0, max_iter: int = 10) -> np.ndarray:
     """Smooth baseline of ``y(x)``: LSQ spline with one knot per ``period``.
@@ -595,9 +637,18 @@ def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: floa
     -------
     ndarray
         The baseline at every ``x``; linearly interpolated across runs of zero weight, and
-        held constant beyond the first/last weighted pixel.
+        held constant beyond the first/last weighted pixel. Pixels with a non-finite ``y``
+        get no weight.
+
+    Notes
+    -----
+    A reweighting round that would leave the knots without enough weighted pixels (the
+    Schoenberg–Whitney condition, :func:`spline_well_posed`: e.g. every pixel of a knot
+    interval rejected next to a bright line) is not done: its least-squares problem is
+    singular and FITPACK returns NaN or garbage without an error. The last well-posed fit
+    is kept instead.
     """
-    use = weights > 0
+    use = (weights > 0) & np.isfinite(y)
     xu, yu, wu = x[use], y[use], weights[use]
     if xu.size < degree + 2:
         value = np.average(yu, weights=wu) if xu.size else 1.0
@@ -620,6 +671,8 @@ def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: floa
         u = res * np.sqrt(wu) / (domain * scale)
         w_new = np.where(u * u < 1.0, (1.0 - u * u) ** 2, 0.0) * wu
         if abs(chi_old - chi) <= 1e-4 * max(chi, 1.0) or np.count_nonzero(w_new) <= n_par + 1:
+            break
+        if not spline_well_posed(xu[w_new > 0], knots, degree, xu[0], xu[-1]):
             break
         chi_old = chi
         w_eff = w_new
@@ -1015,7 +1068,8 @@ def _refine_peak(x, w, seg, y, f_peak, df, f_lo, f_hi, pgram_res):
 def segments(nu: np.ndarray, gap: float, min_pixels: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Split sorted wavenumbers into pieces separated by more than ``gap``.
 
-    Pieces with fewer than ``min_pixels`` pixels are joined to their neighbour.
+    Pieces with fewer than ``min_pixels`` pixels are joined to their neighbour, so every
+    segment holds at least one wavenumber.
 
     Returns
     -------
@@ -1023,8 +1077,15 @@ def segments(nu: np.ndarray, gap: float, min_pixels: int = 20) -> tuple[np.ndarr
         Segment index of each wavenumber.
     breaks : ndarray
         Wavenumbers (gap centres) separating the segments.
+
+    Raises
+    ------
+    ValueError
+        If ``nu`` is empty (there is no segment to make).
     """
     nu = np.asarray(nu, np.float64)
+    if nu.size == 0:
+        raise ValueError("no wavenumbers to split into segments")
     cut = np.flatnonzero(np.diff(nu) > gap) + 1 if nu.size > 1 else np.zeros(0, int)
     bounds = [0] + list(cut) + [nu.size]
     changed = True
@@ -1092,6 +1153,10 @@ class _Problem:
         self.nu = np.ascontiguousarray(np.asarray(nu, np.float64)[order])
         self.y = np.ascontiguousarray(np.asarray(resid, np.float64)[order])
         w = np.asarray(weights, np.float64)[order]
+        if not (self.nu.size and np.all(np.isfinite(self.nu)) and np.all(np.isfinite(self.y))
+                and np.all(np.isfinite(w)) and np.all(w > 0)):
+            raise ValueError(f"a sine fit needs at least one pixel, all with finite wavenumber and residual and "
+                             f"positive weight ({self.nu.size} pixels given)")
         self.w = np.ascontiguousarray(w / np.mean(w))
         self.seg, self.breaks = segments(self.nu, gap, min_segment_pixels)
         self.nseg = self.breaks.size + 1
@@ -1374,11 +1439,18 @@ def fringe_amplitude(flux: np.ndarray, wavenumber: np.ndarray, weights: np.ndarr
     -------
     float
         Relative amplitude (0.05 = 5 %).
+
+    Raises
+    ------
+    ValueError
+        If fewer than 10 pixels have weight and finite values.
     """
     nu = np.asarray(wavenumber, np.float64)
     f = np.asarray(flux, np.float64)
     w = np.asarray(weights, np.float64)
     use = (w > 0) & np.isfinite(f) & np.isfinite(nu)
+    if np.count_nonzero(use) < 10:
+        raise ValueError(f"fringe_amplitude needs at least 10 pixels with weight, got {np.count_nonzero(use)}")
     order = np.flatnonzero(use)[np.argsort(nu[use], kind="stable")]
     x, y, ww = nu[order], f[order], w[order] / np.mean(w[order])
     base = fit_baseline(x, y, ww, 2.0 * (period + dperiod), degree=3, robust=True)
@@ -1468,14 +1540,22 @@ def _fit_components(x, f, w, components, settings, max_ptp, previous=None):
         start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
         base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
         ok = use & (base > 0)
+        if np.count_nonzero(ok) < settings.min_pixels:
+            # a baseline that is not positive where the data are: nothing to divide by
+            sines_out.append(None)
+            status_runs.append("pixels")
+            continue
         resid = np.zeros(n)
         resid[ok] = g[ok] / base[ok] - 1.0
         sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
         for _ in range(settings.backfit if sines.n else 0):
             model = sines(x, with_offset=False)
-            base = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
-                                settings.robust_domain)
-            ok = use & (base > 0)
+            base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
+                                    settings.robust_domain)
+            ok_new = use & (base_new > 0)
+            if np.count_nonzero(ok_new) < settings.min_pixels:
+                break  # keep the last baseline and sines that had the pixels
+            base, ok = base_new, ok_new
             resid = np.zeros(n)
             resid[ok] = g[ok] / base[ok] - 1.0
             sines = refit_sines(x[ok], resid[ok], w[ok], sines, comp, settings)
@@ -1611,7 +1691,7 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
         return out
     if runs[components.index(main)] == "pixels":
         out.status = Status.TOO_FEW_PIXELS
-        out.message = "too few pixels with weight"
+        out.message = "too few pixels with weight and a positive baseline"
         return out
     out.factor[order] = factor
     out.clipped[order] = clipped
