@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names")
+    p.add_argument("--overwrite", action="store_true", help="replace x1d files of the same names that mrsdask did not write")
     p.add_argument("--source-type", choices=["point", "extended"], default=None,
                    help="default: the cube's (from the exposures' SRCTYPE)")
     p.add_argument("--center", nargs=2, type=float, default=None, metavar=("X", "Y"),
@@ -164,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
     p.add_argument("store")
-    p.add_argument("--s3d", required=True, metavar="DIR")
+    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder (or s3:// prefix)")
     p.add_argument("--prefix", default="mrsdask")
+    p.add_argument("--overwrite", action="store_true", help="replace s3d files of the same names that mrsdask did not write")
 
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
     bsub = p.add_subparsers(dest="bench_command")
@@ -259,6 +261,10 @@ def cmd_cube(args) -> int:
     from mrsdask.cluster import dask_client
 
     inputs = list(args.inputs)
+    if args.s3d:
+        from mrsdask.io.outputs import check_output_folder
+
+        check_output_folder(args.s3d, "s3d folder")  # before the build, not after
     if not inputs:
         from mrsdask.sim import simulate
 
@@ -290,7 +296,7 @@ def cmd_cube(args) -> int:
     if args.s3d:
         from mrsdask.cube.export import export_s3d, product_name
 
-        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values))
+        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values), overwrite=args.overwrite)
     return 0
 
 
@@ -385,8 +391,7 @@ def cmd_extract(args) -> int:
 
     from mrsdask.io import paths
 
-    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
-        raise InputError(f"{args.store}: no zarr store there; build cubes with 'mrsdask cube' first")
+    paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
     group = open_group(args.store, mode="r")
     names = args.cube or sorted(k for k in group.group_keys()
                                 if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
@@ -398,7 +403,8 @@ def cmd_extract(args) -> int:
         t0 = time.perf_counter()
         files = extract_cubes(args.store, names, args.x1d, args.prefix, extract1d=args.extract1d,
                               source_type=args.source_type, center=args.center, rscale=args.rscale,
-                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip)
+                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip,
+                              overwrite=args.overwrite)
     print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s (aperture correction not applied)")
     return 0
 
@@ -479,7 +485,9 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
 
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
+    from mrsdask.io import paths
 
+    paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
     group = open_group(args.store, mode="r")
     names = sorted(k for k in group.group_keys() if not k.startswith("_"))
     if not names:
@@ -488,17 +496,15 @@ def cmd_export(args) -> int:
         raise InputError(f"{args.store}: holds no cube")
     from mrsdask.cube.export import export_s3d
 
-    export_s3d(args.store, names, args.s3d, args.prefix)
+    export_s3d(args.store, names, args.s3d, args.prefix, overwrite=args.overwrite)
     return 0
 
 
 def cmd_info(args) -> int:
     from mrsdask.cube.store import COMPLETE_ATTR, open_group
-    from mrsdask.errors import InputError
     from mrsdask.io import paths
 
-    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
-        raise InputError(f"{args.store}: no zarr store there")
+    paths.check_store_metadata(args.store)
     group = open_group(args.store, mode="r")
     if group.attrs.get("convention", "").startswith("mrsdask-detector"):
         from mrsdask.io.detector_store import open_detector_store
@@ -553,6 +559,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (ValueError, FileNotFoundError) as exc:
         print(f"mrsdask: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a write refused by the OS (read-only, permission, disk full) not named deeper down
+        from mrsdask.io.outputs import describe_write_error, is_write_error
+
+        if not is_write_error(exc):
+            raise
+        output = next((str(v) for v in (getattr(args, k, None) for k in ("output", "s3d", "x1d")) if v), "")
+        print(f"mrsdask: error: {describe_write_error(exc, output, 'what is unfinished stays marked incomplete')}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("mrsdask: interrupted; run the same command again to resume", file=sys.stderr)

@@ -19,3 +19,7 @@ class ParameterError(MrsdaskError):
 
 class IncompleteStoreError(MrsdaskError):
     """A zarr store exists but was not finished (an interrupted run)."""
+
+
+class OutputError(MrsdaskError):
+    """An output cannot be written: its path is wrong or taken, or the OS refused to write."""
