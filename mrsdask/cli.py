@@ -247,8 +247,9 @@ def cmd_simulate(args) -> int:
 
 def cmd_ingest(args) -> int:
     from mrsdask.cluster import dask_client
-    from mrsdask.io.detector_store import open_cal, write_detector_store
+    from mrsdask.io.detector_store import check_detector_output, open_cal, write_detector_store
 
+    check_detector_output(args.output, args.overwrite)  # before any work
     ds = open_cal(args.inputs)
     with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()

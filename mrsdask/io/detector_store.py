@@ -196,11 +196,20 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
     store : str
         Local path or URL of the zarr store.
     overwrite : bool
-        Replace an existing store.
+        Replace an existing complete store. An unfinished detector store (an interrupted
+        ingest: ``mrsdask_complete`` false) is written again without it, so that the same
+        command resumes after an interruption.
+
+    Raises
+    ------
+    InputError
+        If a complete store (or another zarr store) is there and ``overwrite`` is false.
+    mrsdask.errors.OutputError
+        If the path cannot be written; the store is then left marked incomplete.
     """
-    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
-    if paths.exists(store) and not overwrite:
-        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    from mrsdask.io import outputs
+
+    store = check_detector_output(store, overwrite)
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
         # From FITS: embed each exposure's gwcs and headers (a store already carries them).
         sources = [str(p) for p in ds["path"].values]
@@ -219,9 +228,33 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
     target = _store_mapper(store)
-    ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
-    _set_complete(store, True)
+    with outputs.writing(store, "the store is marked incomplete: run the same command again to write it"):
+        ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
+        _set_complete(store, True)
     return store
+
+
+def check_detector_output(store: str, overwrite: bool = False) -> str:
+    """Check, before any work, that a detector store may be written at ``store``; the path.
+
+    See :func:`write_detector_store` for what is accepted.
+    """
+    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    if paths.exists(store.rstrip("/") + "/zarr.json") and not overwrite and not is_unfinished_detector_store(store):
+        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    return store
+
+
+def is_unfinished_detector_store(store: str) -> bool:
+    """Whether ``store`` is a detector store whose writing was interrupted (not marked complete)."""
+    import json
+
+    try:
+        meta = json.loads(paths.filesystem(store).cat_file(paths._strip(str(store).rstrip("/")) + "/zarr.json"))
+    except (OSError, ValueError):
+        return False
+    attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
+    return attrs.get("convention") == dmodel.CONVENTION and attrs.get(COMPLETE_ATTR) is False
 
 
 def _portable_text(ds: xr.Dataset) -> xr.Dataset:
