@@ -464,7 +464,7 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
         from mrsdask.errors import ParameterError
 
         raise ParameterError("the demo simulates into a local run folder; give inputs for a remote run folder")
-    record = prepare_run_folder(run_folder) or {}
+    record = prepare_run_folder(run_folder, pipeline.name, args.overwrite) or {}
     config = json.loads(json.dumps(_simulation_config(args)))  # as it reads back from the run record
     names = {step.name for step in pipeline.steps}
     if "fringe" in names and args.fringes is None:
