@@ -562,12 +562,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mrsdask: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:  # a write refused by the OS (read-only, permission, disk full) not named deeper down
-        from mrsdask.io.outputs import describe_write_error, is_write_error
+        from mrsdask.io.outputs import as_write_error, describe_write_error
 
-        if not is_write_error(exc):
-            raise
         output = next((str(v) for v in (getattr(args, k, None) for k in ("output", "s3d", "x1d")) if v), "")
-        print(f"mrsdask: error: {describe_write_error(exc, output, 'what is unfinished stays marked incomplete')}",
+        refusal = as_write_error(exc, output)
+        if refusal is None:
+            raise
+        print(f"mrsdask: error: {describe_write_error(refusal, output, 'what is unfinished stays marked incomplete')}",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

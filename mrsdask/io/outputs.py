@@ -45,6 +45,24 @@ def is_write_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS
 
 
+def as_write_error(exc: BaseException, output: str) -> OSError | None:
+    """The OS refusal to write behind ``exc``, or None if it is not one.
+
+    A short write (numpy's ``tofile``: "N requested and M written", no errno) on a local file
+    system with less than 1 MiB free is a full disk (ENOSPC).
+    """
+    if is_write_error(exc):
+        return exc  # type: ignore[return-value]
+    if isinstance(exc, OSError) and exc.errno is None and output and not paths.is_remote(output):
+        try:
+            free = shutil.disk_usage(_nearest_existing(output)).free
+        except OSError:
+            return None
+        if free < 2**20:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
+
+
 def describe_write_error(exc: OSError, output: str, left: str = "") -> str:
     """One line: which path could not be written, why, and what to do.
 
@@ -71,9 +89,10 @@ def writing(output: str, left: str = "") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if not is_write_error(exc):
+        refusal = as_write_error(exc, output)
+        if refusal is None:
             raise
-        raise OutputError(describe_write_error(exc, output, left)) from exc
+        raise OutputError(describe_write_error(refusal, output, left)) from exc
 
 
 def _nearest_existing(path: str) -> str:
