@@ -323,8 +323,14 @@ def open_detector_store(store: str) -> xr.Dataset:
     IncompleteStoreError
         If the store was not finished (an interrupted ingest).
     """
-    paths.check_store_metadata(store, "create one with 'mrsdask ingest'")
-    ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+    if not paths.exists(str(store).rstrip("/") + "/zarr.json"):
+        raise InputError(f"{store}: no zarr store there; create one with 'mrsdask ingest'")
+    try:
+        ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+    except (ValueError, KeyError, TypeError):
+        # Find the damaged metadata file only when opening fails (tasks open stores too).
+        paths.check_store_metadata(store, "create one with 'mrsdask ingest'")
+        raise
     dmodel.validate_detector_dataset(ds, str(store))
     if not ds.attrs.get(COMPLETE_ATTR, False):
         raise IncompleteStoreError(
