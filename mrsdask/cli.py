@@ -60,7 +60,12 @@ def _add_simulate_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrsdask", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mrsdask",
+        description="Distributed, chunked processing of JWST MIRI MRS integral-field data: detector stores, "
+                    "background and fringe correction, 3-D cubes as the official CubeBuildStep builds them, "
+                    "1-D spectra, pipelines; on a Dask cluster or in this process. "
+                    "'mrsdask COMMAND -h' describes each command.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command")
@@ -70,34 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate_options(p)
 
     p = sub.add_parser("ingest", help="cal/rate FITS (files, globs, association) -> zarr detector store")
-    p.add_argument("inputs", nargs="+")
+    p.add_argument("inputs", nargs="+", help="cal/rate FITS files, globs or an association JSON")
     p.add_argument("-o", "--output", required=True, help="detector store (path or s3:// URL)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("cube", help="build 3-D cubes (band, channel or multi) into a zarr store")
     p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
     p.add_argument("-o", "--output", default="mrsdask-out/cubes.zarr", help="zarr cube store (path or s3:// URL)")
-    p.add_argument("--output-type", default="band", choices=["band", "channel", "multi"])
-    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
-    p.add_argument("--channel", nargs="+", default=["all"], help="channels: 1 2 3 4 or all")
-    p.add_argument("--band", nargs="+", default=["all"], help="bands: short medium long or all")
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import add_arguments
+
+    add_arguments(p.add_argument_group("cube (official CubeBuildStep parameters)"), CubeRequest)
     p.add_argument("--cubepar", default=None, help="official CUBEPAR reference file (default: shipped FLT-9 values)")
     p.add_argument("--s3d", default=None, metavar="DIR", help="also write one *_s3d.fits per cube into DIR")
-    p.add_argument("--scalexy", type=float, default=0.0, help="spaxel size (arcsec)")
-    p.add_argument("--scalew", type=float, default=0.0, help="linear wavelength step (um)")
-    p.add_argument("--wavemin", type=float, default=None)
-    p.add_argument("--wavemax", type=float, default=None)
-    p.add_argument("--ra-center", type=float, default=None)
-    p.add_argument("--dec-center", type=float, default=None)
-    p.add_argument("--cube-pa", type=float, default=None, help="cube position angle (deg)")
-    p.add_argument("--coord-system", default="skyalign", choices=["skyalign", "ifualign"])
-    p.add_argument("--nspax-x", type=int, default=None)
-    p.add_argument("--nspax-y", type=int, default=None)
-    p.add_argument("--rois", type=float, default=0.0)
-    p.add_argument("--roiw", type=float, default=0.0)
-    p.add_argument("--weight-power", type=float, default=2.0)
-    p.add_argument("--slab-planes", type=int, default=None, help="wavelength planes per task (default: automatic)")
     p.add_argument("--overwrite", action="store_true", help="rebuild cubes already complete in the store")
     p.add_argument("--keep-scratch", action="store_true", help="keep the pixel tables after the build")
     _add_cluster_options(p)
@@ -117,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--median-kernel", type=int, default=1, help="master: moving-median width (odd, 1 = off)")
     p.add_argument("--keep-background", action="store_true", help="keep the background exposures in the output")
     p.add_argument("--force", action="store_true", help="subtract again from data already background-subtracted")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("fringe", help="fringe flat and/or residual-fringe correction into a new detector store")
@@ -129,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fringefreq", default=None, help="official FRINGEFREQ reference (default: documented values)")
     p.add_argument("--ignore-region", nargs=2, type=float, action="append", default=None, metavar=("MIN", "MAX"),
                    help="wavelength range (um) left out of the residual-fringe fit; repeatable")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
@@ -161,12 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate_options(p)
 
     p = sub.add_parser("info", help="describe a cube or detector store")
-    p.add_argument("store")
+    p.add_argument("store", help="cube or detector store (path or s3:// URL)")
 
     p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
-    p.add_argument("store")
-    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder (or s3:// prefix)")
-    p.add_argument("--prefix", default="mrsdask")
+    p.add_argument("store", help="cube store (path or s3:// URL)")
+    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder (or s3:// prefix) for the *_s3d.fits files")
+    p.add_argument("--prefix", default="mrsdask", help="start of the file names (default mrsdask)")
     p.add_argument("--overwrite", action="store_true", help="replace s3d files of the same names that mrsdask did not write")
 
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
@@ -251,9 +242,10 @@ def cmd_ingest(args) -> int:
 
     check_detector_output(args.output, args.overwrite)  # before any work
     ds = open_cal(args.inputs)
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()
-        write_detector_store(ds, args.output, overwrite=args.overwrite)
+        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"ingested {ds.sizes['exposure']} exposures into {args.output} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -267,12 +259,10 @@ def cmd_cube(args) -> int:
 
         check_output_folder(args.s3d, "s3d folder")  # before the build, not after
     if not inputs:
-        from mrsdask.sim import simulate
+        from mrsdask.sim.demo import demo_association
 
         folder = os.path.join(os.path.dirname(os.path.abspath(args.output)) or ".", "simulated")
-        print(f"no input given: simulating a demo observation into {folder}")
-        result = simulate(_simulation_config(args), folder, verbose=True)
-        inputs = [str(result.association)]
+        inputs = [demo_association(folder, _simulation_config(args))]
 
     # The local cluster's workers start in the background (~1 s of imports, see mrsdask.preload)
     # while this process imports the cube modules, checks the request and reads the inputs.
@@ -301,12 +291,14 @@ def cmd_cube(args) -> int:
     return 0
 
 
-def _small_job_scheduler(args, inputs: list[str]) -> str | None:
+def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False) -> str | None:
     """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
 
     The size is an upper bound from the input list alone (no file is opened: a local cluster
-    would start while they are read): science files × the channels each may contribute (for
-    ``mrsdask run``, which has no ``--channel``, all of them).
+    would start while they are read), in exposure-channels: for a cube job, science files ×
+    the channels each may contribute (for ``mrsdask run``, which has no ``--channel``, all of
+    them); for a detector job (``detector_job``: ingest, background, fringe flat), every file ×
+    its 2 channels, whose per-pixel geometry is the same work as a cube's pixel tables.
     """
     from mrsdask.cluster import current_client, in_process_is_faster
     from mrsdask.cube.plan import parse_channels
@@ -321,24 +313,20 @@ def _small_job_scheduler(args, inputs: list[str]) -> str | None:
         return None  # the error is reported where the inputs are read
     if stores:
         return None
-    science = sum(1 for m in members if m.exptype == "science")
+    if detector_job:
+        return "threads" if in_process_is_faster(2 * len(members)) else None
+    science = sum(1 for m in members if m.exptype != "background")  # unread headers count as science
     return "threads" if in_process_is_faster(science * min(2, len(channels))) else None
 
 
 def _prepare_cube_run(args, inputs: list[str]):
     """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
+    from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_detector_inputs
+    from mrsdask.options import from_arguments
 
-    request = CubeRequest(
-        output_type=args.output_type, weighting=args.weighting,
-        channels=parse_channels(args.channel), subbands=parse_subbands(args.band),
-        scalexy=args.scalexy, scalew=args.scalew, wavemin=args.wavemin, wavemax=args.wavemax,
-        ra_center=args.ra_center, dec_center=args.dec_center, cube_pa=args.cube_pa,
-        coord_system=args.coord_system, nspax_x=args.nspax_x, nspax_y=args.nspax_y,
-        rois=args.rois, roiw=args.roiw, weight_power=args.weight_power, slab_planes=args.slab_planes,
-    )
+    request = from_arguments(CubeRequest, args)
     pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
     return request, pars, open_detector_inputs(inputs)
 
@@ -347,7 +335,8 @@ def cmd_background(args) -> int:
     from mrsdask.background import run_background
     from mrsdask.cluster import dask_client
 
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         summary = run_background(
             args.inputs, args.output, method=args.method, user_background=args.user_background,
             save_master=args.save_master, save_2d=args.save_2d, median_kernel=args.median_kernel,
@@ -365,7 +354,9 @@ def cmd_fringe(args) -> int:
     if not args.flat and not args.residual:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
     ds = open_detector_inputs(args.inputs)
-    with dask_client(args.scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    # The residual-fringe fit is long and partly in Python (the GIL): worker processes pay off.
+    scheduler = args.scheduler or (None if args.residual else _small_job_scheduler(args, args.inputs, detector_job=True))
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         if args.flat:
             from mrsdask.fringe import apply_fringe_flat
 
@@ -374,7 +365,7 @@ def cmd_fringe(args) -> int:
             from mrsdask.fringe import residual_fringe
 
             ds = residual_fringe(ds, args.fringefreq, ignore_regions=args.ignore_region)
-        write_detector_store(ds, args.output, overwrite=args.overwrite)
+        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
     if args.residual:
         from mrsdask.fringe import residual_fringe_summary
         from mrsdask.io.detector_store import open_detector_store
@@ -458,7 +449,7 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
 
     from mrsdask.io import paths
     from mrsdask.pipeline.runner import prepare_run_folder, update_manifest
-    from mrsdask.sim import simulate
+    from mrsdask.sim.demo import demo_association
 
     if paths.is_remote(run_folder):
         from mrsdask.errors import ParameterError
@@ -471,17 +462,12 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
         config["fringes"] = 0.08  # something for the residual-fringe fit to remove
     if "background" in names and args.background_exposures is None:
         config["n_background_exposures"] = 1
-    demo = record.get("demo", {})
-    if demo.get("config") == config and os.path.isfile(demo.get("association", "")):
-        print(f"no input given: using the demo observation simulated before in {os.path.dirname(demo['association'])}")
-        return [demo["association"]], {"demo": demo}
-    folder = os.path.join(run_folder, "simulated")
-    update_manifest(run_folder, demo={"config": config, "association": ""})  # the folder is a run folder now
-    print(f"no input given: simulating a demo observation into {folder}")
-    result = simulate(config, folder, verbose=True)
-    demo = {"config": config, "association": str(result.association)}
+    if not record:
+        update_manifest(run_folder, demo={"config": config, "association": ""})  # the folder is a run folder now
+    association = demo_association(os.path.join(run_folder, "simulated"), config)
+    demo = {"config": config, "association": association}
     update_manifest(run_folder, demo=demo)
-    return [demo["association"]], {"demo": demo}
+    return [association], {"demo": demo}
 
 
 def cmd_export(args) -> int:

@@ -23,3 +23,7 @@ class IncompleteStoreError(MrsdaskError):
 
 class OutputError(MrsdaskError):
     """An output cannot be written: its path is wrong or taken, or the OS refused to write."""
+
+
+class OutsideCubeError(MrsdaskError, ValueError):
+    """A query asks for a wavelength, position or aperture outside a cube's data."""

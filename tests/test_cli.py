@@ -114,3 +114,33 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     proc = _run("cube", store, "-o", cubes, "--channel", "1", "--n-workers", "1", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ch1-short" in proc.stdout
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    """Help text on every option and argument, and a top-level description (issue 16, item 8)."""
+    import argparse
+
+    from mrsdask.cli import build_parser
+
+    def undocumented(parser, path):
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found += undocumented(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not (action.help or "").strip():
+                found.append(f"{path}: {action.dest}")
+        return found
+
+    parser = build_parser()
+    assert undocumented(parser, "mrsdask") == []
+    assert "MIRI MRS" in parser.description and "``" not in parser.description
+
+
+def test_small_ingest_runs_in_process_with_a_progress_bar(sim_1a, tmp_path):
+    """A detector job of two exposures starts no cluster and shows its progress (issue 16, item 8)."""
+    store = str(tmp_path / "det.zarr")
+    proc = _run("ingest", *map(str, sim_1a.cal_files), "-o", store)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
+    assert f"writing {store}" in proc.stdout

@@ -118,7 +118,8 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
     ----------
     inputs : list of str
         cal files, globs, association JSON files, or one detector store. Association members
-        keep their role (``exptype``); plain cal files are science; x1d files (an association's
+        keep their role (``exptype``); plain cal files are science unless their header says
+        ``BKGDTARG = T`` (a dedicated background observation); x1d files (an association's
         background members, or given directly) are returned as the second item.
 
     Returns
@@ -146,7 +147,7 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
         elif bspec.is_x1d(item):
             x1d.append(item)
         else:
-            members.append(Member(item, "science"))
+            members.append(Member(item, None))
     if stores and members:
         raise InputError("give either FITS inputs or one detector store, not both")
     if len(stores) > 1:
@@ -159,7 +160,7 @@ def open_inputs(inputs: list[str]) -> tuple[xr.Dataset, list[str]]:
     for m in members:
         role.setdefault(m.path, m.exptype)
     ds = open_cal(list(role))
-    exptype = np.array([role[str(p)] for p in ds["path"].values])
+    exptype = np.array([role[str(p)] or header for p, header in zip(ds["path"].values, ds["exptype"].values)])
     return ds.assign_coords(exptype=("exposure", exptype)), x1d
 
 
@@ -168,7 +169,7 @@ def _names(ds: xr.Dataset, indices) -> list[str]:
 
 
 # --------------------------------------------------------------------------- writing
-def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) -> str:
+def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a (lazy) background-subtracted detector Dataset to a zarr detector store.
 
     Blocks are computed and written in parallel on the current Dask scheduler; the store is
@@ -185,7 +186,7 @@ def write_background_store(ds: xr.Dataset, store: str, overwrite: bool = False) 
     source = ds.attrs.get("mrsdask_store")
     if source and os.path.abspath(str(source).rstrip("/")) == os.path.abspath(store):
         raise InputError(f"{store}: is the input store; write the subtracted data to another store")
-    return write_detector_store(ds, store, overwrite=overwrite)
+    return write_detector_store(ds, store, overwrite=overwrite, progress=progress)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -382,7 +383,7 @@ def run_background(
     if save_master:
         summary.master_path = bspec.write_spectrum(master, save_master)
     if output_store is not None:
-        write_background_store(out, output_store, overwrite=overwrite)
+        write_background_store(out, output_store, overwrite=overwrite, progress=progress)
         summary.output_store = str(output_store)
     summary.seconds = time.perf_counter() - t0
     for line in summary.lines():

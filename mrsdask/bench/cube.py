@@ -14,10 +14,9 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
-import threading
-import time
+
+from mrsdask.bench.monitor import check_repeat, median_of, run_monitored
 
 BENCH_CASES = {
     # name: (simulation overrides, output_type)
@@ -36,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES),
                    help="band1a: 1A from 4 dithers; channel: 4 channel cubes from 24 exposures; "
                         "multi: multi cube from 24 exposures; multi1: multi from 6")
-    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"])
+    p.add_argument("--weighting", default="drizzle", choices=["drizzle", "emsm", "msm"],
+                   help="voxel weighting of both sides (default drizzle)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--mosaic", default=None, help="mosaic of pointings NXxNY@STEP (more inputs)")
     p.add_argument("--pointings", default=None,
@@ -45,79 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask cube' chooses)")
     p.add_argument("--memory-limit", default="2GB", help="memory limit per local-cluster worker")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each side N times, alternating, and report the medians (default 1)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
-
-
-class _Monitor(threading.Thread):
-    """Samples RSS and CPU of a process tree until it ends."""
-
-    def __init__(self, proc: subprocess.Popen, interval: float = 0.1):
-        super().__init__(daemon=True)
-        self.proc = proc
-        self.interval = interval
-        self.peak_total = 0
-        self.peak_single = 0
-        self._cpu: dict[int, float] = {}
-
-    def run(self) -> None:
-        import psutil
-
-        root = psutil.Process(self.proc.pid)
-        while self.proc.poll() is None:
-            try:
-                procs = [root] + root.children(recursive=True)
-            except psutil.Error:
-                break
-            total = 0
-            for p in procs:
-                try:
-                    rss = p.memory_info().rss
-                    cpu = p.cpu_times()
-                    self._cpu[p.pid] = cpu.user + cpu.system
-                except psutil.Error:
-                    continue
-                total += rss
-                self.peak_single = max(self.peak_single, rss)
-            self.peak_total = max(self.peak_total, total)
-            time.sleep(self.interval)
-
-    @property
-    def cpu_seconds(self) -> float:
-        return float(sum(self._cpu.values()))
-
-
-def _machine_cpu_times() -> tuple[float, float]:
-    """Seconds of CPU time of the whole machine so far: (total, stolen by the hypervisor)."""
-    import psutil
-
-    times = psutil.cpu_times()._asdict()
-    # On Linux guest time is already part of user time (psutil's documentation): not counted twice.
-    total = sum(seconds for name, seconds in times.items() if name not in ("guest", "guest_nice"))
-    return float(total), float(times.get("steal", 0.0))
-
-
-def _run_monitored(cmd: list[str], log_path: str) -> dict:
-    total0, steal0 = _machine_cpu_times()
-    t0 = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        mon = _Monitor(proc)
-        mon.start()
-        rc = proc.wait()
-        mon.join()
-    wall = time.perf_counter() - t0
-    total1, steal1 = _machine_cpu_times()
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
-        "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds,
-        "peak_rss_total_gb": mon.peak_total / 1e9, "peak_rss_process_gb": mon.peak_single / 1e9,
-        "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
-        # Share of the machine's CPU time that a virtual machine's host took during the run:
-        # on a busy host a program that needs both cores loses more than a serial one.
-        "machine_steal_fraction": (steal1 - steal0) / max(total1 - total0, 1e-9),
-    }
 
 
 def _simulate(workdir: str, overrides: dict, mosaic: str | None, pointings: str | None = None) -> list[str]:
@@ -160,6 +90,7 @@ def run(args) -> int:
     from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE
     from mrsdask.cube.store import open_group
 
+    check_repeat(args.repeat)
     overrides, output_type, channel, band = BENCH_CASES[args.case]
     tag = f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "") + (
         "-p" + args.pointings.replace(";", "_").replace(",", "x") if args.pointings else "")
@@ -179,18 +110,22 @@ def run(args) -> int:
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]
-    print("running mrsdask …")
-    results["mrsdask"] = _run_monitored(mine_cmd, os.path.join(workdir, "mrsdask.log"))
-    if results["mrsdask"]["returncode"] != 0:
-        print(open(results["mrsdask"]["log"]).read()[-3000:])
-        raise RuntimeError("mrsdask run failed")
+    runs: dict[str, list[dict]] = {"mrsdask": [], "official": []}
+    sides = [("mrsdask", mine_cmd)] + ([] if args.skip_official else [("official", off_cmd)])
+    for attempt in range(args.repeat):  # alternating, so that a slow spell of the host hits both sides
+        for side, cmd in sides:
+            print(f"running {'the official CubeBuildStep' if side == 'official' else 'mrsdask'} "
+                  f"({attempt + 1}/{args.repeat}) …")
+            r = run_monitored(cmd, os.path.join(workdir, f"{side}-{attempt + 1}.log"))
+            if r["returncode"] != 0:
+                print(open(r["log"]).read()[-3000:])
+                raise RuntimeError(f"{side} run failed")
+            runs[side].append(r)
+    results["repeat"] = args.repeat
+    results["mrsdask"] = median_of(runs["mrsdask"])
     results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])
     if not args.skip_official:
-        print("running the official CubeBuildStep …")
-        results["official"] = _run_monitored(off_cmd, os.path.join(workdir, "official.log"))
-        if results["official"]["returncode"] != 0:
-            print(open(results["official"]["log"]).read()[-3000:])
-            raise RuntimeError("official run failed")
+        results["official"] = median_of(runs["official"])
         results["speedup_wall"] = results["official"]["wall_s"] / results["mrsdask"]["wall_s"]
         names = sorted(k for k in open_group(store).group_keys() if not k.startswith("_"))
         results["parity"] = {}
@@ -225,15 +160,18 @@ def _scheduler_line(log_path: str) -> str:
 
 def _report(r: dict) -> None:
     print()
+    repeat = r.get("repeat", 1)
     print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
-          f"{r['machine']['cores']} cores")
+          f"{r['machine']['cores']} cores" + (f"; medians of {repeat} runs per side" if repeat > 1 else ""))
     print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s} "
           f"{'CPU stolen':>10s}")
     for side in ("official", "mrsdask"):
         if side in r:
             s = r[side]
             print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
-                  f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%")
+                  f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%"
+                  + (f"   wall {min(x['wall_s'] for x in s['runs']):.1f}-{max(x['wall_s'] for x in s['runs']):.1f} s"
+                     if len(s.get("runs", [])) > 1 else ""))
     stolen = max(r[side].get("machine_steal_fraction", 0.0) for side in ("official", "mrsdask") if side in r)
     if stolen > STEAL_WARNING_FRACTION:
         print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "

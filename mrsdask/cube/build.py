@@ -58,6 +58,7 @@ from mrsdask.datamodel import cube as cmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
+from mrsdask.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,26 @@ def _ifu_rotation(source: dict, channel: int) -> float:
     return 90.0 + math.degrees(math.atan2(dra, ddec))
 
 
+def linear_axis(request: CubeRequest, plan: CubePlan, pars: CubePars) -> bool:
+    """Whether a cube gets a linear wavelength axis (the official ``linear_wave``).
+
+    ``multi`` cubes are tabular, as officially. An explicit ``request.linear_wave`` is kept;
+    by default (``None``) a cube whose bands share one CUBEPAR spectral step, or with a
+    ``scalew``, is linear, and one whose bands' steps differ (e.g. ``--channel 1 2``) gets
+    the tabular axis instead of the official step's failure.
+    """
+    if request.output_type == "multi":
+        return False
+    if request.linear_wave is not None:
+        return bool(request.linear_wave)
+    steps = {pars.bands[b.name].spectralstep for b in plan.bands}
+    linear = request.scalew > 0 or len(steps) == 1
+    if not linear:
+        log.info("cube %s: bands with spectral steps %s get a tabular wavelength axis "
+                 "(pass linear_wave=True with scalew for a linear one)", plan.name, sorted(steps))
+    return linear
+
+
 def plan_cube_spec(
     plan: CubePlan,
     request: CubeRequest,
@@ -172,7 +193,7 @@ def plan_cube_spec(
     official_type = request.output_type
     if request.channels != (1, 2, 3, 4) or request.subbands != ("A", "B", "C"):
         official_type = "user"
-    linear = request.linear_wave and request.output_type != "multi"
+    linear = linear_axis(request, plan, pars)
     params = cube_parameters(
         pars, [b.name for b in plan.bands], request.weighting, linear, len(plan.inputs),
         wavemin=request.wavemin, wavemax=request.wavemax, scalexy=request.scalexy,
@@ -469,6 +490,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: 
         "bands": [b.name for b in spec.plan.bands],
         "band": "MULTIPLE" if len({b.subband for b in spec.plan.bands}) > 1 else spec.plan.bands[0].band_keyword,
         "source_type": first["source_type"],
+        "source_type_rule": first.get("source_type_rule", "unknown (older detector store)"),
         "targ_ra": first["targ_ra"], "targ_dec": first["targ_dec"],
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
         "inputs": sorted({rows[i]["filename"] for i in spec.plan.exposures}),
@@ -521,7 +543,7 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
     if not tasks:
         return []
     client = _client()
-    bar = _progress(progress, label, len(tasks))
+    bar = ProgressBar(progress, label, len(tasks))
     try:
         if client is not None:
             from distributed import as_completed
@@ -544,26 +566,6 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
-
-
-class _progress:
-    def __init__(self, enabled: bool, label: str, total: int):
-        self._bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self._bar = Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), transient=False)
-            self._bar.start()
-            self._task = self._bar.add_task(label, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task, n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 def _n_workers() -> int:
@@ -725,9 +727,7 @@ def open_cube(root: str, name: str) -> xr.Dataset:
 
     if not cube_store.cube_exists(root, name):
         raise InputError(f"{root}: holds no cube {name!r}")
-    import mrsdask.query  # noqa: F401  (registers the .mrs accessor)
-
     ds = xr.open_zarr(cube_store._store(root), group=name, consolidated=False, zarr_format=3)
     if not ds.attrs.get(cube_store.COMPLETE_ATTR):
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
-    return ds.drop_vars("slab_done", errors="ignore")
+    return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/

@@ -1044,8 +1044,8 @@ def cube_parameters(
             raise CubeParameterError(
                 f"bands {', '.join(names)} have different SPECTRALSTEP values "
                 f"({', '.join(f'{s:g}' for s in step)}): a linear wavelength axis needs "
-                "scalew, or use linear=False (output_type='multi'); the official step fails "
-                "with these settings"
+                "scalew (--scalew), or a tabular axis (linear_wave=False, --no-linear-wave); "
+                "the official step fails with these settings"
             )
         if weighting != "drizzle":
             if isnan(out_rois):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mrsdask.errors import ParameterError
 from mrsdask.instrument.bands import BANDS, SUBBAND_KEYWORD, Band, bands_of_setting
+from mrsdask.options import option
 
 OUTPUT_TYPES = ("band", "channel", "multi")
 WEIGHTINGS = ("drizzle", "emsm", "msm")
@@ -15,6 +16,9 @@ BAND_WORDS = {"short": "A", "medium": "B", "long": "C"}
 @dataclass(frozen=True)
 class CubeRequest:
     """What the user asked for (the official ``CubeBuildStep`` parameters).
+
+    Each field is declared once with :func:`mrsdask.options.option`: ``mrsdask cube``'s flags
+    and the pipeline ``cube`` step's parameters are made from these declarations.
 
     Attributes
     ----------
@@ -26,27 +30,50 @@ class CubeRequest:
         Channels to use (default all).
     subbands : tuple of str
         Sub-band letters to use, ``A``/``B``/``C`` (``short``/``medium``/``long``; default all).
+    linear_wave : bool or None
+        The official ``linear_wave``: a linear wavelength axis (True) or the tabular
+        multichannel axis (False). ``None`` (default) is linear unless the output is
+        ``multi`` or the cube's bands have different spectral steps and no ``scalew`` is
+        given — where the official default (True) fails.
     """
 
-    output_type: str = "band"
-    weighting: str = "drizzle"
-    channels: tuple[int, ...] = (1, 2, 3, 4)
-    subbands: tuple[str, ...] = ("A", "B", "C")
-    scalexy: float = 0.0
-    scalew: float = 0.0
-    wavemin: float | None = None
-    wavemax: float | None = None
-    ra_center: float | None = None
-    dec_center: float | None = None
-    cube_pa: float | None = None
-    coord_system: str = "skyalign"
-    nspax_x: int | None = None
-    nspax_y: int | None = None
-    rois: float = 0.0
-    roiw: float = 0.0
-    weight_power: float = 2.0
-    linear_wave: bool = True
-    slab_planes: int | None = None
+    output_type: str = option(
+        "band", "one cube per band, per channel, or one multi-channel cube with a tabular wavelength axis "
+        "(a channel/band selection makes one cube)", kind="choice", choices=OUTPUT_TYPES)
+    weighting: str = option("drizzle", "voxel weighting: 3-D drizzle, EMSM or MSM point cloud",
+                            kind="choice", choices=WEIGHTINGS)
+    channels: tuple[int, ...] = option(
+        (1, 2, 3, 4), "channels: 1 2 3 4 or all", kind="str_list", choices=("1", "2", "3", "4", "all"),
+        official="channel", aliases=("channels",), metavar="CH", parse=lambda v: parse_channels(v), user_default=["all"])
+    subbands: tuple[str, ...] = option(
+        ("A", "B", "C"), "bands: short medium long or all", kind="str_list",
+        choices=("short", "medium", "long", "all"), official="band", aliases=("bands",), metavar="BAND",
+        parse=lambda v: parse_subbands(v), user_default=["all"])
+    scalexy: float = option(0.0, "spaxel size (0 = from the cube parameters)", kind="float", unit="arcsec")
+    scalew: float = option(0.0, "linear wavelength step (0 = from the cube parameters)", kind="float", unit="um")
+    wavemin: float | None = option(None, "shortest wavelength (default: the bands')", kind="float", unit="um")
+    wavemax: float | None = option(None, "longest wavelength (default: the bands')", kind="float", unit="um")
+    ra_center: float | None = option(None, "cube centre right ascension, ICRS (default: centre of the inputs)",
+                                     kind="float", unit="deg")
+    dec_center: float | None = option(None, "cube centre declination, ICRS (default: centre of the inputs)",
+                                      kind="float", unit="deg")
+    cube_pa: float | None = option(None, "cube position angle (default: north up)", kind="float", unit="deg")
+    coord_system: str = option("skyalign", "cube axes along RA/Dec (skyalign) or the IFU's alpha/beta (ifualign)",
+                               kind="choice", choices=("skyalign", "ifualign"))
+    nspax_x: int | None = option(None, "spaxels along x (odd; default: to cover the inputs)", kind="int",
+                                 metavar="N")
+    nspax_y: int | None = option(None, "spaxels along y (odd; default: to cover the inputs)", kind="int",
+                                 metavar="N")
+    rois: float = option(0.0, "emsm/msm: spatial region of interest (0 = from the cube parameters)",
+                         kind="float", unit="arcsec")
+    roiw: float = option(0.0, "emsm/msm: spectral region of interest (0 = from the cube parameters)",
+                         kind="float", unit="um")
+    weight_power: float = option(2.0, "msm: power of the distance weighting", kind="float", metavar="P")
+    linear_wave: bool | None = option(
+        None, "linear wavelength axis (default: linear unless multi, or the bands' spectral steps differ "
+        "and no scalew is given)", kind="bool")
+    slab_planes: int | None = option(None, "wavelength planes per task (default: automatic)", kind="int",
+                                     metavar="N")
 
     def __post_init__(self) -> None:
         if self.output_type not in OUTPUT_TYPES:

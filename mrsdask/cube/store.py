@@ -3,12 +3,13 @@
 Each cube group follows :mod:`mrsdask.datamodel.cube`; its arrays are chunked by wavelength
 slab so that independent tasks write disjoint chunks. A per-slab marker array records which
 slabs are on disk (an interrupted build resumes from it) and the ``mrsdask_complete``
-attribute is set only after the last slab and the final clean-up.
+attribute is set only after the last slab and the final clean-up. The markers live in a child
+group (``<cube>/_build/slab_done``), which ``xarray.open_zarr`` of the cube group does not read,
+so users see only the data model's variables.
 """
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
@@ -17,6 +18,7 @@ from mrsdask.io import paths
 
 COMPLETE_ATTR = "mrsdask_complete"
 SCRATCH = "_scratch"
+BUILD = "_build"  # child group of a cube holding the build's own bookkeeping (slab markers)
 
 
 def _store(path: str):
@@ -40,20 +42,25 @@ def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) ->
     name = paths.check_store_name(name)
     nz = ds.sizes["wavelength"]
     nslabs = -(-nz // slab_planes)
-    ds = ds.assign(slab_done=(("slab",), da.zeros(nslabs, dtype=bool, chunks=1)))
     encoding = {
         name_: {"chunks": (slab_planes, ds.sizes["y"], ds.sizes["x"])}
         for name_ in ("sci", "err", "dq", "wmap")
     }
-    encoding["slab_done"] = {"chunks": (1,)}
     ds.to_zarr(_store(root), group=name, mode="w", compute=False, consolidated=False,
                zarr_format=3, encoding=encoding)
+    build = open_group(group_path(root, name), mode="r+").require_group(BUILD)
+    build.create_array("slab_done", shape=(nslabs,), chunks=(1,), dtype=bool, fill_value=False,
+                       overwrite=True)
 
 
 def slabs_done(root: str, name: str) -> np.ndarray:
     """Boolean per slab: already written."""
-    group = open_group(group_path(root, name), mode="r")
-    return np.asarray(group["slab_done"][:], dtype=bool)
+    return np.asarray(_markers(open_group(group_path(root, name), mode="r"))[:], dtype=bool)
+
+
+def _markers(group: zarr.Group) -> zarr.Array:
+    # Stores written before the markers moved to the child group keep them beside the data.
+    return group[BUILD]["slab_done"] if BUILD in group else group["slab_done"]
 
 
 def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray]) -> None:
@@ -61,7 +68,7 @@ def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: 
     group = open_group(group_path(root, name), mode="r+")
     for key, values in planes.items():
         group[key][z0:z1] = values
-    group["slab_done"][slab_index] = True
+    _markers(group)[slab_index] = True
 
 
 def set_complete(root: str, name: str, value: bool = True) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 CONVENTION = "mrsdask-cube/1"
+DO_NOT_USE = 1  # jwst DQ bit: the voxel holds no usable value
 NON_SCIENCE_HOLE = 513  # DO_NOT_USE | NON_SCIENCE
 ARCSEC2_TO_SR = 2.3504e-11
 

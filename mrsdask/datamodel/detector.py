@@ -16,7 +16,8 @@ Layout (``CONVENTION = "mrsdask-detector/1"``)::
             corner_ra, corner_dec (exposure, corner, y, x) float64  footprint corners (deg)
     per-exposure coordinates (dim exposure): filename, path, exptype (science/background),
             detector, channel ("12"/"34"), band (SHORT/MEDIUM/LONG), setting ("12A" …),
-            exp_type, source_type (POINT/EXTENDED), target_type, targ_ra, targ_dec, ra_ref,
+            exp_type, source_type (POINT/EXTENDED, decided as the official srctype step:
+            :mod:`mrsdask.srctype`) and source_type_rule (the rule that decided it), target_type, targ_ra, targ_dec, ra_ref,
             dec_ref, v2_ref, v3_ref, roll_ref, exptime (s), s_region, bkgdtarg, mt_ra, mt_dec,
             and, in a detector store, primary_header / sci_header (FITS header text) and
             wcs_asdf (the gwcs serialised as ASDF bytes), for round trips to FITS.
@@ -39,6 +40,8 @@ EXPOSURE_COORDS = (
     "source_type", "target_type", "targ_ra", "targ_dec", "ra_ref", "dec_ref", "v2_ref", "v3_ref",
     "roll_ref", "exptime", "s_region", "bkgdtarg", "mt_ra", "mt_dec",
 )
+#: Per-exposure coordinates of newer stores: read when present (older stores lack them).
+OPTIONAL_EXPOSURE_COORDS = ("source_type_rule",)
 UNITS = {
     "sci": "MJy / sr", "err": "MJy / sr", "ra": "deg", "dec": "deg", "wavelength": "um",
     "dwavelength": "um", "alpha": "arcsec", "beta": "arcsec", "corner_ra": "deg", "corner_dec": "deg",
@@ -95,7 +98,7 @@ def exposure_table(ds: xr.Dataset) -> list[dict]:
     rows = []
     for i in range(ds.sizes["exposure"]):
         row = {}
-        for name in EXPOSURE_COORDS:
+        for name in EXPOSURE_COORDS + tuple(c for c in OPTIONAL_EXPOSURE_COORDS if c in ds.coords):
             value = ds[name].values[i]
             if isinstance(value, (bytes, np.bytes_)):
                 value = value.decode()

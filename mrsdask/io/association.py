@@ -14,10 +14,15 @@ KNOWN_EXPTYPES = ("science", "background", "selfcal", "imprint", "sourceimage", 
 
 @dataclass(frozen=True)
 class Member:
-    """One association member: a file path (resolved against the JSON's folder) and its role."""
+    """One input file: its path (resolved against an association's folder) and its role.
+
+    ``exptype`` is the association's role (``science`` or ``background``), or ``None`` for a
+    file given on its own: its role is then read from its header (``BKGDTARG``), as the
+    official association rules decide it.
+    """
 
     path: str
-    exptype: str
+    exptype: str | None
 
 
 def read_association(path: str) -> tuple[str, list[Member]]:

@@ -8,6 +8,7 @@ own (``ASDF`` extension).
 from __future__ import annotations
 
 import functools
+from collections import ChainMap
 import io
 import warnings
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from astropy.io import fits
 from mrsdask.errors import InputError
 from mrsdask.instrument.bands import SUBBAND_LETTER
 from mrsdask.io import paths
+from mrsdask.srctype import decide_source_type, header_flag
 
 MRS_DETECTORS = ("MIRIFUSHORT", "MIRIFULONG")
 DETECTOR_SHAPE = (1024, 1032)
@@ -39,6 +41,7 @@ class ExposureInfo:
     band: str
     exp_type: str
     source_type: str
+    source_type_rule: str
     target_type: str
     targ_ra: float
     targ_dec: float
@@ -88,8 +91,12 @@ def _data_bytes(header) -> int:
     return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (count + int(header.get("PCOUNT", 0)))
 
 
-def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
+def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
     """Read and validate the headers of an MRS level-2 file.
+
+    ``exptype`` is the file's association role; ``None`` takes it from the header as the
+    official association rules do: ``background`` for a dedicated background observation
+    (``BKGDTARG = T``), else ``science``.
 
     Raises
     ------
@@ -154,16 +161,17 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
             "(cross-dichroic exposures are not supported)"
         )
     sci = sci_header if sci_header is not None else primary
-    src = str(primary.get("SRCTYPE", primary.get("SRCTYAPT", "EXTENDED")) or "EXTENDED").strip().upper()
+    source_type, source_type_rule = decide_source_type(ChainMap(primary, sci))  # SRCTYPE is in SCI
     return ExposureInfo(
         path=str(path),
         filename=str(primary.get("FILENAME", str(path).rsplit("/", 1)[-1])).strip(),
-        exptype=exptype,
+        exptype=exptype or ("background" if header_flag(primary, "BKGDTARG") else "science"),
         detector=detector,
         channel=channel,
         band=band,
         exp_type=exp_type,
-        source_type=src if src in ("POINT", "EXTENDED") else "EXTENDED",
+        source_type=source_type,
+        source_type_rule=source_type_rule,
         target_type=str(primary.get("TARGTYPE", "FIXED") or "FIXED").strip().upper(),
         targ_ra=_float(primary, "TARG_RA"),
         targ_dec=_float(primary, "TARG_DEC"),
@@ -174,7 +182,7 @@ def read_exposure_info(path: str, exptype: str = "science") -> ExposureInfo:
         roll_ref=_float(sci, "ROLL_REF", 0.0),
         exptime=_float(primary, "EFFEXPTM", _float(primary, "EXPTIME", 0.0)),
         s_region=str(sci.get("S_REGION", "")).strip(),
-        bkgdtarg=bool(primary.get("BKGDTARG", False)),
+        bkgdtarg=header_flag(primary, "BKGDTARG"),
         mt_ra=_float(sci, "MT_RA", _float(primary, "MT_RA")),
         mt_dec=_float(sci, "MT_DEC", _float(primary, "MT_DEC")),
     )

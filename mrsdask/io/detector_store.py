@@ -136,7 +136,7 @@ def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> x
         dims = ("exposure", "corner", "y", "x") if name.startswith("corner_") else ("exposure", "y", "x")
         data_vars[name] = (dims, da.concatenate(geometry[name]))
     coords = {}
-    for name in dmodel.EXPOSURE_COORDS:
+    for name in dmodel.EXPOSURE_COORDS + dmodel.OPTIONAL_EXPOSURE_COORDS:
         if name == "setting":
             values = [i.setting for i in infos]
         else:
@@ -182,7 +182,7 @@ def _remote_store(store: str):
     return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
 
 
-def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) -> str:
+def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
 
     The per-exposure WCS (ASDF bytes) and FITS headers are embedded, so that the store is
@@ -199,6 +199,8 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
         Replace an existing complete store. An unfinished detector store (an interrupted
         ingest: ``mrsdask_complete`` false) is written again without it, so that the same
         command resumes after an interruption.
+    progress : bool
+        Show a progress bar over the tasks (reading, geometry, corrections, writing).
 
     Raises
     ------
@@ -228,8 +230,11 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False) ->
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
     target = _store_mapper(store)
+    from mrsdask.progress import compute_with_progress
+
     with outputs.writing(store, "the store is marked incomplete: run the same command again to write it"):
-        ds.to_zarr(target, mode="w", consolidated=False, compute=True, zarr_format=3)
+        compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
+                              f"writing {store}", progress)
         _set_complete(store, True)
     return store
 

@@ -27,8 +27,8 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[Member], list[str]]:
     Returns
     -------
     members : list of Member
-        FITS files with their association role (``science`` unless an association says
-        ``background``), in the order given, without duplicates.
+        FITS files with their association role, in the order given, without duplicates; a
+        file given on its own has role ``None``: its header decides (``BKGDTARG``).
     stores : list of str
         Detector stores.
     """
@@ -45,7 +45,7 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[Member], list[str]]:
             _, asn_members = read_association(item)
             new = asn_members
         elif item.lower().endswith((".fits", ".fits.gz", ".fit")):
-            new = [Member(item, "science")]
+            new = [Member(item, None)]
         else:
             if not paths.exists(item):
                 raise InputError(f"{item}: no such file or store")

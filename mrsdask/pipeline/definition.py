@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from mrsdask.errors import InputError, ParameterError
-from mrsdask.pipeline.params import check_parameters
+from mrsdask.options import check_parameters
 from mrsdask.pipeline.steps import CUBE, DETECTOR, EXPORT, STEP_TYPES, StepType
 
 #: Environment variable: extra folders (``os.pathsep``-separated) searched for named pipelines.

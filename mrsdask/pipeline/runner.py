@@ -62,11 +62,11 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
         stamp = _file_stamp(member.path)
         if not stamp["stamp"]:  # one stat a file: empty when it cannot be reached
             raise InputError(f"{member.path}: no such file (or it cannot be read); check the path")
-        stamps.append({**stamp, "role": member.exptype})
+        stamps.append({**stamp, "role": member.exptype or "from header"})
     for store in stores:
         stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
     if members:
-        product = product_name(m.path for m in members if m.exptype == "science")
+        product = product_name(m.path for m in members if m.exptype != "background")
     else:
         product = os.path.basename(stores[0].rstrip("/")).removesuffix(".zarr")
     return stamps, product

@@ -24,7 +24,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mrsdask.pipeline.params import Param
+from mrsdask.cube.plan import CubeRequest
+from mrsdask.options import Param, from_parameters, pipeline_params
 
 #: Counts of :func:`mrsdask.fringe.residual_fringe_summary` in the fringe step's summary.
 SKIP_REASONS = {"low_snr": "low S/N", "too_few_pixels": "too few pixels",
@@ -146,7 +147,7 @@ def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
         from mrsdask.fringe import residual_fringe
 
         ds = residual_fringe(ds, p["fringefreq"], ignore_regions=p["ignore_regions"])
-    write_detector_store(ds, ctx.output, overwrite=True)
+    write_detector_store(ds, ctx.output, overwrite=True, progress=ctx.progress)
     done = ["fringe flat" if p["flat"] else "", "residual fringes" if p["residual"] else ""]
     summary = " and ".join(d for d in done if d) + " removed"
     if p["residual"]:
@@ -174,15 +175,9 @@ def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     """``cube``: :func:`mrsdask.cube.build.build_cubes` into the step's store."""
     from mrsdask.cube.build import build_cubes, open_cube
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.cube.plan import CubeRequest, parse_channels, parse_subbands
     from mrsdask.io.detector_store import open_detector_inputs
 
-    request = CubeRequest(
-        output_type=p["output_type"], weighting=p["weighting"], channels=parse_channels(p["channels"]),
-        subbands=parse_subbands(p["bands"]), scalexy=p["scalexy"], scalew=p["scalew"],
-        wavemin=p["wavemin"], wavemax=p["wavemax"], ra_center=p["ra_center"], dec_center=p["dec_center"],
-        cube_pa=p["cube_pa"], coord_system=p["coord_system"], nspax_x=p["nspax_x"], nspax_y=p["nspax_y"],
-        rois=p["rois"], roiw=p["roiw"], weight_power=p["weight_power"], slab_planes=p["slab_planes"])
+    request = from_parameters(CubeRequest, p)
     pars = read_cubepar(p["cubepar"]) if p["cubepar"] else default_cubepars()
     ds = open_detector_inputs(ctx.inputs)
     names = build_cubes(ds, ctx.output, request, pars, progress=ctx.progress, overwrite=not ctx.resume,
@@ -196,26 +191,8 @@ def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
 
 CUBE_STEP = StepType("cube", CUBE, (
     Param("store", "str", "cubes.zarr", "cube store (under the run folder unless absolute or a URL)"),
-    Param("output_type", "choice", "band", "one cube per band, per channel, or one multi-channel cube",
-          ("band", "channel", "multi")),
-    Param("weighting", "choice", "drizzle", "voxel weighting", ("drizzle", "emsm", "msm")),
-    Param("channels", "str_list", ["all"], "channels: 1 2 3 4 or all", ("1", "2", "3", "4", "all")),
-    Param("bands", "str_list", ["all"], "bands: short medium long or all", ("short", "medium", "long", "all")),
     Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)", input_file=True),
-    Param("scalexy", "float", 0.0, "spaxel size (arcsec; 0 = from the cube parameters)"),
-    Param("scalew", "float", 0.0, "linear wavelength step (um; 0 = from the cube parameters)"),
-    Param("wavemin", "float", None, "shortest wavelength (um)"),
-    Param("wavemax", "float", None, "longest wavelength (um)"),
-    Param("ra_center", "float", None, "cube centre RA (deg)"),
-    Param("dec_center", "float", None, "cube centre Dec (deg)"),
-    Param("cube_pa", "float", None, "cube position angle (deg)"),
-    Param("coord_system", "choice", "skyalign", "cube axes", ("skyalign", "ifualign")),
-    Param("nspax_x", "int", None, "spaxels along x"),
-    Param("nspax_y", "int", None, "spaxels along y"),
-    Param("rois", "float", 0.0, "spatial region of interest (arcsec; 0 = from the cube parameters)"),
-    Param("roiw", "float", 0.0, "spectral region of interest (um; 0 = from the cube parameters)"),
-    Param("weight_power", "float", 2.0, "msm: power of the distance weighting"),
-    Param("slab_planes", "int", None, "wavelength planes per task (default: automatic)"),
+    *pipeline_params(CubeRequest),  # the request's options, declared once in mrsdask.cube.plan
     Param("keep_scratch", "bool", False, "keep the pixel tables after the build"),
 ), run_cube_step, "3-D cubes (drizzle, EMSM or MSM)")
 

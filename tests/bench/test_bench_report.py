@@ -2,14 +2,15 @@
 
 import sys
 
-from mrsdask.bench.cube import STEAL_WARNING_FRACTION, _report, _run_monitored
+from mrsdask.bench.cube import STEAL_WARNING_FRACTION, _report
+from mrsdask.bench.monitor import median_of, run_monitored
 
 
 def test_the_monitor_measures_a_real_child_process(tmp_path):
     # 200 MB written (so resident, not merely reserved), then 0.8 s of CPU; the monitor samples every 0.1 s.
     code = ("import time\nx = b'\\x01' * 200_000_000\nt = time.process_time()\n"
             "while time.process_time() - t < 0.8: pass")
-    r = _run_monitored([sys.executable, "-c", code], str(tmp_path / "child.log"))
+    r = run_monitored([sys.executable, "-c", code], str(tmp_path / "child.log"))
     assert r["returncode"] == 0
     assert r["peak_rss_process_gb"] > 0.19
     assert r["cpu_s_sampled"] >= 0.6
@@ -39,3 +40,27 @@ def test_the_report_of_a_quiet_machine_has_no_warning(capsys):
     out = capsys.readouterr().out
     assert "warning" not in out
     assert "CPU stolen" in out
+
+
+def test_repeated_runs_report_the_median_and_the_spread(capsys):
+    runs = [{"returncode": 0, "wall_s": w, "cpu_s_sampled": c, "peak_rss_total_gb": m, "peak_rss_process_gb": m / 2,
+             "machine_steal_fraction": st, "log": "x"}
+            for w, c, m, st in ((10.0, 19.0, 1.0, 0.0), (30.0, 21.0, 1.5, 0.2), (11.0, 20.0, 1.2, 0.01))]
+    side = median_of(runs)
+    assert side["wall_s"] == 11.0 and side["cpu_s_sampled"] == 20.0  # medians: the 30 s outlier is out
+    assert side["peak_rss_total_gb"] == 1.5 and side["machine_steal_fraction"] == 0.2  # worst case kept
+    assert [r["wall_s"] for r in side["runs"]] == [10.0, 30.0, 11.0]
+    result = _result(0.0, 0.0)
+    result["repeat"] = 3
+    result["mrsdask"] = {**side, "scheduler": "in-process"}
+    _report(result)
+    out = capsys.readouterr().out
+    assert "medians of 3 runs per side" in out and "wall 10.0-30.0 s" in out
+
+
+def test_repeat_below_one_is_refused_before_any_work(tmp_path):
+    from tests.conftest import run_cli
+
+    proc = run_cli("bench", "cube", "--repeat", "0", "--workdir", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "--repeat 0" in proc.stderr
+    assert not (tmp_path / "b").exists()

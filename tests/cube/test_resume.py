@@ -83,6 +83,11 @@ def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed["sci"].values, fresh["sci"].values)
     np.testing.assert_array_equal(resumed["dq"].values, fresh["dq"].values)
     assert not os.path.exists(os.path.join(root, "_scratch"))
+    # The slab markers are the build's own: a plain xarray reader sees the data model only.
+    import xarray as xr
+
+    plain = xr.open_zarr(root, group="ch1-short", consolidated=False)
+    assert set(plain.variables) == {"sci", "err", "dq", "wmap", "wavelength", "ra", "dec"}
 
 
 def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, monkeypatch):
@@ -117,3 +122,19 @@ def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, mo
     fresh = open_cube(fresh_root, "ch1-short").load()
     np.testing.assert_array_equal(rebuilt["sci"].values, fresh["sci"].values)
     np.testing.assert_array_equal(rebuilt["dq"].values, fresh["dq"].values)
+
+
+def test_stores_with_the_old_marker_layout_still_resume_and_open(tmp_path):
+    """Cubes written before the slab markers moved to ``<cube>/_build`` kept them beside the data."""
+    import xarray as xr
+
+    root = str(tmp_path / "old.zarr")
+    old = xr.Dataset({"sci": (("wavelength", "y", "x"), np.zeros((4, 2, 2), np.float32)),
+                      "slab_done": (("slab",), np.array([True, False]))},
+                     attrs={cube_store.COMPLETE_ATTR: False})
+    old.to_zarr(root, group="ch1-short", mode="w", consolidated=False, zarr_format=3)
+    np.testing.assert_array_equal(cube_store.slabs_done(root, "ch1-short"), [True, False])
+    cube_store.write_slab(root, "ch1-short", 2, 4, 1, {"sci": np.ones((2, 2, 2), np.float32)})
+    np.testing.assert_array_equal(cube_store.slabs_done(root, "ch1-short"), [True, True])
+    cube_store.set_complete(root, "ch1-short")
+    assert set(open_cube(root, "ch1-short").data_vars) == {"sci"}

@@ -27,7 +27,7 @@ def test_the_ready_pipelines_load_and_check():
 def test_overrides_change_parameters_before_the_checks():
     pipeline = load_pipeline("cubes", ["cube.output_type=multi", "cube.channels=[1, 2]", "export.prefix=obs7"])
     cube = pipeline.steps[0]
-    assert cube.params["output_type"] == "multi" and cube.params["channels"] == ["1", "2"]
+    assert cube.params["output_type"] == "multi" and cube.params["channel"] == ["1", "2"]
     assert pipeline.steps[1].params["prefix"] == "obs7"
     with pytest.raises(ParameterError, match="choose one of band, channel, multi"):
         load_pipeline("cubes", ["cube.output_type=mosaic"])

@@ -1,0 +1,123 @@
+"""Run a command as its own process tree and measure it: wall, CPU, peak RSS, stolen CPU.
+
+:func:`run_monitored` runs one command once; :func:`median_of` combines repeated runs of one
+side of a benchmark (``--repeat N``) into the median wall and CPU time, the largest peak RSS and
+the largest share of stolen CPU, keeping every run's figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import threading
+import time
+
+
+class _Monitor(threading.Thread):
+    """Samples RSS and CPU of a process tree until it ends."""
+
+    def __init__(self, proc: subprocess.Popen, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_single = 0
+        self._cpu: dict[int, float] = {}
+
+    def run(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        while self.proc.poll() is None:
+            try:
+                procs = [root] + root.children(recursive=True)
+            except psutil.Error:
+                break
+            total = 0
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                    cpu = p.cpu_times()
+                    self._cpu[p.pid] = cpu.user + cpu.system
+                except psutil.Error:
+                    continue
+                total += rss
+                self.peak_single = max(self.peak_single, rss)
+            self.peak_total = max(self.peak_total, total)
+            time.sleep(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return float(sum(self._cpu.values()))
+
+
+def _machine_cpu_times() -> tuple[float, float]:
+    """Seconds of CPU time of the whole machine so far: (total, stolen by the hypervisor)."""
+    import psutil
+
+    times = psutil.cpu_times()._asdict()
+    # On Linux guest time is already part of user time (psutil's documentation): not counted twice.
+    total = sum(seconds for name, seconds in times.items() if name not in ("guest", "guest_nice"))
+    return float(total), float(times.get("steal", 0.0))
+
+
+def run_monitored(cmd: list[str], log_path: str) -> dict:
+    """Run ``cmd`` (output to ``log_path``) and measure its whole process tree.
+
+    Returns
+    -------
+    dict
+        ``returncode``, ``wall_s``, ``cpu_s_sampled`` (user + system of every process, sampled
+        every 0.1 s), ``peak_rss_total_gb`` and ``peak_rss_process_gb``, ``machine_steal_fraction``
+        (share of the machine's CPU time the VM host took meanwhile), ``log``.
+    """
+    total0, steal0 = _machine_cpu_times()
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        mon = _Monitor(proc)
+        mon.start()
+        rc = proc.wait()
+        mon.join()
+    wall = time.perf_counter() - t0
+    total1, steal1 = _machine_cpu_times()
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds,
+        "peak_rss_total_gb": mon.peak_total / 1e9, "peak_rss_process_gb": mon.peak_single / 1e9,
+        "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
+        # Share of the machine's CPU time that a virtual machine's host took during the run:
+        # on a busy host a program that needs both cores loses more than a serial one.
+        "machine_steal_fraction": (steal1 - steal0) / max(total1 - total0, 1e-9),
+    }
+
+
+
+
+def median_of(runs: list[dict]) -> dict:
+    """One side's figures over repeated runs.
+
+    Median wall and CPU time, the largest peak RSS and stolen share, the first non-zero
+    return code (else 0), and ``runs``: every run's own figures.
+    """
+    if not runs:
+        raise ValueError("no run to combine")
+    out = dict(runs[-1])
+    out["returncode"] = next((r["returncode"] for r in runs if r["returncode"] != 0), 0)
+    for key in ("wall_s", "cpu_s_sampled"):
+        out[key] = float(statistics.median(r[key] for r in runs))
+    for key in ("peak_rss_total_gb", "peak_rss_process_gb", "machine_steal_fraction"):
+        out[key] = float(max(r[key] for r in runs))
+    out["runs"] = [{k: r[k] for k in ("wall_s", "cpu_s_sampled", "peak_rss_total_gb", "machine_steal_fraction")}
+                   for r in runs]
+    return out
+
+
+def check_repeat(repeat: int) -> None:
+    """Refuse a ``--repeat`` below 1 before any work starts."""
+    if repeat < 1:
+        from mrsdask.errors import ParameterError
+
+        raise ParameterError(f"--repeat {repeat}: give 1 or more runs")

@@ -1,0 +1,44 @@
+"""The README's "Commands" section runs, in order, in a fresh folder, without a traceback.
+
+The commands are read from README.md itself, so the documentation and this test cannot drift
+apart (issue 16: "a fresh clone runs every command in the README's Commands section").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_commands() -> list[str]:
+    """The lines of the first ``bash`` block after the "## Commands" heading, comments removed."""
+    text = README.read_text()
+    section = text[text.index("## Commands"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_commands_section_is_what_this_test_runs():
+    commands = readme_commands()
+    assert commands[0].startswith("mrsdask simulate") and all(c.startswith("mrsdask ") for c in commands)
+    assert not any("[" in c for c in commands), "optional parts in brackets cannot be run as written"
+
+
+@pytest.mark.slow
+def test_readme_commands_run_in_order(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    for command in readme_commands():
+        line = f'"{sys.executable}" -m mrsdask.cli' + command[len("mrsdask"):] + " --no-progress" * (
+            command.split()[1] in ("ingest", "cube", "background", "fringe", "extract"))
+        proc = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env,
+                              timeout=1800)
+        assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        assert "Traceback" not in proc.stderr, f"{command}\n{proc.stderr[-4000:]}"
