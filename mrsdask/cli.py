@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names")
+    p.add_argument("--overwrite", action="store_true", help="replace x1d files of the same names that mrsdask did not write")
     p.add_argument("--source-type", choices=["point", "extended"], default=None,
                    help="default: the cube's (from the exposures' SRCTYPE)")
     p.add_argument("--center", nargs=2, type=float, default=None, metavar=("X", "Y"),
@@ -157,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
     p.add_argument("store", help="cube store (path or s3:// URL)")
-    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder for the *_s3d.fits files")
+    p.add_argument("--s3d", required=True, metavar="DIR", help="output folder (or s3:// prefix) for the *_s3d.fits files")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names (default mrsdask)")
+    p.add_argument("--overwrite", action="store_true", help="replace s3d files of the same names that mrsdask did not write")
 
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")
     bsub = p.add_subparsers(dest="bench_command")
@@ -240,7 +242,7 @@ def cmd_ingest(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.io.detector_store import check_detector_output, open_cal, write_detector_store
 
-    check_detector_output(args.output, args.overwrite)
+    check_detector_output(args.output, args.overwrite)  # before any work
     ds = open_cal(args.inputs)
     scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
@@ -256,6 +258,10 @@ def cmd_cube(args) -> int:
     check_cluster_options(args.n_workers, args.threads_per_worker, args.memory_limit)
     _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
+    if args.s3d:
+        from mrsdask.io.outputs import check_output_folder
+
+        check_output_folder(args.s3d, "s3d folder")  # before the build, not after
     if not inputs:
         from mrsdask.sim.demo import demo_association
 
@@ -288,7 +294,7 @@ def cmd_cube(args) -> int:
     if args.s3d:
         from mrsdask.cube.export import export_s3d, product_name
 
-        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values))
+        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values), overwrite=args.overwrite)
     return 0
 
 
@@ -391,8 +397,7 @@ def cmd_extract(args) -> int:
 
     from mrsdask.io import paths
 
-    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
-        raise InputError(f"{args.store}: no zarr store there; build cubes with 'mrsdask cube' first")
+    paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
     group = open_group(args.store, mode="r")
     names = args.cube or sorted(k for k in group.group_keys()
                                 if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
@@ -407,7 +412,8 @@ def cmd_extract(args) -> int:
         t0 = time.perf_counter()
         files = extract_cubes(args.store, names, args.x1d, args.prefix, extract1d=args.extract1d,
                               source_type=args.source_type, center=args.center, rscale=args.rscale,
-                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip)
+                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip,
+                              overwrite=args.overwrite)
     print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s (aperture correction not applied)")
     return 0
 
@@ -466,7 +472,7 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
         from mrsdask.errors import ParameterError
 
         raise ParameterError("the demo simulates into a local run folder; give inputs for a remote run folder")
-    record = prepare_run_folder(run_folder) or {}
+    record = prepare_run_folder(run_folder, pipeline.name, args.overwrite) or {}
     config = json.loads(json.dumps(_simulation_config(args)))  # as it reads back from the run record
     names = {step.name for step in pipeline.steps}
     if "fringe" in names and args.fringes is None:
@@ -483,7 +489,9 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
 
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
+    from mrsdask.io import paths
 
+    paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
     group = open_group(args.store, mode="r")
     names = sorted(k for k in group.group_keys() if not k.startswith("_"))
     if not names:
@@ -492,17 +500,15 @@ def cmd_export(args) -> int:
         raise InputError(f"{args.store}: holds no cube")
     from mrsdask.cube.export import export_s3d
 
-    export_s3d(args.store, names, args.s3d, args.prefix)
+    export_s3d(args.store, names, args.s3d, args.prefix, overwrite=args.overwrite)
     return 0
 
 
 def cmd_info(args) -> int:
     from mrsdask.cube.store import COMPLETE_ATTR, describe_missing, missing_chunks, open_group
-    from mrsdask.errors import InputError
     from mrsdask.io import paths
 
-    if not paths.exists(str(args.store).rstrip("/") + "/zarr.json"):
-        raise InputError(f"{args.store}: no zarr store there")
+    paths.check_store_metadata(args.store)
     group = open_group(args.store, mode="r")
     if group.attrs.get("convention", "").startswith("mrsdask-detector"):
         from mrsdask.io.detector_store import open_detector_store
@@ -567,6 +573,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (ValueError, FileNotFoundError) as exc:
         print(f"mrsdask: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a write refused by the OS (read-only, permission, disk full) not named deeper down
+        from mrsdask.io.outputs import as_write_error, describe_write_error
+
+        output = next((str(v) for v in (getattr(args, k, None) for k in ("output", "s3d", "x1d")) if v), "")
+        refusal = as_write_error(exc, output)
+        if refusal is None:
+            raise
+        print(f"mrsdask: error: {describe_write_error(refusal, output, 'what is unfinished stays marked incomplete')}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("mrsdask: interrupted; run the same command again to resume", file=sys.stderr)

@@ -209,23 +209,24 @@ def dask_client(
     # The nannies are created in the background by scale(): the environment settings must stay
     # in the configuration for as long as the cluster may start (or restart) workers.
     with dask.config.set(environ):
-        cluster = LocalCluster(
-            n_workers=0,  # workers are added by scale() below, in the background
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            memory_limit=limit if limit is not None else "auto",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-            preload=preload,
-        )
-        # Connected by address: Client(cluster) would wait for the workers to start (~1.3 s on
-        # 2 cores), the very wait that wait=False is for. The client exists (as the default
-        # client) before any worker process is spawned: distributed then leaves the client's
-        # "scheduler: dask.distributed" setting out of the workers' configuration, without which
-        # a task computing a dask array (e.g. one read from a detector store) finds no client.
-        client = Client(cluster.scheduler_address)
-        _STARTED_HERE[client] = cluster
-        cluster.scale(workers)
+        with _sigint_held_from_new_threads():
+            cluster = LocalCluster(
+                n_workers=0,  # workers are added by scale() below, in the background
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                memory_limit=limit if limit is not None else "auto",
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+                preload=preload,
+            )
+            # Connected by address: Client(cluster) would wait for the workers to start (~1.3 s on
+            # 2 cores), the very wait that wait=False is for. The client exists (as the default
+            # client) before any worker process is spawned: distributed then leaves the client's
+            # "scheduler: dask.distributed" setting out of the workers' configuration, without which
+            # a task computing a dask array (e.g. one read from a detector store) finds no client.
+            client = Client(cluster.scheduler_address)
+            _STARTED_HERE[client] = cluster
+            cluster.scale(workers)
         try:
             if wait:
                 wait_until_ready(client)
@@ -234,7 +235,11 @@ def dask_client(
                 f"memory limit {memory_limit or 'auto'} each — dashboard {client.dashboard_link}"
             )
             yield client
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                # The interrupted gather's pending futures fail when the client closes, and
+                # asyncio logs each of them ("Task exception was never retrieved"): expected now.
+                logging.getLogger("asyncio").setLevel(logging.CRITICAL)
             # Never close a cluster whose workers are still starting (distributed then logs
             # tracebacks over the caller's error message): let them come up first.
             with contextlib.suppress(Exception):
@@ -243,6 +248,37 @@ def dask_client(
         finally:
             client.close()
             cluster.close()
+
+
+@contextlib.contextmanager
+def _sigint_held_from_new_threads() -> Iterator[None]:
+    """Block SIGINT in this thread for the block: threads started in it inherit the block.
+
+    A local cluster's event-loop thread, started here, starts the worker processes, which
+    inherit its signal mask: the terminal's Ctrl-C (sent to the whole process group) then
+    reaches only this process, which stops the cluster, instead of every worker printing its
+    own traceback. A Ctrl-C during the block is delivered when it ends.
+    """
+    import signal
+    from multiprocessing import resource_tracker
+
+    # Started later from a cluster thread, multiprocessing's resource tracker would unblock
+    # SIGINT in that thread (it blocks and then unblocks SIGINT around its own start). It is
+    # started without its shutdown notice: workers stopped mid-task (after a Ctrl-C) leave
+    # semaphores that the tracker removes, and the notice would follow the command's last line.
+    import sys
+
+    quiet = "ignore:resource_tracker:UserWarning"
+    sys.warnoptions.append(quiet)  # what the tracker's command line is made from
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(quiet)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def wait_until_ready(client, timeout: float = 120.0) -> None:

@@ -21,6 +21,10 @@ class IncompleteStoreError(MrsdaskError):
     """A zarr store exists but was not finished (an interrupted run)."""
 
 
+class OutputError(MrsdaskError):
+    """An output cannot be written: its path is wrong or taken, or the OS refused to write."""
+
+
 class OutsideCubeError(MrsdaskError, ValueError):
     """A query asks for a wavelength, position or aperture outside a cube's data."""
 

@@ -133,3 +133,22 @@ def run_cli(*args, cwd=None, timeout=900):
     env.pop("DASK_SCHEDULER_ADDRESS", None)
     return subprocess.run([sys.executable, "-m", "mrsdask.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def cube_1a(sim_1a, tmp_path_factory):
+    """A cube store holding the channel-1 band cube of ``sim_1a`` (built in process); (store, name).
+
+    Shared: tests that change the store work on a copy.
+    """
+    import dask
+
+    from mrsdask.cube.build import build_cubes
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.io.detector_store import open_cal
+
+    store = str(tmp_path_factory.mktemp("cube_1a") / "cubes.zarr")
+    with dask.config.set(scheduler="threads"):
+        (name,) = build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), store, CubeRequest(channels=(1,)),
+                              progress=False)
+    return store, name

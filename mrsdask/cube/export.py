@@ -22,7 +22,7 @@ import xarray as xr
 from astropy.io import fits
 
 from mrsdask.datamodel import cube as cmodel
-from mrsdask.io import paths
+from mrsdask.io import outputs
 
 
 def _primary_header(ds: xr.Dataset) -> fits.Header:
@@ -160,42 +160,60 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     ds : xarray.Dataset
         A complete cube following :mod:`mrsdask.datamodel.cube` (lazy is fine).
     path : str
-        Local output path (``*_s3d.fits``).
+        Output path or ``s3://`` URL (``*_s3d.fits``); written under a temporary name and moved
+        into place when complete (:func:`mrsdask.io.outputs.staged_file`).
 
     Returns
     -------
     str
         The path written.
     """
-    if paths.is_remote(path):
-        raise NotImplementedError("s3d export writes local files; copy it to the object store afterwards")
-    tmp = f"{path}.part"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    primary = _primary_header(ds)
-    primary["FILENAME"] = os.path.basename(path)
-    fits.PrimaryHDU(header=primary).writeto(tmp)
-    _stream_image(tmp, _image_header(ds, "SCI", "MJy/sr"), ds["sci"], np.float32)
-    _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
-    _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
-    _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
-    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
-    table = _wave_table(wave)
-    hdu = fits.BinTableHDU(table, name="WCS-TABLE")
-    hdu.header["TUNIT1"] = "um"
-    fits.append(tmp, hdu.data, hdu.header)
-    asdf_hdu = _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}})
-    fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
-    os.replace(tmp, path)
+    with outputs.staged_file(path) as tmp:
+        primary = _primary_header(ds)
+        primary["FILENAME"] = os.path.basename(str(path))
+        fits.PrimaryHDU(header=primary).writeto(tmp)
+        _stream_image(tmp, _image_header(ds, "SCI", "MJy/sr"), ds["sci"], np.float32)
+        _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
+        _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
+        _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
+        wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+        table = _wave_table(wave)
+        hdu = fits.BinTableHDU(table, name="WCS-TABLE")
+        hdu.header["TUNIT1"] = "um"
+        fits.append(tmp, hdu.data, hdu.header)
+        asdf_hdu = _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}})
+        fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
     return path
 
 
 def s3d_path(folder: str, prefix: str, name: str) -> str:
     """Official-style file name of cube ``name``: ``{prefix}_{name}_s3d.fits`` in ``folder``."""
-    return os.path.join(folder, f"{prefix}_{name}_s3d.fits")
+    return outputs.join(folder, f"{prefix}_{name}_s3d.fits")
 
 
-def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=print) -> list[str]:
+def check_s3d_outputs(folder: str, prefix: str, names: list[str], overwrite: bool = False) -> list[str]:
+    """Check, before any work, that the ``s3d`` files of ``names`` may be written into ``folder``.
+
+    The folder must be writable and not a file; an existing file of one of the names is
+    replaced only if mrsdask wrote it (``ORIGIN = 'mrsdask'``) or with ``overwrite``.
+
+    Returns
+    -------
+    list of str
+        The output paths.
+
+    Raises
+    ------
+    mrsdask.errors.OutputError
+    """
+    outputs.check_output_folder(folder, "s3d folder")
+    files = [s3d_path(folder, prefix, name) for name in names]
+    outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
+    return files
+
+
+def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=print,
+               overwrite: bool = False) -> list[str]:
     """Write cubes of a store as ``s3d`` FITS files, one per cube.
 
     Parameters
@@ -205,11 +223,13 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
     names : list of str
         Cube groups to export; each must be complete.
     folder : str
-        Local output folder (created if needed).
+        Output folder (created if needed) or ``s3://`` prefix.
     prefix : str
         Product name that starts each file name.
     announce : callable
         Called with one line per file written.
+    overwrite : bool
+        Replace existing files that mrsdask did not write (see :func:`check_s3d_outputs`).
 
     Returns
     -------
@@ -218,10 +238,11 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
     """
     from mrsdask.cube.build import open_cube
 
-    os.makedirs(folder, exist_ok=True)
+    files = check_s3d_outputs(folder, prefix, names, overwrite)
+    outputs.make_folder(folder)
     written = []
-    for name in names:
-        path = write_s3d(open_cube(store, name), s3d_path(folder, prefix, name))
+    for name, path in zip(names, files):
+        write_s3d(open_cube(store, name), path)
         announce(f"  wrote {path}")
         written.append(path)
     return written

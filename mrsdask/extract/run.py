@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dask
 
 from mrsdask.extract.parameters import ExtractionParameters, default_parameters, read_extract1d
@@ -12,7 +10,9 @@ from mrsdask.extract.spectrum import extract_spectrum
 
 def x1d_path(folder: str, prefix: str, name: str) -> str:
     """Official-style file name of the spectrum of cube ``name``: ``{prefix}_{name}_x1d.fits``."""
-    return os.path.join(folder, f"{prefix}_{name}_x1d.fits")
+    from mrsdask.io.outputs import join
+
+    return join(folder, f"{prefix}_{name}_x1d.fits")
 
 
 def check_extraction(store: str, names: list[str], *, source_type: str | None = None,
@@ -46,6 +46,7 @@ def extract_cubes(
     residual_fringe: bool = False,
     bkg_sigma_clip: float = 3.0,
     announce=print,
+    overwrite: bool = False,
 ) -> list[str]:
     """Extract one spectrum per cube and write each as an ``x1d`` file.
 
@@ -56,13 +57,16 @@ def extract_cubes(
     names : list of str
         Cubes to extract; each must be complete.
     folder, prefix : str
-        Local output folder (created) and the start of the file names.
+        Output folder (created) or ``s3://`` prefix, and the start of the file names.
     extract1d : str, optional
         Official EXTRACT1D (IFU) reference file; default the documented apertures.
     source_type, center, rscale, residual_fringe
         See :func:`mrsdask.extract.extract_spectrum`.
     bkg_sigma_clip : float
         Clipping threshold of the background statistics.
+    overwrite : bool
+        Replace existing files that mrsdask did not write (files it wrote, ``ORIGIN =
+        'mrsdask'``, are replaced anyway). The folder and files are checked before any work.
 
     Returns
     -------
@@ -72,7 +76,12 @@ def extract_cubes(
     from dataclasses import replace
 
     from mrsdask.cube.build import open_cube
+    from mrsdask.io import outputs
     from mrsdask.io.x1d import write_x1d
+
+    outputs.check_output_folder(folder, "x1d folder")
+    files = [x1d_path(folder, prefix, name) for name in names]
+    outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
 
     check_extraction(store, names, source_type=source_type, center=center, rscale=rscale)
     params: ExtractionParameters = read_extract1d(extract1d, bkg_sigma_clip) if extract1d else \
@@ -80,11 +89,11 @@ def extract_cubes(
     spectra = [extract_spectrum(open_cube(store, name), params, source_type=source_type, center=center,
                                 rscale=rscale, residual_fringe=residual_fringe) for name in names]
     spectra = dask.compute(*spectra)  # all cubes' slabs in one graph, in parallel
-    os.makedirs(folder, exist_ok=True)
+    outputs.make_folder(folder)
     written = []
-    for name, spectrum in zip(names, spectra):
+    for name, spectrum, path in zip(names, spectra, files):
         spectrum.attrs["cube"] = name
-        path = write_x1d(spectrum, x1d_path(folder, prefix, name))
+        write_x1d(spectrum, path)
         announce(f"  wrote {path} ({spectrum.attrs['source_type'].lower()} source at x={spectrum.attrs['x_center']:g}, "
                  f"y={spectrum.attrs['y_center']:g}: {spectrum.attrs['center_from']})")
         written.append(path)

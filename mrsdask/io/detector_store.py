@@ -182,28 +182,6 @@ def _remote_store(store: str):
     return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
 
 
-def check_detector_output(store: str, overwrite: bool = False) -> str:
-    """Check an output detector store before any work; return its path.
-
-    Refused: a path holding a file or a folder that is not a zarr store, an existing store
-    without ``overwrite``, and a cube store (``mrsdask cube``) even with it: ``--overwrite``
-    replaces a detector store, never a store of another kind.
-
-    Raises
-    ------
-    InputError, ParameterError
-    """
-    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
-    from mrsdask.cube.store import store_kind
-
-    if store_kind(store) == "cubes":
-        raise InputError(f"{store}: is a cube store (from 'mrsdask cube'), not a detector store; "
-                         "write the detector store to another path (-o)")
-    if paths.exists(store) and not overwrite:
-        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
-    return store
-
-
 def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
 
@@ -218,10 +196,21 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     store : str
         Local path or URL of the zarr store.
     overwrite : bool
-        Replace an existing store.
+        Replace an existing complete store. An unfinished detector store (an interrupted
+        ingest: ``mrsdask_complete`` false) is written again without it, so that the same
+        command resumes after an interruption.
     progress : bool
         Show a progress bar over the tasks (reading, geometry, corrections, writing).
+
+    Raises
+    ------
+    InputError
+        If a complete store (or another zarr store) is there and ``overwrite`` is false.
+    mrsdask.errors.OutputError
+        If the path cannot be written; the store is then left marked incomplete.
     """
+    from mrsdask.io import outputs
+
     store = check_detector_output(store, overwrite)
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
         # From FITS: embed each exposure's gwcs and headers (a store already carries them).
@@ -243,10 +232,46 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     target = _store_mapper(store)
     from mrsdask.progress import compute_with_progress
 
-    compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
-                          f"writing {store}", progress)
-    _set_complete(store, True)
+    with outputs.writing(store, "the store is marked incomplete: run the same command again to write it"):
+        compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
+                              f"writing {store}", progress)
+        _set_complete(store, True)
     return store
+
+
+def check_detector_output(store: str, overwrite: bool = False) -> str:
+    """Check, before any work, that a detector store may be written at ``store``; the path.
+
+    Refused: a path holding a file or a folder that is not a zarr store, a complete store
+    without ``overwrite``, and a cube store (``mrsdask cube``) even with it: ``--overwrite``
+    replaces a detector store, never a store of another kind. An unfinished detector store
+    (an interrupted ingest) is written again (see :func:`write_detector_store`).
+
+    Raises
+    ------
+    InputError, ParameterError
+    """
+    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    from mrsdask.cube.store import store_kind
+
+    if store_kind(store) == "cubes":
+        raise InputError(f"{store}: is a cube store (from 'mrsdask cube'), not a detector store; "
+                         "write the detector store to another path (-o)")
+    if paths.exists(store.rstrip("/") + "/zarr.json") and not overwrite and not is_unfinished_detector_store(store):
+        raise InputError(f"{store}: already exists; pass overwrite=True (--overwrite) to replace it")
+    return store
+
+
+def is_unfinished_detector_store(store: str) -> bool:
+    """Whether ``store`` is a detector store whose writing was interrupted (not marked complete)."""
+    import json
+
+    try:
+        meta = json.loads(paths.filesystem(store).cat_file(paths._strip(str(store).rstrip("/")) + "/zarr.json"))
+    except (OSError, ValueError):
+        return False
+    attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
+    return attrs.get("convention") == dmodel.CONVENTION and attrs.get(COMPLETE_ATTR) is False
 
 
 def _portable_text(ds: xr.Dataset) -> xr.Dataset:
@@ -317,7 +342,12 @@ def open_detector_store(store: str) -> xr.Dataset:
     """
     if not paths.exists(str(store).rstrip("/") + "/zarr.json"):
         raise InputError(f"{store}: no zarr store there; create one with 'mrsdask ingest'")
-    ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+    try:
+        ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+    except (ValueError, KeyError, TypeError):
+        # Find the damaged metadata file only when opening fails (tasks open stores too).
+        paths.check_store_metadata(store, "create one with 'mrsdask ingest'")
+        raise
     dmodel.validate_detector_dataset(ds, str(store))
     if not ds.attrs.get(COMPLETE_ATTR, False):
         raise IncompleteStoreError(

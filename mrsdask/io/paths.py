@@ -154,13 +154,17 @@ def check_output_store(path: str) -> str:
 
     A new path, an empty folder (or empty prefix) and an existing zarr store (``zarr.json`` at
     its root) are accepted; an existing file, or a non-empty folder that is not a zarr store,
-    is refused, and so are paths with ``..`` components.
+    is refused, and so are paths with ``..`` components and local places that cannot be
+    written (:func:`mrsdask.io.outputs.check_writable`).
 
     Raises
     ------
     mrsdask.errors.ParameterError
+    mrsdask.errors.OutputError
+        If the path cannot be written (read-only file system, no permission).
     """
     from mrsdask.errors import ParameterError
+    from mrsdask.io.outputs import check_writable
 
     text = str(path).rstrip("/")
     if not text:
@@ -176,6 +180,7 @@ def check_output_store(path: str) -> str:
             )
     fs = filesystem(text)
     if fs.exists(body + "/zarr.json"):
+        check_writable(text)
         return text
     if fs.exists(body):
         if not fs.isdir(body):
@@ -187,4 +192,48 @@ def check_output_store(path: str) -> str:
                 f"output store {path!r}: an existing folder that is not a zarr store; choose a new "
                 "path (mrsdask only writes inside its own stores)"
             )
+    check_writable(text)
     return text
+
+
+# --------------------------------------------------------------------------- input stores
+def check_store_metadata(path: str, missing: str = "create one with 'mrsdask ingest' or 'mrsdask cube'") -> None:
+    """Check that every ``zarr.json`` of a store given as input can be read, before opening it.
+
+    zarr itself reports a damaged metadata file as a bare JSON error ("Expecting value: line 1
+    column 1") without saying which file; this names it.
+
+    Parameters
+    ----------
+    path : str
+        Store root (local path or URL).
+    missing : str
+        What to do when there is no store at all.
+
+    Raises
+    ------
+    mrsdask.errors.InputError
+        If there is no ``zarr.json`` at the root, or one of the store's ``zarr.json`` files is
+        not a JSON object describing a zarr node.
+    """
+    import json
+
+    from mrsdask.errors import InputError
+
+    text = str(path).rstrip("/")
+    fs = filesystem(text)
+    body = _strip(text)
+    root = body + "/zarr.json"
+    if not fs.exists(root):
+        raise InputError(f"{path}: no zarr store there; {missing}")
+    files = [root] + sorted(p for p in fs.find(body) if p.endswith("/zarr.json") and p.rstrip("/") != root
+                            and "/_scratch/" not in p)
+    for name in files:
+        shown = name if not is_remote(text) else f"{protocol_of(text)}://{name}"
+        try:
+            meta = json.loads(fs.cat_file(name))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{shown}: damaged store metadata ({exc}); rebuild the store (or restore this "
+                             "file from a backup)") from exc
+        if not isinstance(meta, dict) or meta.get("node_type") not in ("group", "array"):
+            raise InputError(f"{shown}: not zarr v3 metadata (no node_type); rebuild the store")

@@ -9,12 +9,10 @@ summed ERR². Each spectrum carries the gwcs the official step gives it (:func:`
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import xarray as xr
 
-from mrsdask.io import paths
+from mrsdask.io import outputs
 
 _COLUMNS = {"WAVELENGTH": "wavelength", "FLUX": "flux", "FLUX_ERROR": "flux_error", "SURF_BRIGHT": "surf_bright",
             "SB_ERROR": "sb_error", "DQ": "dq", "BACKGROUND": "background", "BKGD_ERROR": "bkgd_error",
@@ -66,7 +64,8 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     spectrum : xarray.Dataset
         Lazy or loaded.
     path : str
-        Local output path (``*_x1d.fits``); written under a temporary name, then renamed.
+        Output path or ``s3://`` URL (``*_x1d.fits``); written under a temporary name and moved
+        into place when complete (:func:`mrsdask.io.outputs.staged_file`).
 
     Returns
     -------
@@ -75,8 +74,6 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     """
     from stdatamodels.jwst import datamodels
 
-    if paths.is_remote(path):
-        raise NotImplementedError("x1d export writes local files; copy it to the object store afterwards")
     spectrum = spectrum.load()
     a = spectrum.attrs
     table = np.zeros(spectrum.sizes["wavelength"], dtype=datamodels.MRSSpecModel().get_dtype("spec_table"))
@@ -103,10 +100,9 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     if np.isfinite(a.get("targ_ra", np.nan)):
         model.meta.target.ra, model.meta.target.dec = float(a["targ_ra"]), float(a["targ_dec"])
     model.meta.target.source_type = a["source_type"]
-    model.meta.filename = os.path.basename(path)
+    model.meta.origin = "mrsdask"  # ORIGIN: how a later run knows it may replace the file
     model.spec.append(spec)
-    tmp = f"{path}.part.fits"
-    model.save(tmp)
+    with outputs.staged_file(path) as tmp:  # the final name, so FILENAME is right
+        model.save(tmp)
     model.close()
-    os.replace(tmp, path)
     return path

@@ -11,6 +11,7 @@ everything that reads from it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -114,15 +115,11 @@ def read_manifest(run_folder: str) -> dict[str, Any] | None:
 
 def _write_manifest(run_folder: str, data: dict[str, Any]) -> None:
     path = _join(run_folder, MANIFEST)
+    from mrsdask.io.outputs import staged_file
+
     text = json.dumps(data, indent=2, default=str)
-    if paths.is_remote(path):
-        with paths.open_file(path, "wt") as fobj:
-            fobj.write(text)
-        return
-    tmp = path + ".part"
-    with open(tmp, "w") as fobj:
+    with staged_file(path) as tmp, open(tmp, "w") as fobj:
         fobj.write(text)
-    os.replace(tmp, path)
 
 
 def update_manifest(run_folder: str, **fields: Any) -> dict[str, Any]:
@@ -133,27 +130,91 @@ def update_manifest(run_folder: str, **fields: Any) -> dict[str, Any]:
     return data
 
 
-def prepare_run_folder(run_folder: str) -> dict[str, Any] | None:
+def prepare_run_folder(run_folder: str, pipeline: str | None = None, overwrite: bool = False,
+                       announce: Callable[[str], None] = print) -> dict[str, Any] | None:
     """Create the run folder, or check that an existing one is a run folder; its record if any.
+
+    A run folder belongs to one pipeline: one holding a run of another pipeline is refused,
+    or with ``overwrite`` emptied of that run's outputs first (:func:`remove_run_outputs`).
+
+    Parameters
+    ----------
+    run_folder : str
+        Path or URL.
+    pipeline : str, optional
+        Name of the pipeline about to run in it (None: any).
+    overwrite : bool
+        Remove another pipeline's run instead of refusing.
+    announce : callable
+        Told what was removed.
 
     Raises
     ------
     InputError
         If the path is a file, or a non-empty folder without a run record (mrsdask does not
         write into folders it did not create).
+    ParameterError
+        If it holds a run of another pipeline and ``overwrite`` is false.
     """
+    from mrsdask.io import outputs
+
     text = str(run_folder).rstrip("/")
     fs = paths.filesystem(text)
     body = paths._strip(text)
     if fs.exists(body) and not fs.isdir(body):
         raise InputError(f"{run_folder}: a file is there; give a folder for the run")
+    outputs.check_output_folder(text, "run folder")
     record = read_manifest(text)
     if record is None and fs.exists(body) and fs.ls(body, detail=False):
         raise InputError(f"{run_folder}: an existing folder that is not a pipeline run folder (no {MANIFEST}); "
                          "choose a new or empty folder")
+    other = (record or {}).get("pipeline")
+    if pipeline is not None and other and other != pipeline:
+        if not overwrite:
+            raise ParameterError(f"{run_folder}: holds a run of pipeline {other!r}, not {pipeline!r}; choose "
+                                 f"another run folder, or pass --overwrite to remove the {other!r} run's outputs")
+        removed = remove_run_outputs(text, record)
+        announce(f"removed the outputs of the {other!r} run in {run_folder}: {', '.join(removed) or 'none left'}")
+        record = {k: v for k, v in record.items() if k in ("format", "demo")}  # the demo inputs are kept
+        record.update(pipeline=pipeline, steps=[])
+        _write_manifest(text, record)
     if not paths.is_remote(text):
-        os.makedirs(text, exist_ok=True)
+        outputs.make_folder(text)
     return record
+
+
+def remove_run_outputs(run_folder: str, record: dict[str, Any]) -> list[str]:
+    """Remove what the steps of a recorded run wrote: their stores, their files, and their folders if empty.
+
+    Only outputs recorded in ``record`` are removed; an output outside the run folder is
+    removed only if it is a file a step listed as its product, or a store a step wrote.
+
+    Returns
+    -------
+    list of str
+        What was removed.
+    """
+    removed = []
+    for step in record.get("steps", []):
+        output = str(step.get("output", ""))
+        products = [str(p) for p in step.get("products", [])]
+        if not output:
+            continue
+        fs = paths.filesystem(output)
+        body = paths._strip(output)
+        if fs.exists(body.rstrip("/") + "/zarr.json"):  # a store the step wrote (detector or cubes)
+            fs.rm(body, recursive=True)
+            removed.append(output)
+            continue
+        for product in products:  # files (s3d, x1d)
+            pfs = paths.filesystem(product)
+            if pfs.isfile(paths._strip(product)):
+                pfs.rm(paths._strip(product))
+                removed.append(product)
+        with contextlib.suppress(OSError):
+            if fs.isdir(body) and not fs.ls(body, detail=False):
+                fs.rmdir(body)
+    return removed
 
 
 def _output_complete(step: StepSpec, output: str, record: dict[str, Any]) -> bool:
@@ -246,7 +307,7 @@ def run_pipeline(
             raise ParameterError(f"steps {', '.join(local_only)} write local FITS files, and the run folder "
                                  f"{run_folder} is remote; give them an absolute local folder, e.g. "
                                  f"--set {local_only[0]}.folder=/data/out")
-    record = prepare_run_folder(run_folder)
+    record = prepare_run_folder(run_folder, pipeline.name, overwrite, announce)
     previous = {s["id"]: s for s in (record or {}).get("steps", [])}
     stamps, product = input_stamps(inputs)
     from mrsdask import __version__

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrsdask.io import outputs
+from mrsdask.sim import record
 from mrsdask.sim.config import EmissionLine, ExtendedSource, PointSource, SimulationConfig
 from mrsdask.sim.detector import PixelGeometry, pixel_geometry, render_exposure
 from mrsdask.sim.observation import ExposurePlan, dither_positions, plan_exposures
@@ -123,7 +125,10 @@ def simulate(config: SimulationConfig | dict, outdir: str | Path, *, verbose: bo
     config : SimulationConfig or dict
         The observation (a mapping is passed to :meth:`SimulationConfig.from_dict`).
     outdir : str or pathlib.Path
-        Output folder (created if needed). Existing files of the same names are replaced.
+        Output folder (created if needed). Existing files of the same names are replaced only
+        if the simulator wrote them (listed with an unchanged stamp in the folder's
+        ``mrsdask-simulate.json``, :mod:`mrsdask.sim.record`); otherwise nothing is written and
+        :class:`~mrsdask.errors.OutputError` lists the clashing files.
     verbose : bool
         Print one line per file written.
 
@@ -137,7 +142,8 @@ def simulate(config: SimulationConfig | dict, outdir: str | Path, *, verbose: bo
     File names: ``<prefix>_<setting>_p<pointing>_d<dither>_cal.fits`` for science exposures
     (pointing and dither 1-based), ``<prefix>_<setting>_bkg_d<n>_cal.fits`` for background
     exposures, ``<prefix>_spec3_asn.json``, ``<prefix>_truth.fits``, ``<prefix>_scene.json``.
-    The same configuration (seed included) gives bit-identical data arrays.
+    Each file is written under a temporary name and moved into place when complete. The same
+    configuration (seed included) gives bit-identical data arrays.
     """
     t0 = time.perf_counter()
     if isinstance(config, dict):
@@ -146,12 +152,17 @@ def simulate(config: SimulationConfig | dict, outdir: str | Path, *, verbose: bo
         config.validate()
     else:
         raise ValueError(f"config must be a SimulationConfig or a mapping, got {type(config).__name__}")
+    outputs.check_output_folder(str(outdir), "simulation folder")
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-
     plans = plan_exposures(config)
-    scene = Scene.from_config(config)
     asn_path = outdir / f"{config.prefix}_spec3_asn.json"
+    truth_path = outdir / f"{config.prefix}_truth.fits"
+    scene_json = outdir / f"{config.prefix}_scene.json"
+    names = [p.filename for p in plans] + [asn_path.name, truth_path.name, scene_json.name]
+    written = record.check_clashes(outdir, names)  # before any work
+    outputs.make_folder(str(outdir))
+
+    scene = Scene.from_config(config)
     science: list[Path] = []
     background: list[Path] = []
     cosmic: dict[str, np.ndarray] = {}
@@ -181,17 +192,25 @@ def simulate(config: SimulationConfig | dict, outdir: str | Path, *, verbose: bo
         model.var_rnoise = arrays.var_rnoise
         model.var_flat = arrays.var_flat
         path = outdir / plan.filename
-        model.save(path)
+        with outputs.staged_file(str(path)) as tmp:  # the final name, so FILENAME is right
+            model.save(tmp)
         model.close()
+        record.remember(outdir, written, path)
         cosmic[plan.filename] = arrays.cosmic_ray_pixels
         (background if plan.is_background else science).append(path)
         if verbose:
             print(f"wrote {path} ({time.perf_counter() - t1:.1f} s)")
 
-    write_association(asn_path, config, science, background)
-    truth = write_truth(outdir / f"{config.prefix}_truth.fits", config)
-    scene_json = outdir / f"{config.prefix}_scene.json"
-    scene_json.write_text(config.to_json() + "\n")
+    with outputs.staged_file(str(asn_path)) as tmp:
+        write_association(tmp, config, science, background)
+    record.remember(outdir, written, asn_path)
+    with outputs.staged_file(str(truth_path)) as tmp:
+        write_truth(tmp, config)
+    truth = truth_path
+    record.remember(outdir, written, truth_path)
+    with outputs.staged_file(str(scene_json)) as tmp:
+        Path(tmp).write_text(config.to_json() + "\n")
+    record.remember(outdir, written, scene_json)
     return SimulationResult(
         cal_files=science,
         background_files=background,

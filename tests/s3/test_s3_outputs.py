@@ -1,0 +1,33 @@
+"""s3d and x1d files written straight to an object store (moto on loopback), nothing local."""
+
+import io
+import os
+import subprocess
+import sys
+
+from astropy.io import fits
+
+
+def _cli(*args, env, cwd):
+    return subprocess.run([sys.executable, "-m", "mrsdask.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_export_and_extract_write_to_s3(cube_1a, s3_env, bucket, tmp_path):
+    store, cube = cube_1a
+    name, fs = bucket
+    for command, option, kind in (("export", "--s3d", "s3d"), ("extract", "--x1d", "x1d")):
+        proc = _cli(command, store, option, f"s3://{name}/out/{kind}", env=s3_env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        key = f"{name}/out/{kind}/mrsdask_{cube}_{kind}.fits"
+        with fits.open(io.BytesIO(fs.cat_file(key))) as hdul:
+            assert hdul[0].header["ORIGIN"] == "mrsdask" and hdul[0].header["FILENAME"] == os.path.basename(key)
+            if kind == "s3d":
+                assert hdul["SCI"].data.ndim == 3
+            else:
+                assert "FLUX" in hdul["EXTRACT1D"].columns.names
+        # Its own file is replaced by the same command; nothing half-written is left.
+        again = _cli(command, store, option, f"s3://{name}/out/{kind}", env=s3_env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert fs.ls(f"{name}/out/{kind}", detail=False) == [key]
+    assert os.listdir(tmp_path) == [], "a local folder was made for the s3:// output"
