@@ -39,7 +39,7 @@ class ProgressBar:
             self._bar.stop()
 
 
-def current_client():
+def scheduler_client():
     """The ``distributed`` client the computation would run on, or None (local scheduler)."""
     try:
         from distributed import get_client
@@ -70,7 +70,7 @@ def compute_with_progress(obj: Any, label: str, progress: bool = True) -> Any:
 
     if not progress:
         return dask.compute(obj)[0]
-    client = current_client()
+    client = scheduler_client()
     if client is not None:
         from distributed import progress as distributed_progress
 

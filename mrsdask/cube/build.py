@@ -59,7 +59,7 @@ from mrsdask.datamodel import cube as cmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
-from mrsdask.progress import ProgressBar
+from mrsdask.progress import ProgressBar, scheduler_client
 
 log = logging.getLogger(__name__)
 
@@ -568,20 +568,11 @@ def empty_cube_dataset(spec: CubeSpec, attrs: dict) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- running tasks
-def _client():
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
-
-
 def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
     """Compute delayed tasks on the current scheduler, with a progress bar; keep order."""
     if not tasks:
         return []
-    client = _client()
+    client = scheduler_client()
     bar = ProgressBar(progress, label, len(tasks))
     try:
         if client is not None:
@@ -608,7 +599,7 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
 
 
 def _n_workers() -> int:
-    client = _client()
+    client = scheduler_client()
     if client is not None:
         try:
             return max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
@@ -697,9 +688,9 @@ def build_cubes(
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
     cube_store.open_group(root, mode="a").attrs["convention"] = cube_store.STORE_CONVENTION
     cube_store.open_group(scratch, mode="a")
-    wait_until_ready(_client())  # a local cluster may still be starting its workers
+    wait_until_ready(scheduler_client())  # a local cluster may still be starting its workers
     n_workers = _n_workers()
-    budget = memory.task_budget(_client())  # fail early, with numbers, if tasks cannot fit
+    budget = memory.task_budget(scheduler_client())  # fail early, with numbers, if tasks cannot fit
 
     # 1. pixel tables (cube independent; reused when present and for the same source).
     needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
