@@ -249,19 +249,10 @@ def run_cli(*args, cwd=None, timeout=900):
 
 
 @pytest.fixture(scope="session")
-def cube_1a(sim_1a, tmp_path_factory):
-    """A cube store holding the channel-1 band cube of ``sim_1a`` (built in process); (store, name).
+def cube_1a(sim_1a_cube):
+    """A cube store holding the channel-1 band cube of ``sim_1a``; (store, name).
 
-    Shared: tests that change the store work on a copy.
+    The same store as :func:`sim_1a_cube` (built once per run). Shared: tests that change the
+    store work on a copy.
     """
-    import dask
-
-    from mrsdask.cube.build import build_cubes
-    from mrsdask.cube.plan import CubeRequest
-    from mrsdask.io.detector_store import open_cal
-
-    store = str(tmp_path_factory.mktemp("cube_1a") / "cubes.zarr")
-    with dask.config.set(scheduler="threads"):
-        (name,) = build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), store, CubeRequest(channels=(1,)),
-                              progress=False)
-    return store, name
+    return sim_1a_cube
