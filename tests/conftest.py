@@ -2,11 +2,21 @@
 
 CI runs the representative subset (``pytest``); ``pytest --runslow`` runs everything,
 including the long side-by-side comparisons with the official pipeline.
+
+The tests run on two pytest-xdist workers (``addopts`` in pyproject.toml; ``-n 0`` runs them
+in one process). Session fixtures run once per worker, so the expensive ones (simulated
+observations, reference cubes) are built through :func:`build_once`: the first worker builds,
+the other waits for it and reuses the files. Tests that share a module-scoped fixture run on
+the same worker (see :func:`pytest_collection_modifyitems`), so that fixture is built once too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pickle
+import shutil
 import warnings
 
 import pytest
@@ -18,7 +28,12 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = _module_fixture_owner(item)
+        if module is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(module))
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow end-to-end test: run with --runslow")
@@ -27,11 +42,81 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _module_fixture_owner(item) -> str | None:
+    """The test file of ``item`` if it uses a module-scoped fixture of the test suite, else None.
+
+    With ``--dist loadgroup`` the tests of such a file go to one worker, which builds the
+    fixture once (spread over two workers, each would build it).
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    for defs in info.name2fixturedefs.values():
+        for fixturedef in defs:
+            source = getattr(fixturedef.func, "__code__", None)
+            if (fixturedef.scope == "module" and source is not None
+                    and os.path.abspath(source.co_filename).startswith(tests_dir + os.sep)):
+                return item.nodeid.split("::", 1)[0]
+    return None
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    """An exclusive ``flock`` on ``path`` for the ``with`` block (blocks until it is free)."""
+    with open(path, "a") as fobj:
+        fcntl.flock(fobj, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fobj, fcntl.LOCK_UN)
+
+
+def build_once(tmp_path_factory, name, build):
+    """``build(folder)``, run once per test run whatever the number of xdist workers.
+
+    The folder lies in the run's temporary root that all workers share. The first caller
+    builds under a file lock and pickles the result; the others wait for the lock and load it.
+    A folder left by a build that failed is removed and built again. ``build``'s result must
+    be picklable (paths, arrays, dataclasses of them) and its files must not be modified by
+    the tests that use them.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # <run>/popen-gwN -> <run>, shared by the workers
+    folder = root / f"shared-{name}"
+    done = root / f"shared-{name}.pickle"
+    with _file_lock(root / f"shared-{name}.lock"):
+        if done.exists():
+            with open(done, "rb") as fobj:
+                return pickle.load(fobj)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        result = build(folder)
+        with open(f"{done}.part", "wb") as fobj:
+            pickle.dump(result, fobj)
+        os.replace(f"{done}.part", done)
+    return result
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_warnings():
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*ValidationWarning.*")
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _official_steps_offline():
+    """Official steps run offline in every worker process (no CRDS context lookup).
+
+    Simulating a file did this as a side effect; a worker that reuses another's simulation
+    (:func:`build_once`) would not have it.
+    """
+    from mrsdask.instrument.reference import _disable_crds_context_lookup
+
+    _disable_crds_context_lookup()
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +127,6 @@ def sim_1a(tmp_path_factory):
     """
     from mrsdask.sim import simulate
 
-    folder = tmp_path_factory.mktemp("sim_1a")
     config = {
         "bands": ["1A"],
         "n_dithers": 2,
@@ -55,7 +139,7 @@ def sim_1a(tmp_path_factory):
         "seed": 3,
         "prefix": "t1a",
     }
-    return simulate(config, folder)
+    return build_once(tmp_path_factory, "sim_1a", lambda folder: simulate(config, folder))
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +156,7 @@ def point_source_sim(tmp_path_factory):
         "seed": 11,
         "prefix": "flux",
     }
-    return simulate(config, tmp_path_factory.mktemp("flux"))
+    return build_once(tmp_path_factory, "flux", lambda folder: simulate(config, folder))
 
 
 @pytest.fixture(scope="session")
@@ -81,22 +165,51 @@ def assign_wcs_34c(tmp_path_factory):
 
     Returns its path.
     """
-    from astropy.io import fits
-    from stdatamodels.jwst.datamodels import IFUImageModel
+    def build(folder):
+        from astropy.io import fits
+        from stdatamodels.jwst.datamodels import IFUImageModel
 
-    from mrsdask.instrument.reference import assign_wcs_offline, template_file
+        from mrsdask.instrument.reference import assign_wcs_offline, template_file
 
-    with fits.open(template_file("34C")) as hdul:
-        del hdul["ASDF"]
-        model = IFUImageModel(hdul)
-    model.meta.wcsinfo.ra_ref = 80.5
-    model.meta.wcsinfo.dec_ref = -69.5
-    model.meta.wcsinfo.roll_ref = 20.0
-    model.meta.velocity_aberration.scale_factor = 1.000037  # a DVA step of Scale & Shift models
-    model = assign_wcs_offline(model, "34C")
-    path = str(tmp_path_factory.mktemp("w34c") / "w34c_cal.fits")
-    model.save(path)
-    return path
+        with fits.open(template_file("34C")) as hdul:
+            del hdul["ASDF"]
+            model = IFUImageModel(hdul)
+        model.meta.wcsinfo.ra_ref = 80.5
+        model.meta.wcsinfo.dec_ref = -69.5
+        model.meta.wcsinfo.roll_ref = 20.0
+        model.meta.velocity_aberration.scale_factor = 1.000037  # a DVA step of Scale & Shift models
+        model = assign_wcs_offline(model, "34C")
+        path = str(folder / "w34c_cal.fits")
+        model.save(path)
+        return path
+
+    return build_once(tmp_path_factory, "w34c", build)
+
+
+@pytest.fixture(scope="session")
+def sim_1a_cube(sim_1a, tmp_path_factory):
+    """The channel-1 short drizzle cube of ``sim_1a``, built once, undisturbed, in process.
+
+    Returns ``(store, name)``. Tests read the store (or copy it), they never write into it.
+    """
+    from tests.cluster import dask_procs
+
+    files = tuple(str(p) for p in sim_1a.cal_files)
+
+    def build(folder):
+        dask_procs.reference_cube(files, str(folder))
+        return str(folder / "reference.zarr"), dask_procs.CUBE
+
+    return build_once(tmp_path_factory, "sim_1a_cube", build)
+
+
+@pytest.fixture(scope="session")
+def reference(sim_1a_cube):
+    """Arrays of :func:`sim_1a_cube`: what every distributed or remote build of the cluster and
+    object-store tests must equal."""
+    from tests.cluster import dask_procs
+
+    return dask_procs.cube_arrays(sim_1a_cube[0])
 
 
 @pytest.fixture(scope="session")
@@ -136,19 +249,10 @@ def run_cli(*args, cwd=None, timeout=900):
 
 
 @pytest.fixture(scope="session")
-def cube_1a(sim_1a, tmp_path_factory):
-    """A cube store holding the channel-1 band cube of ``sim_1a`` (built in process); (store, name).
+def cube_1a(sim_1a_cube):
+    """A cube store holding the channel-1 band cube of ``sim_1a``; (store, name).
 
-    Shared: tests that change the store work on a copy.
+    The same store as :func:`sim_1a_cube` (built once per run). Shared: tests that change the
+    store work on a copy.
     """
-    import dask
-
-    from mrsdask.cube.build import build_cubes
-    from mrsdask.cube.plan import CubeRequest
-    from mrsdask.io.detector_store import open_cal
-
-    store = str(tmp_path_factory.mktemp("cube_1a") / "cubes.zarr")
-    with dask.config.set(scheduler="threads"):
-        (name,) = build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), store, CubeRequest(channels=(1,)),
-                              progress=False)
-    return store, name
+    return sim_1a_cube

@@ -1,7 +1,7 @@
 """Fixtures of the background tests (slow tests run with ``--runslow``, see tests/conftest.py).
 
 The simulated observation is session-scoped: about 30 s for its six exposures (two settings,
-one science and two background exposures each).
+one science and two background exposures each), built once per run (``build_once``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ def sim_1a3a(tmp_path_factory):
     from mrsdask.instrument.reference import _disable_crds_context_lookup
     from mrsdask.sim import simulate
 
-    _disable_crds_context_lookup()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return simulate(dict(SIM_CONFIG), tmp_path_factory.mktemp("sim_1a3a"))
+    from tests.conftest import build_once
+
+    _disable_crds_context_lookup()  # in every worker, as the tests that use the files expect
+
+    def build(folder):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return simulate(dict(SIM_CONFIG), folder)
+
+    return build_once(tmp_path_factory, "sim_1a3a", build)

@@ -152,8 +152,14 @@ def cube_photometry(cube, ra, dec, radius_fwhm=2.0, annulus_fwhm=(2.5, 3.5)):
     return np.array(flux), np.array(residual)
 
 
+@pytest.mark.slow
 def test_point_source_from_cubes_of_subtracted_store(sim_1a3a, master_run, tmp_path):
-    """End to end: cubes built from the subtracted store; aperture+annulus photometry."""
+    """End to end: cubes built from the subtracted store; aperture+annulus photometry.
+
+    Slow (four channel cubes); the default run checks the subtracted source on the detector
+    (test_master_method_recovers_sky_and_source) and cubes built from a subtracted store
+    (tests/pipeline/test_run.py).
+    """
     from mrsdask.cube.build import build_cubes, open_cube
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_detector_store

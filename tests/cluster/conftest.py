@@ -12,9 +12,3 @@ def separate_cluster(tmp_path_factory):
     yield cluster
     cluster.close()
 
-
-@pytest.fixture(scope="session")
-def reference(sim_1a, tmp_path_factory):
-    """Arrays of the channel-1 short cube of ``sim_1a`` built undisturbed, in process."""
-    return dask_procs.reference_cube(tuple(str(p) for p in sim_1a.cal_files),
-                                     str(tmp_path_factory.mktemp("reference")))

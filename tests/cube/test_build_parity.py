@@ -59,7 +59,8 @@ def _official_selection(request):
     return out
 
 
-@pytest.mark.parametrize("weighting", ["drizzle", "emsm"])
+# EMSM over the whole band is slow; its default-run parity check is the windowed case below.
+@pytest.mark.parametrize("weighting", ["drizzle", pytest.param("emsm", marks=pytest.mark.slow)])
 def test_band_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
     figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="band", weighting=weighting,
                        channels=(1,), subbands=("A",))
@@ -71,9 +72,20 @@ def test_band_cube_parity(sim_1a, tmp_path, official_cubepar, weighting):
     assert _gwcs_ok(figures), {k: v for k, v in figures.items() if k.startswith("gwcs")}
 
 
-@pytest.mark.parametrize("extra", [{"coord_system": "ifualign"}, {"cube_pa": 30.0}, {"scalexy": 0.2, "wavemin": 5.0, "wavemax": 5.3}])
+#: A third of band 1A: orientation and weighting parity do not need every plane (the full band is
+#: compared with drizzle above, and with every option under --runslow).
+WINDOW = {"wavemin": 5.0, "wavemax": 5.3}
+
+
+@pytest.mark.parametrize("extra", [
+    {"coord_system": "ifualign", **WINDOW}, {"cube_pa": 30.0, **WINDOW}, {"scalexy": 0.2, **WINDOW},
+    {"weighting": "emsm", **WINDOW},
+    pytest.param({"coord_system": "ifualign"}, marks=pytest.mark.slow),
+    pytest.param({"cube_pa": 30.0}, marks=pytest.mark.slow),
+])
 def test_band_cube_parity_with_orientation_and_overrides(sim_1a, tmp_path, official_cubepar, extra):
-    figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="band", weighting="drizzle",
+    extra = {"weighting": "drizzle", **extra}
+    figures = _compare(sim_1a, tmp_path, official_cubepar, output_type="band",
                        channels=(1,), subbands=("A",), **extra)
     assert parity_ok(figures), figures
     assert _gwcs_ok(figures), {k: v for k, v in figures.items() if k.startswith("gwcs")}

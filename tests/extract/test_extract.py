@@ -17,13 +17,10 @@ from mrsdask.io.x1d import write_x1d
 
 
 @pytest.fixture(scope="module")
-def band_cube(sim_1a, tmp_path_factory):
-    """Channel 1 band cube of sim_1a, in a store and exported as s3d."""
+def band_cube(sim_1a_cube, tmp_path_factory):
+    """Channel 1 band cube of sim_1a (the shared store, read only) and its s3d export."""
+    store, name = sim_1a_cube
     folder = tmp_path_factory.mktemp("extract")
-    store = str(folder / "cubes.zarr")
-    with dask.config.set(scheduler="threads"):
-        (name,) = build_cubes(open_cal([str(p) for p in sim_1a.cal_files]), store, CubeRequest(channels=(1,)),
-                              progress=False)
     return store, name, write_s3d(open_cube(store, name), str(folder / "cube_s3d.fits"))
 
 

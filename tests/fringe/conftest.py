@@ -31,10 +31,12 @@ BRIGHT_COLUMNS = np.r_[624:629, 929:934]
 
 @pytest.fixture(scope="session")
 def bright_science_12a(tmp_path_factory):
-    """Path of the cal file of :data:`BRIGHT_SCENE` (simulated once per session)."""
+    """Path of the cal file of :data:`BRIGHT_SCENE` (simulated once per run: ``build_once``)."""
     from mrsdask.sim import simulate
 
-    result = simulate(BRIGHT_SCENE, tmp_path_factory.mktemp("rf_bright"))
+    from tests.conftest import build_once
+
+    result = build_once(tmp_path_factory, "rf_bright", lambda folder: simulate(BRIGHT_SCENE, folder))
     (path,) = result.cal_files
     return str(path)
 

@@ -49,9 +49,3 @@ def bucket(s3_server, request):
     fs.mkdir(name)
     return name, fs
 
-
-@pytest.fixture(scope="session")
-def reference(sim_1a, tmp_path_factory):
-    """Arrays of the channel-1 short cube of ``sim_1a`` built undisturbed, in process."""
-    return dask_procs.reference_cube(tuple(str(p) for p in sim_1a.cal_files),
-                                     str(tmp_path_factory.mktemp("reference")))
