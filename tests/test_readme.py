@@ -17,10 +17,10 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_commands() -> list[str]:
-    """The lines of the first ``bash`` block after the "## Commands" heading, comments removed."""
+def readme_commands(heading: str = "## Commands") -> list[str]:
+    """The lines of the first ``bash`` block after ``heading``, comments removed."""
     text = README.read_text()
-    section = text[text.index("## Commands"):]
+    section = text[text.index(heading):]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     lines = [line.split("  #")[0].strip() for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
@@ -30,14 +30,17 @@ def test_the_commands_section_is_what_this_test_runs():
     commands = readme_commands()
     assert commands[0].startswith("mrsdask simulate") and all(c.startswith("mrsdask ") for c in commands)
     assert not any("[" in c for c in commands), "optional parts in brackets cannot be run as written"
+    assert readme_commands("**Pipelines**") == [
+        "mrsdask run fringe-cubes sim/mrssim_spec3_asn.json -o runs/obs1 --set cube.output_type=multi"]
 
 
 @pytest.mark.slow
 def test_readme_commands_run_in_order(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    for command in readme_commands():
+    # The Commands section, then the pipeline example, which reads the same simulated files.
+    for command in readme_commands() + readme_commands("**Pipelines**"):
         line = f'"{sys.executable}" -m mrsdask.cli' + command[len("mrsdask"):] + " --no-progress" * (
-            command.split()[1] in ("ingest", "cube", "background", "fringe", "extract"))
+            command.split()[1] in ("ingest", "cube", "background", "fringe", "extract", "run"))
         proc = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env,
                               timeout=1800)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
