@@ -234,7 +234,7 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
 
     with outputs.writing(store, "the store is marked incomplete: run the same command again to write it"):
         compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
-                              f"writing {store}", progress)
+                              "writing the detector store", progress)
         _set_complete(store, True)
     return store
 

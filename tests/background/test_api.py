@@ -13,7 +13,7 @@ import xarray as xr
 from bkg_helpers import synthetic_detector_dataset
 
 from mrsdask.background import BackgroundSpectrum, run_background, subtract_background, write_background_store
-from mrsdask.errors import InputError, ParameterError
+from mrsdask.errors import MrsdaskError, InputError, ParameterError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -112,6 +112,6 @@ def test_run_background_store_roundtrip(mixed, tmp_path):
     folder = tmp_path / "not_a_store"
     folder.mkdir()
     (folder / "precious.txt").write_text("keep me")
-    with pytest.raises(InputError, match="not a zarr store"):
+    with pytest.raises(MrsdaskError, match="not a zarr store"):  # refused before any work
         run_background(small, str(folder), method="pixel", overwrite=True)
     assert (folder / "precious.txt").exists()
