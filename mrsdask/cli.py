@@ -437,7 +437,9 @@ def cmd_run(args) -> int:
     inputs, extra = list(args.inputs), {}
     if not inputs:
         inputs, extra = _demo_inputs(args, pipeline, run_folder)
-    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
+    # As for 'mrsdask fringe --residual': the fit is long and partly in Python, worker processes pay off.
+    fits_fringes = any(step.name == "fringe" and step.params.get("residual") for step in pipeline.steps)
+    scheduler = args.scheduler or (None if fits_fringes else _small_job_scheduler(args, inputs))
     t0 = time.perf_counter()
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         outcomes = run_pipeline(pipeline, inputs, run_folder, overwrite=args.overwrite,

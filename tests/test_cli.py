@@ -144,3 +144,27 @@ def test_small_ingest_runs_in_process_with_a_progress_bar(sim_1a, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
     assert "writing the detector store" in proc.stdout
+
+
+def test_a_pipeline_that_fits_residual_fringes_gets_worker_processes(sim_1a, monkeypatch):
+    """Small jobs run in process, but not the residual-fringe fit (partly Python: threads share a GIL)."""
+    import mrsdask.cli as cli
+    from mrsdask.pipeline import load_pipeline
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    chosen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_client(scheduler, *args, **kwargs):
+        chosen["scheduler"] = scheduler
+        raise Stop
+
+    monkeypatch.setattr("mrsdask.cluster.dask_client", fake_client)
+    for name, expected in (("cubes", "threads"), ("fringe-cubes", None)):
+        assert load_pipeline(name).steps  # the ready pipelines
+        args = cli.build_parser().parse_args(["run", name, str(sim_1a.association), "-o", "unused"])
+        with pytest.raises(Stop):
+            cli.cmd_run(args)
+        assert chosen["scheduler"] == expected, name
