@@ -2,7 +2,7 @@
 
 ``mrsdask cube`` and ``mrsdask run`` with no inputs build from a small simulated observation.
 Simulating it takes about a minute on 2 cores; a second run finds it through a record
-(:data:`RECORD`) of the configuration and of every file written (size and modification time),
+(:data:`RECORD`) of the configuration and of every file written (:func:`mrsdask.io.paths.stamp`: size and modification time),
 and simulates again only if the configuration changed or a file was removed or rewritten.
 """
 
@@ -12,16 +12,10 @@ import json
 import os
 from collections.abc import Callable
 
+from mrsdask.io import outputs, paths
+
 #: Name of the record written beside the simulated files.
 RECORD = "mrsdask-demo.json"
-
-
-def _stamp(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
 
 
 def cached_demo(folder: str, config: dict) -> str | None:
@@ -34,7 +28,7 @@ def cached_demo(folder: str, config: dict) -> str | None:
     if not isinstance(record, dict) or record.get("config") != _normalised(config):
         return None
     files = record.get("files") or {}
-    if not files or any(_stamp(path) != stamp for path, stamp in files.items()):
+    if not files or any(paths.stamp(path) != stamp for path, stamp in files.items()):
         return None
     association = record.get("association")
     return association if association in files else None
@@ -70,11 +64,10 @@ def demo_association(folder: str, config: dict, announce: Callable[[str], None] 
     result = simulate(config, folder, verbose=True)
     written = [*result.cal_files, *result.background_files, result.truth, result.association, result.scene]
     record = {"config": _normalised(config), "association": str(result.association),
-              "files": {str(p): _stamp(str(p)) for p in written}}
-    tmp = record_path + ".part"
-    with open(tmp, "w") as fobj:
-        json.dump(record, fobj, indent=1)
-    os.replace(tmp, record_path)
+              "files": {str(p): paths.stamp(str(p)) for p in written}}
+    with outputs.staged_file(record_path) as tmp:
+        with open(tmp, "w") as fobj:
+            json.dump(record, fobj, indent=1)
     return str(result.association)
 
 
