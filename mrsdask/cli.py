@@ -298,15 +298,20 @@ def cmd_cube(args) -> int:
     return 0
 
 
-def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False) -> str | None:
+def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False,
+                         fits_fringes: bool = False) -> str | None:
     """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
 
     The size is an upper bound from the input list alone (no file is opened: a local cluster
     would start while they are read), in exposure-channels: for a cube job, science files ×
     the channels each may contribute (for ``mrsdask run``, which has no ``--channel``, all of
     them); for a detector job (``detector_job``: ingest, background, fringe flat), every file ×
-    its 2 channels, whose per-pixel geometry is the same work as a cube's pixel tables.
+    its 2 channels, whose per-pixel geometry is the same work as a cube's pixel tables. A job
+    that fits residual fringes (``fits_fringes``) never runs here: the fit is long and partly
+    in Python (the GIL), so worker processes pay off whatever the size.
     """
+    if fits_fringes:
+        return None
     from mrsdask.cluster import current_client, in_process_is_faster
     from mrsdask.cube.plan import parse_channels
     from mrsdask.io.inputs import resolve_inputs
@@ -368,8 +373,7 @@ def cmd_fringe(args) -> int:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
     check_detector_output(args.output, args.overwrite)
     ds = open_detector_inputs(args.inputs)
-    # The residual-fringe fit is long and partly in Python (the GIL): worker processes pay off.
-    scheduler = args.scheduler or (None if args.residual else _small_job_scheduler(args, args.inputs, detector_job=True))
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True, fits_fringes=args.residual)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         if args.flat:
             from mrsdask.fringe import apply_fringe_flat
@@ -437,9 +441,8 @@ def cmd_run(args) -> int:
     inputs, extra = list(args.inputs), {}
     if not inputs:
         inputs, extra = _demo_inputs(args, pipeline, run_folder)
-    # As for 'mrsdask fringe --residual': the fit is long and partly in Python, worker processes pay off.
     fits_fringes = any(step.name == "fringe" and step.params.get("residual") for step in pipeline.steps)
-    scheduler = args.scheduler or (None if fits_fringes else _small_job_scheduler(args, inputs))
+    scheduler = args.scheduler or _small_job_scheduler(args, inputs, fits_fringes=fits_fringes)
     t0 = time.perf_counter()
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         outcomes = run_pipeline(pipeline, inputs, run_folder, overwrite=args.overwrite,
