@@ -144,12 +144,12 @@ def sim_1a(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def point_source_sim(tmp_path_factory):
-    """Four dithers of setting 12A with one point source (25 mJy, noiseless, no sky)."""
+    """Two dithers of setting 12A with one point source (25 mJy, noiseless, no sky)."""
     from mrsdask.sim import simulate
 
     config = {
         "bands": ["1A"],
-        "n_dithers": 4,
+        "n_dithers": 2,
         "noise": False,
         "sky_background": 0.0,
         "sources": [{"type": "point", "ra_offset": 0.15, "dec_offset": -0.1, "continuum_mjy": 25.0, "slope": 1.0}],

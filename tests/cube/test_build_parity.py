@@ -78,7 +78,7 @@ WINDOW = {"wavemin": 5.0, "wavemax": 5.3}
 
 
 @pytest.mark.parametrize("extra", [
-    {"coord_system": "ifualign", **WINDOW}, {"cube_pa": 30.0, **WINDOW}, {"scalexy": 0.2, **WINDOW},
+    {"coord_system": "ifualign", **WINDOW}, {"cube_pa": 30.0, **WINDOW}, pytest.param({"scalexy": 0.2, **WINDOW}, marks=pytest.mark.slow),
     {"weighting": "emsm", **WINDOW},
     pytest.param({"coord_system": "ifualign"}, marks=pytest.mark.slow),
     pytest.param({"cube_pa": 30.0}, marks=pytest.mark.slow),

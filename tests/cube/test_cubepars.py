@@ -460,6 +460,8 @@ def _run_cube_build(model, **kw):
     return CubeBuildStep(override_cubepar=str(DEFAULT_CUBEPAR_FILE), **kw).run([model.copy()])
 
 
+# The shipped CUBEPAR is the official step's input in every default-run parity test already.
+@pytest.mark.slow
 def test_official_cube_build_uses_shipped_cubepar(tiny_12a_model):
     pars = default_cubepars()
     result = _run_cube_build(

@@ -28,7 +28,8 @@ def test_point_source_flux_is_conserved(point_source_sim, tmp_path, weighting):
     files = [str(p) for p in point_source_sim.cal_files]
     with dask.config.set(scheduler="threads"):
         names = build_cubes(open_cal(files), str(tmp_path / "c.zarr"),
-                            CubeRequest(output_type="band", weighting=weighting, channels=(1,)), progress=False)
+                            CubeRequest(output_type="band", weighting=weighting, channels=(1,),
+                                        wavemin=5.0, wavemax=5.5), progress=False)
     cube = open_cube(str(tmp_path / "c.zarr"), names[0]).load()
     truth = read_truth(point_source_sim.truth)
     source = truth.config.sources[0]

@@ -6,9 +6,13 @@ and a non-retryable ``403`` on one chunk write, which fails the slab task; Dask 
 again (``retries=3`` on the builder's futures).
 """
 
+import pytest
+
 from tests.cluster import dask_procs
 
 
+# A whole cube through a failing proxy (2-3 min); s3 cubes stay in the default run (test_s3_end_to_end).
+@pytest.mark.slow
 def test_failed_requests_are_retried_and_the_cube_is_identical(sim_1a, s3_server, s3_env, bucket, reference):
     name, fs = bucket
     urls = []

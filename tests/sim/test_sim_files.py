@@ -201,6 +201,8 @@ def test_point_source_lands_on_its_position(point_sim):
     assert (float(e), float(n)) == pytest.approx((0.6, -0.4), abs=1e-9)
 
 
+# The disc simulation (two exposures) serves only these two checks of the simulator.
+@pytest.mark.slow
 def test_uniform_disc_gives_its_surface_brightness(disc_sim):
     with datamodels.IFUImageModel(disc_sim.cal_files[0]) as m:
         y, x, lam, dlam = _pixel_wavelengths(m, "12A")
@@ -223,6 +225,8 @@ def test_uniform_disc_gives_its_surface_brightness(disc_sim):
     assert checked >= 2
 
 
+# The disc simulation (two exposures) serves only these two checks of the simulator.
+@pytest.mark.slow
 def test_dithers_move_the_pointing_by_the_table_offsets(disc_sim):
     assert [p.name for p in disc_sim.cal_files] == ["simB_12A_p1_d1_cal.fits", "simB_12A_p1_d2_cal.fits"]
     table = dither_positions("4-point", 1, 2)
@@ -285,6 +289,8 @@ def test_fringes_cosmic_rays_and_background_exposures(sky_sim):
 
 
 # ------------------------------------------------------------------ determinism
+# Simulates the exposure again (~15 s); the simulator's own reproducibility.
+@pytest.mark.slow
 def test_same_seed_gives_identical_arrays_and_other_seeds_other_noise(point_sim, tmp_path):
     again = simulate(point_config(), tmp_path / "again")
     a, b = _planes(point_sim.cal_files[0]), _planes(again.cal_files[0])
