@@ -204,12 +204,19 @@ def sim_1a_cube(sim_1a, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def reference(sim_1a_cube):
-    """Arrays of :func:`sim_1a_cube`: what every distributed or remote build of the cluster and
-    object-store tests must equal."""
+def reference(sim_1a, tmp_path_factory):
+    """Arrays of the channel-1 short cube of ``sim_1a`` over ``dask_procs.WAVEMIN``–``WAVEMAX``,
+    built undisturbed in process: what every distributed or remote build of the cluster and
+    object-store tests (``dask_procs.SELECTION``) must equal."""
     from tests.cluster import dask_procs
 
-    return dask_procs.cube_arrays(sim_1a_cube[0])
+    files = tuple(str(p) for p in sim_1a.cal_files)
+
+    def build(folder):
+        dask_procs.reference_cube(files, str(folder), window=True)
+        return str(folder / "reference.zarr")
+
+    return dask_procs.cube_arrays(build_once(tmp_path_factory, "window_1a_cube", build))
 
 
 @pytest.fixture(scope="session")

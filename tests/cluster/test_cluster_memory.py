@@ -93,7 +93,7 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_cal
 
-    budget = memory.TaskBudget(limit=int((40e6 + memory.WORKER_BASELINE_BYTES) / 0.8), threads=1)
+    budget = memory.TaskBudget(limit=int((25e6 + memory.WORKER_BASELINE_BYTES) / 0.8), threads=1)
     monkeypatch.setattr(memory, "task_budget", lambda client: budget)
     monkeypatch.setattr(memory, "check_pixel_tables", lambda n, budget_: None)  # slabs only, here
     fitted = []
@@ -108,7 +108,8 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
     root = str(tmp_path / "cubes.zarr")
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     with dask.config.set(scheduler="synchronous"):
-        build.build_cubes(ds, root, CubeRequest(output_type="band", channels=(1,), subbands=("A",)),
+        build.build_cubes(ds, root, CubeRequest(output_type="band", channels=(1,), subbands=("A",),
+                                                      wavemin=dask_procs.WAVEMIN, wavemax=dask_procs.WAVEMAX),
                           progress=False, keep_scratch=True)
     (auto, spec), = fitted
     assert spec.slab_planes < auto.slab_planes, (auto.slab_planes, spec.slab_planes)
