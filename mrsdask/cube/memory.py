@@ -138,7 +138,7 @@ def check_pixel_tables(n_tasks: int, budget: TaskBudget | None) -> None:
 
 # --------------------------------------------------------------------------- slabs
 def slab_window(spec, z0: int, z1: int) -> tuple[float, float]:
-    """λ range of the pixel rows a slab reads (as :func:`mrsdask.cube.build.compute_slab`)."""
+    """λ range of the pixel rows a slab reads (as :func:`mrsdask.cube.slabs.compute_slab`)."""
     wave = spec.wave
     zc = wave.zcoord[z0:z1]
     zw = wave.zwidth[z0:z1]
