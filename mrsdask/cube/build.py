@@ -45,7 +45,7 @@ from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restor
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import CubeSpec, exposure_sources, linear_axis, moving_target_offsets, plan_cube_spec
 from mrsdask.datamodel.detector import exposure_table
-from mrsdask.io import paths
+from mrsdask.io import outputs
 from mrsdask.progress import scheduler_client
 
 __all__ = [
@@ -90,7 +90,7 @@ def check_build(ds: xr.Dataset, root: str, request: CubeRequest, cubepars: CubeP
     from mrsdask.io.detector_store import check_unmodified
 
     check_unmodified(ds)  # tasks read from the files or the store, not from ds's arrays
-    root = paths.check_output_store(root)
+    root = outputs.check_output_store(root)
     rows = exposure_table(ds)
     plans = plan_cubes(rows, request)
     check_request(rows, plans, request, cubepars or default_cubepars())

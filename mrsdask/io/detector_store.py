@@ -26,7 +26,7 @@ from mrsdask.datamodel import detector as dmodel
 from mrsdask.errors import IncompleteStoreError, InputError
 from mrsdask.instrument.bands import CHANNEL_INFO
 from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
-from mrsdask.io import calfits, paths
+from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.inputs import resolve_inputs
 from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
 
@@ -199,7 +199,6 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     mrsdask.errors.OutputError
         If the path cannot be written; the store is then left marked incomplete.
     """
-    from mrsdask.io import outputs
 
     store = check_detector_output(store, overwrite)
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
@@ -241,7 +240,7 @@ def check_detector_output(store: str, overwrite: bool = False) -> str:
     ------
     InputError, ParameterError
     """
-    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    store = outputs.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
     from mrsdask.cube.store import store_kind
 
     if store_kind(store) == "cubes":
@@ -257,7 +256,7 @@ def is_unfinished_detector_store(store: str) -> bool:
     import json
 
     try:
-        meta = json.loads(paths.filesystem(store).cat_file(paths._strip(str(store).rstrip("/")) + "/zarr.json"))
+        meta = json.loads(paths.filesystem(store).cat_file(paths.fs_path(str(store).rstrip("/")) + "/zarr.json"))
     except (OSError, ValueError):
         return False
     attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
