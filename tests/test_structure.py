@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -66,7 +67,8 @@ def _base(module: str, node: ast.ImportFrom) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def _imports(module: str) -> tuple[set[str], list[str]]:
+@functools.lru_cache(maxsize=None)
+def _imports(module: str) -> tuple[frozenset[str], tuple[str, ...]]:
     """The mrsdask modules ``module`` imports, and the private names it takes from them."""
     tree = ast.parse(MODULES[module].read_text())
     targets: set[str] = set()
@@ -97,7 +99,7 @@ def _imports(module: str) -> tuple[set[str], list[str]]:
                 and node.attr.startswith("_") and not node.attr.startswith("__")):
             private.append(f"{module}:{node.lineno} reads {node.value.id}.{node.attr} of {aliases[node.value.id]}")
     targets.discard(module)
-    return {t for t in targets if t in MODULES}, private
+    return frozenset(t for t in targets if t in MODULES), tuple(private)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
