@@ -213,20 +213,10 @@ def _simulation_config(args) -> dict:
     if args.background_exposures is not None:
         data["n_background_exposures"] = args.background_exposures
     if args.mosaic:
-        data["pointings"] = _mosaic(args.mosaic)
+        from mrsdask.sim.config import mosaic_pointings
+
+        data["pointings"] = mosaic_pointings(args.mosaic)
     return data
-
-
-def _mosaic(text: str) -> list[tuple[float, float]]:
-    from mrsdask.errors import ParameterError
-
-    try:
-        shape, step = text.lower().split("@")
-        nx, ny = (int(v) for v in shape.split("x"))
-        step = float(step)
-    except ValueError as exc:
-        raise ParameterError(f"--mosaic {text!r}: use NXxNY@STEP, e.g. 2x2@5") from exc
-    return [((i - (nx - 1) / 2) * step, (j - (ny - 1) / 2) * step) for j in range(ny) for i in range(nx)]
 
 
 def cmd_simulate(args) -> int:
@@ -571,12 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command not in commands:
         parser.print_help()
         return EXIT_BAD_INPUT
+    # Only what mrsdask refuses on purpose (mrsdask.errors) and the OS refusing to write an output
+    # become a one-line message; anything else (a ValueError included) is a bug: its traceback shows.
     try:
         return commands[args.command](args)
     except MrsdaskError as exc:
-        print(f"mrsdask: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ValueError, FileNotFoundError) as exc:
         print(f"mrsdask: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:  # a write refused by the OS (read-only, permission, disk full) not named deeper down

@@ -61,9 +61,6 @@ def in_process_is_faster(n_exposure_channels: int) -> bool:
 
 #: Memory limit of each local worker when none is given.
 DEFAULT_WORKER_MEMORY = "2GB"
-#: Dask configuration key holding ``--memory-limit`` (bytes) for a job run in this process:
-#: :func:`mrsdask.cube.memory.task_budget` plans its tasks against it.
-IN_PROCESS_LIMIT_KEY = "mrsdask.in-process-memory-limit"
 
 
 def check_cluster_options(n_workers: int | None = None, threads_per_worker: int = 1,
@@ -82,16 +79,16 @@ def check_cluster_options(n_workers: int | None = None, threads_per_worker: int 
         raise ParameterError(f"--threads-per-worker {threads_per_worker}: give at least 1")
     limit = parse_memory(memory_limit)
     if limit is not None:
-        from mrsdask.cube.memory import (PIXEL_TABLE_TASK_BYTES, WORKER_BASELINE_BYTES, TaskBudget, _fmt,
-                                         _usable_fraction)
+        from mrsdask.cube.memory import (PIXEL_TABLE_TASK_BYTES, WORKER_BASELINE_BYTES, TaskBudget, format_bytes,
+                                         usable_fraction)
 
-        budget = TaskBudget(limit, max(1, int(threads_per_worker or 1)), _usable_fraction())
+        budget = TaskBudget(limit, max(1, int(threads_per_worker or 1)), usable_fraction())
         if budget.per_task <= 0:
             need = (WORKER_BASELINE_BYTES + PIXEL_TABLE_TASK_BYTES * budget.threads) / budget.fraction
             raise ParameterError(
                 f"not enough worker memory: --memory-limit {memory_limit}: {budget.describe()}; a pixel-table "
-                f"task (one exposure's full per-pixel geometry) needs about {_fmt(PIXEL_TABLE_TASK_BYTES)}: give "
-                f"each worker at least {_fmt(need)}")
+                f"task (one exposure's full per-pixel geometry) needs about {format_bytes(PIXEL_TABLE_TASK_BYTES)}: give "
+                f"each worker at least {format_bytes(need)}")
     return limit
 
 
@@ -102,16 +99,16 @@ def planned_budget(scheduler: str | None, n_workers: int | None = None, memory_l
     Known before anything starts for a local cluster and for this process (with a limit);
     None for a cluster named by address, a launcher's client, or no limit.
     """
-    from mrsdask.cube.memory import TaskBudget, _usable_fraction
+    from mrsdask.cube.memory import TaskBudget, usable_fraction
 
     if scheduler in IN_PROCESS_SCHEDULERS:
         threads = 1 if scheduler == "synchronous" else (n_workers or max(1, os.cpu_count() or 1))
         limit = check_cluster_options(n_workers, threads, memory_limit)
-        return TaskBudget(limit, threads, _usable_fraction()) if limit else None
+        return TaskBudget(limit, threads, usable_fraction()) if limit else None
     if scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
         return None
     limit = check_cluster_options(n_workers, threads_per_worker, memory_limit or DEFAULT_WORKER_MEMORY)
-    return TaskBudget(limit, threads_per_worker, _usable_fraction()) if limit else None
+    return TaskBudget(limit, threads_per_worker, usable_fraction()) if limit else None
 
 
 def parse_memory(text: str | None) -> int | None:
@@ -151,7 +148,7 @@ def dask_client(
     memory_limit : str, optional
         Memory limit per local worker (default :data:`DEFAULT_WORKER_MEMORY`; ``"auto"`` shares
         the machine's memory). In this process (``"threads"``/``"synchronous"``): the memory
-        the job's tasks are planned against (:data:`IN_PROCESS_LIMIT_KEY`; default none).
+        the job's tasks are planned against (:data:`mrsdask.cube.memory.IN_PROCESS_LIMIT_KEY`; default none).
         Checked, with the counts, before anything starts (:func:`check_cluster_options`).
     threads_per_worker : int
         Threads per local worker.
@@ -164,6 +161,8 @@ def dask_client(
         before planning by worker count (:func:`mrsdask.cube.build.build_cubes` does).
     """
     import dask
+
+    from mrsdask.cube.memory import IN_PROCESS_LIMIT_KEY
 
     if scheduler in IN_PROCESS_SCHEDULERS:
         threads = 1 if scheduler == "synchronous" else (n_workers or max(1, os.cpu_count() or 1))

@@ -114,9 +114,9 @@ def _official_steps_offline():
     Simulating a file did this as a side effect; a worker that reuses another's simulation
     (:func:`build_once`) would not have it.
     """
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
 
 
 @pytest.fixture(scope="session")
@@ -231,9 +231,9 @@ def run_official_cube_build(files, cubepar, **kwargs):
     """Run the official CubeBuildStep offline; returns its list of IFUCubeModel."""
     import logging
 
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     from jwst.cube_build import CubeBuildStep
 
     logging.getLogger("stpipe").setLevel(logging.ERROR)

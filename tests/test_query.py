@@ -14,6 +14,7 @@ from astropy.io import fits
 
 import mrsdask  # noqa: F401  (registers .mrs: part of what is tested)
 from mrsdask.datamodel import cube as cmodel
+from mrsdask.datamodel import dq as dqflags
 from mrsdask.errors import OutsideCubeError, ParameterError
 
 SPAXEL = 0.13  # arcsec
@@ -195,9 +196,9 @@ def test_dq_flagged_and_missing_voxels_are_left_out():
     full = ds.mrs.spectrum(ra0, dec0, radius=0.2).compute()
     n = full.attrs["aperture_spaxels"]
     dq, sci = ds["dq"].values.copy(), ds["sci"].values.copy()
-    dq[10:20, 3, 4] = cmodel.DO_NOT_USE | 4  # a finite value that DQ says not to use
+    dq[10:20, 3, 4] = dqflags.DO_NOT_USE | dqflags.JUMP_DET  # a finite value that DQ says not to use
     sci[30, 3, 5] = np.nan
-    dq[40, :, :] = cmodel.NON_SCIENCE_HOLE  # a whole plane without data
+    dq[40, :, :] = dqflags.NON_SCIENCE_HOLE  # a whole plane without data
     flagged = ds.assign(dq=(ds["dq"].dims, dq), sci=(ds["sci"].dims, sci))
     got = flagged.mrs.spectrum(ra0, dec0, radius=0.2).compute()
     npix = got["npixels"].values

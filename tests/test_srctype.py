@@ -16,9 +16,9 @@ def _official_and_header(tmp_path, user=None, **meta):
     """The official step's decision on a small MIR_MRS model, and the primary header of that model's file."""
     from stdatamodels.jwst.datamodels import IFUImageModel
 
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     from jwst.srctype import SourceTypeStep
 
     model = IFUImageModel((4, 4))

@@ -28,8 +28,7 @@ import warnings
 
 import numpy as np
 
-#: jwst DQ bit: do not use this pixel/element.
-DO_NOT_USE = 1
+from mrsdask.datamodel.dq import DO_NOT_USE
 
 
 # --------------------------------------------------------------------------- pixel-by-pixel

@@ -75,17 +75,6 @@ def check_coverage(ds: xr.Dataset, spectrum: BackgroundSpectrum, indices: list[i
     return messages
 
 
-def project_background(ds: xr.Dataset, spectrum: BackgroundSpectrum) -> da.Array:
-    """Lazy 2-D background of every exposure: the spectrum at each pixel's λ (exposure, y, x).
-
-    Linear interpolation, 0 outside the spectrum's wavelength range and where λ is NaN
-    (off-slice), float32 — the official ``bkg_for_ifu_image`` for MIRI.
-    """
-    table_wave, table_sb = spectrum.table()
-    wave = lazy_plane(ds, "wavelength")
-    return da.map_blocks(kernels.project_spectrum, wave, table_wave, table_sb, dtype=np.float32)
-
-
 def subtract_master_background(
     ds: xr.Dataset,
     spectrum: BackgroundSpectrum,

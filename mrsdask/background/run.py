@@ -395,11 +395,5 @@ def run_background(
     return summary
 
 
-def background_members(ds: xr.Dataset) -> list[str]:
-    """File names of the background exposures of a detector Dataset."""
-    _, background = exposure_roles(ds)
-    return _names(ds, background)
-
-
 __all__ = ["BackgroundSummary", "run_background", "subtract_background", "write_background_store",
-           "open_inputs", "background_members", "METHODS"]
+           "open_inputs", "METHODS"]

@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
-def _simulate(workdir: str, overrides: dict, mosaic: str | None, pointings: str | None = None) -> list[str]:
+def simulate_inputs(workdir: str, overrides: dict, mosaic: str | None, pointings: str | None = None) -> list[str]:
     from mrsdask.sim import simulate
 
     config = {
@@ -63,9 +63,9 @@ def _simulate(workdir: str, overrides: dict, mosaic: str | None, pointings: str 
     }
     config.update(overrides)
     if mosaic:
-        from mrsdask.cli import _mosaic
+        from mrsdask.sim.config import mosaic_pointings
 
-        config["pointings"] = _mosaic(mosaic)
+        config["pointings"] = mosaic_pointings(mosaic)
     if pointings:
         config["pointings"] = [tuple(float(v) for v in p.split(",")) for p in pointings.split(";")]
     import hashlib
@@ -97,7 +97,7 @@ def run(args) -> int:
     workdir = os.path.abspath(os.path.join(args.workdir, tag))
     os.makedirs(workdir, exist_ok=True)
     print(f"simulating inputs (or reusing them) next to {workdir} …")
-    files = _simulate(workdir, overrides, args.mosaic, args.pointings)
+    files = simulate_inputs(workdir, overrides, args.mosaic, args.pointings)
     print(f"{len(files)} input files")
     results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
                      "machine": {"cores": os.cpu_count()}}

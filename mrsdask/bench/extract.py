@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from mrsdask.bench.cube import BENCH_CASES, _simulate
+from mrsdask.bench.cube import BENCH_CASES, simulate_inputs
 from mrsdask.bench.monitor import check_repeat, median_of, run_monitored
 
 COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
@@ -62,7 +62,7 @@ def run(args) -> int:
     overrides, output_type, channel, band = BENCH_CASES[args.case]
     workdir = os.path.abspath(os.path.join(args.workdir, f"extract-{args.case}-{args.source_type}"))
     os.makedirs(workdir, exist_ok=True)
-    files = _simulate(workdir, overrides, None)
+    files = simulate_inputs(workdir, overrides, None)
     store = os.path.join(workdir, "cubes.zarr")
     if not glob.glob(os.path.join(store, "*", "zarr.json")):
         print(f"building the {args.case} cubes with mrsdask …")

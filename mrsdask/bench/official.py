@@ -18,9 +18,9 @@ def main(argv: list[str]) -> int:
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "1"
     warnings.simplefilter("ignore")
     logging.disable(logging.INFO)
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     from jwst.cube_build import CubeBuildStep
 
     kwargs = {"override_cubepar": cubepar, "output_type": output_type, "weighting": weighting}

@@ -79,26 +79,6 @@ def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
                 eta[r, i] = y
 
 
-def tangent_to_sky(xi, eta, crval1: float, crval2: float, rotation: float | None = None):
-    """Inverse of :func:`sky_to_tangent`: (ξ, η) in arcsec to (RA, Dec) in degrees."""
-    xi = np.asarray(xi, dtype=np.float64)
-    eta = np.asarray(eta, dtype=np.float64)
-    if rotation is not None:
-        theta = math.radians(rotation)
-        c, s = math.cos(theta), math.sin(theta)
-        xi, eta = xi * c - eta * s, xi * s + eta * c
-    x = -xi / ARCSEC_PER_RAD
-    y = eta / ARCSEC_PER_RAD
-    ra0 = math.radians(crval1)
-    dec0 = math.radians(crval2)
-    rho = np.hypot(x, y)
-    c = np.arctan(rho)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dec = np.arcsin(np.cos(c) * math.sin(dec0) + np.where(rho > 0, y * np.sin(c) * math.cos(dec0) / rho, 0.0))
-    ra = ra0 + np.arctan2(x * np.sin(c), rho * math.cos(dec0) * np.cos(c) - y * math.sin(dec0) * np.sin(c))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
 def wrap_ra(ra: np.ndarray) -> np.ndarray:
     """Put RA values on one side of the 0/360 border (as the pipeline's ``wrap_ra``)."""
     ra = np.asarray(ra, dtype=np.float64).copy()

@@ -40,9 +40,12 @@ PIXEL_TABLE_TASK_BYTES = 240 * MiB
 #: A worker process with mrsdask, jwst/gwcs and the kernels loaded, plus the detector-frame
 #: geometry it keeps for the exposures of a setting (``pixels.FRAME_CACHE_BYTES``, 48 MiB).
 WORKER_BASELINE_BYTES = (224 + 48) * MiB
+#: Dask configuration key holding ``--memory-limit`` (bytes) for a job run in this process
+#: (set by :func:`mrsdask.cluster.dask_client`): :func:`task_budget` plans its tasks against it.
+IN_PROCESS_LIMIT_KEY = "mrsdask.in-process-memory-limit"
 
 
-def _fmt(nbytes: float) -> str:
+def format_bytes(nbytes: float) -> str:
     """Bytes in the decimal units of ``--memory-limit`` (``"240 MB"``, ``"1.5 GB"``)."""
     value = float(nbytes)
     if abs(value) >= 1e9:
@@ -77,13 +80,14 @@ class TaskBudget:
 
     def describe(self) -> str:
         """The numbers, in words."""
-        left = (f"{_fmt(self.per_task)} per task" if self.per_task > 0 else "nothing for tasks")
-        return (f"the smallest worker memory limit is {_fmt(self.limit)} ({self.threads} thread{'s' if self.threads > 1 else ''}); Dask pauses "
-                f"a worker at {self.fraction:.0%} of it and the worker itself takes ~{_fmt(WORKER_BASELINE_BYTES)}, "
+        left = (f"{format_bytes(self.per_task)} per task" if self.per_task > 0 else "nothing for tasks")
+        return (f"the smallest worker memory limit is {format_bytes(self.limit)} ({self.threads} thread{'s' if self.threads > 1 else ''}); Dask pauses "
+                f"a worker at {self.fraction:.0%} of it and the worker itself takes ~{format_bytes(WORKER_BASELINE_BYTES)}, "
                 f"which leaves {left}")
 
 
-def _usable_fraction() -> float:
+def usable_fraction() -> float:
+    """Share of a worker's memory limit its tasks may fill: Dask's pause (else terminate) fraction."""
     import dask
 
     for key in ("pause", "terminate"):
@@ -102,18 +106,16 @@ def task_budget(client) -> TaskBudget | None:
     if client is None:
         import dask
 
-        from mrsdask.cluster import IN_PROCESS_LIMIT_KEY
-
         limit = dask.config.get(IN_PROCESS_LIMIT_KEY, None)
         if not limit:
             return None
-        return TaskBudget(int(limit), int(dask.config.get("num_workers", None) or 1), _usable_fraction())
+        return TaskBudget(int(limit), int(dask.config.get("num_workers", None) or 1), usable_fraction())
     try:
         workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
     except Exception:
         return None
     tight = None
-    fraction = _usable_fraction()
+    fraction = usable_fraction()
     for w in workers:
         limit = int(w.get("memory_limit") or 0)
         if limit <= 0:
@@ -131,14 +133,14 @@ def check_pixel_tables(n_tasks: int, budget: TaskBudget | None) -> None:
     need = PIXEL_TABLE_TASK_BYTES + WORKER_BASELINE_BYTES
     raise ParameterError(
         f"not enough worker memory: a pixel-table task (one exposure's full per-pixel geometry) needs "
-        f"about {_fmt(PIXEL_TABLE_TASK_BYTES)}, but {budget.describe()}; give each worker at least "
-        f"{_fmt(need * budget.threads / budget.fraction)} (--memory-limit, or fewer --threads-per-worker)"
+        f"about {format_bytes(PIXEL_TABLE_TASK_BYTES)}, but {budget.describe()}; give each worker at least "
+        f"{format_bytes(need * budget.threads / budget.fraction)} (--memory-limit, or fewer --threads-per-worker)"
     )
 
 
 # --------------------------------------------------------------------------- slabs
 def slab_window(spec, z0: int, z1: int) -> tuple[float, float]:
-    """λ range of the pixel rows a slab reads (as :func:`mrsdask.cube.build.compute_slab`)."""
+    """λ range of the pixel rows a slab reads (as :func:`mrsdask.cube.slabs.compute_slab`)."""
     wave = spec.wave
     zc = wave.zcoord[z0:z1]
     zw = wave.zwidth[z0:z1]
@@ -200,22 +202,22 @@ def fit_slabs(spec, budget: TaskBudget | None, explicit: bool):
         else:
             hi = mid - 1
     detail = (f"cube {spec.name}: a slab task of {planes} plane(s) × {spec.grid.ny} × {spec.grid.nx} spaxels "
-              f"needs about {_fmt(need)} ({BYTES_PER_SLAB_VOXEL} B per voxel for accumulators and outputs + "
+              f"needs about {format_bytes(need)} ({BYTES_PER_SLAB_VOXEL} B per voxel for accumulators and outputs + "
               f"{max_rows_read(spec, planes):,} pixel rows read × {BYTES_PER_ROW_READ} B), but {budget.describe()}")
     if best is None:
         one = slab_task_bytes(spec, 1)
         raise ParameterError(
-            f"not enough worker memory: {detail}; even a 1-plane slab needs {_fmt(one)}: give each worker "
-            f"at least {_fmt((one * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)} (--memory-limit)"
+            f"not enough worker memory: {detail}; even a 1-plane slab needs {format_bytes(one)}: give each worker "
+            f"at least {format_bytes((one * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)} (--memory-limit)"
         )
     if explicit:
         raise ParameterError(
             f"not enough worker memory: {detail}; pass --slab-planes {best} (or fewer) or a larger "
-            f"--memory-limit (at least {_fmt((need * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)})"
+            f"--memory-limit (at least {format_bytes((need * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)})"
         )
     import logging
 
     logging.getLogger(__name__).warning(
         "cube %s: slabs of %d planes would need %s per task; using %d planes (%s) to fit %s",
-        spec.name, planes, _fmt(need), best, _fmt(slab_task_bytes(spec, best)), _fmt(budget.per_task))
+        spec.name, planes, format_bytes(need), best, format_bytes(slab_task_bytes(spec, best)), format_bytes(budget.per_task))
     return dataclasses.replace(spec, slab_planes=int(best))

@@ -31,11 +31,10 @@ from mrsdask.instrument.geometry import (
     slice_map_of,
     slice_width,
 )
+from mrsdask.datamodel.dq import DO_NOT_USE, NON_SCIENCE
 from mrsdask.io import calfits, paths
+from mrsdask.io.zarr_store import open_group, zarr_store
 
-#: jwst DQ bits that exclude a pixel from cubes.
-DO_NOT_USE = 1
-NON_SCIENCE = 512
 #: Every how many sorted rows the λ index keeps a sample.
 INDEX_STRIDE = 1024
 #: Rows per zarr chunk of a pixel table (a slab reads a few chunks of each table it needs).
@@ -290,8 +289,6 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
     PixelTableInfo
     """
 
-    from mrsdask.cube.store import open_group
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if source["kind"] == "fits":
@@ -310,7 +307,7 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
             mapped
             & np.isfinite(px["flux"])
             & np.isfinite(px["err"])
-            & ((px["dq"] & (DO_NOT_USE | NON_SCIENCE)) == 0)
+            & ((px["dq"] & (DO_NOT_USE | NON_SCIENCE)) == 0)  # the jwst DQ bits that exclude a pixel from cubes
             & np.isfinite(px["wavelength"])
             & np.isfinite(px["dwavelength"])
             & np.all(np.isfinite(px["corner_ra"]), axis=0)
@@ -382,8 +379,6 @@ def _info_to_attrs(info: PixelTableInfo, source: dict) -> dict:
 
 def load_table_info(scratch: str, key: str, source: dict) -> PixelTableInfo | None:
     """Summary of an already written table for the same source, or None (resume support)."""
-    from mrsdask.cube.store import open_group
-
     try:
         attrs = dict(open_group(scratch, mode="r")[key].attrs)
     except Exception:
@@ -391,6 +386,9 @@ def load_table_info(scratch: str, key: str, source: dict) -> PixelTableInfo | No
     expected = {k: (str(v) if not isinstance(v, int) else v) for k, v in source.items()}
     if not attrs.get("complete") or attrs.get("source") != expected:
         return None
+    local = _local_rows_file(scratch, key)
+    if local is not None and not os.path.exists(local):
+        return None  # rows lost (or from a version that kept them in zarr): build the table again
     return PixelTableInfo(
         key=key,
         exposure=int(attrs["exposure"]),
@@ -425,9 +423,9 @@ def read_rows(scratch: str, key: str, start: int, stop: int, corners: bool,
     differs, e.g. after the table was rewritten).
     """
     local = _local_rows_file(scratch, key)
-    if local is not None and os.path.exists(local):
+    if local is not None:
         block = _read_npy_rows(local, start, stop)
-    else:  # an object store, or a table written before tables were .npy files
+    else:  # an object store
         block = np.asarray(_table_rows(scratch, key, n_rows)[start:stop])
     out = {name: block[:, j] for j, name in enumerate(COLUMNS_F8)}
     if corners:
@@ -446,12 +444,10 @@ _OPEN_TABLES_MAX = 512
 def _table_rows(scratch: str, key: str, n_rows: int | None):
     import zarr
 
-    from mrsdask.cube.store import _store
-
     cache_key = (scratch, key)
     array = _OPEN_TABLES.get(cache_key)
     if array is None or n_rows is None or array.shape != (n_rows, len(ROW_COLUMNS)):
-        array = zarr.open_array(_store(scratch), path=f"{key}/rows", mode="r", zarr_format=3)
+        array = zarr.open_array(zarr_store(scratch), path=f"{key}/rows", mode="r", zarr_format=3)
         if n_rows is None:
             return array
         _OPEN_TABLES[cache_key] = array

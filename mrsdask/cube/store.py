@@ -26,8 +26,8 @@ import xarray as xr
 import zarr
 
 from mrsdask.io import paths
+from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
 
-COMPLETE_ATTR = "mrsdask_complete"
 SCRATCH = "_scratch"
 BUILD = "_build"  # child group of a cube holding the build's own bookkeeping (slab markers)
 #: Group attribute written at completion: ``{array: number of chunks}`` for every array of the
@@ -40,17 +40,6 @@ STORE_CONVENTION = "mrsdask-cubes/1"
 BOOKKEEPING = ("slab_done",)
 #: Runtime configuration of every write into a cube array.
 WRITE_CONFIG = {"write_empty_chunks": True}
-
-
-def _store(path: str):
-    if paths.is_remote(path):
-        return zarr.storage.FsspecStore.from_url(path, storage_options=paths.storage_options_for(path))
-    return str(path)
-
-
-def open_group(path: str, mode: str = "r") -> zarr.Group:
-    """Open a zarr (v3) group at a local path or URL."""
-    return zarr.open_group(_store(path), mode=mode, zarr_format=3)
 
 
 def group_path(root: str, name: str) -> str:
@@ -68,7 +57,7 @@ def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) ->
         for name_ in ("sci", "err", "dq", "wmap")
     }
     # write_empty_chunks: the coordinates are written here, the data planes by write_slab.
-    ds.to_zarr(_store(root), group=name, mode="w", compute=False, consolidated=False,
+    ds.to_zarr(zarr_store(root), group=name, mode="w", compute=False, consolidated=False,
                zarr_format=3, encoding=encoding, write_empty_chunks=True)
     build = open_group(group_path(root, name), mode="r+").require_group(BUILD)
     build.create_array("slab_done", shape=(nslabs,), chunks=(1,), dtype=bool, fill_value=False,

@@ -64,12 +64,12 @@ def _check_wavelengths(plan: CubePlan, request: CubeRequest, pars: CubePars) -> 
 
 def _footprint_corners(plan: CubePlan, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """S_REGION corners of the plan's exposures (target positions where there is none)."""
-    from mrsdask.cube.build import _parse_s_region
+    from mrsdask.cube.spec import parse_s_region
 
     ra, dec = [], []
     for index in plan.exposures:
         row = rows[index]
-        poly = _parse_s_region(str(row.get("s_region") or ""))
+        poly = parse_s_region(str(row.get("s_region") or ""))
         if poly is not None and np.isfinite(poly).all():
             ra.extend(poly[0])
             dec.extend(poly[1])
@@ -88,7 +88,7 @@ def _separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
 def _check_size(plan: CubePlan, request: CubeRequest, pars: CubePars, rows: list[dict]) -> None:
     from mrsdask.cube.grid import circular_mean_deg, spatial_grid_from_corners, wrap_ra
 
-    from mrsdask.cube.build import linear_axis
+    from mrsdask.cube.spec import linear_axis
 
     ra, dec = _footprint_corners(plan, rows)
     linear = linear_axis(request, plan, pars)

@@ -5,7 +5,7 @@ Layout (``CONVENTION = "mrsdask-cube/1"``)::
     dims    wavelength, y, x
     data    sci  (wavelength, y, x) float32  surface brightness, units "MJy / sr"; NaN without data
             err  (wavelength, y, x) float32  1-σ uncertainty, "MJy / sr"
-            dq   (wavelength, y, x) uint32   0 where data; 513 (DO_NOT_USE|NON_SCIENCE) elsewhere
+            dq   (wavelength, y, x) uint32   0 where data; 513 (NON_SCIENCE_HOLE of :mod:`mrsdask.datamodel.dq`) elsewhere
             wmap (wavelength, y, x) float32  number of detector pixels that contributed
     coords  wavelength (wavelength) float64  plane centres, "um"
             ra, dec (y, x)          float64  spaxel centres, "deg"
@@ -25,8 +25,6 @@ from __future__ import annotations
 import numpy as np
 
 CONVENTION = "mrsdask-cube/1"
-DO_NOT_USE = 1  # jwst DQ bit: the voxel holds no usable value
-NON_SCIENCE_HOLE = 513  # DO_NOT_USE | NON_SCIENCE
 ARCSEC2_TO_SR = 2.3504e-11
 
 

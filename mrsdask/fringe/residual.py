@@ -30,13 +30,12 @@ from dask.base import tokenize
 import numpy as np
 import xarray as xr
 
+from mrsdask.datamodel.dq import DO_NOT_USE
 from mrsdask.errors import ParameterError
 from mrsdask.fringe.kernels import CLIPPED_BIT, STATUS_MEANINGS, FitSettings, Status, fit_column
 from mrsdask.fringe.reference import FringeFreqReference, documented_fringefreq, read_fringefreq
 from mrsdask.instrument.bands import CHANNEL_INFO
 
-#: DQ bit of pixels the pipeline says not to use.
-DO_NOT_USE = 1
 #: Columns per task by default (about 20 tasks per exposure).
 DEFAULT_COLUMN_BLOCK = 64
 #: Running-mean window of the second feature search in channels 3 and 4 (official value).

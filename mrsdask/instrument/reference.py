@@ -128,7 +128,7 @@ def assign_wcs_offline(model, setting: str | None = None):
         The model with ``meta.wcs`` set and ``cal_step.assign_wcs = "COMPLETE"``.
     """
     os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "1")
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     from jwst.assign_wcs import AssignWcsStep
 
     if setting is None:
@@ -151,7 +151,7 @@ def assign_wcs_offline(model, setting: str | None = None):
     return out
 
 
-def _disable_crds_context_lookup() -> None:
+def disable_crds_context_lookup() -> None:
     """Stop stpipe from asking the CRDS server for its context name (offline use).
 
     stpipe's last bookkeeping call exits the process when no CRDS server answers; a fixed

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrsdask.errors import InputError
+
 BLOCK_MAGIC = b"\xd3BLK"
 BLOCK_INDEX = b"#ASDF BLOCK INDEX"
 _NDARRAY_TAG = "tag:stsci.edu:asdf/core/ndarray-"
@@ -232,3 +234,21 @@ def open_tree(document: bytes, skip_extensions: tuple[str, ...] = ()) -> dict:
                     config.remove_extension(extension)
         with asdf.open(io.BytesIO(document), lazy_load=False, memmap=False) as af:
             return dict(af.tree)
+
+
+def wcs_from_asdf_bytes(path: str, raw: bytes):
+    """The gwcs (``meta.wcs``) held in the bytes of a cal file's ASDF extension."""
+    import asdf
+    import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
+
+    with warnings.catch_warnings(), asdf.config_context() as config:
+        warnings.simplefilter("ignore")
+        config.validate_on_read = False
+        with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False, lazy_tree=True) as af:
+            try:
+                wcs = af["meta"]["wcs"]
+            except KeyError:
+                wcs = None
+    if wcs is None:
+        raise InputError(f"{path}: the ASDF extension holds no WCS; run assign_wcs on it")
+    return wcs

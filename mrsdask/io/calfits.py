@@ -19,6 +19,7 @@ from astropy.io import fits
 from mrsdask.errors import InputError
 from mrsdask.instrument.bands import SUBBAND_LETTER
 from mrsdask.io import paths
+from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
 from mrsdask.srctype import decide_source_type, header_flag
 
 MRS_DETECTORS = ("MIRIFUSHORT", "MIRIFULONG")
@@ -188,19 +189,6 @@ def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
     )
 
 
-def open_model(path: str):
-    """Open a level-2 file as an ``IFUImageModel`` (local or remote)."""
-    from stdatamodels.jwst.datamodels import IFUImageModel
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if paths.is_remote(path):
-            with paths.open_file(path) as fobj:
-                hdul = fits.open(io.BytesIO(fobj.read()))
-            return IFUImageModel(hdul)
-        return IFUImageModel(str(path))
-
-
 @functools.lru_cache(maxsize=8)
 def load_wcs(path: str):
     """The gwcs of a level-2 file (cached per process: tasks on one worker share it).
@@ -270,24 +258,6 @@ def _read_planes_and_asdf(path: str, planes: bool, wcs: bool):
                     raise InputError(f"{path}: no ASDF extension (no WCS); run assign_wcs on it")
                 raw = bytes(hdul["ASDF"].data["ASDF_METADATA"][0])
     return arrays, raw
-
-
-def wcs_from_asdf_bytes(path: str, raw: bytes):
-    """The gwcs (``meta.wcs``) held in the bytes of a cal file's ASDF extension."""
-    import asdf
-    import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)
-
-    with warnings.catch_warnings(), asdf.config_context() as config:
-        warnings.simplefilter("ignore")
-        config.validate_on_read = False
-        with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False, lazy_tree=True) as af:
-            try:
-                wcs = af["meta"]["wcs"]
-            except KeyError:
-                wcs = None
-    if wcs is None:
-        raise InputError(f"{path}: the ASDF extension holds no WCS; run assign_wcs on it")
-    return wcs
 
 
 def read_headers(path: str) -> tuple[str, str]:

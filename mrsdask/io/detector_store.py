@@ -26,14 +26,14 @@ from mrsdask.datamodel import detector as dmodel
 from mrsdask.errors import IncompleteStoreError, InputError
 from mrsdask.instrument.bands import CHANNEL_INFO
 from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
-from mrsdask.io import calfits, paths
+from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.inputs import resolve_inputs
+from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
 
 log = logging.getLogger(__name__)
 
 NY, NX = calfits.DETECTOR_SHAPE
 DEFAULT_CHUNK_ROWS = 256
-COMPLETE_ATTR = "mrsdask_complete"
 PIXELS_TOKEN_ATTR = "mrsdask_pixels_token"
 
 
@@ -172,16 +172,6 @@ def wcs_from_bytes(data: bytes):
             return af["wcs"]
 
 
-def _store_mapper(store: str):
-    return store if not paths.is_remote(store) else _remote_store(store)
-
-
-def _remote_store(store: str):
-    import zarr
-
-    return zarr.storage.FsspecStore.from_url(store, storage_options=paths.storage_options_for(store))
-
-
 def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, progress: bool = False) -> str:
     """Write a detector Dataset to a zarr store, computing lazy planes and geometry.
 
@@ -209,7 +199,6 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     mrsdask.errors.OutputError
         If the path cannot be written; the store is then left marked incomplete.
     """
-    from mrsdask.io import outputs
 
     store = check_detector_output(store, overwrite)
     if not all(name in ds.coords for name in ("wcs_asdf", "primary_header", "sci_header")):
@@ -229,13 +218,13 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     for key in ("mrsdask_store", "mrsdask_source", PIXELS_TOKEN_ATTR):
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
-    target = _store_mapper(store)
+    target = zarr_store(store)
     from mrsdask.progress import compute_with_progress
 
     with outputs.writing(store, "the store is marked incomplete: run the same command again to write it"):
         compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
                               "writing the detector store", progress)
-        _set_complete(store, True)
+        open_group(store, mode="r+").attrs[COMPLETE_ATTR] = True
     return store
 
 
@@ -251,7 +240,7 @@ def check_detector_output(store: str, overwrite: bool = False) -> str:
     ------
     InputError, ParameterError
     """
-    store = paths.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
+    store = outputs.check_output_store(store)  # never overwrite a file or a folder that is not a zarr store
     from mrsdask.cube.store import store_kind
 
     if store_kind(store) == "cubes":
@@ -267,7 +256,7 @@ def is_unfinished_detector_store(store: str) -> bool:
     import json
 
     try:
-        meta = json.loads(paths.filesystem(store).cat_file(paths._strip(str(store).rstrip("/")) + "/zarr.json"))
+        meta = json.loads(paths.filesystem(store).cat_file(paths.fs_path(str(store).rstrip("/")) + "/zarr.json"))
     except (OSError, ValueError):
         return False
     attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
@@ -297,13 +286,6 @@ def _portable_text(ds: xr.Dataset) -> xr.Dataset:
         ds[name] = ds[name].copy(data=array)
         ds[name].attrs = attrs
     return ds
-
-
-def _set_complete(store: str, value: bool) -> None:
-    import zarr
-
-    group = zarr.open_group(_store_mapper(store), mode="r+", zarr_format=3)
-    group.attrs[COMPLETE_ATTR] = value
 
 
 def open_detector_inputs(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Dataset:
@@ -343,7 +325,7 @@ def open_detector_store(store: str) -> xr.Dataset:
     if not paths.exists(str(store).rstrip("/") + "/zarr.json"):
         raise InputError(f"{store}: no zarr store there; create one with 'mrsdask ingest'")
     try:
-        ds = xr.open_zarr(_store_mapper(store), consolidated=False, zarr_format=3)
+        ds = xr.open_zarr(zarr_store(store), consolidated=False, zarr_format=3)
     except (ValueError, KeyError, TypeError):
         # Find the damaged metadata file only when opening fails (tasks open stores too).
         paths.check_store_metadata(store, "create one with 'mrsdask ingest'")

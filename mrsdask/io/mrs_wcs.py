@@ -32,7 +32,15 @@ from typing import Any, Callable
 
 from mrsdask.errors import InputError
 from mrsdask.instrument.pointing import MRS_FRAMES, CompiledPointing, compile_pointing
-from mrsdask.io.asdf_tree import BLOCK_INDEX, BLOCK_MAGIC, UnsupportedTree, block_table, open_tree, read_tree
+from mrsdask.io.asdf_tree import (
+    BLOCK_INDEX,
+    BLOCK_MAGIC,
+    UnsupportedTree,
+    block_table,
+    open_tree,
+    read_tree,
+    wcs_from_asdf_bytes,
+)
 from mrsdask.io.mrs_detector_step import detector_model
 from mrsdask.io.mrs_pointing_steps import compiled_pointing
 
@@ -200,8 +208,6 @@ def _layout(raw: bytes):
 
 
 def _whole(path: str, raw: bytes) -> MrsWcsParts:
-    from mrsdask.io.calfits import wcs_from_asdf_bytes
-
     wcs = wcs_from_asdf_bytes(path, raw)
     if "alpha_beta" not in wcs.available_frames:
         raise InputError(f"{path}: its WCS has no alpha_beta frame (frames {list(wcs.available_frames)}): "

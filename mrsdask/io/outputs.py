@@ -1,7 +1,7 @@
 """Output safety: what every command that writes goes through.
 
 * **Before any heavy work** the output paths are checked: :func:`check_output_folder` (a folder
-  of files: s3d, x1d, simulated files, a run folder), :func:`mrsdask.io.paths.check_output_store`
+  of files: s3d, x1d, simulated files, a run folder), :func:`check_output_store`
   (a zarr store) and :func:`check_writable` (the nearest existing folder can be written to: a
   read-only mount or a folder without permission is found before hours of work, not after).
   :func:`check_output_files` refuses to replace existing files unless told to, or unless
@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
-from mrsdask.errors import OutputError
+from mrsdask.errors import OutputError, ParameterError
 from mrsdask.io import paths
 
 #: errno values that mean "this output cannot be written here", with what to do about each.
@@ -148,7 +148,7 @@ def check_output_folder(path: str, what: str = "output folder") -> str:
     text = str(path).rstrip("/") or str(path)
     if not text:
         raise OutputError(f"{what}: empty path; give a folder")
-    body = paths._strip(text)
+    body = paths.fs_path(text)
     if ".." in body.replace("\\", "/").split("/"):
         raise OutputError(f"{what} {path!r}: '..' is not allowed in an output path; give it directly")
     if paths.is_remote(text):
@@ -162,6 +162,50 @@ def check_output_folder(path: str, what: str = "output folder") -> str:
         raise OutputError(f"{what} {path}: a file is already there; give a folder (or remove the file)")
     check_writable(text)
     return str(path)
+
+
+def check_output_store(path: str) -> str:
+    """Refuse an output store path that would write outside a zarr store.
+
+    A new path, an empty folder (or empty prefix) and an existing zarr store (``zarr.json`` at
+    its root) are accepted; an existing file, or a non-empty folder that is not a zarr store,
+    is refused, and so are paths with ``..`` components and local places that cannot be
+    written (:func:`check_writable`).
+
+    Raises
+    ------
+    mrsdask.errors.ParameterError
+    mrsdask.errors.OutputError
+        If the path cannot be written (read-only file system, no permission).
+    """
+    text = str(path).rstrip("/")
+    if not text:
+        raise ParameterError("output store: empty path; give a folder such as cubes.zarr or s3://bucket/cubes.zarr")
+    body = paths.fs_path(text)
+    if ".." in body.replace("\\", "/").split("/"):
+        raise ParameterError(f"output store {path!r}: '..' is not allowed in an output path; give it directly")
+    if paths.is_remote(text):
+        parts = body.split("/", 1)
+        if len(parts) < 2 or not parts[1]:
+            raise ParameterError(
+                f"output store {path!r}: give a prefix inside the bucket (s3://bucket/cubes.zarr), not the bucket itself"
+            )
+    fs = paths.filesystem(text)
+    if fs.exists(body + "/zarr.json"):
+        check_writable(text)
+        return text
+    if fs.exists(body):
+        if not fs.isdir(body):
+            raise ParameterError(
+                f"output store {path!r}: a file is already there; choose a new path or an existing zarr store"
+            )
+        if fs.ls(body, detail=False):
+            raise ParameterError(
+                f"output store {path!r}: an existing folder that is not a zarr store; choose a new "
+                "path (mrsdask only writes inside its own stores)"
+            )
+    check_writable(text)
+    return text
 
 
 def make_folder(path: str) -> None:
@@ -229,7 +273,7 @@ def staged_file(path: str) -> Iterator[str]:
             tmp = os.path.join(stage, name)
             yield tmp
             if remote:
-                paths.filesystem(path).put_file(tmp, paths._strip(path))
+                paths.filesystem(path).put_file(tmp, paths.fs_path(path))
             else:
                 os.replace(tmp, os.path.expanduser(str(path)))
         finally:

@@ -78,7 +78,8 @@ def filesystem(path: str) -> fsspec.AbstractFileSystem:
     return fs
 
 
-def _strip(path: str) -> str:
+def fs_path(path: str) -> str:
+    """The path as its file system names it: without ``protocol://``, with ``~`` expanded."""
     text = str(path)
     return text.split("://", 1)[1] if "://" in text else os.path.expanduser(text)
 
@@ -91,7 +92,7 @@ def expand(patterns: list[str]) -> list[str]:
         if any(ch in text for ch in "*?["):
             if is_remote(text):
                 protocol = protocol_of(text)
-                matches = sorted(f"{protocol}://{p}" for p in filesystem(text).glob(_strip(text)))
+                matches = sorted(f"{protocol}://{p}" for p in filesystem(text).glob(fs_path(text)))
             else:
                 matches = sorted(glob.glob(os.path.expanduser(text)))
             if not matches:
@@ -106,12 +107,12 @@ def expand(patterns: list[str]) -> list[str]:
 
 def exists(path: str) -> bool:
     """Whether a local or remote path exists."""
-    return filesystem(path).exists(_strip(path))
+    return filesystem(path).exists(fs_path(path))
 
 
 def isdir(path: str) -> bool:
     """Whether a local or remote path is a folder (a prefix holding objects, on S3)."""
-    return filesystem(path).isdir(_strip(path))
+    return filesystem(path).isdir(fs_path(path))
 
 
 def stamp(path: str) -> str:
@@ -121,7 +122,7 @@ def stamp(path: str) -> str:
     (``LastModified``, else the ``ETag``). Empty if the file cannot be reached.
     """
     try:
-        info = filesystem(path).info(_strip(path))
+        info = filesystem(path).info(fs_path(path))
     except (OSError, ValueError):
         return ""
     modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("ETag")
@@ -132,7 +133,7 @@ def open_file(path: str, mode: str = "rb"):
     """Open a local or remote file (a context manager giving a file object)."""
     if not is_remote(path):
         return fsspec.open(os.path.expanduser(str(path)), mode)
-    return filesystem(path).open(_strip(path), mode)
+    return filesystem(path).open(fs_path(path), mode)
 
 
 # --------------------------------------------------------------------------- output validation
@@ -146,53 +147,6 @@ def check_store_name(name: str) -> str:
         raise ParameterError(
             f"group name {name!r}: must be one plain name inside the store (no '..', '/' or '\\')"
         )
-    return text
-
-
-def check_output_store(path: str) -> str:
-    """Refuse an output store path that would write outside a zarr store.
-
-    A new path, an empty folder (or empty prefix) and an existing zarr store (``zarr.json`` at
-    its root) are accepted; an existing file, or a non-empty folder that is not a zarr store,
-    is refused, and so are paths with ``..`` components and local places that cannot be
-    written (:func:`mrsdask.io.outputs.check_writable`).
-
-    Raises
-    ------
-    mrsdask.errors.ParameterError
-    mrsdask.errors.OutputError
-        If the path cannot be written (read-only file system, no permission).
-    """
-    from mrsdask.errors import ParameterError
-    from mrsdask.io.outputs import check_writable
-
-    text = str(path).rstrip("/")
-    if not text:
-        raise ParameterError("output store: empty path; give a folder such as cubes.zarr or s3://bucket/cubes.zarr")
-    body = _strip(text)
-    if ".." in body.replace("\\", "/").split("/"):
-        raise ParameterError(f"output store {path!r}: '..' is not allowed in an output path; give it directly")
-    if is_remote(text):
-        parts = body.split("/", 1)
-        if len(parts) < 2 or not parts[1]:
-            raise ParameterError(
-                f"output store {path!r}: give a prefix inside the bucket (s3://bucket/cubes.zarr), not the bucket itself"
-            )
-    fs = filesystem(text)
-    if fs.exists(body + "/zarr.json"):
-        check_writable(text)
-        return text
-    if fs.exists(body):
-        if not fs.isdir(body):
-            raise ParameterError(
-                f"output store {path!r}: a file is already there; choose a new path or an existing zarr store"
-            )
-        if fs.ls(body, detail=False):
-            raise ParameterError(
-                f"output store {path!r}: an existing folder that is not a zarr store; choose a new "
-                "path (mrsdask only writes inside its own stores)"
-            )
-    check_writable(text)
     return text
 
 
@@ -222,7 +176,7 @@ def check_store_metadata(path: str, missing: str = "create one with 'mrsdask ing
 
     text = str(path).rstrip("/")
     fs = filesystem(text)
-    body = _strip(text)
+    body = fs_path(text)
     root = body + "/zarr.json"
     if not fs.exists(root):
         raise InputError(f"{path}: no zarr store there; {missing}")

@@ -160,7 +160,7 @@ def prepare_run_folder(run_folder: str, pipeline: str | None = None, overwrite: 
 
     text = str(run_folder).rstrip("/")
     fs = paths.filesystem(text)
-    body = paths._strip(text)
+    body = paths.fs_path(text)
     if fs.exists(body) and not fs.isdir(body):
         raise InputError(f"{run_folder}: a file is there; give a folder for the run")
     outputs.check_output_folder(text, "run folder")
@@ -201,15 +201,15 @@ def remove_run_outputs(run_folder: str, record: dict[str, Any]) -> list[str]:
         if not output:
             continue
         fs = paths.filesystem(output)
-        body = paths._strip(output)
+        body = paths.fs_path(output)
         if fs.exists(body.rstrip("/") + "/zarr.json"):  # a store the step wrote (detector or cubes)
             fs.rm(body, recursive=True)
             removed.append(output)
             continue
         for product in products:  # files (s3d, x1d)
             pfs = paths.filesystem(product)
-            if pfs.isfile(paths._strip(product)):
-                pfs.rm(paths._strip(product))
+            if pfs.isfile(paths.fs_path(product)):
+                pfs.rm(paths.fs_path(product))
                 removed.append(product)
         with contextlib.suppress(OSError):
             if fs.isdir(body) and not fs.ls(body, detail=False):

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
+from mrsdask.datamodel.dq import DO_NOT_USE
 from mrsdask.errors import ParameterError
 from mrsdask.query import inputs, spatial, spectral
 
@@ -168,7 +169,7 @@ class MrsCubeAccessor:
         header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = float(lam[0]), step, 1.0
         wcs = WCS(header)
         sci = ds["sci"]
-        good = (np.isfinite(sci) & ((ds["dq"] & cmodel.DO_NOT_USE) == 0)).data
+        good = (np.isfinite(sci) & ((ds["dq"] & DO_NOT_USE) == 0)).data
         meta = {"BUNIT": "MJy / sr"}
         if hasattr(sci.data, "dask"):
             return DaskSpectralCube(data=sci.data, wcs=wcs, mask=BooleanArrayMask(good, wcs), meta=meta)

@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
+from mrsdask.datamodel.dq import DO_NOT_USE
 from mrsdask.errors import OutsideCubeError, ParameterError
 from mrsdask.query.inputs import flux_unit_factors
 from mrsdask.query.spectral import SB_UNIT
@@ -72,7 +73,7 @@ def _aperture_truncated(ds: xr.Dataset, ra: float, dec: float, radius: float) ->
 
 
 def _usable(ds: xr.Dataset) -> xr.DataArray:
-    return np.isfinite(ds["sci"]) & ((ds["dq"] & cmodel.DO_NOT_USE) == 0)
+    return np.isfinite(ds["sci"]) & ((ds["dq"] & DO_NOT_USE) == 0)
 
 
 def _in_unit(flux: xr.DataArray, err: xr.DataArray, from_unit, unit, ds: xr.Dataset):

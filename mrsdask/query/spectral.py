@@ -12,7 +12,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from mrsdask.datamodel import cube as cmodel
+from mrsdask.datamodel.dq import DO_NOT_USE
 from mrsdask.errors import OutsideCubeError, ParameterError
 
 C_UM_PER_S = 2.99792458e14
@@ -69,7 +69,7 @@ def slab_indices(ds: xr.Dataset, wmin_um: float, wmax_um: float) -> slice:
 
 def good_sci(ds: xr.Dataset) -> xr.DataArray:
     """SCI as float64 with NaN where there is no value or DQ has DO_NOT_USE."""
-    good = np.isfinite(ds["sci"]) & ((ds["dq"] & cmodel.DO_NOT_USE) == 0)
+    good = np.isfinite(ds["sci"]) & ((ds["dq"] & DO_NOT_USE) == 0)
     return ds["sci"].astype(np.float64).where(good)
 
 

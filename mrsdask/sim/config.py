@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mrsdask.errors import ParameterError
 from mrsdask.instrument.bands import BAND_NAMES, band_from_name
 
 #: Dither patterns the simulator knows (see :mod:`mrsdask.sim.observation`).
@@ -39,27 +40,41 @@ EXTENDED_PROFILES: tuple[str, ...] = ("gaussian", "disc")
 SOURCE_TYPES: tuple[str, ...] = ("POINT", "EXTENDED")
 
 
+class SimulationConfigError(ParameterError, ValueError):
+    """A simulation configuration value is invalid (the message names it and the valid range)."""
+
+
+def mosaic_pointings(text: str) -> list[tuple[float, float]]:
+    """Pointing offsets (arcsec) of an ``NXxNY@STEP`` mosaic (``--mosaic 2x2@5``), centred on the target."""
+    try:
+        shape, step = text.lower().split("@")
+        nx, ny = (int(v) for v in shape.split("x"))
+        step = float(step)
+    except ValueError as exc:
+        raise ParameterError(f"--mosaic {text!r}: use NXxNY@STEP, e.g. 2x2@5") from exc
+    return [((i - (nx - 1) / 2) * step, (j - (ny - 1) / 2) * step) for j in range(ny) for i in range(nx)]
+
 def _finite(value: Any, name: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        raise SimulationConfigError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise SimulationConfigError(f"{name} must be finite, got {value!r}")
     return out
 
 
 def _non_negative(value: Any, name: str) -> float:
     out = _finite(value, name)
     if out < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise SimulationConfigError(f"{name} must be >= 0, got {value!r}")
     return out
 
 
 def _positive(value: Any, name: str) -> float:
     out = _finite(value, name)
     if out <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise SimulationConfigError(f"{name} must be > 0, got {value!r}")
     return out
 
 
@@ -67,7 +82,7 @@ def _offset_pair(value: Any, name: str) -> tuple[float, float]:
     try:
         a, b = value
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (dRA, dDec) in arcsec, got {value!r}") from None
+        raise SimulationConfigError(f"{name} must be a pair (dRA, dDec) in arcsec, got {value!r}") from None
     return (_finite(a, f"{name}[0]"), _finite(b, f"{name}[1]"))
 
 
@@ -201,14 +216,14 @@ class ExtendedSource:
         if profile in ("disk", "uniform"):
             profile = "disc"
         if profile not in EXTENDED_PROFILES:
-            raise ValueError(
+            raise SimulationConfigError(
                 f"{name}.profile must be one of {', '.join(EXTENDED_PROFILES)}, got {self.profile!r}"
             )
         self.profile = profile
         self.size = _positive(self.size, f"{name}.size")
         self.axis_ratio = _positive(self.axis_ratio, f"{name}.axis_ratio")
         if self.axis_ratio > 1:
-            raise ValueError(f"{name}.axis_ratio must be in (0, 1], got {self.axis_ratio!r}")
+            raise SimulationConfigError(f"{name}.axis_ratio must be in (0, 1], got {self.axis_ratio!r}")
         self.position_angle = _finite(self.position_angle, f"{name}.position_angle")
         self.continuum_mjysr = _non_negative(self.continuum_mjysr, f"{name}.continuum_mjysr")
         self.slope = _finite(self.slope, f"{name}.slope")
@@ -225,7 +240,7 @@ def _known_keys(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"unknown {what} parameter(s) {', '.join(unknown)}; expected {sorted(names)}")
+        raise SimulationConfigError(f"unknown {what} parameter(s) {', '.join(unknown)}; expected {sorted(names)}")
     return dict(data)
 
 
@@ -240,7 +255,7 @@ def source_from_dict(data: dict[str, Any] | Source) -> Source:
     elif kind == "extended":
         cls = ExtendedSource
     else:
-        raise ValueError(f"sources: source type must be 'point' or 'extended', got {kind!r}")
+        raise SimulationConfigError(f"sources: source type must be 'point' or 'extended', got {kind!r}")
     data = _known_keys(cls, data, f"{kind} source")
     data["lines"] = [EmissionLine.from_dict(x) for x in data.get("lines", [])]
     return cls(**data)
@@ -364,13 +379,13 @@ class SimulationConfig:
         if isinstance(self.bands, str):
             self.bands = [self.bands]
         if not self.bands:
-            raise ValueError("bands must name at least one MRS band")
+            raise SimulationConfigError("bands must name at least one MRS band")
         names = []
         for b in self.bands:
             try:
                 names.append(band_from_name(b).name)
             except ValueError:
-                raise ValueError(
+                raise SimulationConfigError(
                     f"bands: unknown MRS band {b!r}; expected one of {', '.join(BAND_NAMES)}"
                 ) from None
         self.bands = list(dict.fromkeys(names))
@@ -378,7 +393,7 @@ class SimulationConfig:
         self.target_ra = _finite(self.target_ra, "target_ra") % 360.0
         self.target_dec = _finite(self.target_dec, "target_dec")
         if abs(self.target_dec) > 89.0:
-            raise ValueError(f"target_dec must be within ±89 deg, got {self.target_dec!r}")
+            raise SimulationConfigError(f"target_dec must be within ±89 deg, got {self.target_dec!r}")
         self.roll = _finite(self.roll, "roll") % 360.0
 
         pattern = str(self.dither_pattern).strip().lower().replace("_", "-")
@@ -386,27 +401,27 @@ class SimulationConfig:
             pattern, pattern
         )
         if pattern not in DITHER_PATTERNS:
-            raise ValueError(
+            raise SimulationConfigError(
                 f"dither_pattern must be one of {', '.join(DITHER_PATTERNS)}, got {self.dither_pattern!r}"
             )
         self.dither_pattern = pattern
         if self.n_dithers is None:
             self.n_dithers = MAX_DITHERS[pattern]
         if isinstance(self.n_dithers, bool) or int(self.n_dithers) != self.n_dithers:
-            raise ValueError(f"n_dithers must be an integer, got {self.n_dithers!r}")
+            raise SimulationConfigError(f"n_dithers must be an integer, got {self.n_dithers!r}")
         self.n_dithers = int(self.n_dithers)
         if not 1 <= self.n_dithers <= MAX_DITHERS[pattern]:
-            raise ValueError(
+            raise SimulationConfigError(
                 f"n_dithers must be between 1 and {MAX_DITHERS[pattern]} for the "
                 f"{pattern!r} dither pattern, got {self.n_dithers}"
             )
         if self.dither_channel is not None:
             if int(self.dither_channel) not in (1, 2, 3, 4):
-                raise ValueError(f"dither_channel must be 1, 2, 3, 4 or None, got {self.dither_channel!r}")
+                raise SimulationConfigError(f"dither_channel must be 1, 2, 3, 4 or None, got {self.dither_channel!r}")
             self.dither_channel = int(self.dither_channel)
 
         if not self.pointings:
-            raise ValueError("pointings must hold at least one (dRA, dDec) offset")
+            raise SimulationConfigError("pointings must hold at least one (dRA, dDec) offset")
         self.pointings = [_offset_pair(p, f"pointings[{i}]") for i, p in enumerate(self.pointings)]
 
         self.sources = [source_from_dict(s) for s in self.sources]
@@ -421,7 +436,7 @@ class SimulationConfig:
         if self.fringes is not None:
             self.fringes = _non_negative(self.fringes, "fringes")
             if self.fringes >= 1:
-                raise ValueError(f"fringes amplitude must be < 1 (0.05-0.15 is realistic), got {self.fringes!r}")
+                raise SimulationConfigError(f"fringes amplitude must be < 1 (0.05-0.15 is realistic), got {self.fringes!r}")
             if self.fringes == 0:
                 self.fringes = None
         self.fringe_period = _positive(self.fringe_period, "fringe_period")
@@ -432,37 +447,37 @@ class SimulationConfig:
         if self.source_type is not None:
             st = str(self.source_type).strip().upper()
             if st not in SOURCE_TYPES:
-                raise ValueError(f"source_type must be POINT, EXTENDED or None, got {self.source_type!r}")
+                raise SimulationConfigError(f"source_type must be POINT, EXTENDED or None, got {self.source_type!r}")
             self.source_type = st
         self.ngroups = self._count(self.ngroups, "ngroups")
         if self.ngroups < 2:
-            raise ValueError(f"ngroups must be >= 2, got {self.ngroups}")
+            raise SimulationConfigError(f"ngroups must be >= 2, got {self.ngroups}")
         self.nints = self._count(self.nints, "nints")
         if self.nints < 1:
-            raise ValueError(f"nints must be >= 1, got {self.nints}")
+            raise SimulationConfigError(f"nints must be >= 1, got {self.nints}")
         from astropy.time import Time
 
         try:
             Time(self.date, format="isot", scale="utc")
         except ValueError:
-            raise ValueError(f"date must be an ISO time such as 2024-01-15T00:00:00, got {self.date!r}") from None
+            raise SimulationConfigError(f"date must be an ISO time such as 2024-01-15T00:00:00, got {self.date!r}") from None
         self.prefix = str(self.prefix)
         if not self.prefix or any(c in self.prefix for c in "/\\ "):
-            raise ValueError(f"prefix must be a non-empty file-name stem, got {self.prefix!r}")
+            raise SimulationConfigError(f"prefix must be a non-empty file-name stem, got {self.prefix!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or int(self.seed) < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise SimulationConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         self.seed = int(self.seed)
 
     @staticmethod
     def _count(value: Any, name: str) -> int:
         if isinstance(value, bool):
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+            raise SimulationConfigError(f"{name} must be a non-negative integer, got {value!r}")
         try:
             out = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}") from None
+            raise SimulationConfigError(f"{name} must be a non-negative integer, got {value!r}") from None
         if out != value or out < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+            raise SimulationConfigError(f"{name} must be a non-negative integer, got {value!r}")
         return out
 
     # ------------------------------------------------------------------ derived values
@@ -512,7 +527,7 @@ class SimulationConfig:
         ``wavelength``, ``fwhm``, ``flux``. Unknown keys are an error.
         """
         if not isinstance(data, dict):
-            raise ValueError(f"simulation configuration must be a mapping, got {type(data).__name__}")
+            raise SimulationConfigError(f"simulation configuration must be a mapping, got {type(data).__name__}")
         data = _known_keys(cls, data, "simulation")
         data["sources"] = [source_from_dict(s) for s in data.get("sources", []) or []]
         return cls(**data)

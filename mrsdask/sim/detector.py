@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from stdatamodels.jwst.datamodels import dqflags
 
+from mrsdask.datamodel.dq import DO_NOT_USE, NON_SCIENCE
 from mrsdask.instrument.reference import slice_map
 from mrsdask.sim.scene import Scene, radec_to_offsets
 
 #: DQ value of pixels between slices.
-OFF_SLICE_DQ = int(dqflags.pixel["NON_SCIENCE"] | dqflags.pixel["DO_NOT_USE"])
+OFF_SLICE_DQ = NON_SCIENCE | DO_NOT_USE
 #: Sub-pixel sample offsets, in units of the pixel (α) or slice (β) width.
 SUBSAMPLE_OFFSETS = (-1.0 / 3.0, 0.0, 1.0 / 3.0)
 #: Golden-ratio step used to spread the fringe phase over the slices.

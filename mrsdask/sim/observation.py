@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrsdask.instrument.reference import DITHER_DIR
-from mrsdask.sim.config import SimulationConfig
+from mrsdask.sim.config import SimulationConfig, SimulationConfigError
 from mrsdask.sim.scene import offsets_to_radec
 
 #: The dither table the simulator uses.
@@ -109,7 +109,7 @@ def dither_positions(pattern: str, channel: int, n: int | None = None) -> list[D
         Number of positions to return (default: all of the pattern).
     """
     if channel not in (1, 2, 3, 4):
-        raise ValueError(f"dither channel must be 1, 2, 3 or 4, got {channel!r}")
+        raise SimulationConfigError(f"dither channel must be 1, 2, 3 or 4, got {channel!r}")
     rows = [r for r in dither_table() if r.channel == channel]
     point, extended = rows[:8], rows[8:]
     if pattern == "4-point":
@@ -121,10 +121,10 @@ def dither_positions(pattern: str, channel: int, n: int | None = None) -> list[D
         v3 = float(np.mean([r.v3 for r in point]))
         out = [DitherPosition(0, channel, 0.0, 0.0, v2, v3, 0.0, 0.0)]
     else:
-        raise ValueError(f"dither_pattern must be 4-point, 2-point or none, got {pattern!r}")
+        raise SimulationConfigError(f"dither_pattern must be 4-point, 2-point or none, got {pattern!r}")
     if n is not None:
         if not 1 <= n <= len(out):
-            raise ValueError(f"n_dithers must be between 1 and {len(out)} for {pattern!r}, got {n}")
+            raise SimulationConfigError(f"n_dithers must be between 1 and {len(out)} for {pattern!r}, got {n}")
         out = out[:n]
     return list(out)
 

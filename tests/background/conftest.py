@@ -25,12 +25,12 @@ def _quiet():
 @pytest.fixture(scope="session")
 def sim_1a3a(tmp_path_factory):
     """Simulated bands 1A and 3A: per setting one science and two background exposures."""
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
     from mrsdask.sim import simulate
 
     from tests.conftest import build_once
 
-    _disable_crds_context_lookup()  # in every worker, as the tests that use the files expect
+    disable_crds_context_lookup()  # in every worker, as the tests that use the files expect
 
     def build(folder):
         with warnings.catch_warnings():

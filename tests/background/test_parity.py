@@ -26,9 +26,9 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 def _official_env():
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "1"
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
 
 
 def _by_setting(paths, setting):

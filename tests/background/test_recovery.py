@@ -189,11 +189,11 @@ def test_point_source_from_cubes_of_subtracted_store(sim_1a3a, master_run, tmp_p
 def test_more_bands_both_methods(tmp_path):
     """Bands 1B, 2C, 3B, 4C (settings 12B, 12C, 34B, 34C: every channel) with both methods."""
     from mrsdask.background import read_spectrum
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
     from mrsdask.io.detector_store import open_detector_store
     from mrsdask.sim import read_truth, simulate
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     config = dict(SIM_CONFIG, bands=["1B", "2C", "3B", "4C"], prefix="bkgmore", seed=8)
     sim = simulate(config, tmp_path / "sim")
     truth = read_truth(sim.truth)

@@ -454,9 +454,9 @@ def _run_cube_build(model, **kw):
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "1"
     from jwst.cube_build import CubeBuildStep
 
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     return CubeBuildStep(override_cubepar=str(DEFAULT_CUBEPAR_FILE), **kw).run([model.copy()])
 
 

@@ -252,11 +252,11 @@ def test_a_repair_keeps_the_counts_of_planes_blanked_as_spectral_tears(store):
     from types import SimpleNamespace
 
     from mrsdask.cube import store as cube_store
-    from mrsdask.cube.build import _restore_tear_counts
+    from mrsdask.cube.resume import restore_tear_counts
 
     group = cube_store.open_group(cube_store.group_path(store, CUBE), mode="r+")
     group.attrs.update({"spectral_tear_planes": [5, 40], "spectral_tear_counts": [3, 7]})
     ngood = np.zeros(64, dtype=np.int64)
     ngood[5] = 11  # slab 0 was recomputed now: its fresh count stands
-    _restore_tear_counts(store, SimpleNamespace(name=CUBE, slab_planes=16), ngood, recomputed={0})
+    restore_tear_counts(store, SimpleNamespace(name=CUBE, slab_planes=16), ngood, recomputed={0})
     assert ngood[5] == 11 and ngood[40] == 7 and ngood.sum() == 18

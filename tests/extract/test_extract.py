@@ -30,9 +30,9 @@ def _official_x1d(s3d, source_type, ref):
     from jwst.extract_1d import Extract1dStep
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     logging.getLogger("stpipe").setLevel(logging.ERROR)
     logging.getLogger("jwst").setLevel(logging.ERROR)
     model = IFUCubeModel(s3d)

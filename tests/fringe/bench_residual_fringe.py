@@ -190,9 +190,9 @@ def run_official(cal: str, fringefreq: str, setting: str, x0: int, x1: int, out:
 
     from stdatamodels.jwst.datamodels import IFUImageModel
 
-    from mrsdask.instrument.reference import _disable_crds_context_lookup, regions_file
+    from mrsdask.instrument.reference import disable_crds_context_lookup, regions_file
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     import jwst.residual_fringe.utils as utils
     from jwst.residual_fringe import ResidualFringeStep
 

@@ -175,7 +175,9 @@ def test_block_elimination_matches_full_solve():
     nu = np.concatenate([np.linspace(1740.0, 1800.0, 300), np.linspace(1900.0, 2000.0, 400)])
     y = 0.05 * np.sin(2 * np.pi * nu / 2.9) * (1 + 0.002 * (nu - 1870)) + rng.normal(0, 0.003, nu.size)
     w = rng.uniform(0.5, 1.5, nu.size)
-    prob = K._Problem(nu, y, w, 5 * 2.9, 20, FitSettings())
+    from mrsdask.fringe.kernels import sines as sine_search
+
+    prob = sine_search._Problem(nu, y, w, 5 * 2.9, 20, FitSettings())
     assert prob.nseg == 2
     freqs, terms = np.array([1 / 2.9]), np.array([2])
     prob.set_base(freqs, terms)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from mrsdask.errors import ParameterError
-from mrsdask.io import paths
+from mrsdask.io import outputs, paths
 from tests.cluster import dask_procs
 
 
@@ -70,19 +70,19 @@ def test_output_store_checks(tmp_path):
     (tmp_path / "home" / "thesis.tex").write_text("keep me too")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ParameterError, match="a file is already there"):
-        paths.check_output_store(str(tmp_path / "notes.txt"))
+        outputs.check_output_store(str(tmp_path / "notes.txt"))
     with pytest.raises(ParameterError, match="not a zarr store"):
-        paths.check_output_store(str(tmp_path / "home"))
+        outputs.check_output_store(str(tmp_path / "home"))
     with pytest.raises(ParameterError, match=r"'\.\.'"):
-        paths.check_output_store(str(tmp_path / "empty" / ".." / "home"))
+        outputs.check_output_store(str(tmp_path / "empty" / ".." / "home"))
     with pytest.raises(ParameterError, match="not the bucket itself"):
-        paths.check_output_store("s3://bucket")
-    assert paths.check_output_store(str(tmp_path / "empty")) == str(tmp_path / "empty")
-    assert paths.check_output_store(str(tmp_path / "new.zarr") + "/") == str(tmp_path / "new.zarr")
+        outputs.check_output_store("s3://bucket")
+    assert outputs.check_output_store(str(tmp_path / "empty")) == str(tmp_path / "empty")
+    assert outputs.check_output_store(str(tmp_path / "new.zarr") + "/") == str(tmp_path / "new.zarr")
     import zarr
 
     zarr.open_group(str(tmp_path / "old.zarr"), mode="w")
-    assert paths.check_output_store(str(tmp_path / "old.zarr"))
+    assert outputs.check_output_store(str(tmp_path / "old.zarr"))
 
 
 @pytest.mark.parametrize("name", ["..", "../etc", "a/../../b", "/abs", "ch1/short", "a\\b", "", "~user"])

@@ -319,10 +319,10 @@ def test_official_cube_build_accepts_the_files(point_sim, tmp_path):
     cubepars = pytest.importorskip(
         "mrsdask.cube.cubepars", reason="mrsdask.cube.cubepars (CUBEPAR writer) is not available"
     )
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "1"
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
     from jwst.cube_build import CubeBuildStep
 
     cubepar = cubepars.write_cubepar(cubepars.default_cubepars(), tmp_path / "cubepar.fits")

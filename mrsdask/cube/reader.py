@@ -1,0 +1,41 @@
+"""Reading a finished cube from a cube store (no cube-building code: no numba kernels).
+
+:func:`open_cube` opens one cube group lazily as an xarray Dataset
+(:mod:`mrsdask.datamodel.cube`), refusing a cube whose build did not finish or whose store lost
+chunks since (:func:`check_cube_whole`).
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from mrsdask.cube import store as cube_store
+from mrsdask.errors import DamagedStoreError, IncompleteStoreError, InputError
+from mrsdask.io.zarr_store import COMPLETE_ATTR, zarr_store
+
+
+def check_cube_whole(root: str, name: str) -> None:
+    """Refuse a complete cube whose store lost chunks since it was built (one listing, no data read).
+
+    Raises
+    ------
+    DamagedStoreError
+        Naming the cube, the arrays and planes missing, and the repair.
+    """
+    absent = cube_store.missing_chunks(root, name)
+    if absent:
+        raise DamagedStoreError(
+            f"{cube_store.group_path(root, name)}: cube is damaged, chunks missing on disk: "
+            f"{cube_store.describe_missing(root, name, absent)}; run the same 'mrsdask cube' command "
+            "again to recompute them")
+
+
+def open_cube(root: str, name: str) -> xr.Dataset:
+    """Open a finished cube lazily (``xarray.open_zarr``), refusing an unfinished one."""
+    if not cube_store.cube_exists(root, name):
+        raise InputError(f"{root}: holds no cube {name!r}")
+    ds = xr.open_zarr(zarr_store(root), group=name, consolidated=False, zarr_format=3)
+    if not ds.attrs.get(COMPLETE_ATTR):
+        raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
+    check_cube_whole(root, name)
+    return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/

@@ -1,0 +1,159 @@
+"""One wavelength slab of a cube: read the pixel rows that reach it, weight them, finish it.
+
+:func:`compute_slab` is the pure computation (pixel-table rows in, SCI/ERR/DQ/WMAP planes
+out), :func:`build_slab` the task that writes its planes to the cube store, and
+:func:`finish_cube` the clean-up after the last slab (the MIRI spectral tears), which marks
+the cube complete.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mrsdask.cube import store as cube_store
+from mrsdask.cube.grid import sky_to_tangent
+from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
+from mrsdask.cube.memory import slab_window
+from mrsdask.cube.pixels import read_rows, row_range
+from mrsdask.cube.spec import CubeSpec
+from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
+
+
+def _nearest_table_index(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the nearest table entry (ties to the lower one, as an argmin would)."""
+    idx = np.clip(np.searchsorted(table, values), 1, table.size - 1)
+    lower = table[idx - 1]
+    upper = table[idx]
+    return np.where(np.abs(values - lower) <= np.abs(upper - values), idx - 1, idx)
+
+
+def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np.ndarray]:
+    """Accumulate and finish planes ``z0:z1`` of a cube (pure computation, no writes)."""
+    grid, wave = spec.grid, spec.wave
+    zc = wave.zcoord[z0:z1]
+    zw = wave.zwidth[z0:z1]
+    nz, ny, nx = z1 - z0, grid.ny, grid.nx
+    # The four accumulators (flux, weight, variance, count) interleaved in one array: a voxel's
+    # four sums share a cache line, so each contribution costs one memory access, not four
+    # (drizzle kernel on the 24-exposure multi cube: 13.4 -> 11.8 s CPU); the kernels see four views.
+    interleaved = np.zeros((nz, ny, nx, 4))
+    acc = [interleaved[..., i] for i in range(4)]
+    drizzle = spec.weighting == "drizzle"
+    params = spec.params
+    linear = wave.linear
+    lam_lo, lam_hi = slab_window(spec, z0, z1)  # the λ of the pixel rows that can reach the slab
+    xcoord, ycoord = grid.xcoord, grid.ycoord
+    for table in spec.tables:
+        start, stop = row_range(table, lam_lo, lam_hi)
+        if stop <= start:
+            continue
+        rows = read_rows(scratch, table.key, start, stop, corners=drizzle, n_rows=table.n)
+        # Rows are sorted by λ: the ones inside [lam_lo, lam_hi] are one slice (views, no copies).
+        lam_read = rows["wavelength"]
+        first = int(np.searchsorted(lam_read, lam_lo, side="left"))
+        last = int(np.searchsorted(lam_read, lam_hi, side="right"))
+        if last <= first:
+            continue
+        keep = slice(first, last)
+        lam = lam_read[keep]
+        flux = rows["flux"][keep]
+        err = rows["err"][keep]
+        offset = (spec.offsets or {}).get(table.key, (0.0, 0.0))
+        if drizzle:
+            cxi, ceta = sky_to_tangent(rows["corner_ra"][:, keep], rows["corner_dec"][:, keep],
+                                       grid.crval1, grid.crval2, grid.rotation, offset=offset)
+            drizzle_accumulate(cxi, ceta, lam, rows["dwavelength"][keep], flux, err, xcoord, ycoord, zc, zw,
+                               grid.cdelt, grid.cdelt, *acc)
+        else:
+            xi, eta = sky_to_tangent(rows["ra"][keep], rows["dec"][keep], grid.crval1,
+                                     grid.crval2, grid.rotation, offset=offset)
+            lam = np.ascontiguousarray(lam)
+            if linear:
+                ones = np.ones_like(lam)
+                rois = ones * params["rois"]
+                roiw = ones * params["roiw"]
+                scalerad = ones * (params["scalerad"] if params["scalerad"] is not None else np.nan)
+                power = ones * (params["weight_power"] if params["weight_power"] is not None else np.nan)
+                softrad = ones * (params["softrad"] if params["softrad"] is not None else np.nan)
+            else:
+                k = _nearest_table_index(np.asarray(params["wavelength_table"]), lam)
+                rois = np.asarray(params["rois_table"])[k]
+                roiw = np.asarray(params["roiw_table"])[k]
+                scalerad = np.asarray(params["scalerad_table"])[k] if params["scalerad_table"] is not None else rois * np.nan
+                power = np.asarray(params["weight_power_table"])[k] if params["weight_power_table"] is not None else rois * np.nan
+                softrad = np.asarray(params["softrad_table"])[k] if params["softrad_table"] is not None else rois * np.nan
+            if spec.weighting == "emsm":
+                emsm_accumulate(xi, eta, lam, flux, err, rois, roiw, scalerad, xcoord, ycoord, zc, zw,
+                                grid.cdelt, grid.cdelt, *acc)
+            else:
+                msm_accumulate(xi, eta, lam, flux, err, rois, roiw, power, softrad, xcoord, ycoord, zc,
+                               zw, grid.cdelt, grid.cdelt, *acc)
+    return finish_planes(*acc)
+
+
+def finish_planes(flux_sum, weight_sum, var_sum, count) -> dict[str, np.ndarray]:
+    """Turn accumulators into SCI, ERR, DQ and WMAP planes (official definitions)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = count > 0
+        sci = np.where(has, flux_sum / weight_sum, 0.0)
+        var = np.where(has, var_sum / (weight_sum * weight_sum), 0.0)
+    dq = np.where(weight_sum > 0, 0, NON_SCIENCE_HOLE).astype(np.uint32)
+    bad = dq != 0
+    sci[bad] = np.nan
+    var[bad] = np.nan
+    return {
+        "sci": sci.astype(np.float32),
+        "err": np.sqrt(var).astype(np.float32),
+        "dq": dq,
+        "wmap": count.astype(np.float32),
+    }
+
+
+def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int) -> np.ndarray:
+    """Compute one slab, write it to the cube store, return its per-plane good-voxel counts."""
+    z0, z1 = spec.slab_bounds(slab_index)
+    planes = compute_slab(spec, scratch, z0, z1)
+    cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
+    return (planes["dq"] == 0).sum(axis=(1, 2))
+
+
+def good_counts(root: str, spec: CubeSpec, z0: int, z1: int) -> np.ndarray:
+    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r")
+    return (np.asarray(group["dq"][z0:z1]) == 0).sum(axis=(1, 2))
+
+
+def spectral_tear_planes(ngood: np.ndarray) -> np.ndarray:
+    """Planes with suspiciously low coverage: 0 < n < 0.75 × the 3rd percentile of n > 0."""
+    good = ngood > 0
+    if not good.any():
+        return np.zeros(0, dtype=int)
+    threshold = 0.75 * np.percentile(ngood[good], 3)
+    return np.nonzero(good & (ngood < threshold))[0]
+
+
+def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
+    """Blank the spectral-tear planes and mark the cube complete; return their number.
+
+    The tear planes' good-voxel counts are kept in the attributes (``spectral_tear_counts``):
+    once blanked, a plane's count can no longer be read from its DQ, and a repair that
+    recomputes only some slabs needs every plane's count to find the same tears.
+    """
+    group = cube_store.open_group(cube_store.group_path(root, spec.name), mode="r+")
+    tears = spectral_tear_planes(ngood)
+    # Rewrite each affected slab once (a plane write alone would re-encode its whole chunk).
+    for slab in sorted({int(z) // spec.slab_planes for z in tears}):
+        z0, z1 = spec.slab_bounds(slab)
+        local = [int(z) - z0 for z in tears if z0 <= z < z1]
+        planes = {name: np.asarray(group[name][z0:z1]) for name in ("sci", "err", "wmap", "dq")}
+        planes["sci"][local] = np.nan
+        planes["err"][local] = np.nan
+        planes["wmap"][local] = 0.0
+        planes["dq"][local] = NON_SCIENCE_HOLE
+        for name, values in planes.items():
+            group[name].with_config(cube_store.WRITE_CONFIG)[z0:z1] = values
+    group.attrs.update({"spectral_tear_planes": [int(z) for z in tears],
+                        "spectral_tear_counts": [int(ngood[z]) for z in tears]})
+    cube_store.set_complete(root, spec.name)
+    return int(tears.size)
+
+

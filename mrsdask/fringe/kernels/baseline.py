@@ -1,0 +1,155 @@
+"""The baseline of a column: a least-squares spline in wavenumber with one knot per fringe period.
+
+:func:`fit_baseline` (robust Tukey-biweight reweighting for the main fringe, plain for the
+dichroic one), with features masked and interpolated across; :func:`baseline_knots` and
+:func:`spline_well_posed` choose knots the data can constrain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.interpolate import LSQUnivariateSpline
+
+
+def baseline_knots(x: np.ndarray, period: float, degree: int) -> np.ndarray:
+    """Interior knots for a baseline spline: one per fringe period, uniformly in ν.
+
+    Knots are then merged until every knot interval holds at least ``degree + 1`` of the
+    data abscissae ``x`` (sorted), so that the least-squares problem is well posed even
+    across masked features and gaps in a column.
+    """
+    lo, hi = float(x[0]), float(x[-1])
+    m = int(math.floor((hi - lo) / period))
+    if m < 2:
+        return np.zeros(0)
+    knots = lo + (hi - lo) / m * np.arange(1, m)
+    need = degree + 1
+    # Drop knots so that each interval [t_j, t_j+1) has enough points.
+    kept = []
+    start = 0
+    for t in knots:
+        count = np.searchsorted(x, t, side="left") - start
+        if count >= need:
+            kept.append(t)
+            start += count
+    if kept:
+        last_count = x.size - np.searchsorted(x, kept[-1], side="left")
+        while kept and last_count < need:
+            kept.pop()
+            last_count = x.size - (np.searchsorted(x, kept[-1], side="left") if kept else 0)
+    return np.asarray(kept, dtype=np.float64)
+
+
+def spline_well_posed(x: np.ndarray, knots: np.ndarray, degree: int, lo: float, hi: float) -> bool:
+    """Whether a least-squares spline through points ``x`` has a unique solution.
+
+    The Schoenberg–Whitney condition (FITPACK's ``fpchec``): with the full knot vector
+    ``t`` (``lo`` and ``hi`` repeated ``degree + 1`` times around the interior ``knots``) and
+    ``n = len(knots) + degree + 1`` coefficients, there must be points
+    ``y₁ < … < yₙ`` of ``x`` with ``tⱼ < yⱼ < tⱼ₊ₖ₊₁`` (``lo ≤ y₁``, ``yₙ ≤ hi``).
+
+    Parameters
+    ----------
+    x : ndarray
+        Abscissae of the points with weight, increasing.
+    knots : ndarray
+        Interior knots, increasing.
+    degree : int
+        Spline degree k.
+    lo, hi : float
+        Ends of the spline's interval.
+
+    Returns
+    -------
+    bool
+    """
+    xs = np.unique(np.asarray(x, np.float64))
+    k = int(degree)
+    t = np.concatenate([np.full(k + 1, lo), np.asarray(knots, np.float64), np.full(k + 1, hi)])
+    n = t.size - k - 1
+    if xs.size < n:
+        return False
+    i = 0
+    for j in range(n):
+        lower, upper = t[j], t[j + k + 1]
+        # first unused point above the lower knot (at or above ``lo`` for the first coefficient)
+        i = max(i, int(np.searchsorted(xs, lower, side="left" if j == 0 else "right")))
+        if i >= xs.size:
+            return False
+        if not (xs[i] < upper or (j == n - 1 and xs[i] <= upper)):
+            return False
+        i += 1
+    return True
+
+
+def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: float, degree: int = 2,
+                 robust: bool = True, domain: float = 10.0, max_iter: int = 10) -> np.ndarray:
+    """Smooth baseline of ``y(x)``: LSQ spline with one knot per ``period``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Wavenumbers, increasing.
+    y : ndarray
+        Values.
+    weights : ndarray
+        Statistical weights (∝ inverse variance); 0 excludes a pixel (features, bad pixels).
+    period : float
+        Fringe period (cm⁻¹): the knot spacing.
+    degree : int
+        Spline degree.
+    robust : bool
+        Iterate Tukey-biweight reweighting with cut-off ``domain`` residual scales.
+    max_iter : int
+        Most reweighting rounds.
+
+    Returns
+    -------
+    ndarray
+        The baseline at every ``x``; linearly interpolated across runs of zero weight, and
+        held constant beyond the first/last weighted pixel. Pixels with a non-finite ``y``
+        get no weight.
+
+    Notes
+    -----
+    A reweighting round that would leave the knots without enough weighted pixels (the
+    Schoenberg–Whitney condition, :func:`spline_well_posed`: e.g. every pixel of a knot
+    interval rejected next to a bright line) is not done: its least-squares problem is
+    singular and FITPACK returns NaN or garbage without an error. The last well-posed fit
+    is kept instead.
+    """
+    use = (weights > 0) & np.isfinite(y)
+    xu, yu, wu = x[use], y[use], weights[use]
+    if xu.size < degree + 2:
+        value = np.average(yu, weights=wu) if xu.size else 1.0
+        return np.full(x.shape, value)
+    knots = baseline_knots(xu, period, degree)
+    w_eff = wu.copy()
+    chi_old = np.inf
+    spline = None
+    n_par = knots.size + degree + 1
+    for _ in range(max_iter if robust else 1):
+        spline = LSQUnivariateSpline(xu, yu, knots, w=np.sqrt(w_eff), k=degree)
+        res = yu - spline(xu)
+        chi = float(np.sum(w_eff * res * res))
+        if not robust:
+            break
+        dof = max(float(np.count_nonzero(w_eff)) - n_par, 1.0)
+        scale = math.sqrt(chi / dof) if chi > 0 else 0.0
+        if scale == 0.0:
+            break
+        u = res * np.sqrt(wu) / (domain * scale)
+        w_new = np.where(u * u < 1.0, (1.0 - u * u) ** 2, 0.0) * wu
+        if abs(chi_old - chi) <= 1e-4 * max(chi, 1.0) or np.count_nonzero(w_new) <= n_par + 1:
+            break
+        if not spline_well_posed(xu[w_new > 0], knots, degree, xu[0], xu[-1]):
+            break
+        chi_old = chi
+        w_eff = w_new
+    base = np.empty(x.shape)
+    base[use] = spline(xu)
+    if (~use).any():
+        base[~use] = np.interp(x[~use], xu, base[use])
+    return base

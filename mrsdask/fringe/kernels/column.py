@@ -1,0 +1,306 @@
+"""One column, whole: baseline, features, sines and the runaway check for every fringe component.
+
+:func:`fit_column` is the per-column algorithm of :mod:`mrsdask.fringe.kernels`;
+:func:`clip_runaway` zeroes a fit where its local amplitude runs away; :func:`fringe_amplitude`
+measures what fringe is left in a column (a diagnostic, used by the tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+from mrsdask.fringe.kernels.baseline import fit_baseline
+from mrsdask.fringe.kernels.features import der_snr, find_features, grow_mask, residual_features
+from mrsdask.fringe.kernels.model import ColumnFit, FitSettings, Status
+from mrsdask.fringe.kernels.periodogram import Periodogram, segments
+from mrsdask.fringe.kernels.sines import fit_sines, refit_sines
+
+
+def fringe_amplitude(flux: np.ndarray, wavenumber: np.ndarray, weights: np.ndarray, period: float,
+                     dperiod: float, segment_gap: float = 5.0, oversample: float = 8.0) -> float:
+    """Amplitude of the strongest sine left in a spectrum, within a window of periods.
+
+    A measure of (residual) fringing that does not depend on any fringe fit: the spectrum is
+    divided by a smooth cubic spline with knots every ``2·(period + dperiod)`` (too stiff to
+    follow a sine of the window), and the weighted single-sine amplitude
+    ``√(2·Δχ²/Σw)`` is maximised over periods in ``period ± dperiod`` on a fine grid
+    (independent phases in pieces separated by more than ``segment_gap`` periods).
+
+    Parameters
+    ----------
+    flux, wavenumber : ndarray
+        The spectrum and its wavenumbers (cm⁻¹).
+    weights : ndarray
+        Statistical weights; 0 excludes a pixel (mask features here).
+    period, dperiod : float
+        Window of periods (cm⁻¹).
+
+    Returns
+    -------
+    float
+        Relative amplitude (0.05 = 5 %).
+
+    Raises
+    ------
+    ValueError
+        If fewer than 10 pixels have weight and finite values.
+    """
+    nu = np.asarray(wavenumber, np.float64)
+    f = np.asarray(flux, np.float64)
+    w = np.asarray(weights, np.float64)
+    use = (w > 0) & np.isfinite(f) & np.isfinite(nu)
+    if np.count_nonzero(use) < 10:
+        raise ValueError(f"fringe_amplitude needs at least 10 pixels with weight, got {np.count_nonzero(use)}")
+    order = np.flatnonzero(use)[np.argsort(nu[use], kind="stable")]
+    x, y, ww = nu[order], f[order], w[order] / np.mean(w[order])
+    base = fit_baseline(x, y, ww, 2.0 * (period + dperiod), degree=3, robust=True)
+    r = y / base - 1.0
+    seg, _ = segments(x, segment_gap * period)
+    span = max(float(np.ptp(x[seg == s])) for s in np.unique(seg))
+    f_lo, f_hi = 1.0 / (period + dperiod), 1.0 / max(period - dperiod, 1e-6)
+    grid = np.arange(f_lo, f_hi, 1.0 / (oversample * span))
+    red, _ = Periodogram(x - x.mean(), ww, grid, seg).reduction(r)
+    return float(np.sqrt(2.0 * red.max() / np.sum(ww)))
+
+
+# --------------------------------------------------------------------------- runaway check
+def clip_runaway(fringe: np.ndarray, nu: np.ndarray, max_ptp, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zero the fringe model where its local peak-to-peak amplitude is too large.
+
+    The local peak-to-peak amplitude is the running max minus the running min of the model
+    over one fringe period. Where it exceeds ``max_ptp`` the model is set to 0, over that
+    stretch grown by one period, and the pixels are flagged. This is the intent of the
+    official ``check_res_fringes`` (which compares the sum of the absolute envelopes with
+    twice the MAX_AMP table), without its envelope nodes.
+
+    Parameters
+    ----------
+    fringe : ndarray
+        Fringe model F (relative), in wavenumber order.
+    nu : ndarray
+        Wavenumbers (increasing).
+    max_ptp : float or ndarray
+        Largest allowed peak-to-peak amplitude, per pixel or one value.
+    period : float
+        Fringe period (cm⁻¹).
+
+    Returns
+    -------
+    fringe : ndarray
+        The model, zeroed where it ran away.
+    clipped : ndarray of bool
+        Where it was zeroed.
+    """
+    n = fringe.size
+    if n < 3:
+        return fringe, np.zeros(n, bool)
+    step = np.median(np.abs(np.diff(nu)))
+    win = int(max(3, min(n, round(period / step) if step > 0 else 3)))
+    ptp = maximum_filter1d(fringe, win, mode="nearest") - minimum_filter1d(fringe, win, mode="nearest")
+    bad = ptp > np.asarray(max_ptp)
+    if not bad.any():
+        return fringe, bad
+    bad = grow_mask(bad, win // 2 + 1)
+    out = fringe.copy()
+    out[bad] = 0.0
+    return out, bad
+
+
+# --------------------------------------------------------------------------- one column
+def _fit_components(x, f, w, components, settings, max_ptp, previous=None):
+    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline.
+
+    With ``previous`` (the sines of an earlier pass, per component) the search for sines
+    continues from them instead of starting afresh (the second feature pass).
+    """
+    n = f.size
+    factor = np.ones(n)
+    g = f.copy()
+    clipped = np.zeros(n, bool)
+    sines_out: list = []
+    baseline = None
+    status_runs: list = []
+    use = w > 0
+    for i, comp in enumerate(components):
+        prev = previous[i] if previous is not None else None
+        if comp.is_placeholder:
+            sines_out.append(None)
+            status_runs.append("skip")
+            continue
+        xu = x[use]
+        if xu.size < settings.min_pixels:
+            sines_out.append(None)
+            status_runs.append("pixels")
+            continue
+        if (xu[-1] - xu[0]) / comp.ffreq < settings.min_periods:
+            sines_out.append(None)
+            status_runs.append("periods")
+            continue
+        degree = comp.baseline_degree
+        start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
+        base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
+        ok = use & (base > 0)
+        if np.count_nonzero(ok) < settings.min_pixels:
+            # a baseline that is not positive where the data are: nothing to divide by
+            sines_out.append(None)
+            status_runs.append("pixels")
+            continue
+        resid = np.zeros(n)
+        resid[ok] = g[ok] / base[ok] - 1.0
+        sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
+        for _ in range(settings.backfit if sines.n else 0):
+            model = sines(x, with_offset=False)
+            base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
+                                    settings.robust_domain)
+            ok_new = use & (base_new > 0)
+            if np.count_nonzero(ok_new) < settings.min_pixels:
+                break  # keep the last baseline and sines that had the pixels
+            base, ok = base_new, ok_new
+            resid = np.zeros(n)
+            resid[ok] = g[ok] / base[ok] - 1.0
+            sines = refit_sines(x[ok], resid[ok], w[ok], sines, comp, settings)
+        baseline = base
+        sines_out.append(sines)
+        status_runs.append("fit")
+        if sines.n == 0:
+            continue
+        fringe = sines(x, with_offset=False)
+        fringe, bad = clip_runaway(fringe, x, max_ptp, comp.ffreq)
+        clipped |= bad
+        comp_factor = 1.0 / (1.0 + fringe)
+        g = g * comp_factor
+        factor *= comp_factor
+    return factor, sines_out, clipped, baseline, status_runs
+
+
+def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.ndarray | None = None,
+               weights: np.ndarray | None = None, max_ptp=0.4, ignore: np.ndarray | None = None,
+               settings: FitSettings = FitSettings()) -> ColumnFit:
+    """Fit and remove residual fringes from one column of one slice (or one spectrum).
+
+    Parameters
+    ----------
+    flux : ndarray
+        Pixel values of the column's pixels in one slice (any units; any order).
+    wavenumber : ndarray
+        Their wavenumbers ν = 10⁴/λ, cm⁻¹.
+    components : sequence of FringeComponent
+        Main fringe first, then e.g. the dichroic fringe.
+    err : ndarray, optional
+        1-σ errors: pixels with S/N below ``settings.min_pixel_snr`` get no weight.
+    weights : ndarray, optional
+        Statistical weights; by default ∝ flux (Poisson-limited data, as the official step).
+    max_ptp : float or ndarray
+        Largest allowed peak-to-peak fringe amplitude (see :func:`clip_runaway`).
+    ignore : ndarray of bool, optional
+        Pixels excluded from the fit (still corrected), e.g. user wavelength ranges.
+    settings : FitSettings
+        Thresholds and tuning.
+
+    Returns
+    -------
+    ColumnFit
+        Non-finite pixels get factor 1. Nothing raises for bad data: a failure is a status.
+    """
+    flux = np.asarray(flux, np.float64)
+    nu = np.asarray(wavenumber, np.float64)
+    n_in = flux.size
+    n_comp = len(components)
+    out = ColumnFit(np.ones(n_in), Status.TOO_FEW_PIXELS, float("nan"), np.full(n_comp, np.nan),
+                    np.zeros(n_comp, np.int16), np.zeros(n_in, bool), np.zeros(n_in, bool), [None] * n_comp)
+    good = np.isfinite(flux) & np.isfinite(nu) & (nu > 0)
+    if good.sum() < settings.min_pixels:
+        out.message = f"{int(good.sum())} usable pixels"
+        return out
+    sel = np.flatnonzero(good)
+    order = sel[np.argsort(nu[sel], kind="stable")]
+    x = nu[order]
+    f = flux[order]
+    positive = f > 0
+    scale = float(np.median(f[positive])) if positive.any() else float("nan")
+    if not scale > 0:
+        out.status = Status.LOW_SNR
+        out.message = "no positive flux"
+        return out
+    f = f / scale
+    snr = der_snr(np.where(positive, f, 1e-8))
+    out.snr = snr
+    main = next((c for c in components if not c.is_placeholder), None)
+    if main is None:
+        out.status = Status.NO_FRINGES
+        out.message = "no fringe component"
+        return out
+    if not snr >= main.min_snr:
+        out.status = Status.LOW_SNR
+        out.message = f"S/N {snr:.1f} < {main.min_snr}"
+        return out
+    if weights is None:
+        w = np.where(positive, f, 0.0)
+    else:
+        w = np.clip(np.nan_to_num(np.asarray(weights, np.float64)[order]), 0.0, None)
+        w[~positive] = 0.0
+    if err is not None:
+        e = np.asarray(err, np.float64)[order] / scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pix_snr = f / e
+        w[~(pix_snr > settings.min_pixel_snr)] = 0.0
+    excluded = np.zeros(f.size, bool)
+    if ignore is not None:
+        excluded |= np.asarray(ignore, bool)[order]
+    w[excluded] = 0.0
+    max_ptp = np.asarray(max_ptp, np.float64)
+    if max_ptp.ndim:
+        max_ptp = max_ptp[order]
+    if np.count_nonzero(w) < settings.min_pixels:
+        out.status = Status.TOO_FEW_PIXELS
+        out.message = f"{int(np.count_nonzero(w))} pixels with weight"
+        return out
+    if (x[w > 0][-1] - x[w > 0][0]) / main.ffreq < settings.min_periods:
+        out.status = Status.TOO_FEW_PERIODS
+        out.message = f"{(x[w > 0][-1] - x[w > 0][0]) / main.ffreq:.1f} fringe periods"
+        return out
+    # Components to run (S/N thresholds per component, as the official step).
+    active = [c if (not c.is_placeholder and snr > c.min_snr) or c is main else
+              replace(c, ffreq=0.0) for c in components]
+    try:
+        feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features)
+        wf = np.where(feats, 0.0, w)
+        factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp)
+        if settings.refine_features and base is not None:
+            corrected = f * factor
+            base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
+            new = residual_features(corrected, base2, w, settings.feature_sigma, settings.feature_grow) & ~feats & (w > 0)
+            if new.any():
+                feats = feats | new
+                wf = np.where(feats, 0.0, w)
+                factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp,
+                                                                     previous=sines)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+        out.status = Status.FIT_FAILED
+        out.message = f"{type(exc).__name__}: {exc}"
+        return out
+    if not np.all(np.isfinite(factor)) or np.any(factor <= 0):
+        out.status = Status.FIT_FAILED
+        out.message = "non-finite correction"
+        return out
+    n_kept = np.array([s.n if s is not None else 0 for s in sines], np.int16)
+    periods = np.array([s.dominant_period() if s is not None else np.nan for s in sines])
+    if runs[components.index(main)] == "periods":
+        out.status = Status.TOO_FEW_PERIODS
+        out.message = "too few fringe periods with weight"
+        return out
+    if runs[components.index(main)] == "pixels":
+        out.status = Status.TOO_FEW_PIXELS
+        out.message = "too few pixels with weight and a positive baseline"
+        return out
+    out.factor[order] = factor
+    out.clipped[order] = clipped
+    out.features[order] = feats | excluded
+    out.n_sines = n_kept
+    out.periods = periods
+    out.sines = sines
+    out.status = Status.CORRECTED if n_kept.sum() > 0 else Status.NO_FRINGES
+    return out

@@ -1,0 +1,292 @@
+"""The objects of the residual-fringe fit: fringe components, settings, fitted sines, results.
+
+:class:`FringeComponent` and :class:`FitSettings` are what :func:`~mrsdask.fringe.kernels.fit_column`
+is given; :class:`SineFit` (one component's fringe model) and :class:`ColumnFit` (a column's
+result, with its :class:`Status`) are what it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from mrsdask.fringe.kernels.cores import modulated_eval
+
+
+#: Bit OR-ed into a pixel flag where the fit was zeroed by :func:`clip_runaway`.
+CLIPPED_BIT = 16
+
+
+class Status(IntEnum):
+    """Outcome of the residual-fringe fit of one column of one slice.
+
+    The same codes are used per pixel (``rf_flag``, with :data:`CLIPPED_BIT` added where the
+    fit was zeroed) and per (slice, column) (``rf_status``).
+    """
+
+    #: Pixel/column not part of any processed slice.
+    NOT_PROCESSED = 0
+    #: Fringes found and divided out.
+    CORRECTED = 1
+    #: Fit done, but no sine passed the evidence test: factor 1.
+    NO_FRINGES = 2
+    #: Fewer usable pixels than ``min_pixels`` (the official step needs more than 50).
+    TOO_FEW_PIXELS = 3
+    #: Column S/N (DER_SNR) below ``MIN_SNR`` of the main component.
+    LOW_SNR = 4
+    #: The used wavenumber range spans fewer than ``min_periods`` fringe periods.
+    TOO_FEW_PERIODS = 5
+    #: A numerical failure; the column is left uncorrected.
+    FIT_FAILED = 6
+
+
+#: Names of the status codes, for ``flag_meanings`` attributes.
+STATUS_MEANINGS = {int(s): s.name.lower() for s in Status}
+
+
+@dataclass(frozen=True)
+class FringeComponent:
+    """Search parameters of one fringe component (one row entry of a FRINGEFREQ table).
+
+    Attributes
+    ----------
+    ffreq : float
+        Fringe period in wavenumber, cm⁻¹ (the reference file's FFREQ). ``<= 1e-3`` marks a
+        placeholder: the component is skipped.
+    dffreq : float
+        Half-width of the search window, cm⁻¹: periods in ``ffreq ± dffreq``.
+    max_nfringes : int
+        Most sines fitted for this component.
+    min_snr : float
+        Column S/N (DER_SNR) needed to fit this component.
+    pgram_res : float
+        Periodogram resolution in period, cm⁻¹.
+    robust : bool or None
+        Biweight reweighting of baseline and sines; default: ``ffreq > 1.5`` (the official
+        rule: the main fringe robust, the dichroic one not).
+    """
+
+    ffreq: float
+    dffreq: float
+    max_nfringes: int = 10
+    min_snr: float = 0.0
+    pgram_res: float = 0.001
+    robust: bool | None = None
+
+    @property
+    def is_placeholder(self) -> bool:
+        """True if this entry is a placeholder (``ffreq <= 1e-3``)."""
+        return not (self.ffreq > 1e-3)
+
+    @property
+    def use_robust(self) -> bool:
+        """Whether baseline and sine fits use biweight reweighting."""
+        return bool(self.ffreq > 1.5) if self.robust is None else bool(self.robust)
+
+    @property
+    def baseline_degree(self) -> int:
+        """Spline degree of the baseline: 2 for the main fringe, 1 for the dichroic one."""
+        return 2 if self.ffreq > 1.5 else 1
+
+    def window(self) -> tuple[float, float]:
+        """Search window in frequency (cycles per cm⁻¹), ``(1/(P+dP), 1/(P−dP))``."""
+        lo_period = self.ffreq - self.dffreq
+        f_hi = 1.0 / lo_period if lo_period > 1e-6 else np.inf
+        return 1.0 / (self.ffreq + self.dffreq), f_hi
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Tuning of :func:`fit_column` (defaults follow the official step where it has one).
+
+    Attributes
+    ----------
+    min_pixels : int
+        Fewest usable pixels in a column (official: more than 50).
+    min_periods : float
+        Fewest fringe periods the used wavenumber range must span (official: 5).
+    min_pixel_snr : float
+        With an error array, pixels of lower S/N get no weight (official: 10).
+    amplitude_limit : float
+        Half-width of the uniform prior of sine amplitudes and of the constant. The sines of
+        a close pair that follows a changing fringe contrast can each exceed the fringe
+        amplitude; 3 is the lower limit of the official prior ``[-3, 10]``.
+    evidence_threshold : float
+        A sine is kept if log Z grows by more than this (official: 1).
+    noise_limits : tuple of float
+        Range of the Jeffreys prior of the relative noise scale (official: 0.001, 10).
+    feature_sigma : float
+        Clipping threshold of :func:`find_features` and :func:`residual_features`.
+    feature_grow : int
+        Pixels added on each side of a feature.
+    smooth_features : int
+        If > 1, features are also searched on a running mean of this many pixels (the
+        official step uses 7 in channels 3 and 4, against the dichroic fringe).
+    refine_features : bool
+        Second feature pass on the residuals of a first fit (see module notes).
+    backfit : int
+        Baseline/sine re-fitting rounds after the sines are chosen.
+    oversample : float
+        Periodogram grid step is ``1/(oversample · Δν)``.
+    robust_domain : float
+        Biweight cut-off in units of the residual scale (official: 10).
+    segment_gap : float
+        A gap in the used wavenumbers wider than this many fringe periods splits a column
+        into segments with their own amplitudes and phases (see :class:`SineFit`).
+    min_segment_pixels : int
+        Smaller segments are joined to a neighbour.
+    envelope_terms : int
+        Most Legendre coefficients of a sine's amplitude envelope (1: plain sines).
+    """
+
+    min_pixels: int = 51
+    min_periods: float = 5.0
+    min_pixel_snr: float = 10.0
+    amplitude_limit: float = 3.0
+    evidence_threshold: float = 1.0
+    noise_limits: tuple[float, float] = (0.001, 10.0)
+    feature_sigma: float = 5.0
+    feature_grow: int = 1
+    smooth_features: int = 0
+    refine_features: bool = True
+    backfit: int = 1
+    oversample: float = 4.0
+    robust_domain: float = 10.0
+    segment_gap: float = 5.0
+    min_segment_pixels: int = 20
+    envelope_terms: int = 3
+
+
+@dataclass
+class SineFit:
+    """A fitted sum of amplitude-modulated sines (the fringe model of one column).
+
+    ``F(ν) = c_s + Σₖ Aₖ(ν) cos(2πφₖ(ν−ν₀)) + Bₖ(ν) sin(2πφₖ(ν−ν₀))`` where the envelopes
+    ``Aₖ, Bₖ`` are Legendre polynomials with ``terms[k]`` coefficients in
+    ``t = (ν − mid_s)/half_s`` ∈ [−1, 1] of each segment s (``terms = 1``: a plain sine).
+    A column whose used pixels fall in pieces separated by more than a few fringe periods
+    (the two ends of a curved slice in an edge column) gets its own constants and envelope
+    coefficients per piece and shares the frequencies: one phase-coherent sine across a gap
+    of tens of periods would extrapolate the phase where there is no data, and gives a comb
+    of aliases the data cannot tell apart.
+
+    Attributes
+    ----------
+    freq : ndarray
+        φₖ in cycles per cm⁻¹ (the period is 1/φₖ), shape (n,).
+    terms : ndarray of int
+        Envelope coefficients of each sine, shape (n,).
+    coef : ndarray
+        Linear coefficients: the S constants, then per sine k, per segment s, per Legendre
+        order m, the cos and the sin coefficient.
+    nu0 : float
+        Phase reference ν₀ (cm⁻¹).
+    breaks : ndarray
+        Wavenumbers separating the S segments, shape (S − 1,).
+    seg_mid, seg_half : ndarray
+        Centre and half-width (cm⁻¹) of each segment, shape (S,).
+    log_evidence : ndarray
+        log Z of the models with 0, 1, … sines that were tried (the last may be rejected).
+    freq_terms : ndarray
+        Per sine, its frequency term ``log wₖ − log Δφ`` of the evidence (see
+        :func:`fit_sines`), kept so that a later search can continue from this fit.
+    """
+
+    freq: np.ndarray
+    terms: np.ndarray
+    coef: np.ndarray
+    nu0: float
+    breaks: np.ndarray
+    seg_mid: np.ndarray
+    seg_half: np.ndarray
+    log_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    freq_terms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n(self) -> int:
+        """Number of sines."""
+        return int(self.freq.size)
+
+    @property
+    def n_segments(self) -> int:
+        """Number of segments S."""
+        return int(self.seg_mid.size)
+
+    def _coords(self, nu):
+        nu = np.asarray(nu, np.float64).ravel()
+        seg = np.searchsorted(self.breaks, nu).astype(np.int64)
+        t = (nu - self.seg_mid[seg]) / self.seg_half[seg]
+        return np.ascontiguousarray(nu - self.nu0), np.ascontiguousarray(t), seg
+
+    def __call__(self, nu: np.ndarray, with_offset: bool = True) -> np.ndarray:
+        """Evaluate the model at wavenumbers ``nu`` (the constants included if ``with_offset``)."""
+        x, t, seg = self._coords(nu)
+        coef = self.coef.copy()
+        if not with_offset:
+            coef[: self.n_segments] = 0.0
+        out = modulated_eval(x, t, seg, coef, self.freq, self.terms, self.n_segments)
+        return out.reshape(np.shape(nu))
+
+    @property
+    def amplitude(self) -> np.ndarray:
+        """RMS amplitude of each sine over its segments: √(mean over t of A² + B²)."""
+        out = np.zeros(self.n)
+        base = self.n_segments
+        for k in range(self.n):
+            d = int(self.terms[k])
+            block = self.coef[base : base + 2 * self.n_segments * d].reshape(self.n_segments, d, 2)
+            norm = 1.0 / (2.0 * np.arange(d) + 1.0)
+            out[k] = math.sqrt(float(np.mean(np.sum(block**2 * norm[None, :, None], axis=(1, 2)))))
+            base += 2 * self.n_segments * d
+        return out
+
+    @property
+    def period(self) -> np.ndarray:
+        """Periods 1/φₖ in cm⁻¹."""
+        return 1.0 / self.freq
+
+    def dominant_period(self) -> float:
+        """Period of the sine of largest amplitude (NaN without sines)."""
+        if self.n == 0:
+            return float("nan")
+        return float(self.period[np.argmax(self.amplitude)])
+
+
+@dataclass
+class ColumnFit:
+    """Result of :func:`fit_column` (arrays in the order of the input pixels).
+
+    Attributes
+    ----------
+    factor : ndarray
+        Multiplicative correction: corrected = input × factor (1 where nothing was done).
+    status : Status
+        Outcome (see :class:`Status`).
+    snr : float
+        Column S/N (DER_SNR), NaN if not computed.
+    periods : ndarray
+        Per component, period (cm⁻¹) of its strongest sine; NaN where none was fitted.
+    n_sines : ndarray
+        Per component, number of sines kept.
+    clipped : ndarray of bool
+        Pixels where the fit was zeroed by the runaway check.
+    features : ndarray of bool
+        Pixels masked as spectral features (or ignored) during the fit.
+    sines : list
+        Per component, the :class:`SineFit` (or None).
+    message : str
+        Why the fit failed or was skipped, if it was.
+    """
+
+    factor: np.ndarray
+    status: Status
+    snr: float
+    periods: np.ndarray
+    n_sines: np.ndarray
+    clipped: np.ndarray
+    features: np.ndarray
+    sines: list = field(default_factory=list)
+    message: str = ""
