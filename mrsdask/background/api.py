@@ -15,9 +15,9 @@ log = logging.getLogger("mrsdask.background")
 
 def subtract(
     inputs_or_dataset: Any,
-    output: str | None = None,
     request: BackgroundRequest | None = None,
     *,
+    output: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
     scheduler: str | None = None,
@@ -37,11 +37,11 @@ def subtract(
         cal files, globs, an association JSON (science and background members; background
         members may be x1d files), one detector store, or a detector Dataset (in memory or
         from a store).
+    request : BackgroundRequest, optional
+        The options; keyword ``options`` change its fields.
     output : str, optional
         Detector store (path or URL) to write. None: nothing is written (but ``save_master``)
         and the subtracted Dataset is returned lazily.
-    request : BackgroundRequest, optional
-        The options; keyword ``options`` change its fields.
     overwrite : bool
         Replace a complete store at ``output``.
     progress : bool
@@ -58,9 +58,9 @@ def subtract(
     Returns
     -------
     xarray.Dataset
-        Without ``output``: the subtracted detector Dataset, lazy (Dask arrays), with its
-        summary in ``attrs["mrsdask_background"]`` (JSON). With ``output``: the written
-        store, opened lazily.
+        Without ``output``: the subtracted detector Dataset, lazy (Dask arrays); what was
+        subtracted (method, source, background members) is in ``attrs["mrsdask_background"]``
+        (JSON) and the full summary is logged. With ``output``: the written store, opened lazily.
 
     Raises
     ------
@@ -72,7 +72,7 @@ def subtract(
     Examples
     --------
     >>> import mrsdask.background
-    >>> sub = mrsdask.background.subtract("obs_asn.json", "bkg.zarr", method="pixel")  # doctest: +SKIP
+    >>> sub = mrsdask.background.subtract("obs_asn.json", output="bkg.zarr", method="pixel")  # doctest: +SKIP
     >>> lazy = mrsdask.background.subtract("obs_asn.json", method="master", median_kernel=5)  # doctest: +SKIP
     """
     from mrsdask.background.run import run_background, subtract_inputs

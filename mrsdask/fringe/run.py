@@ -130,9 +130,9 @@ def run_fringe(inputs_or_dataset: Any, output: str, request: FringeRequest, *, o
 
 def correct(
     inputs_or_dataset: Any,
-    output: str | None = None,
     request: FringeRequest | None = None,
     *,
+    output: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
     scheduler: str | None = None,
@@ -151,12 +151,12 @@ def correct(
     inputs_or_dataset : str, list of str or xarray.Dataset
         cal files, globs, an association JSON, one detector store, or a detector Dataset (in
         memory or from a store).
+    request : FringeRequest, optional
+        The options; keyword ``options`` change its fields.
     output : str, optional
         Detector store (path or URL) to write. None: the corrected Dataset is returned lazily
         (nothing is computed; compute all its variables together, e.g. with ``to_zarr`` or
         ``persist``, or the residual-fringe fits run once per variable).
-    request : FringeRequest, optional
-        The options; keyword ``options`` change its fields.
     overwrite : bool
         Replace a complete store at ``output``.
     progress : bool
