@@ -44,10 +44,9 @@ def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detect
     Parameters
     ----------
     inputs : list of str, str or xarray.Dataset
-        File names, globs or association JSON (no file is opened: a local cluster would start
-        while they are read), one detector store (size not looked at: None), or a detector
-        Dataset: its exposures are counted, unless it was opened from a store (None, as for
-        the store's path, so that a job makes the same choice whichever way it is given).
+        File names, globs or association JSON (no FITS file is opened: a local cluster would
+        start while they are read), one detector store (its exposure table is read: a few
+        small arrays), or a detector Dataset (its exposures are counted).
     channels : sequence of int, optional
         Channels a cube job builds (default all: each exposure may contribute 2).
     detector_job : bool
@@ -59,7 +58,7 @@ def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detect
 
     per_exposure = 2 if detector_job else min(2, len(channels or (1, 2, 3, 4)))
     if isinstance(inputs, xr.Dataset):
-        if "exposure" not in inputs.sizes or inputs.attrs.get("mrsdask_store"):
+        if "exposure" not in inputs.sizes:
             return None
         exptype = inputs["exptype"].values if "exptype" in inputs.coords else None
         n = inputs.sizes["exposure"] if detector_job or exptype is None else int((exptype != "background").sum())
@@ -72,7 +71,14 @@ def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detect
     except (MrsdaskError, ValueError, OSError):
         return None  # the error is reported where the inputs are read
     if stores:
-        return None
+        if members or len(stores) > 1:
+            return None  # refused where the inputs are read
+        from mrsdask.io.detector_store import open_detector_store
+
+        try:
+            return exposure_channels(open_detector_store(stores[0]), channels, detector_job)
+        except (MrsdaskError, ValueError, OSError, KeyError):
+            return None
     if detector_job:
         return 2 * len(members)
     science = sum(1 for m in members if m.exptype != "background")  # unread headers count as science

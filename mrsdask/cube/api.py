@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +48,7 @@ def open_build_inputs(inputs_or_dataset: Any, cubepar: Any = None):
         return pars, inputs_or_dataset
     from mrsdask.io.detector_store import open_detector_inputs
 
-    items = [inputs_or_dataset] if isinstance(inputs_or_dataset, str) else list(inputs_or_dataset)
+    items = [inputs_or_dataset] if isinstance(inputs_or_dataset, (str, os.PathLike)) else list(inputs_or_dataset)
     return pars, open_detector_inputs([str(i) for i in items])
 
 

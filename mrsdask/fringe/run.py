@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,7 @@ def open_fringe_inputs(inputs_or_dataset: Any) -> xr.Dataset:
         return inputs_or_dataset
     from mrsdask.io.detector_store import open_detector_inputs
 
-    items = [inputs_or_dataset] if isinstance(inputs_or_dataset, str) else list(inputs_or_dataset)
+    items = [inputs_or_dataset] if isinstance(inputs_or_dataset, (str, os.PathLike)) else list(inputs_or_dataset)
     return open_detector_inputs([str(i) for i in items])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -49,7 +50,7 @@ def run(
         The name of a ready pipeline (``cubes``, ``fringe-cubes``…;
         :func:`mrsdask.pipeline.shipped_pipelines`), a definition file, or a checked
         :class:`~mrsdask.pipeline.definition.Pipeline`.
-    inputs : str or list of str
+    inputs : str, path or list of them
         cal files, globs, association JSON or one detector store.
     run_folder : str
         Folder for the step outputs and the record ``pipeline-run.json``.
@@ -90,7 +91,7 @@ def run(
             raise ParameterError("overrides apply to a pipeline name or file; a Pipeline object is already checked")
     else:
         pipeline = load_pipeline(str(pipeline), items)
-    inputs = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+    inputs = [str(inputs)] if isinstance(inputs, (str, os.PathLike)) else [str(i) for i in inputs]
     say = announce or log.info
     fits_fringes = any(step.name == "fringe" and step.params.get("residual") for step in pipeline.steps)
     with job_scheduler(inputs, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
