@@ -100,28 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+",
                    help="cal files, globs, an association JSON (science + background members) or a detector store")
     p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
-    p.add_argument("--method", choices=["pixel", "master"], default="pixel",
-                   help="pixel: per-pixel clipped mean of the background exposures (spec2); "
-                        "master: 1-D master background projected through each pixel's λ (spec3)")
-    p.add_argument("--user-background", default=None, metavar="FILE",
-                   help="master: x1d FITS or two-column text table (um, MJy/sr)")
-    p.add_argument("--save-master", default=None, metavar="PATH", help="master: also write the 1-D master background")
-    p.add_argument("--save-2d", action="store_true", help="keep the subtracted 2-D background as variable 'background'")
-    p.add_argument("--median-kernel", type=int, default=1, help="master: moving-median width (odd, 1 = off)")
-    p.add_argument("--keep-background", action="store_true", help="keep the background exposures in the output")
-    p.add_argument("--force", action="store_true", help="subtract again from data already background-subtracted")
+    from mrsdask.background.request import BackgroundRequest
+
+    add_arguments(p.add_argument_group("background (official BackgroundStep / MasterBackgroundStep names)"),
+                  BackgroundRequest)
     p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
     p = sub.add_parser("fringe", help="fringe flat and/or residual-fringe correction into a new detector store")
     p.add_argument("inputs", nargs="+", help="cal files, globs, an association JSON or a detector store")
     p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
-    p.add_argument("--flat", nargs="+", default=None, metavar="FRINGE",
-                   help="official FRINGE reference file(s): divide by the matching fringe flat")
-    p.add_argument("--residual", action="store_true", help="fit and remove residual fringes per slice column")
-    p.add_argument("--fringefreq", default=None, help="official FRINGEFREQ reference (default: documented values)")
-    p.add_argument("--ignore-region", nargs=2, type=float, action="append", default=None, metavar=("MIN", "MAX"),
-                   help="wavelength range (um) left out of the residual-fringe fit; repeatable")
+    from mrsdask.fringe.request import FringeRequest
+
+    add_arguments(p.add_argument_group("fringe (official FringeStep / ResidualFringeStep names)"), FringeRequest)
     p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
@@ -243,10 +234,10 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
-    from mrsdask.cluster import check_cluster_options, dask_client
+    from mrsdask.cluster import check_cluster_options
 
     check_cluster_options(args.n_workers, args.threads_per_worker, args.memory_limit)
-    _cube_request(args)  # a bad parameter is refused before the demo is simulated
+    request = _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
     if args.s3d:
         from mrsdask.io.outputs import check_output_folder
@@ -258,77 +249,40 @@ def cmd_cube(args) -> int:
         folder = os.path.join(os.path.dirname(os.path.abspath(args.output)) or ".", "simulated")
         inputs = [demo_association(folder, _simulation_config(args))]
 
-    # Everything that can be checked without a cluster is checked before one starts: the request,
-    # the inputs (their headers), the output store and the memory the tasks will have.
-    from mrsdask.cluster import planned_budget
-    from mrsdask.cube.build import build_cubes, check_build, open_cube
+    # The library's entry point: every check that needs no cluster (request, inputs, output
+    # store, task memory) runs before one starts, and a small job runs in this process.
+    from mrsdask.cube.api import build, open_build_inputs
 
-    request, pars, ds = _prepare_cube_run(args, inputs)
-    scheduler = args.scheduler or _small_job_scheduler(args, inputs)
-    check_build(ds, args.output, request, pars, args.overwrite,
-                planned_budget(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker))
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker, wait=False):
-        n_bkg = int((ds["exptype"].values == "background").sum())
-        if n_bkg:
-            print(f"{n_bkg} background exposure(s) in the input are not put in cubes")
-        t0 = time.perf_counter()
-        names = build_cubes(ds, args.output, request, pars, progress=not args.no_progress,
-                            overwrite=args.overwrite, keep_scratch=args.keep_scratch)
+    pars, ds = open_build_inputs(inputs, args.cubepar)
+    t0 = time.perf_counter()
+    cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
+                  progress=not args.no_progress, scheduler=args.scheduler, n_workers=args.n_workers,
+                  memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker, announce=print)
     elapsed = time.perf_counter() - t0
-    for name in names:
-        cube = open_cube(args.output, name)
+    for name, cube in cubes.items():
         print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
               f"({cube.attrs['wavelength_axis']} wavelength axis)")
-    print(f"built {len(names)} cube(s) into {args.output} in {elapsed:.1f} s; "
+    print(f"built {len(cubes)} cube(s) into {args.output} in {elapsed:.1f} s; "
           f"open with xarray.open_zarr({args.output!r}, group=NAME)")
     if args.s3d:
         from mrsdask.cube.export import export_s3d, product_name
 
-        export_s3d(args.output, names, args.s3d, product_name(ds["filename"].values), overwrite=args.overwrite)
+        export_s3d(args.output, list(cubes), args.s3d, product_name(ds["filename"].values), overwrite=args.overwrite)
     return 0
 
 
 def _small_job_scheduler(args, inputs: list[str], detector_job: bool = False,
                          fits_fringes: bool = False) -> str | None:
-    """``"threads"`` when nothing names a cluster and the job is small enough to run faster here.
-
-    The size is an upper bound from the input list alone (no file is opened: a local cluster
-    would start while they are read), in exposure-channels: for a cube job, science files ×
-    the channels each may contribute (for ``mrsdask run``, which has no ``--channel``, all of
-    them); for a detector job (``detector_job``: ingest, background, fringe flat), every file ×
-    its 2 channels, whose per-pixel geometry is the same work as a cube's pixel tables. A job
-    that fits residual fringes (``fits_fringes``) never runs here: the fit is long and partly
-    in Python (the GIL), so worker processes pay off whatever the size.
-    """
-    if fits_fringes:
-        return None
-    from mrsdask.cluster import current_client, in_process_is_faster
+    """The library's choice (:func:`mrsdask.scheduling.choose_scheduler`) for a command's options."""
     from mrsdask.cube.plan import parse_channels
-    from mrsdask.io.inputs import resolve_inputs
+    from mrsdask.scheduling import choose_scheduler
 
-    if args.n_workers is not None or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
-        return None
     try:
-        members, stores = resolve_inputs(inputs)
         channels = parse_channels(getattr(args, "channel", ["all"]))  # 'run' builds what its cube steps ask
-    except (MrsdaskError, ValueError, OSError):
-        return None  # the error is reported where the inputs are read
-    if stores:
-        return None
-    if detector_job:
-        return "threads" if in_process_is_faster(2 * len(members)) else None
-    science = sum(1 for m in members if m.exptype != "background")  # unread headers count as science
-    return "threads" if in_process_is_faster(science * min(2, len(channels))) else None
-
-
-def _prepare_cube_run(args, inputs: list[str]):
-    """The checked request, the cube parameters and the opened inputs of ``mrsdask cube``."""
-    from mrsdask.cube.cubepars import default_cubepars, read_cubepar
-    from mrsdask.io.detector_store import open_detector_inputs
-
-    request = _cube_request(args)
-    pars = read_cubepar(args.cubepar) if args.cubepar else default_cubepars()
-    return request, pars, open_detector_inputs(inputs)
+    except MrsdaskError:
+        return None  # reported where the request is made
+    return choose_scheduler(inputs, scheduler=args.scheduler, n_workers=args.n_workers, channels=channels,
+                            detector_job=detector_job, fits_fringes=fits_fringes)
 
 
 def _cube_request(args):
@@ -340,45 +294,38 @@ def _cube_request(args):
 
 
 def cmd_background(args) -> int:
-    from mrsdask.background import run_background
+    from mrsdask.background.request import BackgroundRequest
+    from mrsdask.background.run import run_background
     from mrsdask.cluster import dask_client
+    from mrsdask.options import from_arguments
 
-    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    request = from_arguments(BackgroundRequest, args)
+    scheduler = _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        summary = run_background(
-            args.inputs, args.output, method=args.method, user_background=args.user_background,
-            save_master=args.save_master, save_2d=args.save_2d, median_kernel=args.median_kernel,
-            keep_background=args.keep_background, force=args.force, overwrite=args.overwrite,
-            progress=not args.no_progress)
+        summary = run_background(args.inputs, args.output, **request.run_arguments(), overwrite=args.overwrite,
+                                 progress=not args.no_progress)
     print(summary)
     return 0
 
 
 def cmd_fringe(args) -> int:
     from mrsdask.cluster import dask_client
-    from mrsdask.errors import ParameterError
-    from mrsdask.io.detector_store import check_detector_output, open_detector_inputs, write_detector_store
+    from mrsdask.fringe.request import FringeRequest
+    from mrsdask.fringe.run import open_fringe_inputs, run_fringe
+    from mrsdask.io.detector_store import check_detector_output
+    from mrsdask.options import from_arguments
 
-    if not args.flat and not args.residual:
+    request = from_arguments(FringeRequest, args)
+    if not request.override_fringe and not request.residual:
+        from mrsdask.errors import ParameterError
+
         raise ParameterError("choose --flat FRINGE… and/or --residual")
-    check_detector_output(args.output, args.overwrite)
-    ds = open_detector_inputs(args.inputs)
-    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True, fits_fringes=args.residual)
+    check_detector_output(args.output, args.overwrite)  # before the inputs are read and a cluster starts
+    ds = open_fringe_inputs(args.inputs)
+    scheduler = _small_job_scheduler(args, args.inputs, detector_job=True, fits_fringes=request.residual)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        if args.flat:
-            from mrsdask.fringe import apply_fringe_flat
-
-            ds = apply_fringe_flat(ds, args.flat if len(args.flat) > 1 else args.flat[0])
-        if args.residual:
-            from mrsdask.fringe import residual_fringe
-
-            ds = residual_fringe(ds, args.fringefreq, ignore_regions=args.ignore_region)
-        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
-    if args.residual:
-        from mrsdask.fringe import residual_fringe_summary
-        from mrsdask.io.detector_store import open_detector_store
-
-        print(residual_fringe_summary(open_detector_store(args.output)))
+        summary = run_fringe(ds, args.output, request, overwrite=args.overwrite, progress=not args.no_progress)
+    print(summary)
     print(f"wrote the fringe-corrected detector store {args.output}")
     return 0
 
@@ -413,9 +360,9 @@ def cmd_extract(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.errors import ParameterError
-    from mrsdask.pipeline import load_pipeline, run_pipeline, shipped_pipelines
+    import mrsdask.pipeline
+    from mrsdask.pipeline import load_pipeline, shipped_pipelines
 
     if args.list:
         for name, path in shipped_pipelines().items():
@@ -431,12 +378,11 @@ def cmd_run(args) -> int:
     inputs, extra = list(args.inputs), {}
     if not inputs:
         inputs, extra = _demo_inputs(args, pipeline, run_folder)
-    fits_fringes = any(step.name == "fringe" and step.params.get("residual") for step in pipeline.steps)
-    scheduler = args.scheduler or _small_job_scheduler(args, inputs, fits_fringes=fits_fringes)
     t0 = time.perf_counter()
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        outcomes = run_pipeline(pipeline, inputs, run_folder, overwrite=args.overwrite,
-                                progress=not args.no_progress, extra=extra)
+    outcomes = mrsdask.pipeline.run(
+        pipeline, inputs, run_folder, overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
+        n_workers=args.n_workers, memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker,
+        announce=print, extra=extra)
     states = [o.state for o in outcomes]
     counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date") if s in states)
     print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {time.perf_counter() - t0:.1f} s; "

@@ -8,6 +8,8 @@ declaration come
 * the ``mrsdask`` subcommand's flags (:func:`add_arguments`, :func:`from_arguments`),
 * the pipeline step's parameters, their checks and ``mrsdask run --describe``
   (:func:`pipeline_params`, :func:`from_parameters`),
+* the keyword arguments of the Python entry points (``mrsdask.cube.build(..., weighting="emsm")``:
+  :func:`request_from`),
 
 so adding an option to a step is one field in one file. :class:`Param` checks one user value
 (a pipeline file is written by hand: a typo fails before any work, naming the step, the
@@ -181,7 +183,10 @@ class OptionSpec:
     flag : str or None
         The command-line flag (default ``--`` + the key with ``-`` for ``_``).
     aliases : tuple of str
-        Other pipeline keys accepted for this option (names of earlier releases).
+        Other pipeline keys (and Python keyword names) accepted for this option (names of
+        earlier releases).
+    flag_aliases : tuple of str
+        Other command-line flags accepted for it (e.g. the flag of an earlier release).
     parse : callable or None
         User value → field value (e.g. ``["1", "2"]`` → ``(1, 2)``).
     user_default : object
@@ -200,6 +205,7 @@ class OptionSpec:
     official: str | None = None
     flag: str | None = None
     aliases: tuple[str, ...] = ()
+    flag_aliases: tuple[str, ...] = ()
     parse: Callable[[Any], Any] | None = None
     user_default: Any = None
     input_file: bool = False
@@ -278,7 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
             kw["type"] = _ARG_TYPES[kind]
         if opt.spec.metavar or (opt.spec.unit and kind in ("int", "float")):
             kw["metavar"] = opt.spec.metavar or opt.spec.unit.upper()
-        parser.add_argument(opt.flag, **kw)
+        parser.add_argument(opt.flag, *opt.spec.flag_aliases, **kw)
 
 
 def from_arguments(cls: type, namespace: argparse.Namespace, **fixed: Any) -> Any:
@@ -307,3 +313,55 @@ def from_parameters(cls: type, params: dict[str, Any], **fixed: Any) -> Any:
         if opt.key in params:
             values[opt.name] = opt.to_field(params[opt.key])
     return cls(**values)
+
+
+# --------------------------------------------------------------------------- Python calls
+def request_from(cls: type, request: Any = None, where: str = "", **options: Any) -> Any:
+    """The request of a Python entry point: ``request`` (default ``cls()``) with ``options`` applied.
+
+    Parameters
+    ----------
+    cls : type
+        The step's request dataclass (fields declared with :func:`option`).
+    request : cls, optional
+        A request to start from.
+    where : str
+        What is being called, for error messages (e.g. ``"mrsdask.cube.build"``).
+    **options
+        Field values by field name (``channels=(1, 2)``), or by pipeline key or older name
+        with the value as a pipeline file writes it (``channel=["1", "2"]``), checked as the
+        pipeline checks it.
+
+    Raises
+    ------
+    ParameterError
+        For a ``request`` of another type, an unknown keyword (naming the closest accepted
+        one) or a value the request refuses.
+    """
+    where = where or cls.__name__
+    if request is None:
+        request = cls()
+    elif not isinstance(request, cls):
+        raise ParameterError(f"{where}: request must be a {cls.__name__}, not {type(request).__name__}")
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    keyed = {}
+    for opt in declared_options(cls):
+        for key in (opt.key, *opt.spec.aliases):
+            keyed.setdefault(key, opt)
+    values: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in fields:
+            name = key
+        elif key in keyed:
+            opt = keyed[key]
+            name = opt.name
+            param = Param(opt.key, opt.spec.kind, opt.user_default, choices=opt.spec.choices)
+            value = opt.to_field(param.convert(value, where))
+        else:
+            close = difflib.get_close_matches(str(key), sorted(fields | set(keyed)), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(f"{where}: unknown option {key!r}{hint} (accepted: {', '.join(sorted(fields))})")
+        if name in values:
+            raise ParameterError(f"{where}: option {name!r} given twice (as {key!r} and under another name)")
+        values[name] = value
+    return dataclasses.replace(request, **values) if values else request

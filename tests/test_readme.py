@@ -1,4 +1,5 @@
-"""The README's "Commands" section runs, in order, in a fresh folder, without a traceback.
+"""The README's "Commands" section runs, in order, in a fresh folder, without a traceback; so does
+its "Python API" example.
 
 The commands are read from README.md itself, so the documentation and this test cannot drift
 apart (issue 16: "a fresh clone runs every command in the README's Commands section").
@@ -45,3 +46,27 @@ def test_readme_commands_run_in_order(tmp_path):
                               timeout=1800)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         assert "Traceback" not in proc.stderr, f"{command}\n{proc.stderr[-4000:]}"
+
+
+def readme_python(heading: str = "## Python API") -> str:
+    """The first ``python`` block after ``heading``."""
+    text = README.read_text()
+    return re.search(r"```python\n(.*?)```", text[text.index(heading):], re.S).group(1)
+
+
+def test_the_python_api_section_uses_each_entry_point():
+    code = readme_python()
+    for call in ("mrsdask.cube.build(", "mrsdask.background.subtract(", "mrsdask.fringe.correct(",
+                 "mrsdask.pipeline.run("):
+        assert call in code, call
+    compile(code, "README.md", "exec")
+
+
+@pytest.mark.slow
+def test_the_python_api_section_runs(tmp_path):
+    code = readme_python()
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "('cube', 'ran')" in proc.stdout

@@ -4,8 +4,10 @@
     python deploy/gateway/launch_cube.py --workers 8 -- s3://bucket/in/*_cal.fits -o s3://bucket/cubes.zarr
 
 A gateway cluster is reached through the gateway's TLS proxy, so the build runs in this process
-(the Python API, with the gateway client as the current Dask client) rather than as a separate
-``mrsdask --scheduler`` command. The arguments after ``--`` are those of ``mrsdask cube``.
+through the Python API (:func:`mrsdask.cube.build`, with the gateway client as the current Dask
+client) rather than as a separate ``mrsdask --scheduler`` command. The arguments after ``--``
+are the inputs, ``-o STORE`` and the cube options of ``mrsdask cube`` (the flags of
+:class:`mrsdask.cube.plan.CubeRequest`, ``--cubepar``, ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ def load_config(path: str | None) -> None:
         dask.config.update(dask.config.config, yaml.safe_load(fobj), priority="new")
 
 
+def cube_parser() -> argparse.ArgumentParser:
+    """The build's own arguments: inputs, ``-o`` and the cube options (declared in ``CubeRequest``)."""
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import add_arguments
+
+    parser = argparse.ArgumentParser(prog="launch_cube.py ... --", description="the cube build")
+    parser.add_argument("inputs", nargs="+", help="cal files, globs, association JSON or a detector store")
+    parser.add_argument("-o", "--output", required=True, help="zarr cube store (path or s3:// URL)")
+    parser.add_argument("--cubepar", default=None, help="official CUBEPAR reference file")
+    parser.add_argument("--overwrite", action="store_true", help="rebuild cubes already complete in the store")
+    add_arguments(parser, CubeRequest)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cube_args = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -41,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from dask_gateway import Gateway
 
-    from mrsdask.cli import build_parser, cmd_cube
+    import mrsdask.cube
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import from_arguments
 
-    cube = build_parser().parse_args(["cube", *cube_args])
+    cube = cube_parser().parse_args(cube_args)
+    request = from_arguments(CubeRequest, cube)  # a bad option fails before the cluster is asked for
     gateway = Gateway()
     options = gateway.cluster_options()
     if args.worker_memory is not None:
@@ -55,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             client.wait_for_workers(1, timeout=600)
             # The gateway client is the current one: mrsdask uses it instead of a local cluster.
             os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
-            cube.scheduler = None
-            return cmd_cube(cube)
+            cubes = mrsdask.cube.build(cube.inputs, cube.output, request, cubepar=cube.cubepar,
+                                       overwrite=cube.overwrite, progress=True, announce=print)
+    for name, data in cubes.items():
+        print(f"  {name}: {data.sizes['x']} x {data.sizes['y']} x {data.sizes['wavelength']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,30 +9,43 @@
 
 Layers: :mod:`~mrsdask.background.kernels` (pure numpy functions of arrays), thin Dask/xarray
 layers (:mod:`~mrsdask.background.pixel`, :mod:`~mrsdask.background.master`), spectra and their
-files (:mod:`~mrsdask.background.spectrum`), and the entry point
-:func:`~mrsdask.background.run.run_background` (inputs → subtracted detector store). Progress
-and decisions are logged on the ``mrsdask.background`` logger.
+files (:mod:`~mrsdask.background.spectrum`), and the entry points :func:`subtract` (inputs or a
+Dataset → a lazy subtracted Dataset, or a detector store written and opened; its options are
+:class:`~mrsdask.background.request.BackgroundRequest`) and
+:func:`~mrsdask.background.run.run_background` (→ the store and a summary). Progress and
+decisions are logged on the ``mrsdask.background`` logger.
 """
 
-from mrsdask.background.run import (
-    METHODS,
-    BackgroundSummary,
-    open_inputs,
-    run_background,
-    subtract_background,
-    write_background_store,
-)
-from mrsdask.background.spectrum import BackgroundSpectrum, combine, read_spectrum, write_spectrum
+from importlib import import_module
 
-__all__ = [
-    "METHODS",
-    "BackgroundSpectrum",
-    "BackgroundSummary",
-    "combine",
-    "open_inputs",
-    "read_spectrum",
-    "run_background",
-    "subtract_background",
-    "write_background_store",
-    "write_spectrum",
-]
+#: Public names → the module defining them; imported on first use, so that importing the
+#: light modules (e.g. :mod:`~mrsdask.background.request`, for the command-line flags) does not
+#: import the Dask layers and the cube builder.
+_EXPORTS = {
+    "subtract": "api",
+    "BackgroundRequest": "request",
+    "METHODS": "request",
+    "BackgroundSummary": "run",
+    "open_inputs": "run",
+    "run_background": "run",
+    "subtract_background": "run",
+    "write_background_store": "run",
+    "BackgroundSpectrum": "spectrum",
+    "combine": "spectrum",
+    "read_spectrum": "spectrum",
+    "write_spectrum": "spectrum",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -27,11 +27,11 @@ import xarray as xr
 from mrsdask.background import spectrum as bspec
 from mrsdask.background.master import check_coverage, cube_background_spectra, subtract_master_background
 from mrsdask.background.pixel import exposure_roles, subtract_pixel_background
+from mrsdask.background.request import METHODS
 from mrsdask.errors import InputError, ParameterError
 
 log = logging.getLogger("mrsdask.background")
 
-METHODS = ("pixel", "master")
 #: Dataset/store attribute recording the background subtraction (JSON of the summary).
 DONE_ATTR = "mrsdask_background"
 
@@ -291,6 +291,42 @@ def subtract_background(
     return out, summary, master
 
 
+def subtract_inputs(
+    inputs_or_dataset,
+    method: str = "pixel",
+    *,
+    user_background: str | bspec.BackgroundSpectrum | None = None,
+    save_master: str | None = None,
+    progress: bool = False,
+    **options,
+) -> tuple[xr.Dataset, BackgroundSummary, bspec.BackgroundSpectrum | None]:
+    """Open the inputs and background-subtract them, lazily; write the master spectrum if asked.
+
+    What :func:`run_background` does before it writes the store: the inputs are those of
+    :func:`run_background`, ``options`` those of :func:`subtract_background`.
+
+    Returns
+    -------
+    (xarray.Dataset, BackgroundSummary, BackgroundSpectrum or None)
+    """
+    x1d: list[str] = []
+    if isinstance(inputs_or_dataset, xr.Dataset):
+        ds = inputs_or_dataset
+    else:
+        items = [inputs_or_dataset] if isinstance(inputs_or_dataset, (str, os.PathLike)) else list(inputs_or_dataset)
+        ds, x1d = open_inputs([str(i) for i in items])
+    if x1d and method == "pixel":
+        raise ParameterError(f"{len(x1d)} x1d file(s) among the inputs: x1d background members need "
+                             "method='master'")
+    if save_master and method != "master":
+        raise ParameterError("save_master needs method='master' (the pixel method has no 1-D spectrum)")
+    out, summary, master = subtract_background(
+        ds, method, user_background=user_background, background_x1d=x1d or None, progress=progress, **options)
+    if save_master:
+        summary.master_path = bspec.write_spectrum(master, save_master)
+    return out, summary, master
+
+
 def run_background(
     inputs_or_dataset,
     output_store: str | None,
@@ -363,29 +399,16 @@ def run_background(
         Also logged (logger ``mrsdask.background``).
     """
     t0 = time.perf_counter()
-    x1d: list[str] = []
-    if isinstance(inputs_or_dataset, xr.Dataset):
-        ds = inputs_or_dataset
-    else:
-        items = [inputs_or_dataset] if isinstance(inputs_or_dataset, (str, os.PathLike)) else list(inputs_or_dataset)
-        ds, x1d = open_inputs([str(i) for i in items])
-    if x1d and method == "pixel":
-        raise ParameterError(f"{len(x1d)} x1d file(s) among the inputs: x1d background members need "
-                             "method='master'")
-    if save_master and method != "master":
-        raise ParameterError("save_master needs method='master' (the pixel method has no 1-D spectrum)")
     if output_store is not None:
         from mrsdask.io.detector_store import check_detector_output
 
         check_detector_output(str(output_store).rstrip("/"), overwrite)  # before any work
-    out, summary, master = subtract_background(
-        ds, method, user_background=user_background, background_x1d=x1d or None,
+    out, summary, master = subtract_inputs(
+        inputs_or_dataset, method, user_background=user_background, save_master=save_master,
         median_kernel=median_kernel, sigma=sigma, maxiters=maxiters, combine_errors=combine_errors,
         keep_background=keep_background, save_2d=save_2d, cube_request=cube_request,
         cube_workdir=cube_workdir, per_exposure=per_exposure, force=force, progress=progress,
     )
-    if save_master:
-        summary.master_path = bspec.write_spectrum(master, save_master)
     if output_store is not None:
         write_background_store(out, output_store, overwrite=overwrite, progress=progress)
         summary.output_store = str(output_store)
@@ -395,5 +418,5 @@ def run_background(
     return summary
 
 
-__all__ = ["BackgroundSummary", "run_background", "subtract_background", "write_background_store",
+__all__ = ["BackgroundSummary", "run_background", "subtract_background", "subtract_inputs", "write_background_store",
            "open_inputs", "METHODS"]

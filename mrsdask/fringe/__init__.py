@@ -2,6 +2,10 @@
 
 Public API
 ----------
+* :func:`correct` — the entry point: fringe flat and/or residual fringes on files, a store or
+  a detector Dataset, returned lazily or written to a store (``output=``) and opened; its
+  options are :class:`~mrsdask.fringe.request.FringeRequest`, the chain (also that of
+  ``mrsdask fringe`` and the pipeline step) is :mod:`mrsdask.fringe.run`.
 * :func:`apply_fringe_flat` — divide ``sci``/``err`` of a detector Dataset by the official
   FRINGE reference of each exposure's detector and band (lazy); :func:`divide_by_fringe_flat`
   is the numpy function underneath.
@@ -17,45 +21,46 @@ Public API
   steps (baseline, features, periodogram, sines, evidence), pure numpy/numba.
 """
 
-from mrsdask.fringe.flat import apply_fringe_flat, divide_by_fringe_flat
-from mrsdask.fringe.kernels import (
-    ColumnFit,
-    FitSettings,
-    FringeComponent,
-    Status,
-    fit_column,
-    fringe_amplitude,
-)
-from mrsdask.fringe.reference import (
-    FringeFreqReference,
-    SliceFringeParams,
-    documented_fringefreq,
-    read_fringe_flat,
-    read_fringefreq,
-    write_fringe_flat,
-    write_fringefreq,
-)
-from mrsdask.fringe.residual import correct_columns, residual_fringe, residual_fringe_summary
-from mrsdask.fringe.spectrum1d import fit_residual_fringes_1d
+from importlib import import_module
 
-__all__ = [
-    "ColumnFit",
-    "FitSettings",
-    "FringeComponent",
-    "FringeFreqReference",
-    "SliceFringeParams",
-    "Status",
-    "apply_fringe_flat",
-    "correct_columns",
-    "divide_by_fringe_flat",
-    "documented_fringefreq",
-    "fit_column",
-    "fit_residual_fringes_1d",
-    "fringe_amplitude",
-    "read_fringe_flat",
-    "read_fringefreq",
-    "residual_fringe",
-    "residual_fringe_summary",
-    "write_fringe_flat",
-    "write_fringefreq",
-]
+#: Public names → the module defining them; imported on first use, so that the light modules
+#: (:mod:`~mrsdask.fringe.request`, for the command-line flags) do not import the numba kernels.
+_EXPORTS = {
+    "correct": "run",
+    "run_fringe": "run",
+    "FringeSummary": "run",
+    "FringeRequest": "request",
+    "apply_fringe_flat": "flat",
+    "divide_by_fringe_flat": "flat",
+    "ColumnFit": "kernels",
+    "FitSettings": "kernels",
+    "FringeComponent": "kernels",
+    "Status": "kernels",
+    "fit_column": "kernels",
+    "fringe_amplitude": "kernels",
+    "FringeFreqReference": "reference",
+    "SliceFringeParams": "reference",
+    "documented_fringefreq": "reference",
+    "read_fringe_flat": "reference",
+    "read_fringefreq": "reference",
+    "write_fringe_flat": "reference",
+    "write_fringefreq": "reference",
+    "correct_columns": "residual",
+    "residual_fringe": "residual",
+    "residual_fringe_summary": "residual",
+    "fit_residual_fringes_1d": "spectrum1d",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

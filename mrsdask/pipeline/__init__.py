@@ -6,9 +6,16 @@
 * :mod:`~mrsdask.pipeline.runner` — runs a definition in a run folder and resumes it, keeping a
   record of each step (``pipeline-run.json``).
 
-From the command line: ``mrsdask run NAME_OR_FILE INPUTS… -o RUN_FOLDER``.
+From the command line: ``mrsdask run NAME_OR_FILE INPUTS… -o RUN_FOLDER``; from Python:
+:func:`run` (:mod:`~mrsdask.pipeline.api`)::
+
+    import mrsdask.pipeline
+
+    outcomes = mrsdask.pipeline.run("fringe-cubes", "obs_asn.json", "runs/obs1",
+                                    overrides={"cube.output_type": "multi"})
 """
 
+from mrsdask.pipeline.api import run
 from mrsdask.pipeline.definition import Pipeline, StepSpec, load_pipeline, parse_pipeline, shipped_pipelines
 from mrsdask.pipeline.runner import MANIFEST, StepOutcome, read_manifest, run_pipeline
 from mrsdask.pipeline.steps import STEP_TYPES
@@ -22,6 +29,7 @@ __all__ = [
     "load_pipeline",
     "parse_pipeline",
     "read_manifest",
+    "run",
     "run_pipeline",
     "shipped_pipelines",
 ]

@@ -14,23 +14,23 @@ step           does                                         writes
 =============  ===========================================  =====================================
 
 The steps call the same functions as the ``mrsdask`` subcommands of the same names
-(:func:`mrsdask.background.run_background`, :func:`mrsdask.fringe.residual_fringe`,
-:func:`mrsdask.cube.build.build_cubes`, :func:`mrsdask.cube.export.export_s3d`).
+(:func:`mrsdask.background.run_background`, :func:`mrsdask.fringe.run.run_fringe`,
+:func:`mrsdask.cube.build.build_cubes`, :func:`mrsdask.cube.export.export_s3d`), and their
+options are declared once, in the requests those take (``BackgroundRequest``,
+``FringeRequest``, ``CubeRequest``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from mrsdask.background.request import BackgroundRequest
 from mrsdask.cube.plan import CubeRequest
+from mrsdask.fringe.request import FringeRequest
 from mrsdask.options import Param, from_parameters, pipeline_params
 
-#: Counts of :func:`mrsdask.fringe.residual_fringe_summary` in the fringe step's summary.
-SKIP_REASONS = {"low_snr": "low S/N", "too_few_pixels": "too few pixels",
-                "too_few_periods": "too few fringe periods", "fit_failed": "fit failed"}
-SUMMARY_COUNTS = ("columns", "corrected", "no_fringes", "skipped", *SKIP_REASONS)
 #: Step kinds: what a step reads and writes.
 DETECTOR, CUBE, EXPORT = "detector", "cube", "export"
 
@@ -109,65 +109,29 @@ def run_background_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     """``background``: :func:`mrsdask.background.run_background` into a new detector store."""
     from mrsdask.background import run_background
 
-    summary = run_background(
-        ctx.inputs, ctx.output, method=p["method"], user_background=p["user_background"],
-        save_master=_under(ctx.run_folder, p["save_master"]), save_2d=p["save_2d"],
-        median_kernel=p["median_kernel"], keep_background=p["keep_background"], force=p["force"],
-        overwrite=True, progress=ctx.progress)
+    request = from_parameters(BackgroundRequest, p)
+    request = replace(request, save_master=_under(ctx.run_folder, request.save_master))
+    summary = run_background(ctx.inputs, ctx.output, **request.run_arguments(), overwrite=True, progress=ctx.progress)
     products = [summary.master_path] if summary.master_path else []
     return StepResult(ctx.output, str(summary), products)
 
 
-BACKGROUND_STEP = StepType("background", DETECTOR, (
-    Param("method", "choice", "pixel", "pixel: per-pixel clipped mean of the background exposures (spec2); "
-          "master: 1-D master background through each pixel's wavelength (spec3)", ("pixel", "master")),
-    Param("user_background", "str", None, "master: x1d FITS or two-column table (um, MJy/sr) to use instead", input_file=True),
-    Param("save_master", "str", None, "master: also write the 1-D master background here (under the run folder)"),
-    Param("save_2d", "bool", False, "keep the subtracted 2-D background as variable 'background'"),
-    Param("median_kernel", "int", 1, "master: moving-median width of the spectrum (odd, 1 = off)"),
-    Param("keep_background", "bool", False, "keep the background exposures in the output"),
-    Param("force", "bool", False, "subtract again from data already background-subtracted"),
-), run_background_step, "background subtraction (pixel-by-pixel or master background)")
+BACKGROUND_STEP = StepType("background", DETECTOR, pipeline_params(BackgroundRequest), run_background_step,
+                           "background subtraction (pixel-by-pixel or master background)")
 
 
 # --------------------------------------------------------------------------- fringe
 def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
-    """``fringe``: fringe flat and/or residual fringes into a new detector store."""
-    from mrsdask.errors import ParameterError
-    from mrsdask.io.detector_store import open_detector_inputs, open_detector_store, write_detector_store
+    """``fringe``: :func:`mrsdask.fringe.run.run_fringe` (fringe flat and/or residual fringes) into a new store."""
+    from mrsdask.fringe.run import run_fringe
 
-    if not p["flat"] and not p["residual"]:
-        raise ParameterError("step 'fringe': set flat (FRINGE reference files) and/or residual: true")
-    ds = open_detector_inputs(ctx.inputs)
-    if p["flat"]:
-        from mrsdask.fringe import apply_fringe_flat
-
-        ds = apply_fringe_flat(ds, p["flat"] if len(p["flat"]) > 1 else p["flat"][0])
-    if p["residual"]:
-        from mrsdask.fringe import residual_fringe
-
-        ds = residual_fringe(ds, p["fringefreq"], ignore_regions=p["ignore_regions"])
-    write_detector_store(ds, ctx.output, overwrite=True, progress=ctx.progress)
-    done = ["fringe flat" if p["flat"] else "", "residual fringes" if p["residual"] else ""]
-    summary = " and ".join(d for d in done if d) + " removed"
-    if p["residual"]:
-        from mrsdask.fringe import residual_fringe_summary
-
-        rows = residual_fringe_summary(open_detector_store(ctx.output))
-        total = {key: sum(r[key] for r in rows) for key in SUMMARY_COUNTS}
-        reasons = ", ".join(f"{total[k]} {label}" for k, label in SKIP_REASONS.items() if total[k])
-        summary += (f"; of {total['columns']} slice columns {total['corrected']} corrected, "
-                    f"{total['no_fringes']} without significant fringes, {total['skipped']} skipped"
-                    + (f" ({reasons})" if reasons else "") + "; per column in rf_status")
-    return StepResult(ctx.output, summary)
+    summary = run_fringe(ctx.inputs, ctx.output, from_parameters(FringeRequest, p), overwrite=True,
+                         progress=ctx.progress)
+    return StepResult(ctx.output, str(summary))
 
 
-FRINGE_STEP = StepType("fringe", DETECTOR, (
-    Param("flat", "str_list", None, "official FRINGE reference file(s): divide by the matching fringe flat", input_file=True),
-    Param("residual", "bool", True, "fit and remove residual fringes per slice column"),
-    Param("fringefreq", "str", None, "official FRINGEFREQ reference (default: documented values)", input_file=True),
-    Param("ignore_regions", "ranges", None, "wavelength ranges (um) left out of the fits, [[min, max], ...]"),
-), run_fringe_step, "fringe flat and residual-fringe correction")
+FRINGE_STEP = StepType("fringe", DETECTOR, pipeline_params(FringeRequest), run_fringe_step,
+                       "fringe flat and residual-fringe correction")
 
 
 # --------------------------------------------------------------------------- cube

@@ -178,14 +178,16 @@ def test_gateway_values_and_client_config():
     assert set(client["gateway"]["cluster"]["options"]) == {"worker_cores", "worker_memory", "image_tag"}
 
 
-def test_gateway_launcher_builds_through_the_gateway_client(monkeypatch):
-    """Dry run with a stand-in Gateway whose cluster is a real in-process Dask cluster."""
+def test_gateway_launcher_builds_through_the_gateway_client(monkeypatch, sim_1a, reference, tmp_path, capsys):
+    """A stand-in Gateway whose cluster is a real in-process Dask cluster: the launcher builds the
+    cube through the Python API on that cluster's client, and it equals the reference build."""
     pytest.importorskip("dask_gateway")
     import types
 
+    import numpy as np
     from distributed import Client, LocalCluster
 
-    import mrsdask.cli
+    from tests.cluster import dask_procs
 
     local = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0")
     seen = {}
@@ -214,26 +216,22 @@ def test_gateway_launcher_builds_through_the_gateway_client(monkeypatch):
             seen["options"] = options
             return FakeCluster()
 
-    def fake_cmd_cube(args):
-        from mrsdask.cluster import dask_client
-
-        with dask_client(args.scheduler, announce=seen.setdefault("lines", []).append) as client:
-            seen["client_scheduler"] = client.scheduler.address
-        seen["args"] = args
-        return 0
-
     monkeypatch.setattr("dask_gateway.Gateway", FakeGateway)
-    monkeypatch.setattr(mrsdask.cli, "cmd_cube", fake_cmd_cube)
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     gateway_launch = _launcher("gateway")
+    store = str(tmp_path / "cubes.zarr")
     try:
-        rc = gateway_launch.main(["--workers", "3", "--worker-memory", "12", "--", "in.json", "-o", "s3://b/c.zarr"])
+        rc = gateway_launch.main(["--workers", "3", "--worker-memory", "12", "--", *map(str, sim_1a.cal_files),
+                                  "-o", store, "--channel", "1", "--band", "short"])
     finally:
         local.close()
+    out = capsys.readouterr().out
     assert rc == 0 and seen["scale"] == 3 and seen["options"].worker_memory == 12
-    assert seen["client_scheduler"] == local.scheduler_address  # not a new local cluster
-    assert "current Dask client" in seen["lines"][0]
-    assert seen["args"].output == "s3://b/c.zarr" and seen["args"].inputs == ["in.json"]
+    assert f"current Dask client: scheduler {local.scheduler_address}" in out  # not a new cluster, not in process
+    assert "ch1-short" in out
+    got = dask_procs.cube_arrays(store)
+    for name, value in reference.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
 
 
 # --------------------------------------------------------------------------- container

@@ -1,0 +1,134 @@
+"""``mrsdask.cube.build``: the Python entry point of cube building.
+
+::
+
+    import mrsdask.cube
+
+    cubes = mrsdask.cube.build("obs_asn.json", "cubes.zarr", output_type="channel", weighting="emsm")
+    cubes["ch1-short-medium-long"]["sci"]        # lazy (xarray over the zarr store)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import xarray as xr
+
+from mrsdask.cube.plan import CubeRequest
+
+log = logging.getLogger("mrsdask.cube")
+
+
+def open_build_inputs(inputs_or_dataset: Any, cubepar: Any = None):
+    """The cube parameters (``cubepar``: a CUBEPAR file, CubePars or None) and the detector Dataset.
+
+    Parameters
+    ----------
+    inputs_or_dataset : str, list of str or xarray.Dataset
+        cal files, globs, association JSON or one detector store (opened lazily), or a
+        detector Dataset (returned as it is).
+    cubepar : str, CubePars or None
+        Official CUBEPAR reference file, parameters already read, or None for the shipped
+        FLT-9 values.
+
+    Returns
+    -------
+    (CubePars, xarray.Dataset)
+    """
+    from mrsdask.cube.cubepars import CubePars, default_cubepars, read_cubepar
+
+    if isinstance(cubepar, CubePars):
+        pars = cubepar
+    else:
+        pars = read_cubepar(str(cubepar)) if cubepar else default_cubepars()
+    if isinstance(inputs_or_dataset, xr.Dataset):
+        return pars, inputs_or_dataset
+    from mrsdask.io.detector_store import open_detector_inputs
+
+    items = [inputs_or_dataset] if isinstance(inputs_or_dataset, (str, os.PathLike)) else list(inputs_or_dataset)
+    return pars, open_detector_inputs([str(i) for i in items])
+
+
+def build(
+    inputs_or_dataset: Any,
+    store: str,
+    request: CubeRequest | None = None,
+    *,
+    cubepar: Any = None,
+    overwrite: bool = False,
+    keep_scratch: bool = False,
+    progress: bool = False,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    memory_limit: str | None = None,
+    threads_per_worker: int = 1,
+    announce: Callable[[str], None] | None = None,
+    **options: Any,
+) -> dict[str, xr.Dataset]:
+    """Build cubes into a zarr store, as ``mrsdask cube`` does; the cubes, opened lazily.
+
+    Parameters
+    ----------
+    inputs_or_dataset : str, list of str or xarray.Dataset
+        cal files, globs, an association JSON, one detector store, or a detector Dataset
+        opened from files or a store (:func:`mrsdask.io.detector_store.open_detector_inputs`).
+        A Dataset changed in memory (e.g. by :func:`mrsdask.background.subtract` without
+        ``output``) is refused: write it to a detector store first (``output=``).
+    store : str
+        Cube store (path or URL); one group per cube. A build interrupted there resumes.
+    request : CubeRequest, optional
+        The official ``CubeBuildStep`` parameters; keyword ``options`` change its fields.
+    cubepar : str or CubePars, optional
+        Official CUBEPAR reference file (default: the shipped FLT-9 values).
+    overwrite : bool
+        Rebuild cubes already complete in the store.
+    keep_scratch : bool
+        Keep the pixel tables after the build.
+    progress : bool
+        Progress bars.
+    scheduler, n_workers, memory_limit, threads_per_worker
+        Where the work runs, as ``mrsdask cube``'s cluster options; by default a small job in
+        this process, else the current client or a new local cluster
+        (:func:`mrsdask.scheduling.choose_scheduler`).
+    announce : callable, optional
+        Called with the line naming the scheduler and a note on background exposures left
+        out (default: logged on ``mrsdask.cube``).
+    **options
+        Fields of :class:`~mrsdask.cube.plan.CubeRequest` by name (``output_type="multi"``,
+        ``channels=(1, 2)``) or by their official names, valued as in a pipeline file
+        (``channel=["1", "2"]``, ``band=["short"]``).
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        Cube name → the cube, opened lazily from the store (:func:`mrsdask.cube.build.open_cube`).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown option (naming the closest one) or a bad value, before any work.
+    InputError
+        For inputs or a store that cannot be used, before any cluster starts.
+    """
+    from mrsdask.cluster import check_cluster_options, planned_budget
+    from mrsdask.cube.build import build_cubes, check_build, open_cube
+    from mrsdask.options import request_from
+    from mrsdask.scheduling import choose_scheduler, scheduler_block
+
+    request = request_from(CubeRequest, request, "mrsdask.cube.build", **options)
+    check_cluster_options(n_workers, threads_per_worker, memory_limit)
+    pars, ds = open_build_inputs(inputs_or_dataset, cubepar)
+    chosen = choose_scheduler(inputs_or_dataset, scheduler=scheduler, n_workers=n_workers, channels=request.channels)
+    # Every check that needs no cluster runs before one starts.
+    check_build(ds, store, request, pars, overwrite, planned_budget(chosen, n_workers, memory_limit, threads_per_worker))
+    say = announce or log.info
+    n_bkg = int((ds["exptype"].values == "background").sum()) if "exptype" in ds.coords else 0
+    if n_bkg:
+        say(f"{n_bkg} background exposure(s) in the input are not put in cubes")
+    with scheduler_block(chosen, n_workers=n_workers, memory_limit=memory_limit,
+                         threads_per_worker=threads_per_worker, announce=say, wait=False):
+        names = build_cubes(ds, store, request, pars, progress=progress, overwrite=overwrite, keep_scratch=keep_scratch)
+    return {name: open_cube(store, name) for name in names}

@@ -1,0 +1,225 @@
+"""The Python API, as a notebook uses it: no argparse, no command line; the same results as the CLI.
+
+One test walks the whole chain through the entry points alone (``mrsdask.cube.build``,
+``mrsdask.background.subtract``, ``mrsdask.fringe.correct``, ``mrsdask.pipeline.run``) and
+runs the matching ``mrsdask`` commands on the same inputs: every store must be equal, array
+for array (~2 min on 2 busy cores, most of it the commands' own start-up). The inputs are the session's ``sim_1a`` files (two dithers of 12A); for the pixel
+background, an association names the second dither as the background exposure (a real
+subtraction of real files, not a physical background). Residual fringes are fitted on 40
+detector columns of the subtracted store (a whole detector takes minutes here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import mrsdask.background
+import mrsdask.cube
+import mrsdask.fringe
+import mrsdask.pipeline
+from mrsdask.errors import InputError, ParameterError
+from tests.conftest import run_cli
+
+DETECTOR_VARS = ("sci", "err", "dq")
+CUBE_VARS = ("sci", "err", "dq", "wmap")
+
+
+def _roles_association(sim, folder) -> str:
+    """An association of ``sim``'s two dithers: the first science, the second background."""
+    first, second = (os.path.abspath(str(p)) for p in sim.cal_files)
+    path = os.path.join(folder, "roles_asn.json")
+    with open(path, "w") as fobj:
+        json.dump({"asn_type": "spec3", "products": [{"name": "roles", "members": [
+            {"expname": first, "exptype": "science"}, {"expname": second, "exptype": "background"}]}]}, fobj)
+    return path
+
+
+def _cli(*args):
+    proc = run_cli(*args, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _same_cubes(api: dict, cli_store: str) -> None:
+    for name, cube in api.items():
+        other = xr.open_zarr(cli_store, group=name, consolidated=False)
+        for var in CUBE_VARS:
+            np.testing.assert_array_equal(cube[var].values, other[var].values, err_msg=f"{name} {var}")
+
+
+def _same_detector(api: xr.Dataset, cli_store: str, variables=DETECTOR_VARS) -> None:
+    other = xr.open_zarr(cli_store, consolidated=False)
+    for var in variables:
+        np.testing.assert_array_equal(api[var].values, other[var].values, err_msg=var)
+
+
+def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference, tmp_path):
+    out = str(tmp_path)
+    association = str(sim_1a.association)
+
+    # 1. Cubes from the association: written, returned opened lazily; the session's reference
+    # cube of the same files (built by the builder itself).
+    cubes = mrsdask.cube.build(association, f"{out}/cubes.zarr", channels=(1,), subbands=("A",))
+    assert list(cubes) == ["ch1-short"] and isinstance(cubes["ch1-short"]["sci"].data, da.Array)
+    for var in CUBE_VARS:
+        np.testing.assert_array_equal(cubes["ch1-short"][var].values, reference[var], err_msg=var)
+
+    # 2. Pixel background: to a store (opened back), or lazily.
+    roles = _roles_association(sim_1a, out)
+    subtracted = mrsdask.background.subtract(roles, output=f"{out}/bkg.zarr", method="pixel")
+    assert subtracted.sizes["exposure"] == 1 and json.loads(subtracted.attrs["mrsdask_background"])["method"] == "pixel"
+    _cli("background", roles, "-o", f"{out}/cli_bkg.zarr", "--method", "pixel")
+    _same_detector(subtracted, f"{out}/cli_bkg.zarr")
+    lazy = mrsdask.background.subtract(roles, method="pixel")
+    assert isinstance(lazy["sci"].data, da.Array)
+    np.testing.assert_array_equal(lazy["sci"][:, 500:520].values, subtracted["sci"][:, 500:520].values)
+
+    # 3. Background -> cube. In memory the builder refuses (it reads exposures from their files
+    # or store, so it would use the unsubtracted data): the error says what to do.
+    with pytest.raises(InputError, match="changed in memory"):
+        mrsdask.cube.build(lazy, f"{out}/from_memory.zarr", channels=(1,))
+    assert not os.path.exists(f"{out}/from_memory.zarr/ch1-short")
+    # Through the store the chain works, and equals the CLI's.
+    bkg_cubes = mrsdask.cube.build(subtracted, f"{out}/bkg_cubes.zarr", channels=(1,))
+    _cli("cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1")
+    _same_cubes(bkg_cubes, f"{out}/cli_bkg_cubes.zarr")
+    assert not np.array_equal(bkg_cubes["ch1-short"]["sci"].values, reference["sci"], equal_nan=True)
+
+    # 4. Residual fringes on 40 columns of the subtracted store: to a store, and lazily (the
+    # command given the same in-process scheduler: starting worker processes costs more here).
+    from mrsdask.io.detector_store import write_detector_store
+
+    columns = f"{out}/columns.zarr"
+    write_detector_store(subtracted.isel(x=slice(160, 200)), columns)
+    corrected = mrsdask.fringe.correct(columns, output=f"{out}/fringe.zarr", residual=True, scheduler="threads")
+    stdout = _cli("fringe", columns, "-o", f"{out}/cli_fringe.zarr", "--residual", "--scheduler", "threads")
+    assert "slice columns" in stdout and "wrote the fringe-corrected detector store" in stdout
+    rf_vars = DETECTOR_VARS + ("rf_factor", "rf_flag", "rf_status", "rf_period")
+    _same_detector(corrected, f"{out}/cli_fringe.zarr", rf_vars)
+    summary = mrsdask.fringe.residual_fringe_summary(corrected)
+    assert summary[0]["columns"] > 30 and summary[0]["fit_failed"] == 0
+    lazy_fringes = mrsdask.fringe.correct(xr.open_zarr(columns, consolidated=False), residual=True)
+    assert isinstance(lazy_fringes["sci"].data, da.Array)
+    computed = lazy_fringes[["sci", "rf_status"]].compute(scheduler="threads")
+    np.testing.assert_array_equal(computed["sci"].values, corrected["sci"].values)
+    np.testing.assert_array_equal(computed["rf_status"].values, corrected["rf_status"].values)
+
+    # 5. The same step as a pipeline: the same store; run again, it is up to date.
+    definition = tmp_path / "rf.yaml"
+    definition.write_text("name: rf\nsteps:\n  - step: fringe\n    residual: false\n")
+    outcomes = mrsdask.pipeline.run(str(definition), columns, f"{out}/run", overrides={"fringe.residual": True},
+                                    scheduler="threads")
+    assert [o.state for o in outcomes] == ["ran"] and " corrected, " in outcomes[0].result.summary
+    _same_detector(corrected, f"{out}/run/01-fringe.zarr", rf_vars)
+    again = mrsdask.pipeline.run(str(definition), columns, f"{out}/run", overrides=["fringe.residual=true"],
+                                 scheduler="threads")
+    assert [o.state for o in again] == ["up to date"]
+
+
+def test_entry_points_take_the_request_or_keywords_and_name_the_closest_option(sim_1a, tmp_path):
+    from mrsdask.background.request import BackgroundRequest
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.fringe.request import FringeRequest
+    from mrsdask.options import request_from
+
+    with pytest.raises(ParameterError, match="unknown option 'output_typ'; did you mean 'output_type'"):
+        mrsdask.cube.build(sim_1a.association, str(tmp_path / "c.zarr"), output_typ="multi")
+    with pytest.raises(ParameterError, match="did you mean 'median_kernel'"):
+        mrsdask.background.subtract(sim_1a.association, medain_kernel=3)
+    with pytest.raises(ParameterError, match="did you mean 'residual'"):
+        mrsdask.fringe.correct(sim_1a.association, resdual=True)
+    with pytest.raises(ParameterError, match="nothing to correct"):
+        mrsdask.fringe.correct(sim_1a.association)
+    with pytest.raises(ParameterError, match="weighting 'fast'"):
+        mrsdask.cube.build(sim_1a.association, str(tmp_path / "c.zarr"), weighting="fast")
+    assert not os.path.exists(tmp_path / "c.zarr")
+    # Field names take Python values; official and older names take what a pipeline file writes.
+    assert request_from(CubeRequest, channel=["1", "2"], band=["short"]) == CubeRequest(channels=(1, 2), subbands=("A",))
+    assert request_from(CubeRequest, CubeRequest(weighting="emsm"), channels=(3,)) == CubeRequest(weighting="emsm",
+                                                                                                 channels=(3,))
+    assert request_from(BackgroundRequest, force=True) == BackgroundRequest(force_subtract=True)
+    assert request_from(FringeRequest, flat="F.fits", fringefreq="R.fits", residual=True) == FringeRequest(
+        override_fringe=("F.fits",), override_fringefreq="R.fits", residual=True)
+    with pytest.raises(ParameterError, match="given twice"):
+        request_from(FringeRequest, flat="F.fits", override_fringe=["G.fits"])
+    with pytest.raises(ParameterError, match="must be a FringeRequest"):
+        mrsdask.fringe.correct(sim_1a.association, CubeRequest())
+
+
+def test_the_scheduler_choice_is_the_librarys(sim_1a, monkeypatch):
+    import dask
+
+    from mrsdask.io.detector_store import open_cal
+    from mrsdask.scheduling import choose_scheduler
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    files = [str(p) for p in sim_1a.cal_files]
+    ds = open_cal(files)
+    assert choose_scheduler(files) == choose_scheduler(ds) == "threads"  # 2 exposures x 2 channels
+    assert choose_scheduler(ds, detector_job=True, fits_fringes=True) is None  # residual fringes: processes
+    assert choose_scheduler(ds, n_workers=2) is None
+    assert choose_scheduler(ds, scheduler="tcp://host:8786") == "tcp://host:8786"
+    big = xr.concat([ds] * 5, dim="exposure")  # 20 exposure-channels: a local cluster
+    assert choose_scheduler(big) is None and choose_scheduler(big, channels=(1,)) == "threads"
+    with dask.config.set(scheduler="synchronous"):  # the caller's in-process choice is kept
+        assert choose_scheduler(big) == "synchronous"
+
+
+def test_adding_an_option_is_one_field(monkeypatch):
+    """A new option is one field: the command-line flag, the pipeline parameter (checked, in
+    ``--describe``) and the Python keyword all come from it."""
+    from mrsdask.options import add_arguments, check_parameters, from_arguments, from_parameters, option, \
+        pipeline_params, request_from
+    from mrsdask.pipeline.definition import parse_pipeline
+    from mrsdask.pipeline.steps import DETECTOR, STEP_TYPES, StepType
+
+    @dataclass(frozen=True)
+    class Toy:
+        box_width: float = option(1.5, "box width", kind="float", unit="arcsec", official="width",
+                                  aliases=("box",))
+        mode: str = option("fast", "how", kind="choice", choices=("fast", "exact"))
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Toy)
+    assert "--width ARCSEC" in parser.format_help() and "box width; in arcsec; default 1.5" in parser.format_help()
+    from_cli = from_arguments(Toy, parser.parse_args(["--width", "2", "--mode", "exact"]))
+    params = pipeline_params(Toy)
+    from_pipeline = from_parameters(Toy, check_parameters({"box": 2.0, "mode": "exact"}, params, "step toy"))
+    from_python = request_from(Toy, box_width=2.0, mode="exact")
+    assert from_cli == from_pipeline == from_python == Toy(2.0, "exact")
+
+    monkeypatch.setitem(STEP_TYPES, "toy", StepType("toy", DETECTOR, params, lambda ctx, p: None, "throwaway"))
+    described = parse_pipeline({"steps": [{"step": "toy", "width": 3.0}]}, "toy.yaml").describe()
+    assert "width: 3.0" in described and "mode: fast" in described
+
+
+@pytest.mark.parametrize("command, step, request_path", [
+    ("background", "background", "mrsdask.background.request.BackgroundRequest"),
+    ("fringe", "fringe", "mrsdask.fringe.request.FringeRequest"),
+    ("cube", "cube", "mrsdask.cube.plan.CubeRequest"),
+])
+def test_every_declared_option_reaches_the_command_the_step_and_python(command, step, request_path):
+    import importlib
+
+    from mrsdask.cli import build_parser
+    from mrsdask.options import declared_options
+    from mrsdask.pipeline.steps import STEP_TYPES
+
+    module, name = request_path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    declared = list(declared_options(cls))
+    assert [o.name for o in declared] == [f.name for f in dataclasses.fields(cls)]
+    text = build_parser()._subparsers._group_actions[0].choices[command].format_help()
+    params = {p.name: p for p in STEP_TYPES[step].params}
+    for opt in declared:
+        assert opt.flag in text and all(flag in text for flag in opt.spec.flag_aliases), opt.flag
+        assert opt.key in params and params[opt.key].aliases == opt.spec.aliases, opt.key
