@@ -19,7 +19,7 @@ Pure numpy/numba, no Dask. The algorithm (``jwst.outlier_detection.ifu.flag_outl
    (:func:`apply_mask`).
 
 :func:`flag_detector` runs 1-5 on a stack of exposures in memory: the reference the chunked
-layer (:mod:`mrsdask.outlier.detect`) is tested against.
+layer (:mod:`mrsdask.outlier.run`) is tested against.
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ class OutlierRequest:
         (7, 7), "median-filter window normalising the neighbour differences, 'NY NX' (odd)",
         kind="str_list", parse=parse_kernel_size, user_default="7 7", metavar="N")
     threshold_percent: float = option(
-        99.8, "flag pixels above this percentile of the normalised minimum neighbour difference",
-        kind="float", unit="%")
+        99.8, "flag pixels above this percentile (0-100) of the normalised minimum neighbour difference",
+        kind="float", metavar="PERCENT")
     ifu_second_check: bool = option(
         False, "also flag pixels whose neighbour difference is NaN in every exposure", kind="bool")
     skip: bool = option(False, "skip outlier detection (data passed through, recorded as skipped)", kind="bool")

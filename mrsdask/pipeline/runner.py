@@ -370,7 +370,8 @@ def run_pipeline(
         entries[step.id] = entry
         save()
         if kind == DETECTOR:
-            detector_fp, detector_inputs = fingerprint, [output]
+            detector_fp = fingerprint
+            detector_inputs = detector_inputs if result.passthrough else [output]  # a skipped step wrote nothing
         elif kind == CUBE:
             cube_fp, cube_store, cubes = fingerprint, output, list(result.products)
     manifest["finished"] = _now()

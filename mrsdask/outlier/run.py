@@ -185,9 +185,9 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
     runnable = {}
     for detector, idx in groups.items():
         if len(idx) < MIN_EXPOSURES:
-            reason = (f"{len(idx)} science exposure of {detector}; outlier detection needs at least "
-                      f"{MIN_EXPOSURES} of the same detector")
-            log.warning("outlier detection: %s: skipped, data unchanged", reason)
+            reason = (f"only {len(idx)} science exposure; outlier detection needs at least {MIN_EXPOSURES} "
+                      "of the same detector")
+            log.warning("outlier detection skipped for %s: %s; data passed through unchanged", detector, reason)
             summary.detectors.append(DetectorOutcome(detector, "skipped", [names[i] for i in idx], reason=reason))
         else:
             runnable[detector] = idx
