@@ -257,5 +257,5 @@ OUTLIER_STEP = StepType("outlier", DETECTOR, pipeline_params(OutlierRequest), ru
 
 
 #: All steps by name.
-STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, CUBE_STEP, EXPORT_STEP,
-                                                       EXTRACT_STEP, OUTLIER_STEP)}
+STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, OUTLIER_STEP, CUBE_STEP,
+                                                       EXPORT_STEP, EXTRACT_STEP)}
