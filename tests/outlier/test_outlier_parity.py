@@ -147,3 +147,71 @@ def test_skip_passes_everything_through(hot_1a):
     flagged = detect(ds, OutlierRequest(skip=True))
     assert outlier_summary(flagged).skipped
     assert all(flagged[n].data.name == ds[n].data.name for n in ("sci", "err", "dq"))
+
+
+@pytest.mark.slow
+def test_command_and_pipeline_write_the_official_flags_to_detector_stores(hot_1a, official_1a, tmp_path):
+    """``mrsdask outlier FILES -o STORE`` and the ``cubes`` pipeline's outlier step."""
+    from mrsdask.io.detector_store import open_detector_store
+    from mrsdask.pipeline import load_pipeline, read_manifest, run_pipeline
+    from tests.conftest import run_cli
+
+    files, _ = hot_1a
+    official, _, _ = official_1a
+    store = str(tmp_path / "flagged.zarr")
+    proc = run_cli("outlier", *files, "-o", store, "--kernel-size", "7", "7", "--threshold-percent", "99.8",
+                   "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n_official = int(((official[0][2] & OUTLIER) > 0).sum())
+    assert f"MIRIFUSHORT: {n_official} pixels flagged in each of 2 exposures" in proc.stdout
+    ds = open_detector_store(store)
+    assert_same_planes(official, (ds["sci"].values, ds["err"].values, ds["dq"].values))
+    (outcome,) = outlier_summary(ds).detectors
+    assert outcome.flagged == n_official
+
+    # From that store to another, skipped: the data as they were, the skip recorded.
+    again = str(tmp_path / "again.zarr")
+    proc = run_cli("outlier", store, "-o", again, "--skip", "--no-progress")
+    assert proc.returncode == 0 and "skipped" in proc.stdout, proc.stderr[-3000:]
+    assert outlier_summary(open_detector_store(again)).skipped
+    np.testing.assert_array_equal(open_detector_store(again)["dq"].values, ds["dq"].values)
+
+    # The ready 'cubes' pipeline runs it before the cube, and the cube is built from its store.
+    folder = str(tmp_path / "run")
+    with dask.config.set(scheduler="threads"):
+        run_pipeline(load_pipeline("cubes", ["cube.channels=[1]"]), list(files), folder, progress=False,
+                     announce=lambda line: None)
+    record = read_manifest(folder)
+    assert [s["step"] for s in record["steps"]] == ["outlier", "cube", "export", "extract"]
+    assert "pixels flagged in each of 2 exposures" in record["steps"][0]["summary"]
+    step_store = open_detector_store(record["steps"][0]["output"])
+    np.testing.assert_array_equal(step_store["dq"].values, ds["dq"].values)
+
+
+@pytest.fixture(scope="module")
+def sim_two_detectors(tmp_path_factory):
+    """Bands 1A, 1B (MIRIFUSHORT) and 3A (MIRIFULONG), two dithers each, with noise."""
+    from mrsdask.sim import simulate
+    from tests.conftest import build_once
+
+    config = {
+        "bands": ["1A", "1B", "3A"], "n_dithers": 2, "noise": True, "seed": 21, "prefix": "o2d",
+        "sources": [{"type": "point", "ra_offset": 0.2, "dec_offset": 0.1, "continuum_mjy": 80.0, "slope": 1.0}],
+    }
+    return build_once(tmp_path_factory, "outlier_two_detectors", lambda folder: simulate(config, folder))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("second_check", [False, True])
+def test_two_detectors_and_two_bands_equal_the_official_step(sim_two_detectors, tmp_path, second_check):
+    """Exposures grouped by detector whatever their band (1A with 1B), both detectors flagged
+    exactly as the official step flags them, with and without the second check."""
+    files, hot = with_hot_pixels(sim_two_detectors.cal_files, str(tmp_path), seed=9, amplitude=300.0)
+    official, status, t_official = run_official(files, ifu_second_check=second_check)
+    ours, summary, t_ours = run_ours(files, OutlierRequest(ifu_second_check=second_check))
+    print(f"\noutlier parity ({len(files)} exposures, 1A+1B+3A, second check {second_check}): "
+          f"official {t_official:.1f} s, mrsdask {t_ours:.1f} s; flagged {summary.flagged}")
+    assert status == "COMPLETE"
+    assert [d.detector for d in summary.detectors] == ["MIRIFULONG", "MIRIFUSHORT"]
+    assert [len(d.exposures) for d in summary.detectors] == [2, 4]
+    assert_same_planes(official, ours)
