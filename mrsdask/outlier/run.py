@@ -162,7 +162,8 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
     """Flag IFU outliers: a lazy detector Dataset with SCI = NaN, DQ |= DO_NOT_USE | OUTLIER.
 
     The outlier masks are computed here (one pass over ``sci`` and ``dq``, chunk by chunk);
-    the returned planes are lazy. The summary (per-detector counts and statuses) is in the
+    the returned planes are lazy. The summary (per-detector counts and statuses; a count includes the pixels NaN in every exposure
+    that the second check flags, as the official DQ does) is in the
     ``mrsdask_outlier`` attribute (:func:`outlier_summary`) and logged.
 
     Parameters
@@ -191,10 +192,14 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
             summary.detectors.append(DetectorOutcome(detector, "skipped", [names[i] for i in idx], reason=reason))
         else:
             runnable[detector] = idx
-    maps = dask.compute(*[min_difference_map(ds, idx) for idx in runnable.values()])
+    # One task per detector for the median filter and the percentile (numba releases the GIL:
+    # the detectors' filters run side by side), after the chunked reduction of its exposures.
+    found_all = dask.compute(*[
+        dask.delayed(kernels.outlier_mask, pure=True)(min_difference_map(ds, idx), request.kernel_size,
+                                                      request.threshold_percent, request.ifu_second_check)
+        for idx in runnable.values()])
     masks = {}
-    for (detector, idx), minarr in zip(runnable.items(), maps):
-        found = kernels.outlier_mask(minarr, request.kernel_size, request.threshold_percent, request.ifu_second_check)
+    for (detector, idx), found in zip(runnable.items(), found_all):
         masks[detector] = found.mask
         outcome = DetectorOutcome(detector, "flagged", [names[i] for i in idx], int(found.mask.sum()),
                                   found.n_nan, found.threshold)
