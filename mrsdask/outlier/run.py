@@ -14,8 +14,10 @@ filter and the percentile need the whole 1024 × 1032 map, so each detector's ma
 computed and turned into an outlier mask in memory (8 MB). The masks are applied lazily,
 chunk by chunk, to every exposure of the detector (:func:`detect`).
 
-A detector with fewer than 2 science exposures is skipped (its data pass through unchanged), as
-the official step skips an input of fewer than 2 exposures; background exposures are left
+A detector with fewer than 2 science exposures is skipped (its data pass through unchanged).
+The official step skips only an input of fewer than 2 exposures in all; a detector with a single
+exposure beside others it flags from that exposure alone (sharp real features, such as a point
+source's peak, included): here such a detector is skipped instead. Background exposures are left
 unchanged (in the official ``Spec3Pipeline`` the master background step has removed them
 before outlier detection). What was done is recorded in the Dataset's (and store's)
 ``mrsdask_outlier`` attribute (:func:`outlier_summary`).
