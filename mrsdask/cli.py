@@ -547,6 +547,10 @@ def cmd_info(args) -> int:
         print(f"detector store with {ds.sizes['exposure']} exposures:")
         for i in range(ds.sizes["exposure"]):
             print(f"  {ds['filename'].values[i]}  {ds['setting'].values[i]}  {ds['exptype'].values[i]}")
+        from mrsdask.outlier import outlier_summary
+
+        if outlier_summary(ds) is not None:
+            print(outlier_summary(ds))
         return 0
     damaged = []
     for name in sorted(group.group_keys()):
