@@ -164,9 +164,10 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
     """Flag IFU outliers: a lazy detector Dataset with SCI = NaN, DQ |= DO_NOT_USE | OUTLIER.
 
     The outlier masks are computed here (one pass over ``sci`` and ``dq``, chunk by chunk);
-    the returned planes are lazy. The summary (per-detector counts and statuses; a count includes the pixels NaN in every exposure
-    that the second check flags, as the official DQ does) is in the
-    ``mrsdask_outlier`` attribute (:func:`outlier_summary`) and logged.
+    the returned planes are lazy. The summary (per-detector counts and statuses) is in the
+    ``mrsdask_outlier`` attribute (:func:`outlier_summary`) and logged; with the second check, a
+    count includes the pixels NaN in every exposure (e.g. between the slices), which the official
+    step flags OUTLIER too.
 
     Parameters
     ----------
@@ -210,16 +211,20 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
     summary.detectors.sort(key=lambda d: d.detector)
     out = ds.copy()
     if masks:
-        mask_of = {i: masks[det] for det, idx in runnable.items() for i in idx}
+        detector_of = {i: det for det, idx in runnable.items() for i in idx}
+        lazy_masks: dict = {}  # one graph key per detector and block layout, shared by its exposures
         planes = {}
         for p, name in enumerate(("sci", "err", "dq")):
             pieces = []
             for i in range(ds.sizes["exposure"]):
                 blocks = [ds[v].data[i:i + 1] for v in ("sci", "err", "dq")]
-                if i not in mask_of:
+                if i not in detector_of:
                     pieces.append(blocks[p])
                     continue
-                mask = da.from_array(mask_of[i], chunks=blocks[0].chunks[1:])[None]
+                key = (detector_of[i], blocks[0].chunks[1:])
+                if key not in lazy_masks:
+                    lazy_masks[key] = da.from_array(masks[key[0]], chunks=key[1])
+                mask = lazy_masks[key][None]
                 pieces.append(da.map_blocks(_flag_plane, *blocks, mask, p, dtype=blocks[p].dtype))
             planes[name] = out[name].copy(data=da.concatenate(pieces, axis=0))
         out = out.assign(planes)
