@@ -7,6 +7,7 @@ Subcommands::
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
+    mrsdask outlier   INPUTS… -o STORE [--threshold-percent 99.8]  IFU outliers flagged (official ifu mode)
     mrsdask extract   STORE --x1d DIR [--source-type …]             1-D spectra of cubes -> official x1d FITS
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
@@ -113,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     from mrsdask.fringe.request import FringeRequest
 
     add_arguments(p.add_argument_group("fringe (official FringeStep / ResidualFringeStep names)"), FringeRequest)
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
+    _add_cluster_options(p)
+
+    p = sub.add_parser("outlier", help="flag IFU outliers (official outlier_detection, mode ifu) into a new detector store")
+    p.add_argument("inputs", nargs="+", help="cal files, globs, an association JSON or a detector store")
+    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
+    from mrsdask.options import add_arguments
+    from mrsdask.outlier.request import OutlierRequest
+
+    add_arguments(p.add_argument_group("outlier detection (official OutlierDetectionStep parameters)"), OutlierRequest)
     p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
     _add_cluster_options(p)
 
@@ -330,6 +341,20 @@ def cmd_fringe(args) -> int:
     return 0
 
 
+def cmd_outlier(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.options import from_arguments
+    from mrsdask.outlier import OutlierRequest, run_outlier
+
+    request = from_arguments(OutlierRequest, args)
+    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        summary = run_outlier(args.inputs, args.output, request, overwrite=args.overwrite,
+                              progress=not args.no_progress)
+    print(summary)
+    return 0
+
+
 def cmd_extract(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.cube.store import COMPLETE_ATTR, open_group
@@ -458,6 +483,10 @@ def cmd_info(args) -> int:
         print(f"detector store with {ds.sizes['exposure']} exposures:")
         for i in range(ds.sizes["exposure"]):
             print(f"  {ds['filename'].values[i]}  {ds['setting'].values[i]}  {ds['exptype'].values[i]}")
+        from mrsdask.outlier import outlier_summary
+
+        if outlier_summary(ds) is not None:
+            print(outlier_summary(ds))
         return 0
     damaged = []
     for name in sorted(group.group_keys()):
@@ -497,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.ERROR)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
-                "extract": cmd_extract}
+                "extract": cmd_extract, "outlier": cmd_outlier}
     if args.command == "bench":
         if args.bench_command not in ("cube", "extract"):
             parser.error("choose a benchmark: mrsdask bench cube|extract …")

@@ -337,10 +337,13 @@ def run_pipeline(
         label = f"step {index}/{total} {step.id}"
         entry = {"id": step.id, "step": step.name, "params": step.params, "fingerprint": fingerprint,
                  "output": output}
-        if same and not overwrite and old.get("status") == "complete" and _output_complete(step, output, old):
-            result = StepResult(output, old.get("summary", ""), list(old.get("products", [])))
+        if same and not overwrite and old.get("status") == "complete" and (
+                old.get("passthrough") or _output_complete(step, output, old)):  # a skipped step wrote nothing
+            result = StepResult(output, old.get("summary", ""), list(old.get("products", [])),
+                                passthrough=bool(old.get("passthrough")))
             announce(f"{label}: up to date (finished {old.get('finished', '?')}); {output}")
-            entry.update({k: old[k] for k in ("status", "summary", "products", "seconds", "finished") if k in old})
+            entry.update({k: old[k] for k in ("status", "summary", "products", "seconds", "finished", "passthrough")
+                          if k in old})
             outcomes.append(StepOutcome(step, "up to date", result, 0.0))
         else:
             resume = kind == CUBE and same and not overwrite
@@ -363,6 +366,8 @@ def run_pipeline(
                 _remove_stale_products(kind, output, old.get("products", []), result.products, announce)
             entry.update(status="complete", summary=result.summary, products=result.products,
                          seconds=round(seconds, 2), finished=_now())
+            if result.passthrough:
+                entry["passthrough"] = True
             for line in result.summary.splitlines():
                 announce(f"  {line}")
             announce(f"{label}: done in {seconds:.1f} s")
@@ -370,7 +375,8 @@ def run_pipeline(
         entries[step.id] = entry
         save()
         if kind == DETECTOR:
-            detector_fp, detector_inputs = fingerprint, [output]
+            detector_fp = fingerprint
+            detector_inputs = detector_inputs if result.passthrough else [output]  # a skipped step wrote nothing
         elif kind == CUBE:
             cube_fp, cube_store, cubes = fingerprint, output, list(result.products)
     manifest["finished"] = _now()

@@ -8,6 +8,7 @@ step           does                                         writes
 =============  ===========================================  =====================================
 ``background``  pixel-by-pixel or master background          a detector store ``NN-<id>.zarr``
 ``fringe``      fringe flat and/or residual-fringe fitting   a detector store ``NN-<id>.zarr``
+``outlier``     IFU outlier detection (official ifu mode)    a detector store ``NN-<id>.zarr``
 ``cube``        band, channel or multi cubes                 cubes into ``store`` (``cubes.zarr``)
 ``export``      the last cube step's cubes as ``s3d`` FITS   files in ``folder`` (``s3d``)
 ``extract``     1-D spectra of those cubes as ``x1d`` FITS   files in ``folder`` (``x1d``)
@@ -30,6 +31,7 @@ from mrsdask.background.request import BackgroundRequest
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.fringe.request import FringeRequest
 from mrsdask.options import Param, from_parameters, pipeline_params
+from mrsdask.outlier.request import OutlierRequest
 
 #: Step kinds: what a step reads and writes.
 DETECTOR, CUBE, EXPORT = "detector", "cube", "export"
@@ -78,6 +80,8 @@ class StepResult:
     output: str
     summary: str
     products: list[str] = field(default_factory=list)
+    #: The step was skipped and wrote nothing: the next step reads what this one read.
+    passthrough: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,23 @@ EXTRACT_STEP = StepType("extract", EXPORT, (
     Param("bkg_sigma_clip", "float", 3.0, "background clipping threshold (sigma)"),
 ), run_extract_step, "1-D spectra (x1d FITS) of the cubes built by the cube step before it")
 
+# --------------------------------------------------------------------------- outlier
+def run_outlier_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``outlier``: :func:`mrsdask.outlier.run_outlier` into a new detector store (``skip``: nothing)."""
+    from mrsdask.outlier import run_outlier
+
+    request = from_parameters(OutlierRequest, p)
+    if request.skip:
+        return StepResult(ctx.output, "outlier detection skipped (skip: true); the next step reads this step's input",
+                          passthrough=True)
+    summary = run_outlier(ctx.inputs, ctx.output, request, overwrite=True, progress=ctx.progress)
+    return StepResult(ctx.output, str(summary))
+
+
+OUTLIER_STEP = StepType("outlier", DETECTOR, pipeline_params(OutlierRequest), run_outlier_step,
+                        "IFU outlier detection (official outlier_detection, mode ifu)")
+
+
 #: All steps by name.
-STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, CUBE_STEP, EXPORT_STEP,
-                                                       EXTRACT_STEP)}
+STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, OUTLIER_STEP, CUBE_STEP,
+                                                       EXPORT_STEP, EXTRACT_STEP)}

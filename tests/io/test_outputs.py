@@ -59,7 +59,8 @@ def _cli(args, capsys) -> tuple[int, str]:
 
 
 # --------------------------------------------------------------------------- read-only outputs
-@pytest.mark.parametrize("command", ["ingest", "cube", "simulate", "run", "export", "extract", "cube --s3d"])
+@pytest.mark.parametrize("command", ["ingest", "cube", "simulate", "run", "export", "extract", "cube --s3d",
+                                     "outlier"])
 def test_a_read_only_output_is_refused_before_any_work(command, read_only, sim_1a, cube_1a, capsys):
     store, _ = cube_1a
     asn = sim_1a.association
@@ -72,6 +73,7 @@ def test_a_read_only_output_is_refused_before_any_work(command, read_only, sim_1
         "run": ["run", "cubes", asn, "-o", target, "--scheduler", "threads", "--no-progress"],
         "export": ["export", store, "--s3d", target],
         "extract": ["extract", store, "--x1d", target],
+        "outlier": ["outlier", asn, "-o", target, "--scheduler", "threads", "--no-progress"],
     }[command]
     code, line = _cli(args, capsys)
     assert code == 2

@@ -26,19 +26,23 @@ def test_the_ready_pipelines_load_and_check():
 
 def test_overrides_change_parameters_before_the_checks():
     pipeline = load_pipeline("cubes", ["cube.output_type=multi", "cube.channels=[1, 2]", "export.prefix=obs7"])
-    cube = pipeline.steps[0]
+    assert [s.name for s in pipeline.steps] == ["outlier", "cube", "export", "extract"]
+    cube = pipeline.steps[1]
     assert cube.params["output_type"] == "multi" and cube.params["channel"] == ["1", "2"]
-    assert pipeline.steps[1].params["prefix"] == "obs7"
+    assert pipeline.steps[2].params["prefix"] == "obs7"
+    outlier = load_pipeline("cubes", ["outlier.kernel_size=5 5", "outlier.skip=true"]).steps[0]
+    assert outlier.params["kernel_size"] == ["5 5"] and outlier.params["skip"] is True
+    assert outlier.params["threshold_percent"] == 99.8  # the official default filled in
     with pytest.raises(ParameterError, match="choose one of band, channel, multi"):
         load_pipeline("cubes", ["cube.output_type=mosaic"])
-    with pytest.raises(ParameterError, match="has no step 'cubes'.*its steps: cube, export"):
+    with pytest.raises(ParameterError, match="has no step 'cubes'.*its steps: outlier, cube, export"):
         load_pipeline("cubes", ["cubes.weighting=emsm"])
     with pytest.raises(ParameterError, match="use ID.PARAM=VALUE"):
         load_pipeline("cubes", ["weighting=emsm"])
 
 
 @pytest.mark.parametrize("steps, message", [
-    ([{"step": "cubes"}], "unknown step 'cubes'; choose one of background, fringe, cube, export, extract"),
+    ([{"step": "cubes"}], "unknown step 'cubes'; choose one of background, fringe, outlier, cube, export, extract"),
     ([{"step": "cube", "output_typ": "band"}], "unknown parameter 'output_typ'; did you mean 'output_type'"),
     ([{"step": "cube", "scalexy": "fine"}], "'scalexy' must be a number"),
     ([{"step": "cube", "channels": [5]}], "'5' is not one of 1, 2, 3, 4, all"),
@@ -48,6 +52,8 @@ def test_overrides_change_parameters_before_the_checks():
     ([{"step": "extract"}], "reads cubes, but no cube step comes before it"),
     ([{"step": "cube"}, {"step": "extract", "center": [3]}], "'center' must be two numbers"),
     ([{"step": "cube"}, {"step": "fringe"}], "comes after a cube step"),
+    ([{"step": "cube"}, {"step": "outlier"}], "comes after a cube step"),
+    ([{"step": "outlier", "threshold_percent": "high"}], "'threshold_percent' must be a number"),
     ([{"step": "cube"}, {"step": "cube", "output_type": "multi"}], "step id 'cube' is used twice"),
     ([{"step": "cube"}, {"step": "cube", "id": "multi", "output_type": "multi"}], "both write cubes.zarr"),
     ([{"step": "cube", "id": "My Cube"}], "must be lower-case letters"),

@@ -134,16 +134,18 @@ def test_the_run_folder_must_be_new_empty_or_a_run_folder(sim_1a, tmp_path):
 def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
     folder = str(tmp_path / "run")
     args = ("run", "cubes", str(sim_1a.association), "-o", folder, "--set", "cube.channels=[1]",
-            "--set", f"cube.wavemin={WAVEMIN}", "--set", f"cube.wavemax={WAVEMAX}", "--no-progress")
+            "--set", f"cube.wavemin={WAVEMIN}", "--set", f"cube.wavemax={WAVEMAX}",
+            "--set", "outlier.skip=true", "--no-progress")  # outlier detection: tests/outlier
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "step 1/3 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
-    assert "pipeline cubes: 3 step(s) (3 ran)" in proc.stdout
+    assert "outlier detection skipped (skip: true)" in proc.stdout
+    assert "step 2/4 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
+    assert "pipeline cubes: 4 step(s) (4 ran)" in proc.stdout
     assert len(os.listdir(os.path.join(folder, "x1d"))) == 1
     with open(os.path.join(folder, MANIFEST)) as fobj:
         assert json.load(fobj)["pipeline"] == "cubes"
     proc = _cli(*args)
-    assert proc.returncode == 0 and "(3 up to date)" in proc.stdout
+    assert proc.returncode == 0 and "(4 up to date)" in proc.stdout
     # Mistakes exit with status 2 and one line, before anything is written.
     proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
     assert proc.returncode == 2 and "unknown parameter 'bogus'" in proc.stderr
