@@ -219,7 +219,7 @@ def extract_spectrum(
         "npixels": (col["npixels"], ""),
         "npixels_bkg": (col["npixels_bkg"], ""),
         "dq": (col["dq"], ""),
-        "aperture_radius": (da.from_array(radius), "arcsec"),
+        "aperture_radius": (da.from_array(radius, name=False), "arcsec"),
     }
     rf = {"rf_flux": "flux", "rf_surf_bright": "surf_bright", "rf_background": "background"}
     rf_done = "not applied (ifu_rfcorr off)"
@@ -235,7 +235,7 @@ def extract_spectrum(
         rf_done = "applied (1-D residual-fringe fit; RF_ columns)"
     if rf_done != "applied (1-D residual-fringe fit; RF_ columns)":
         for name, base in rf.items():
-            data[name] = (da.full(nz, np.nan), data[base][1])
+            data[name] = (da.from_array(np.full(nz, np.nan), name=False), data[base][1])
     apcorr_file, factors = "", np.ones(nz)
     if not point:
         apcorr_done = "not applied (extended source)"
@@ -248,7 +248,7 @@ def extract_spectrum(
         for name in CORRECTED:
             data[name] = (data[name][0] * factors, data[name][1])
         apcorr_done = f"applied: {table.source}"
-    data["apcorr"] = (da.from_array(factors), "")
+    data["apcorr"] = (da.from_array(factors, name=False), "")
     ds = xr.Dataset({name: ("wavelength", values, {"units": units} if units else {})
                      for name, (values, units) in data.items()},
                     coords={"wavelength": ("wavelength", wave, {"units": "um"})})
