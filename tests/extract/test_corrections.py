@@ -61,21 +61,21 @@ def _compare(official, spectrum, tmp_path):
                                                                        abs=1e-9)
         a, b = official.spec_table, mine.spec_table
         np.testing.assert_array_equal(b["WAVELENGTH"], a["WAVELENGTH"])
-        for column in ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "SB_ERROR"):
+        for column in ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "SB_ERROR", "BKGD_ERROR"):
             np.testing.assert_allclose(b[column], a[column], rtol=1e-6, atol=0, err_msg=column)
     return path
 
 
 def test_aperture_correction_and_autocentring_equal_the_official(s3d_cube, tmp_path):
-    """One official run: ifu_autocen, an Airy-PSF APCORR table (factors ~1.1) and ifu_rscale 1.7
-    (radii between the table's rows), the same file on both sides."""
+    """One official run: ifu_autocen, an Airy-PSF APCORR table (factors ~1.1), ifu_rscale 1.7
+    (radii between the table's rows) and ifu_covar_scale 1.3, the same files on both sides."""
     cube, s3d, ref, _ = s3d_cube
     apcorr = write_apcorr_file(str(tmp_path / "apcorr_airy.asdf"), psf="airy")
     official = _official(s3d, override_extract1d=ref, override_apcorr=apcorr, apply_apcorr=True, ifu_autocen=True,
-                         ifu_rscale=1.7)
+                         ifu_rscale=1.7, ifu_covar_scale=1.3)
     with dask.config.set(scheduler="threads"):
         spectrum = spectra(cube, override_extract1d=ref, override_apcorr=apcorr, ifu_autocen=True,
-                           ifu_rscale=1.7, ifu_rfcorr=False, ifu_set_srctype="POINT").load()
+                           ifu_rscale=1.7, ifu_rfcorr=False, ifu_set_srctype="POINT", ifu_covar_scale=1.3).load()
     path = _compare(official, spectrum, tmp_path)
     factor = spectrum["apcorr"].values
     assert 1.1 < np.median(factor) < 1.3  # a real correction, not 1
