@@ -302,3 +302,20 @@ def test_the_official_step_misses_a_moving_star(moving_star, tmp_path):
     good = table["DQ"] == 0
     lost = np.asarray(table["FLUX"])[good] / truth_spectrum(source, np.asarray(table["WAVELENGTH"])[good])
     assert np.median(lost) < 0.5
+
+
+def test_spectra_of_a_store_are_lazy_and_say_why_no_leak_correction(sim_1a_cube):
+    import dask.array as da
+
+    store, name = sim_1a_cube
+    out = spectra(store, ifu_rfcorr=False)
+    assert list(out) == [name]
+    spectrum = out[name]
+    assert isinstance(spectrum["flux"].data, da.Array)  # nothing computed yet
+    assert spectrum.attrs["spectral_leak"] == "skipped: no 1B and 3A spectrum among the extracted cubes"
+    assert spectrum.attrs["aperture_correction"].startswith("applied: mrsdask_mrs_apcorr_gaussian.asdf")
+    off = spectra(store, [name], apply_apcorr=False, spectral_leak=False, ifu_rfcorr=False)[name]
+    assert off.attrs["aperture_correction"] == "not applied (apply_apcorr off)"
+    assert off.attrs["spectral_leak"] == "not applied (spectral_leak off)"
+    with pytest.raises(ParameterError, match="extraction option 'radius' is unknown"):
+        spectra(store, radius=3)
