@@ -133,14 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names")
     p.add_argument("--overwrite", action="store_true", help="replace x1d files of the same names that mrsdask did not write")
-    p.add_argument("--source-type", choices=["point", "extended"], default=None,
-                   help="default: the cube's (from the exposures' SRCTYPE)")
-    p.add_argument("--center", nargs=2, type=float, default=None, metavar=("X", "Y"),
-                   help="aperture centre in 0-based spaxels (default: the spaxel nearest the target)")
-    p.add_argument("--extract1d", default=None, help="official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)")
-    p.add_argument("--rscale", type=float, default=None, help="scale the aperture radius by RSCALE/2 (0.5-3)")
-    p.add_argument("--residual-fringe", action="store_true", help="also remove residual fringes from the spectra (rf_ columns)")
-    p.add_argument("--bkg-sigma-clip", type=float, default=3.0, help="background clipping threshold (sigma)")
+    _add_extract_options(p)
     _add_cluster_options(p)
 
     p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
@@ -355,32 +348,41 @@ def cmd_outlier(args) -> int:
     return 0
 
 
+def _add_extract_options(p) -> None:
+    """The ExtractRequest flags (official Extract1dStep names), and the flags of earlier releases, hidden."""
+    from mrsdask.extract.request import ExtractRequest
+    from mrsdask.options import add_arguments
+
+    add_arguments(p.add_argument_group("extraction (official Extract1dStep parameters)"), ExtractRequest)
+    old = argparse.SUPPRESS
+    p.add_argument("--source-type", dest="ifu_set_srctype", type=str.upper, choices=["POINT", "EXTENDED"],
+                   default=old, help=old)
+    p.add_argument("--center", dest="center_xy", nargs=2, type=float, default=old, help=old)
+    p.add_argument("--rscale", dest="ifu_rscale", type=float, default=old, help=old)
+    p.add_argument("--residual-fringe", dest="ifu_rfcorr", action="store_const", const=True, default=old, help=old)
+
+
 def cmd_extract(args) -> int:
     from mrsdask.cluster import dask_client
-    from mrsdask.cube.store import COMPLETE_ATTR, open_group
     from mrsdask.errors import InputError
     from mrsdask.extract import extract_cubes
-
+    from mrsdask.extract.request import ExtractRequest
+    from mrsdask.extract.run import check_extraction, complete_cubes
     from mrsdask.io import paths
+    from mrsdask.options import from_arguments
 
     paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
-    group = open_group(args.store, mode="r")
-    names = args.cube or sorted(k for k in group.group_keys()
-                                if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
+    names = args.cube or complete_cubes(args.store)
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
-    from mrsdask.extract.run import check_extraction
-
-    check_extraction(args.store, names, source_type=args.source_type, center=args.center, rscale=args.rscale)
+    request = from_arguments(ExtractRequest, args)
+    check_extraction(args.store, names, request)
     # A few cubes' planes: in this process unless a cluster is named.
     scheduler = args.scheduler or (None if os.environ.get("DASK_SCHEDULER_ADDRESS") else "threads")
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()
-        files = extract_cubes(args.store, names, args.x1d, args.prefix, extract1d=args.extract1d,
-                              source_type=args.source_type, center=args.center, rscale=args.rscale,
-                              residual_fringe=args.residual_fringe, bkg_sigma_clip=args.bkg_sigma_clip,
-                              overwrite=args.overwrite)
-    print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s (aperture correction not applied)")
+        files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite)
+    print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -283,7 +283,9 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         else:
             kw["type"] = _ARG_TYPES[kind]
         if opt.spec.metavar or (opt.spec.unit and kind in ("int", "float")):
-            kw["metavar"] = opt.spec.metavar or opt.spec.unit.upper()
+            metavar = opt.spec.metavar or opt.spec.unit.upper()
+            # Two values (nargs=2) name each one: "X Y" -> ("X", "Y"), not "X Y X Y".
+            kw["metavar"] = tuple(metavar.split()) if kind in ("pair", "ranges") and " " in metavar else metavar
         parser.add_argument(opt.flag, *opt.spec.flag_aliases, **kw)
 
 

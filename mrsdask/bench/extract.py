@@ -79,7 +79,9 @@ def run(args) -> int:
         official = os.path.join(workdir, f"official_{name}_x1d.fits")
         off_cmd = [sys.executable, "-m", "mrsdask.bench.official_extract", s3d, ref, args.source_type, official]
         mine_cmd = [sys.executable, "-m", "mrsdask.cli", "extract", store, "--cube", name, "--x1d", mine_dir,
-                    "--prefix", "bench", "--extract1d", ref, "--source-type", args.source_type]
+                    "--prefix", "bench", "--extract1d", ref, "--ifu-set-srctype", args.source_type.upper(),
+                    # as the official side: no aperture correction, fringe fit or leak correction
+                    "--no-apply-apcorr", "--no-ifu-rfcorr", "--no-spectral-leak"]
         runs: dict[str, list[dict]] = {"official": [], "mrsdask": []}
         for attempt in range(args.repeat):  # alternating, so that a slow spell of the host hits both sides
             for side, cmd in (("official", off_cmd), ("mrsdask", mine_cmd)):

@@ -40,6 +40,11 @@ def _primary_header(ds: xr.Dataset) -> fits.Header:
     if np.isfinite(a.get("targ_ra", np.nan)):
         h["TARG_RA"] = a["targ_ra"]
         h["TARG_DEC"] = a["targ_dec"]
+    for key in ("mu_ra", "mu_dec", "expmid"):  # the target's proper motion and the exposures' mid-time
+        if np.isfinite(float(a.get(key, np.nan))):
+            h[key.upper()] = float(a[key])
+    if a.get("mu_epoch"):
+        h["MU_EPOCH"] = str(a["mu_epoch"])
     h["FILENAME"] = ""
     h["S_IFUCUB"] = "COMPLETE"
     h["ORIGIN"] = "mrsdask"

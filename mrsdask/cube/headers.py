@@ -56,6 +56,15 @@ def identity_difference(old: dict, new: dict) -> str | None:
     return None
 
 
+def target_motion(first: dict, rows: list[dict]) -> dict:
+    """The target's proper motion (MU_RA, MU_DEC in arcsec/yr, MU_EPOCH) and the mean exposure mid-time
+    (EXPMID, MJD) of a cube's exposures, as cube attributes (NaN / "" where the inputs lack them)."""
+    mids = [float(r.get("expmid", np.nan)) for r in rows]
+    mids = [m for m in mids if np.isfinite(m)]
+    return {"mu_ra": float(first.get("mu_ra", np.nan)), "mu_dec": float(first.get("mu_dec", np.nan)),
+            "mu_epoch": str(first.get("mu_epoch", "") or ""), "expmid": float(np.mean(mids)) if mids else np.nan}
+
+
 def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
     """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`).
 
@@ -111,6 +120,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: 
         "source_type": first["source_type"],
         "source_type_rule": first.get("source_type_rule", "unknown (older detector store)"),
         "targ_ra": first["targ_ra"], "targ_dec": first["targ_dec"],
+        **target_motion(first, [rows[i] for i in spec.plan.exposures]),
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
         **cube_identity(spec.plan, rows, request, sources),
         "units": "MJy / sr",

@@ -19,7 +19,8 @@ Layout (``CONVENTION = "mrsdask-detector/1"``)::
             exp_type, source_type (POINT/EXTENDED, decided as the official srctype step:
             :mod:`mrsdask.srctype`) and source_type_rule (the rule that decided it), target_type, targ_ra, targ_dec, ra_ref,
             dec_ref, v2_ref, v3_ref, roll_ref, exptime (s), s_region, bkgdtarg, mt_ra, mt_dec,
-            and, in a detector store, primary_header / sci_header (FITS header text) and
+            mu_ra, mu_dec (arcsec/yr), mu_epoch, expmid (MJD; newer stores: the proper motion of
+            the target and the exposure's mid-time, MU_RA/MU_DEC/MU_EPOCH/EXPMID), and, in a detector store, primary_header / sci_header (FITS header text) and
             wcs_asdf (the gwcs serialised as ASDF bytes), for round trips to FITS.
 
 Chunks: one exposure by a block of rows by all columns; geometry is computed per block.
@@ -41,12 +42,13 @@ EXPOSURE_COORDS = (
     "roll_ref", "exptime", "s_region", "bkgdtarg", "mt_ra", "mt_dec",
 )
 #: Per-exposure coordinates of newer stores: read when present (older stores lack them).
-OPTIONAL_EXPOSURE_COORDS = ("source_type_rule",)
+OPTIONAL_EXPOSURE_COORDS = ("source_type_rule", "mu_ra", "mu_dec", "mu_epoch", "expmid")
 UNITS = {
     "sci": "MJy / sr", "err": "MJy / sr", "ra": "deg", "dec": "deg", "wavelength": "um",
     "dwavelength": "um", "alpha": "arcsec", "beta": "arcsec", "corner_ra": "deg", "corner_dec": "deg",
     "targ_ra": "deg", "targ_dec": "deg", "ra_ref": "deg", "dec_ref": "deg", "v2_ref": "arcsec",
     "v3_ref": "arcsec", "roll_ref": "deg", "exptime": "s", "mt_ra": "deg", "mt_dec": "deg",
+    "mu_ra": "arcsec / yr", "mu_dec": "arcsec / yr", "expmid": "d",
 }
 DESCRIPTIONS = {
     "sci": "surface brightness", "err": "1-sigma uncertainty", "dq": "jwst pixel DQ bit flags",

@@ -84,12 +84,14 @@ class ExtractionParameters:
             v = np.asarray(values, dtype=np.float64).ravel()[order]
             return _interp_extrapolate(np.asarray(wavelength, dtype=np.float64), wave[order], v)
 
-        radius = interp(self.radius)
+        radius = np.asarray(self.radius)
         if rscale is not None:
             if not 0.5 <= rscale <= 3.0:
                 raise ParameterError(f"rscale {rscale}: allowed 0.5-3 (radius × rscale/2)")
+            # before the interpolation and in the file's precision (float32 for a reference file), as the
+            # official step: the same radii to the last bit
             radius = radius * rscale / 2.0
-        return radius, interp(self.inner_bkg), interp(self.outer_bkg)
+        return interp(radius), interp(self.inner_bkg), interp(self.outer_bkg)
 
 
 def _interp_extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -121,7 +123,8 @@ def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParamete
     try:
         with Extract1dIFUModel(path) as ref:
             data = ref.data
-            values = [np.array(getattr(data, name), dtype=np.float64).ravel()
+            # as stored (float32): the official step scales the radii in that precision (ifu_rscale)
+            values = [np.array(getattr(data, name)).ravel()
                       for name in ("wavelength", "radius", "inner_bkg", "outer_bkg")]
             meta = ref.meta
             subtract = meta.subtract_background

@@ -1,11 +1,13 @@
-"""Entry point: spectra of the cubes in a store, written as ``x1d`` FITS files."""
+"""Entry points: :func:`spectra` (lazy spectra of a cube or a store's cubes) and :func:`extract_cubes`
+(the same, written as ``x1d`` FITS files: ``mrsdask extract`` and the pipeline ``extract`` step)."""
 
 from __future__ import annotations
 
 import dask
+import xarray as xr
 
-from mrsdask.extract.parameters import ExtractionParameters, default_parameters, read_extract1d
-from mrsdask.extract.spectrum import extract_spectrum
+from mrsdask.extract.request import ExtractRequest
+from mrsdask.extract.spectrum import extract_spectrum, make_request
 
 
 def x1d_path(folder: str, prefix: str, name: str) -> str:
@@ -15,8 +17,15 @@ def x1d_path(folder: str, prefix: str, name: str) -> str:
     return join(folder, f"{prefix}_{name}_x1d.fits")
 
 
-def check_extraction(store: str, names: list[str], *, source_type: str | None = None,
-                     center: tuple[float, float] | None = None, rscale: float | None = None) -> None:
+def complete_cubes(store: str) -> list[str]:
+    """Names of the complete cubes of a store, sorted."""
+    from mrsdask.cube.store import COMPLETE_ATTR, open_group
+
+    group = open_group(store, mode="r")
+    return sorted(k for k in group.group_keys() if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
+
+
+def check_extraction(store: str, names: list[str], request: ExtractRequest) -> None:
     """Check that every cube opens (complete, whole) and takes the aperture options; no data read.
 
     Raises
@@ -30,7 +39,55 @@ def check_extraction(store: str, names: list[str], *, source_type: str | None = 
     for name in names:
         cube = open_cube(store, name)
         cube.attrs["cube"] = name
-        check_aperture_options(cube, str(source_type or cube.attrs.get("source_type") or "POINT"), center, rscale)
+        check_aperture_options(cube, request)
+
+
+def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
+            request: ExtractRequest | None = None, **options) -> xr.Dataset | dict[str, xr.Dataset]:
+    """Lazy 1-D spectra, as the official ``Extract1dStep`` (and ``spectral_leak`` for a store's cubes).
+
+    Parameters
+    ----------
+    cube_or_store : xarray.Dataset or str
+        One cube (:func:`mrsdask.cube.build.open_cube`), or a cube store (path or URL).
+    names : list of str, optional
+        Cubes of the store (default: every complete cube).
+    request : ExtractRequest, optional
+        The options; ``**options`` replace single fields (official names, or the older
+        ``source_type``, ``center``, ``rscale``, ``residual_fringe``).
+
+    Returns
+    -------
+    xarray.Dataset or dict of str to xarray.Dataset
+        A cube's spectrum, or each cube's by name, lazy (``.load()`` or ``dask.compute``
+        computes them; :func:`mrsdask.io.x1d.write_x1d` writes one). For a store, the 3A spectrum
+        of a point source is corrected for the spectral leak when ``spectral_leak`` is on
+        (its ``spectral_leak`` attribute says what was done, or why not).
+    """
+    from mrsdask.cube.build import open_cube
+    from mrsdask.extract.leak import correct_spectra
+    from mrsdask.extract.parameters import default_parameters, read_extract1d
+
+    request = make_request(request, options)
+    params = read_extract1d(request.override_extract1d, request.bkg_sigma_clip) if request.override_extract1d \
+        else default_parameters()
+    if isinstance(cube_or_store, xr.Dataset):
+        return extract_spectrum(cube_or_store, params, request)
+    store = str(cube_or_store)
+    names = complete_cubes(store) if names is None else list(names)
+    check_extraction(store, names, request)
+    out = {}
+    for name in names:
+        cube = open_cube(store, name)
+        cube.attrs["cube"] = name
+        out[name] = extract_spectrum(cube, params, request)
+        out[name].attrs["cube"] = name
+    if request.spectral_leak:
+        correct_spectra(out, request.override_mrsptcorr)
+    else:
+        for s in out.values():
+            s.attrs["spectral_leak"] = "not applied (spectral_leak off)"
+    return out
 
 
 def extract_cubes(
@@ -38,15 +95,11 @@ def extract_cubes(
     names: list[str],
     folder: str,
     prefix: str,
+    request: ExtractRequest | None = None,
     *,
-    extract1d: str | None = None,
-    source_type: str | None = None,
-    center: tuple[float, float] | None = None,
-    rscale: float | None = None,
-    residual_fringe: bool = False,
-    bkg_sigma_clip: float = 3.0,
     announce=print,
     overwrite: bool = False,
+    **options,
 ) -> list[str]:
     """Extract one spectrum per cube and write each as an ``x1d`` file.
 
@@ -58,12 +111,8 @@ def extract_cubes(
         Cubes to extract; each must be complete.
     folder, prefix : str
         Output folder (created) or ``s3://`` prefix, and the start of the file names.
-    extract1d : str, optional
-        Official EXTRACT1D (IFU) reference file; default the documented apertures.
-    source_type, center, rscale, residual_fringe
-        See :func:`mrsdask.extract.extract_spectrum`.
-    bkg_sigma_clip : float
-        Clipping threshold of the background statistics.
+    request : ExtractRequest, optional
+        The options (``**options`` replace single fields); see :func:`spectra`.
     overwrite : bool
         Replace existing files that mrsdask did not write (files it wrote, ``ORIGIN =
         'mrsdask'``, are replaced anyway). The folder and files are checked before any work.
@@ -73,28 +122,27 @@ def extract_cubes(
     list of str
         The files written.
     """
-    from dataclasses import replace
-
-    from mrsdask.cube.build import open_cube
     from mrsdask.io import outputs
     from mrsdask.io.x1d import write_x1d
 
+    request = make_request(request, options)
     outputs.check_output_folder(folder, "x1d folder")
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
-
-    check_extraction(store, names, source_type=source_type, center=center, rscale=rscale)
-    params: ExtractionParameters = read_extract1d(extract1d, bkg_sigma_clip) if extract1d else \
-        replace(default_parameters(), bkg_sigma_clip=bkg_sigma_clip)
-    spectra = [extract_spectrum(open_cube(store, name), params, source_type=source_type, center=center,
-                                rscale=rscale, residual_fringe=residual_fringe) for name in names]
-    spectra = dask.compute(*spectra)  # all cubes' slabs in one graph, in parallel
+    lazy = spectra(store, names, request=request)
+    computed = dask.compute(*lazy.values())  # all cubes' slabs in one graph, in parallel
     outputs.make_folder(folder)
-    written = []
-    for name, spectrum, path in zip(names, spectra, files):
-        spectrum.attrs["cube"] = name
+    for name, spectrum, path in zip(names, computed, files):
         write_x1d(spectrum, path)
-        announce(f"  wrote {path} ({spectrum.attrs['source_type'].lower()} source at x={spectrum.attrs['x_center']:g}, "
-                 f"y={spectrum.attrs['y_center']:g}: {spectrum.attrs['center_from']})")
-        written.append(path)
-    return written
+        a = spectrum.attrs
+        announce(f"  wrote {path} ({a['source_type'].lower()} source at x={a['x_center']:g}, y={a['y_center']:g}: "
+                 f"{a['center_from']}; aperture correction {a['aperture_correction']})")
+        if str(a.get("proper_motion", "")).startswith("applied"):
+            announce(f"    proper motion {a['proper_motion']}")
+        if str(a.get("spectral_leak", "")).startswith("applied"):
+            announce(f"    spectral leak {a['spectral_leak']}")
+    if computed:
+        leak = computed[0].attrs.get("spectral_leak", "")
+        if not any(str(s.attrs.get("spectral_leak", "")).startswith("applied") for s in computed):
+            announce(f"  spectral leak {leak}")
+    return files

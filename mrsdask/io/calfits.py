@@ -56,6 +56,10 @@ class ExposureInfo:
     bkgdtarg: bool
     mt_ra: float
     mt_dec: float
+    mu_ra: float = np.nan
+    mu_dec: float = np.nan
+    mu_epoch: str = ""
+    expmid: float = np.nan
 
     @property
     def setting(self) -> str:
@@ -186,6 +190,10 @@ def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
         bkgdtarg=header_flag(primary, "BKGDTARG"),
         mt_ra=_float(sci, "MT_RA", _float(primary, "MT_RA")),
         mt_dec=_float(sci, "MT_DEC", _float(primary, "MT_DEC")),
+        mu_ra=_float(primary, "MU_RA"),  # arcsec/yr, μα·cos δ (the official target proper motion)
+        mu_dec=_float(primary, "MU_DEC"),
+        mu_epoch=str(primary.get("MU_EPOCH", "") or "").strip(),
+        expmid=_float(primary, "EXPMID"),  # MJD (UTC) of the exposure's mid-time
     )
 
 

@@ -56,6 +56,51 @@ def spectral_wcs(ra: float, dec: float, wavelength: np.ndarray):
     return WCS([(pixel_frame, transform), (world, None)])
 
 
+def _record_extraction(model, a: dict) -> None:
+    """What the extraction did, in the primary header: the official step flags and reference names, and
+    mrsdask's keywords (``APCORR``/``APCORFIL`` aperture correction, ``SRCPOS`` how the centre was
+    found, ``PMAPPL``/``PMRA``/``PMDEC`` proper motion, ``SPLEAK`` spectral leak) with the full
+    sentences as HISTORY."""
+    model.meta.cal_step.extract_1d = "COMPLETE"
+    if a.get("extraction_parameters"):
+        model.meta.ref_file.extract1d.name = str(a["extraction_parameters"])
+    cards = []
+    apcorr = str(a.get("aperture_correction", ""))
+    if apcorr:
+        cards.append(["APCORR", apcorr.startswith("applied"), "aperture correction applied (APCORR table)"])
+        if a.get("apcorr_file"):
+            cards.append(["APCORFIL", str(a["apcorr_file"]), "APCORR reference file used"])
+    if a.get("center_from"):
+        cards.append(["SRCPOS", str(a["center_from"])[:68], "how the aperture centre was found"])
+    if a.get("proper_motion"):
+        applied = str(a["proper_motion"]).startswith("applied")
+        cards.append(["PMAPPL", applied, "target moved by its proper motion to EXPMID"])
+        if applied:
+            cards += [["PMRA", float(a["targ_ra_moved"]), "[deg] target RA at the exposures' mid-time"],
+                      ["PMDEC", float(a["targ_dec_moved"]), "[deg] target Dec at the exposures' mid-time"]]
+    leak = str(a.get("spectral_leak", ""))
+    if leak:
+        applied = leak.startswith("applied")
+        if applied or leak.startswith("skipped"):
+            model.meta.cal_step.spectral_leak = "COMPLETE" if applied else "SKIPPED"
+        cards.append(["SPLEAK", applied, "spectral leak (1B in 3A) removed from this spectrum"])
+        if a.get("mrsptcorr_file"):
+            model.meta.ref_file.mrsptcorr.name = str(a["mrsptcorr_file"])
+    for key in ("mu_ra", "mu_dec"):
+        value = a.get(key)
+        if value is not None and np.isfinite(float(value)):
+            setattr(model.meta.target, "proper_motion_" + key[3:], float(value))
+    if a.get("mu_epoch"):
+        model.meta.target.proper_motion_epoch = str(a["mu_epoch"])
+    for what, text in (("centre", a.get("center_from")), ("aperture correction", apcorr),
+                       ("proper motion", a.get("proper_motion")), ("spectral leak", leak),
+                       ("residual fringe", a.get("residual_fringe_note"))):
+        if text:
+            cards.append(["HISTORY", f"mrsdask extract, {what}: {text}", ""])
+    if cards:
+        model.extra_fits = {"PRIMARY": {"header": cards}}
+
+
 def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     """Write a spectrum from :func:`mrsdask.extract.extract_spectrum` as an ``x1d`` FITS file.
 
@@ -101,6 +146,7 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
         model.meta.target.ra, model.meta.target.dec = float(a["targ_ra"]), float(a["targ_dec"])
     model.meta.target.source_type = a["source_type"]
     model.meta.origin = "mrsdask"  # ORIGIN: how a later run knows it may replace the file
+    _record_extraction(model, a)
     model.spec.append(spec)
     with outputs.staged_file(path) as tmp:  # the final name, so FILENAME is right
         model.save(tmp)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from mrsdask.background.request import BackgroundRequest
 from mrsdask.cube.plan import CubeRequest
+from mrsdask.extract.request import ExtractRequest
 from mrsdask.fringe.request import FringeRequest
 from mrsdask.options import Param, from_parameters, pipeline_params
 from mrsdask.outlier.request import OutlierRequest
@@ -185,22 +186,17 @@ def run_extract_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     """``extract``: spectra of the last cube step's cubes as ``x1d`` FITS files."""
     from mrsdask.extract import extract_cubes
 
-    files = extract_cubes(ctx.cube_store, ctx.cubes, ctx.output, p["prefix"] or ctx.product or "mrsdask",
-                          extract1d=p["extract1d"], source_type=p["source_type"], center=p["center"],
-                          rscale=p["rscale"], residual_fringe=p["residual_fringe"],
-                          bkg_sigma_clip=p["bkg_sigma_clip"], announce=ctx.announce)
-    return StepResult(ctx.output, f"{len(files)} x1d file(s) in {ctx.output} (aperture correction not applied)", files)
+    request = from_parameters(ExtractRequest, p)
+    files = extract_cubes(ctx.cube_store, ctx.cubes, ctx.output, p["prefix"] or ctx.product or "mrsdask", request,
+                          announce=ctx.announce)
+    done = "aperture correction " + ("on" if request.apply_apcorr else "off")
+    return StepResult(ctx.output, f"{len(files)} x1d file(s) in {ctx.output} ({done})", files)
 
 
 EXTRACT_STEP = StepType("extract", EXPORT, (
     Param("folder", "str", "x1d", "output folder (under the run folder unless absolute)"),
     Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
-    Param("source_type", "choice", None, "point or extended (default: the cube's)", ("point", "extended")),
-    Param("center", "pair", None, "aperture centre [x, y] in 0-based spaxels (default: nearest the target)"),
-    Param("extract1d", "str", None, "official EXTRACT1D (IFU) reference file (default: 2 FWHM apertures)", input_file=True),
-    Param("rscale", "float", None, "scale the aperture radius by rscale/2 (0.5-3)"),
-    Param("residual_fringe", "bool", False, "also remove residual fringes from the spectra (rf_ columns)"),
-    Param("bkg_sigma_clip", "float", 3.0, "background clipping threshold (sigma)"),
+    *pipeline_params(ExtractRequest),  # the request's options, declared once in mrsdask.extract.request
 ), run_extract_step, "1-D spectra (x1d FITS) of the cubes built by the cube step before it")
 
 # --------------------------------------------------------------------------- outlier

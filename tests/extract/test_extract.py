@@ -52,7 +52,8 @@ def test_spectra_equal_the_official_extract_1d(band_cube, tmp_path, source_type)
     official = _official_x1d(s3d, source_type, ref).spec[0]
     params = read_extract1d(ref)  # the same apertures, read back from the official format
     with dask.config.set(scheduler="threads"):
-        spectrum = extract_spectrum(open_cube(store, name), params, source_type=source_type).load()
+        spectrum = extract_spectrum(open_cube(store, name), params, source_type=source_type, apply_apcorr=False,
+                                    ifu_rfcorr=False).load()
     path = write_x1d(spectrum, str(tmp_path / "mrsdask_x1d.fits"))
     with datamodels.open(path) as model:
         mine = model.spec[0]
@@ -76,7 +77,8 @@ def test_spectra_equal_the_official_extract_1d(band_cube, tmp_path, source_type)
 
 
 def test_point_source_flux_against_the_simulated_truth(point_source_sim, tmp_path):
-    """No aperture correction: a 3-FWHM aperture holds the simulator's (Gaussian) PSF whole."""
+    """A 3-FWHM aperture holds the simulator's (Gaussian) PSF whole (the shipped Gaussian-PSF aperture
+    correction is 1.0000000 there)."""
     from mrsdask.datamodel import cube as cmodel
     from mrsdask.sim import read_truth, truth_spectrum
 
@@ -89,8 +91,9 @@ def test_point_source_flux_against_the_simulated_truth(point_source_sim, tmp_pat
         ra0 = truth.config.target_ra + source.ra_offset / 3600.0 / np.cos(np.radians(truth.config.target_dec))
         dec0 = truth.config.target_dec + source.dec_offset / 3600.0
         x0, y0 = cmodel.celestial_wcs(cube.attrs).wcs_world2pix(ra0, dec0, 0)
-        spectrum = extract_spectrum(cube, source_type="point", center=(float(x0), float(y0)), rscale=3.0).load()
-        nearest = extract_spectrum(cube, source_type="point").load()
+        spectrum = extract_spectrum(cube, source_type="point", center=(float(x0), float(y0)), rscale=3.0,
+                                    ifu_rfcorr=False).load()
+        nearest = extract_spectrum(cube, source_type="point", ifu_rfcorr=False).load()
     ratio = spectrum["flux"].values / truth_spectrum(source, spectrum["wavelength"].values)
     good = spectrum["dq"].values == 0
     assert good.sum() > 0.9 * ratio.size
@@ -177,11 +180,17 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path):
 
     store, name, _ = band_cube
     out = str(tmp_path / "x1d")
-    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", store, "--x1d", out, "--source-type", "point"],
-                          capture_output=True, text=True, timeout=600)
+    # --source-type: the flag of earlier releases for --ifu-set-srctype
+    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", store, "--x1d", out, "--source-type", "point",
+                           "--no-ifu-rfcorr"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert os.listdir(out) == [f"mrsdask_{name}_x1d.fits"]
-    assert "aperture correction not applied" in proc.stdout
+    assert "aperture correction applied: mrsdask_mrs_apcorr_gaussian.asdf" in proc.stdout
+    from astropy.io import fits
+
+    header = fits.getheader(os.path.join(out, f"mrsdask_{name}_x1d.fits"))
+    assert header["APCORR"] is True and header["APCORFIL"] == "mrsdask_mrs_apcorr_gaussian.asdf"
+    assert header["S_EXTR1D"] == "COMPLETE" and header["SRCPOS"].startswith("spaxel nearest")
     proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", str(tmp_path / "nothing.zarr"), "--x1d", out],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "no zarr store there" in proc.stderr

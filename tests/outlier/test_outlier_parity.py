@@ -25,9 +25,9 @@ N_HOT = 50
 
 def _official_env():
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "1"
-    from mrsdask.instrument.reference import _disable_crds_context_lookup
+    from mrsdask.instrument.reference import disable_crds_context_lookup
 
-    _disable_crds_context_lookup()
+    disable_crds_context_lookup()
 
 
 def with_hot_pixels(files, folder, n_hot=N_HOT, seed=5, amplitude=500.0):

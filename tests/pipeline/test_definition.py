@@ -50,7 +50,7 @@ def test_overrides_change_parameters_before_the_checks():
     ([{"step": "fringe", "ignore_regions": [[5.1, 5.0]]}], "not a \\[min, max\\] pair"),
     ([{"step": "export"}], "reads cubes, but no cube step comes before it"),
     ([{"step": "extract"}], "reads cubes, but no cube step comes before it"),
-    ([{"step": "cube"}, {"step": "extract", "center": [3]}], "'center' must be two numbers"),
+    ([{"step": "cube"}, {"step": "extract", "center_xy": [3]}], "'center_xy' must be two numbers"),
     ([{"step": "cube"}, {"step": "fringe"}], "comes after a cube step"),
     ([{"step": "cube"}, {"step": "outlier"}], "comes after a cube step"),
     ([{"step": "outlier", "threshold_percent": "high"}], "'threshold_percent' must be a number"),
