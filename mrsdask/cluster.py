@@ -158,7 +158,7 @@ def dask_client(
         Local cluster: wait for its workers before returning the client. With ``False`` the
         workers start in the background (they import for ~1 s, see :mod:`mrsdask.preload`)
         while the caller goes on, e.g. reading its inputs; call :func:`wait_until_ready`
-        before planning by worker count (:func:`mrsdask.cube.build.build_cubes` does).
+        before planning by worker count (:func:`mrsdask.cube.builder.build_cubes` does).
     """
     import dask
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def warm_up() -> float:
     """Import the task modules; returns the seconds taken."""
     start = time.perf_counter()
-    import mrsdask.cube.build  # noqa: F401
+    import mrsdask.cube.builder  # noqa: F401
     import mrsdask.cube.pixels  # noqa: F401
     import mrsdask.io.mrs_wcs  # noqa: F401
 

@@ -326,7 +326,7 @@ def test_tabular_axis_plane_and_range():
 def test_queries_on_a_built_cube(sim_1a, tmp_path):
     import dask
 
-    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.builder import build_cubes, open_cube
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_cal
     from mrsdask.sim import read_truth

@@ -136,7 +136,7 @@ def extract_background(cube: xr.Dataset, sigma: float = 3.0, maxiters: int = 5, 
     Parameters
     ----------
     cube : xarray.Dataset
-        A cube (:mod:`mrsdask.datamodel.cube`), e.g. from :func:`mrsdask.cube.build.open_cube`.
+        A cube (:mod:`mrsdask.datamodel.cube`), e.g. from :func:`mrsdask.cube.builder.open_cube`.
     sigma, maxiters
         ``sigma_clipped_stats`` parameters (official ``bkg_sigma_clip`` = 3, 5 iterations).
     weight : float
@@ -204,7 +204,7 @@ def cube_background_spectra(
     list of BackgroundSpectrum
         One per cube, weighted by the exposure time of its exposure(s).
     """
-    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.builder import build_cubes, open_cube
     from mrsdask.cube.plan import CubeRequest
 
     _, background = exposure_roles(ds)

@@ -86,7 +86,7 @@ def simulate_inputs(workdir: str, overrides: dict, mosaic: str | None, pointings
 
 def run(args) -> int:
     from mrsdask.bench.parity import compare_with_official, parity_ok
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE
     from mrsdask.cube.store import open_group
 

@@ -53,7 +53,7 @@ def spectra_difference(official_path: str, mine_path: str) -> dict:
 
 
 def run(args) -> int:
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.cube.export import write_s3d
     from mrsdask.cube.store import open_group
     from mrsdask.extract import default_parameters, write_extract1d

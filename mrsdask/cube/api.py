@@ -1,4 +1,4 @@
-"""``mrsdask.cube.build``: the Python entry point of cube building.
+"""``mrsdask.cube.build``: the Python entry point of cube building (exported by :mod:`mrsdask.cube`).
 
 ::
 
@@ -104,7 +104,7 @@ def build(
     Returns
     -------
     dict of str to xarray.Dataset
-        Cube name → the cube, opened lazily from the store (:func:`mrsdask.cube.build.open_cube`).
+        Cube name → the cube, opened lazily from the store (:func:`mrsdask.cube.builder.open_cube`).
 
     Raises
     ------
@@ -114,7 +114,7 @@ def build(
         For inputs or a store that cannot be used, before any cluster starts.
     """
     from mrsdask.cluster import check_cluster_options, planned_budget
-    from mrsdask.cube.build import build_cubes, check_build, open_cube
+    from mrsdask.cube.builder import build_cubes, check_build, open_cube
     from mrsdask.options import request_from
     from mrsdask.scheduling import choose_scheduler, scheduler_block
 

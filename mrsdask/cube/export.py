@@ -158,7 +158,7 @@ def _asdf_hdu(tree: dict) -> fits.BinTableHDU:
 
 
 def write_s3d(ds: xr.Dataset, path: str) -> str:
-    """Write a cube Dataset (from :func:`mrsdask.cube.build.open_cube`) as an ``s3d`` FITS file.
+    """Write a cube Dataset (from :func:`mrsdask.cube.builder.open_cube`) as an ``s3d`` FITS file.
 
     Parameters
     ----------
@@ -241,7 +241,7 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
     list of str
         The files written.
     """
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
 
     files = check_s3d_outputs(folder, prefix, names, overwrite)
     outputs.make_folder(folder)

@@ -35,10 +35,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from mrsdask.datamodel.dq import DO_NOT_USE  # planes with no covered spaxel in the aperture
 from mrsdask.extract.overlap import circular_overlap_grid
 
-#: DQ flag of planes with no covered spaxel in the aperture.
-DO_NOT_USE = 1
 OUTPUTS = ("temp_flux", "f_var", "background", "b_var", "npixels", "npixels_bkg", "dq")
 
 

@@ -33,7 +33,7 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest) -> N
     MrsdaskError
         Naming the cube and what is wrong (see :func:`mrsdask.extract.spectrum.check_aperture_options`).
     """
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.extract.spectrum import check_aperture_options
 
     for name in names:
@@ -49,7 +49,7 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
     Parameters
     ----------
     cube_or_store : xarray.Dataset or str
-        One cube (:func:`mrsdask.cube.build.open_cube`), or a cube store (path or URL).
+        One cube (:func:`mrsdask.cube.builder.open_cube`), or a cube store (path or URL).
     names : list of str, optional
         Cubes of the store (default: every complete cube).
     request : ExtractRequest, optional
@@ -64,7 +64,7 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
         of a point source is corrected for the spectral leak when ``spectral_leak`` is on
         (its ``spectral_leak`` attribute says what was done, or why not).
     """
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.extract.leak import correct_spectra
     from mrsdask.extract.parameters import default_parameters, read_extract1d
 

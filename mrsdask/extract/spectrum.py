@@ -139,7 +139,7 @@ def extract_spectrum(
     Parameters
     ----------
     cube : xarray.Dataset
-        A cube following :mod:`mrsdask.datamodel.cube` (:func:`mrsdask.cube.build.open_cube`).
+        A cube following :mod:`mrsdask.datamodel.cube` (:func:`mrsdask.cube.builder.open_cube`).
     params : ExtractionParameters, optional
         Aperture radii and method; default the request's ``override_extract1d`` file, else
         :func:`~mrsdask.extract.parameters.default_parameters`.

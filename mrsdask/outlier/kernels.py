@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-#: jwst DQ bits.
-DO_NOT_USE = 1
-OUTLIER = 16
+from mrsdask.datamodel.dq import DO_NOT_USE, OUTLIER
 #: Rows and columns at each detector edge left out of the percentile (official: 4).
 BORDER = 4
 

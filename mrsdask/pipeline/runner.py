@@ -227,7 +227,7 @@ def _output_complete(step: StepSpec, output: str, record: dict[str, Any]) -> boo
             open_detector_store(output)  # raises unless complete and valid
             return True
         if kind == CUBE:
-            from mrsdask.cube.build import open_cube
+            from mrsdask.cube.builder import open_cube
 
             for name in record.get("products", []):
                 open_cube(output, name)  # raises unless complete and whole (no chunk missing)

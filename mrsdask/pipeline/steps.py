@@ -16,7 +16,7 @@ step           does                                         writes
 
 The steps call the same functions as the ``mrsdask`` subcommands of the same names
 (:func:`mrsdask.background.run_background`, :func:`mrsdask.fringe.run.run_fringe`,
-:func:`mrsdask.cube.build.build_cubes`, :func:`mrsdask.cube.export.export_s3d`), and their
+:func:`mrsdask.cube.builder.build_cubes`, :func:`mrsdask.cube.export.export_s3d`), and their
 options are declared once, in the requests those take (``BackgroundRequest``,
 ``FringeRequest``, ``CubeRequest``).
 """
@@ -141,8 +141,8 @@ FRINGE_STEP = StepType("fringe", DETECTOR, pipeline_params(FringeRequest), run_f
 
 # --------------------------------------------------------------------------- cube
 def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
-    """``cube``: :func:`mrsdask.cube.build.build_cubes` into the step's store."""
-    from mrsdask.cube.build import build_cubes, open_cube
+    """``cube``: :func:`mrsdask.cube.builder.build_cubes` into the step's store."""
+    from mrsdask.cube.builder import build_cubes, open_cube
     from mrsdask.cube.cubepars import default_cubepars, read_cubepar
     from mrsdask.io.detector_store import open_detector_inputs
 

@@ -160,7 +160,7 @@ def test_point_source_from_cubes_of_subtracted_store(sim_1a3a, master_run, tmp_p
     (test_master_method_recovers_sky_and_source) and cubes built from a subtracted store
     (tests/pipeline/test_run.py).
     """
-    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.builder import build_cubes, open_cube
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_detector_store
     from mrsdask.sim import read_truth, sky_spectrum, truth_spectrum

@@ -208,7 +208,7 @@ def reference_cube(cal_files: tuple[str, ...], folder: str, *, window: bool = Fa
     """
     import dask
 
-    from mrsdask.cube.build import build_cubes
+    from mrsdask.cube.builder import build_cubes
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_cal
 

@@ -75,7 +75,7 @@ def test_killing_a_worker_midway_gives_the_same_cube(sim_1a, separate_cluster, r
 # Two cube runs; resuming is also covered in the default run by tests/cube/test_resume.py.
 @pytest.mark.slow
 def test_killed_run_resumes_without_recomputing_finished_slabs(sim_1a, reference, tmp_path):
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.errors import IncompleteStoreError
 
     root = str(tmp_path / "cubes.zarr")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mrsdask.cube import memory
-from mrsdask.cube.build import CubeSpec
+from mrsdask.cube.builder import CubeSpec
 from mrsdask.cube.pixels import INDEX_STRIDE, PixelTableInfo
 from mrsdask.errors import ParameterError
 from tests.cluster import dask_procs
@@ -89,7 +89,7 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
     what a slab task really allocates."""
     import dask
 
-    from mrsdask.cube import build
+    from mrsdask.cube import builder
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_cal
 
@@ -108,7 +108,7 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
     root = str(tmp_path / "cubes.zarr")
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     with dask.config.set(scheduler="synchronous"):
-        build.build_cubes(ds, root, CubeRequest(output_type="band", channels=(1,), subbands=("A",),
+        builder.build_cubes(ds, root, CubeRequest(output_type="band", channels=(1,), subbands=("A",),
                                                       wavemin=dask_procs.WAVEMIN, wavemax=dask_procs.WAVEMAX),
                           progress=False, keep_scratch=True)
     (auto, spec), = fitted
@@ -155,7 +155,7 @@ def test_local_workers_preload_the_task_modules():
 
     with dask_client(n_workers=1, memory_limit="1GB", announce=lambda _: None) as client:
         loaded = next(iter(client.run(lambda: [m in sys.modules for m in (
-            "mrsdask.preload", "mrsdask.cube.build", "mrsdask.cube.pixels", "mrsdask.io.mrs_wcs")]).values()))
+            "mrsdask.preload", "mrsdask.cube.builder", "mrsdask.cube.pixels", "mrsdask.io.mrs_wcs")]).values()))
     assert loaded == [True, True, True, True]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mrsdask.bench.parity import compare_with_official, parity_ok
-from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.export import write_s3d
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal

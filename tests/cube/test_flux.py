@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mrsdask.cube.build import linear_axis
+from mrsdask.cube.builder import linear_axis
 from mrsdask.cube.cubepars import default_cubepars
 from mrsdask.cube.plan import CubeRequest, plan_cubes
 from tests.conftest import run_cli

@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 
 from mrsdask.bench.parity import compare_with_official, parity_ok
-from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal
 

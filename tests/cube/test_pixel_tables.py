@@ -8,7 +8,7 @@ import pytest
 import zarr
 
 from mrsdask.cube import pixels
-from mrsdask.cube.build import pixel_table_groups, pixel_table_tasks
+from mrsdask.cube.builder import pixel_table_groups, pixel_table_tasks
 from mrsdask.errors import InputError
 from mrsdask.io import mrs_wcs
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mrsdask.cube import store as cube_store
-from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.errors import IncompleteStoreError
 from mrsdask.io.detector_store import open_cal
@@ -24,7 +24,7 @@ def _crash_on_third_slab(monkeypatch) -> list[int]:
     (The scheduler's order of independent slabs is its own: count calls, not slab numbers.)
     Returns the list of slab indices the tasks were called with.
     """
-    import mrsdask.cube.build as build
+    import mrsdask.cube.builder as build
 
     original = build.build_slab
     calls = []
@@ -42,7 +42,7 @@ def _crash_on_third_slab(monkeypatch) -> list[int]:
 def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     import dask
 
-    import mrsdask.cube.build as build
+    import mrsdask.cube.builder as build
 
     root = str(tmp_path / "cubes.zarr")
     ds = open_cal([str(p) for p in sim_1a.cal_files])
@@ -98,7 +98,7 @@ def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, mo
     import dask
     from astropy.io import fits
 
-    import mrsdask.cube.build as build
+    import mrsdask.cube.builder as build
 
     files = []
     for path in sim_1a.cal_files:

@@ -80,7 +80,7 @@ def test_every_chunk_is_written_and_recorded_even_all_fill_value(built):
 
 
 def test_a_lost_chunk_is_reported_by_every_reader_and_a_rebuild_repairs_it(sim_1a, built, store, capsys):
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.errors import DamagedStoreError
 
     os.remove(_chunk(store, "sci", 3))
@@ -109,7 +109,7 @@ def test_a_lost_chunk_is_reported_by_every_reader_and_a_rebuild_repairs_it(sim_1
 def test_the_pipeline_does_not_call_a_damaged_cube_up_to_date(sim_1a, built, tmp_path):
     import dask
 
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.pipeline import load_pipeline, run_pipeline
 
     definition = tmp_path / "small.yaml"

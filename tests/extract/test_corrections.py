@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from mrsdask.cube.build import build_cubes, open_cube
+from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.export import write_s3d
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.errors import InputError, ParameterError

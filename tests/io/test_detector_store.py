@@ -141,7 +141,7 @@ def test_unknown_input_kind(tmp_path):
 
 def test_cubes_refuse_a_dataset_changed_in_memory(sim_1a, tmp_path):
     """Tasks read from files/stores, so in-memory changes must be written first (no silent mix-up)."""
-    from mrsdask.cube.build import build_cubes
+    from mrsdask.cube.builder import build_cubes
     from mrsdask.cube.plan import CubeRequest
 
     ds = open_cal([str(p) for p in sim_1a.cal_files])

@@ -83,7 +83,7 @@ def test_a_read_only_output_is_refused_before_any_work(command, read_only, sim_1
 
 def test_a_write_refused_while_writing_is_one_error_naming_the_file(read_only, cube_1a):
     """The translation itself (past the checks): write_s3d straight into a read-only mount."""
-    from mrsdask.cube.build import open_cube
+    from mrsdask.cube.builder import open_cube
     from mrsdask.cube.export import write_s3d
     from mrsdask.errors import OutputError
 

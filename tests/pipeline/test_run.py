@@ -48,7 +48,7 @@ def test_a_pipeline_chains_its_steps_records_them_and_resumes(sim_1a, tmp_path):
     import xarray as xr
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
-    from mrsdask.cube.build import build_cubes, open_cube
+    from mrsdask.cube.builder import build_cubes, open_cube
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.io.detector_store import open_cal
 
