@@ -16,7 +16,7 @@ Dataset → a lazy subtracted Dataset, or a detector store written and opened; i
 decisions are logged on the ``mrsdask.background`` logger.
 """
 
-from importlib import import_module
+from mrsdask.lazy import lazy_exports
 
 #: Public names → the module defining them; imported on first use, so that importing the
 #: light modules (e.g. :mod:`~mrsdask.background.request`, for the command-line flags) does not
@@ -37,15 +37,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,7 @@ Public API
   steps (baseline, features, periodogram, sines, evidence), pure numpy/numba.
 """
 
-from importlib import import_module
+from mrsdask.lazy import lazy_exports
 
 #: Public names → the module defining them; imported on first use, so that the light modules
 #: (:mod:`~mrsdask.fringe.request`, for the command-line flags) do not import the numba kernels.
@@ -52,15 +52,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
