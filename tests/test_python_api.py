@@ -27,6 +27,7 @@ import mrsdask.cube
 import mrsdask.fringe
 import mrsdask.pipeline
 from mrsdask.errors import InputError, ParameterError
+from tests.cluster import dask_procs
 from tests.conftest import run_cli
 
 DETECTOR_VARS = ("sci", "err", "dq")
@@ -41,6 +42,10 @@ def _roles_association(sim, folder) -> str:
         json.dump({"asn_type": "spec3", "products": [{"name": "roles", "members": [
             {"expname": first, "exptype": "science"}, {"expname": second, "exptype": "background"}]}]}, fobj)
     return path
+
+
+#: The stretch of band 1A the cubes are built over: that of the session's ``reference`` cube.
+WINDOW = {"wavemin": dask_procs.WAVEMIN, "wavemax": dask_procs.WAVEMAX}
 
 
 def _cli(*args):
@@ -68,7 +73,7 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
 
     # 1. Cubes from the association: written, returned opened lazily; the session's reference
     # cube of the same files (built by the builder itself).
-    cubes = mrsdask.cube.build(association, f"{out}/cubes.zarr", channels=(1,), subbands=("A",))
+    cubes = mrsdask.cube.build(association, f"{out}/cubes.zarr", channels=(1,), subbands=("A",), **WINDOW)
     assert list(cubes) == ["ch1-short"] and isinstance(cubes["ch1-short"]["sci"].data, da.Array)
     for var in CUBE_VARS:
         np.testing.assert_array_equal(cubes["ch1-short"][var].values, reference[var], err_msg=var)
@@ -86,11 +91,12 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
     # 3. Background -> cube. In memory the builder refuses (it reads exposures from their files
     # or store, so it would use the unsubtracted data): the error says what to do.
     with pytest.raises(InputError, match="changed in memory"):
-        mrsdask.cube.build(lazy, f"{out}/from_memory.zarr", channels=(1,))
+        mrsdask.cube.build(lazy, f"{out}/from_memory.zarr", channels=(1,), **WINDOW)
     assert not os.path.exists(f"{out}/from_memory.zarr/ch1-short")
     # Through the store the chain works, and equals the CLI's.
-    bkg_cubes = mrsdask.cube.build(subtracted, f"{out}/bkg_cubes.zarr", channels=(1,))
-    _cli("cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1")
+    bkg_cubes = mrsdask.cube.build(subtracted, f"{out}/bkg_cubes.zarr", channels=(1,), **WINDOW)
+    _cli("cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1",
+         "--wavemin", str(WINDOW["wavemin"]), "--wavemax", str(WINDOW["wavemax"]))
     _same_cubes(bkg_cubes, f"{out}/cli_bkg_cubes.zarr")
     assert not np.array_equal(bkg_cubes["ch1-short"]["sci"].values, reference["sci"], equal_nan=True)
 

@@ -122,11 +122,11 @@ def test_slabs_shrink_on_small_workers_and_the_cube_is_unchanged(sim_1a, tmp_pat
     # Measured peak of the heaviest slab task (numpy allocations) stays below the estimate.
     scratch = root + "/_scratch"
     heaviest = max(range(spec.n_slabs), key=lambda s: sum(
-        max(0, np.subtract(*reversed(build.row_range(t, *memory.slab_window(spec, *spec.slab_bounds(s))))))
+        max(0, np.subtract(*reversed(builder.row_range(t, *memory.slab_window(spec, *spec.slab_bounds(s))))))
         for t in spec.tables))
-    build.compute_slab(spec, scratch, *spec.slab_bounds(heaviest))  # compile / warm caches first
+    builder.compute_slab(spec, scratch, *spec.slab_bounds(heaviest))  # compile / warm caches first
     tracemalloc.start()
-    build.compute_slab(spec, scratch, *spec.slab_bounds(heaviest))
+    builder.compute_slab(spec, scratch, *spec.slab_bounds(heaviest))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print(f"slab of {spec.slab_planes} planes: estimate {memory.slab_task_bytes(spec) / 1e6:.1f} MB, "

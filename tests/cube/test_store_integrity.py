@@ -232,16 +232,18 @@ def test_a_memory_limit_is_honoured_in_process(sim_1a, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--source-type", "point", "--center", "500", "500"], ["outside the cube"]),
-    (["--source-type", "point", "--rscale", "0"], ["--rscale 0", "0.5-3"]),
-    (["--source-type", "extended", "--center", "5", "5"], ["--center", "extended source", "leave them out"]),
-    (["--source-type", "extended", "--rscale", "1"], ["--rscale", "extended source"]),
+    (["--ifu-set-srctype", "POINT", "--center-xy", "500", "500"], ["outside the cube"]),
+    (["--ifu-set-srctype", "POINT", "--ifu-rscale", "0"], ["ifu_rscale 0.0", "0.5-3"]),
+    (["--ifu-set-srctype", "EXTENDED", "--center-xy", "5", "5"], ["center_xy", "extended source", "leave them out"]),
+    (["--ifu-set-srctype", "EXTENDED", "--ifu-rscale", "1"], ["ifu_rscale", "extended source"]),
+    # The flags of earlier releases still work (hidden from --help) and get the same refusals.
+    (["--source-type", "extended", "--rscale", "1"], ["ifu_rscale", "extended source"]),
 ])
 def test_extraction_options_that_cannot_apply_are_refused(built, tmp_path, capsys, extra, words):
     out_dir = tmp_path / "x1d"
     code, out, err = _cli(capsys, "extract", built, "--x1d", out_dir, *extra, "--n-workers", "2")
     line = _error_line(err)
-    assert code == 2 and (CUBE in line or "--rscale 0" in line)
+    assert code == 2 and (CUBE in line or "ifu_rscale 0.0" in line)
     for word in words:
         assert word in line, line
     assert not out_dir.exists()
