@@ -17,7 +17,7 @@ SIM_CONFIG = dict(
               "name": "star"}],
     sky_background=1.0,
     read_noise=0.25,
-    n_background_exposures=2,
+    n_background_exposures=1,
     seed=3,
     prefix="bkgtest",
 )

@@ -1,7 +1,7 @@
 """Fixtures of the background tests (slow tests run with ``--runslow``, see tests/conftest.py).
 
-The simulated observation is session-scoped: about 30 s for its six exposures (two settings,
-one science and two background exposures each), built once per run (``build_once``).
+The simulated observation is session-scoped: about 25 s for its four exposures (two settings,
+one science and one background exposure each), built once per run (``build_once``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _quiet():
 
 @pytest.fixture(scope="session")
 def sim_1a3a(tmp_path_factory):
-    """Simulated bands 1A and 3A: per setting one science and two background exposures."""
+    """Simulated bands 1A and 3A: per setting one science and one background exposure."""
     from mrsdask.instrument.reference import disable_crds_context_lookup
     from mrsdask.sim import simulate
 
