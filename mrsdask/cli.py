@@ -8,7 +8,7 @@ Subcommands::
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
     mrsdask outlier   INPUTS… -o STORE [--threshold-percent 99.8]  IFU outliers flagged (official ifu mode)
-    mrsdask extract   STORE --x1d DIR [--source-type …]             1-D spectra of cubes -> official x1d FITS
+    mrsdask extract   STORE --x1d DIR [--ifu-set-srctype …]         1-D spectra of cubes -> official x1d FITS
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
