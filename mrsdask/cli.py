@@ -62,6 +62,23 @@ def _add_simulate_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--background-exposures", type=int, default=None, help="dedicated background exposures per setting")
 
 
+#: What the detector-step commands read.
+DETECTOR_INPUTS_HELP = "cal files, globs, an association JSON or a detector store"
+
+
+def _add_detector_step(sub, name: str, help: str, inputs_help: str, request: type, group: str) -> None:
+    """A detector-step command: inputs, ``-o`` store, the step's options (declared in ``request``),
+    ``--overwrite`` and the cluster options."""
+    from mrsdask.options import add_arguments
+
+    p = sub.add_parser(name, help=help)
+    p.add_argument("inputs", nargs="+", help=inputs_help)
+    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
+    add_arguments(p.add_argument_group(group), request)
+    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
+    _add_cluster_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mrsdask",
@@ -97,35 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(p)
     _add_simulate_options(p)
 
-    p = sub.add_parser("background", help="background-subtract detector data into a new detector store")
-    p.add_argument("inputs", nargs="+",
-                   help="cal files, globs, an association JSON (science + background members) or a detector store")
-    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
     from mrsdask.background.request import BackgroundRequest
-
-    add_arguments(p.add_argument_group("background (official BackgroundStep / MasterBackgroundStep names)"),
-                  BackgroundRequest)
-    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
-    _add_cluster_options(p)
-
-    p = sub.add_parser("fringe", help="fringe flat and/or residual-fringe correction into a new detector store")
-    p.add_argument("inputs", nargs="+", help="cal files, globs, an association JSON or a detector store")
-    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
     from mrsdask.fringe.request import FringeRequest
-
-    add_arguments(p.add_argument_group("fringe (official FringeStep / ResidualFringeStep names)"), FringeRequest)
-    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
-    _add_cluster_options(p)
-
-    p = sub.add_parser("outlier", help="flag IFU outliers (official outlier_detection, mode ifu) into a new detector store")
-    p.add_argument("inputs", nargs="+", help="cal files, globs, an association JSON or a detector store")
-    p.add_argument("-o", "--output", required=True, help="output detector store (path or s3:// URL)")
-    from mrsdask.options import add_arguments
     from mrsdask.outlier.request import OutlierRequest
 
-    add_arguments(p.add_argument_group("outlier detection (official OutlierDetectionStep parameters)"), OutlierRequest)
-    p.add_argument("--overwrite", action="store_true", help="replace a complete store at the output")
-    _add_cluster_options(p)
+    _add_detector_step(sub, "background", "background-subtract detector data into a new detector store",
+                       "cal files, globs, an association JSON (science + background members) or a detector store",
+                       BackgroundRequest, "background (official BackgroundStep / MasterBackgroundStep names)")
+    _add_detector_step(sub, "fringe", "fringe flat and/or residual-fringe correction into a new detector store",
+                       DETECTOR_INPUTS_HELP, FringeRequest, "fringe (official FringeStep / ResidualFringeStep names)")
+    _add_detector_step(sub, "outlier",
+                       "flag IFU outliers (official outlier_detection, mode ifu) into a new detector store",
+                       DETECTOR_INPUTS_HELP, OutlierRequest,
+                       "outlier detection (official OutlierDetectionStep parameters)")
 
     p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
     p.add_argument("store", help="cube store")
@@ -133,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names")
     p.add_argument("--overwrite", action="store_true", help="replace x1d files of the same names that mrsdask did not write")
-    _add_extract_options(p)
+    from mrsdask.extract.request import ExtractRequest
+
+    add_arguments(p.add_argument_group("extraction (official Extract1dStep parameters)"), ExtractRequest)
     _add_cluster_options(p)
 
     p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
@@ -346,20 +349,6 @@ def cmd_outlier(args) -> int:
                               progress=not args.no_progress)
     print(summary)
     return 0
-
-
-def _add_extract_options(p) -> None:
-    """The ExtractRequest flags (official Extract1dStep names), and the flags of earlier releases, hidden."""
-    from mrsdask.extract.request import ExtractRequest
-    from mrsdask.options import add_arguments
-
-    add_arguments(p.add_argument_group("extraction (official Extract1dStep parameters)"), ExtractRequest)
-    old = argparse.SUPPRESS
-    p.add_argument("--source-type", dest="ifu_set_srctype", type=str.upper, choices=["POINT", "EXTENDED"],
-                   default=old, help=old)
-    p.add_argument("--center", dest="center_xy", nargs=2, type=float, default=old, help=old)
-    p.add_argument("--rscale", dest="ifu_rscale", type=float, default=old, help=old)
-    p.add_argument("--residual-fringe", dest="ifu_rfcorr", action="store_const", const=True, default=old, help=old)
 
 
 def cmd_extract(args) -> int:

@@ -35,23 +35,24 @@ class ExtractRequest:
     ifu_set_srctype: str | None = option(
         None, "source type: POINT or EXTENDED (default: the cube's, decided as the official srctype step)",
         kind="choice", choices=("POINT", "EXTENDED", "point", "extended"), aliases=("source_type",),
-        parse=_upper, metavar="TYPE")
+        flag_aliases=("--source-type",), parse=_upper, metavar="TYPE")
     center_xy: tuple[float, float] | None = option(
         None, "aperture centre [x, y] in 0-based spaxels (default: auto-centring or the target position)",
-        kind="pair", aliases=("center",), metavar="X Y", parse=lambda v: (float(v[0]), float(v[1])))
+        kind="pair", aliases=("center",), flag_aliases=("--center",), metavar="X Y", parse=lambda v: (float(v[0]), float(v[1])))
     ifu_autocen: bool = option(
         False, "find the point source in the cube (median image below 26 um, brightest DAOStarFinder source)",
         kind="bool")
     ifu_rscale: float | None = option(
         None, "aperture radius in PSF FWHM (0.5-3; the reference radius is 2 FWHM)", kind="float",
-        aliases=("rscale",), metavar="N")
+        aliases=("rscale",), flag_aliases=("--rscale",), metavar="N")
     subtract_background: bool | None = option(
         None, "subtract the annulus background of point sources (default: the EXTRACT1D reference's; True)",
         kind="bool")
     bkg_sigma_clip: float = option(3.0, "background clipping threshold", kind="float", metavar="SIGMA")
     ifu_rfcorr: bool = option(
         True, "1-D residual-fringe correction of the spectra (RF_ columns; single-band cubes only, as the "
-        "official step)", kind="bool", aliases=("residual_fringe",))
+        "official step)", kind="bool", aliases=("residual_fringe",),
+        flag_aliases=("--residual-fringe",))
     apply_apcorr: bool = option(True, "aperture correction of point sources (APCORR)", kind="bool")
     ifu_covar_scale: float = option(1.0, "factor on the errors for the covariance of cube spaxels", kind="float",
                                     metavar="F")
