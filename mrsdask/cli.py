@@ -232,7 +232,7 @@ def cmd_ingest(args) -> int:
 
     check_detector_output(args.output, args.overwrite)  # before any work
     ds = open_cal(args.inputs)
-    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    scheduler = _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()
         write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
@@ -343,7 +343,7 @@ def cmd_outlier(args) -> int:
     from mrsdask.outlier import OutlierRequest, run_outlier
 
     request = from_arguments(OutlierRequest, args)
-    scheduler = args.scheduler or _small_job_scheduler(args, args.inputs, detector_job=True)
+    scheduler = _small_job_scheduler(args, args.inputs, detector_job=True)
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         summary = run_outlier(args.inputs, args.output, request, overwrite=args.overwrite,
                               progress=not args.no_progress)
