@@ -151,6 +151,75 @@ def assign_wcs_offline(model, setting: str | None = None):
     return out
 
 
+#: setting -> (the official step's output for one exposure: frames, instrument transforms, meta)
+_INSTRUMENT_WCS: dict[str, tuple] = {}
+
+
+def remember_instrument_wcs(model, setting: str) -> None:
+    """Keep the instrument part of ``model``'s official gwcs for :func:`assign_wcs_reusing`.
+
+    ``model`` is an output of :func:`assign_wcs_offline` for ``setting`` (any pointing).
+    """
+    steps = model.meta.wcs.pipeline
+    _INSTRUMENT_WCS[_check_setting(setting)] = (
+        [step.frame for step in steps], steps[0].transform, steps[1].transform,
+        {"specsys": model.meta.wcsinfo.specsys, "dispersion_direction": model.meta.wcsinfo.dispersion_direction},
+        model.meta.ref_file.instance,
+        {"calibration_software_version": model.meta.calibration_software_version,
+         "calibration_software_revision": model.meta.calibration_software_revision},
+    )
+
+
+def assign_wcs_reusing(model, setting: str):
+    """:func:`assign_wcs_offline`, reusing the instrument part of an earlier exposure's gwcs.
+
+    The official MRS gwcs is detector → α, β, λ → v2, v3 (built from the setting's reference
+    files: most of the step's time) followed by the velocity-aberration and v2, v3 → sky
+    transforms of the exposure's pointing. The first exposure of a setting in this process
+    runs the official step; later ones keep its first two transforms and frames and rebuild
+    the pointing part with the official ``jwst.assign_wcs.pointing`` functions, then set
+    ``S_REGION`` with the official ``update_s_region_mrs``, as the step does. The result equals
+    a fresh :func:`assign_wcs_offline` (``tests/instrument/test_wcs_reuse.py``) at about half
+    the cost of the simulator's exposures.
+
+    Parameters
+    ----------
+    model : stdatamodels.jwst.datamodels.IFUImageModel
+        An MRS level-2 model with its pointing keywords set (changed in place for reuse).
+    setting : str
+        ``"12A"`` … ``"34C"``.
+    """
+    setting = _check_setting(setting)
+    cached = _INSTRUMENT_WCS.get(setting)
+    if cached is None:
+        out = assign_wcs_offline(model, setting)
+        remember_instrument_wcs(out, setting)
+        return out
+    import copy
+
+    from astropy.modeling import models
+    from gwcs import WCS
+    from jwst.assign_wcs import pointing
+    from jwst.assign_wcs.util import update_s_region_mrs
+
+    frames, det2abl, abl2v2v3l, wcsinfo, ref_file, software = cached
+    meta = model.meta
+    va_corr = pointing.dva_corr_model(
+        va_scale=meta.velocity_aberration.scale_factor, v2_ref=meta.wcsinfo.v2_ref, v3_ref=meta.wcsinfo.v3_ref,
+    ) & models.Identity(1)
+    tel2sky = pointing.v23tosky(model) & models.Identity(1)
+    meta.wcs = WCS([(frames[0], det2abl), (frames[1], abl2v2v3l), (frames[2], va_corr), (frames[3], tel2sky),
+                    (frames[4], None)])
+    for key, value in wcsinfo.items():
+        setattr(meta.wcsinfo, key, value)
+    meta.cal_step.assign_wcs = "COMPLETE"
+    update_s_region_mrs(model)
+    meta.ref_file = copy.deepcopy(ref_file)
+    for key, value in software.items():  # stpipe records the jwst version that ran the step
+        setattr(meta, key, value)
+    return model
+
+
 def disable_crds_context_lookup() -> None:
     """Stop stpipe from asking the CRDS server for its context name (offline use).
 

@@ -122,23 +122,21 @@ def slice_widths(beta: np.ndarray, slice_id: np.ndarray) -> dict[int, float]:
     return out
 
 
-def pixel_geometry(wcs, setting: str) -> PixelGeometry:
-    """Evaluate the exposure's gwcs at the centre and sub-samples of every on-slice pixel.
+#: setting -> (detector → α, β transform, its evaluations): exposures whose gwcs share the
+#: instrument transform (:func:`mrsdask.instrument.reference.assign_wcs_reusing`) share these.
+_DETECTOR_PART: dict[str, tuple] = {}
 
-    Parameters
-    ----------
-    wcs : gwcs.WCS
-        The official MRS WCS of the exposure (``model.meta.wcs``).
-    setting : str
-        ``"12A"`` … ``"34C"``: picks the slice map.
-    """
+
+def _detector_part(d2ab, setting: str) -> tuple:
+    """α, β, λ and their sub-pixel steps on every on-slice pixel (independent of the pointing)."""
+    cached = _DETECTOR_PART.get(setting)
+    if cached is not None and cached[0] is d2ab:
+        return cached[1]
     smap = slice_map(setting)
     y, x = np.nonzero(smap)
     sid = smap[y, x].astype(np.int32)
     xf = x.astype(float)
     yf = y.astype(float)
-    d2ab = wcs.get_transform("detector", "alpha_beta")
-    ab2w = wcs.get_transform("alpha_beta", "world")
     alpha0, beta0, lam0 = d2ab(xf, yf)
     good = np.isfinite(alpha0) & np.isfinite(beta0) & np.isfinite(lam0)
     if not good.all():
@@ -166,13 +164,32 @@ def pixel_geometry(wcs, setting: str) -> PixelGeometry:
     for ch, w in widths.items():
         w_pix[sid // 100 == ch] = w
     dbeta = np.array(SUBSAMPLE_OFFSETS)[:, None] * w_pix[None, :]
+    part = (smap.shape, y, x, sid, alpha0, beta0, lam0, dwave, dalpha, dbeta)
+    for array in part[1:]:
+        array.setflags(write=False)  # shared by the exposures of the setting
+    _DETECTOR_PART[setting] = (d2ab, part)
+    return part
 
+
+def pixel_geometry(wcs, setting: str) -> PixelGeometry:
+    """Evaluate the exposure's gwcs at the centre and sub-samples of every on-slice pixel.
+
+    Parameters
+    ----------
+    wcs : gwcs.WCS
+        The official MRS WCS of the exposure (``model.meta.wcs``).
+    setting : str
+        ``"12A"`` … ``"34C"``: picks the slice map.
+    """
+    d2ab = wcs.get_transform("detector", "alpha_beta")
+    ab2w = wcs.get_transform("alpha_beta", "world")
+    shape, y, x, sid, alpha0, beta0, lam0, dwave, dalpha, dbeta = _detector_part(d2ab, setting)
     ra = np.empty((3, alpha0.size))
     dec = np.empty_like(ra)
     for k, (a, b) in enumerate(((alpha0, beta0), (alpha0 + dalpha[2], beta0), (alpha0, beta0 + dbeta[2]))):
         r, d, _ = ab2w(a, b, lam0)
         ra[k], dec[k] = r, d
-    return PixelGeometry(setting, smap.shape, y, x, sid, alpha0, beta0, lam0, dwave, dalpha, dbeta, ra, dec)
+    return PixelGeometry(setting, shape, y, x, sid, alpha0, beta0, lam0, dwave, dalpha, dbeta, ra, dec)
 
 
 def fringe_factor(geometry: PixelGeometry, amplitude: float, period_cm: float = 2.9) -> np.ndarray:

@@ -3,7 +3,8 @@
 * :func:`build_exposure_model` turns a level-2 template (real header layout, the embedded
   legacy ``ASDF`` WCS dropped as ``PROVENANCE.md`` asks) into an ``IFUImageModel`` with the
   exposure's pointing, target, dither, timing and calibration-step keywords, then runs the
-  official ``AssignWcsStep`` offline (:func:`mrsdask.instrument.reference.assign_wcs_offline`).
+  official ``AssignWcsStep`` offline (:func:`mrsdask.instrument.reference.assign_wcs_reusing`: the
+  step itself for the first exposure of a setting, its instrument transforms kept for the others).
 * :func:`write_association` writes an official-format ``spec3`` association JSON.
 * :func:`write_truth` / :func:`read_truth` hold the scene's truth (see below).
 
@@ -37,7 +38,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
-from mrsdask.instrument.reference import assign_wcs_offline, template_file
+from mrsdask.instrument.reference import assign_wcs_reusing, template_file
 from mrsdask.sim.config import ExtendedSource, PointSource, SimulationConfig
 from mrsdask.sim.observation import PATTERN_KEYWORD, ExposurePlan, attitude, exposure_times
 from mrsdask.sim.scene import Scene, sky_spectrum, truth_spectrum
@@ -229,7 +230,7 @@ def build_exposure_model(
     meta.bunit_err = "MJy/sr"
     meta.photometry.conversion_megajanskys = 1.0
 
-    return assign_wcs_offline(model, plan.setting)
+    return assign_wcs_reusing(model, plan.setting)
 
 
 # ---------------------------------------------------------------------------- association

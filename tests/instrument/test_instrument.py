@@ -1,5 +1,7 @@
 """Instrument model: bands, and per-pixel geometry vs the official AssignWcsStep gwcs."""
 
+import functools
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -7,7 +9,13 @@ from astropy.io import fits
 from mrsdask.instrument import band_from_name, bands_of_setting
 from mrsdask.instrument.bands import SETTINGS, setting_of
 from mrsdask.instrument.geometry import pixel_geometry, reference_geometry, slice_map_of, slice_width
-from mrsdask.instrument.reference import assign_wcs_offline, slice_map, template_file
+from mrsdask.instrument.reference import (
+    assign_wcs_offline,
+    assign_wcs_reusing,
+    remember_instrument_wcs,
+    slice_map,
+    template_file,
+)
 
 
 def test_band_names_and_settings():
@@ -22,16 +30,28 @@ def test_band_names_and_settings():
         bands_of_setting("12", "SHORT-MEDIUM")
 
 
-def _official_wcs(setting):
+def _template(setting, ra=80.5, dec=-69.5, roll=20.0, va_scale=None):
     from stdatamodels.jwst.datamodels import IFUImageModel
 
     with fits.open(template_file(setting)) as hdul:
         del hdul["ASDF"]
         model = IFUImageModel(hdul)
-    model.meta.wcsinfo.ra_ref = 80.5
-    model.meta.wcsinfo.dec_ref = -69.5
-    model.meta.wcsinfo.roll_ref = 20.0
-    return assign_wcs_offline(model, setting).meta.wcs
+    model.meta.wcsinfo.ra_ref = ra
+    model.meta.wcsinfo.dec_ref = dec
+    model.meta.wcsinfo.roll_ref = roll
+    if va_scale is not None:
+        model.meta.velocity_aberration.scale_factor = va_scale
+    return model
+
+
+@functools.lru_cache(maxsize=2)
+def _official_model(setting):
+    """The official AssignWcsStep's output for a setting (computed once per test process)."""
+    return assign_wcs_offline(_template(setting), setting)
+
+
+def _official_wcs(setting):
+    return _official_model(setting).meta.wcs
 
 
 #: One setting of each detector in the default run; the other four with ``--runslow``.
@@ -90,3 +110,32 @@ def test_pixel_geometry_equals_official_evaluations():
         np.testing.assert_allclose(geom.corner_ra[i], cra, **sky)
         np.testing.assert_allclose(geom.corner_dec[i], cdec, **sky)
     assert dbeta == pytest.approx(0.1772, abs=1e-3)
+
+
+def test_reused_instrument_transforms_equal_a_fresh_official_assign_wcs(tmp_path):
+    """The simulator's shortcut (instrument part kept, pointing part rebuilt) equals the step.
+
+    Another pointing, roll and velocity-aberration scale than the remembered exposure's: the
+    metadata, ``S_REGION`` and the world coordinates of every detector pixel are identical,
+    in memory and after a save and reopen.
+    """
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    remember_instrument_wcs(_official_model("12A"), "12A")
+    pointing = {"ra": 80.51, "dec": -69.49, "roll": 25.0, "va_scale": 1.00003}
+    reused = assign_wcs_reusing(_template("12A", **pointing), "12A")
+    fresh = assign_wcs_offline(_template("12A", **pointing), "12A")
+    skip = ("data", "err", "dq", "var_", "area", "meta.wcs.")
+    flat_fresh = {k: str(v) for k, v in fresh.to_flat_dict().items() if not k.startswith(skip) and k != "meta.wcs"}
+    flat_reused = {k: str(v) for k, v in reused.to_flat_dict().items() if not k.startswith(skip) and k != "meta.wcs"}
+    assert flat_reused == flat_fresh
+    assert reused.meta.wcsinfo.s_region == fresh.meta.wcsinfo.s_region
+    y, x = np.mgrid[:1024, :1032]
+    for ours, theirs in zip(reused.meta.wcs(x, y), fresh.meta.wcs(x, y)):
+        np.testing.assert_array_equal(ours, theirs)
+    reused.save(tmp_path / "reused_cal.fits")
+    fresh.save(tmp_path / "fresh_cal.fits")
+    with IFUImageModel(str(tmp_path / "reused_cal.fits")) as a, IFUImageModel(str(tmp_path / "fresh_cal.fits")) as b:
+        assert [s.frame.name for s in a.meta.wcs.pipeline] == [s.frame.name for s in b.meta.wcs.pipeline]
+        for ours, theirs in zip(a.meta.wcs(x[::7, ::7], y[::7, ::7]), b.meta.wcs(x[::7, ::7], y[::7, ::7])):
+            np.testing.assert_array_equal(ours, theirs)
