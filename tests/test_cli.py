@@ -86,16 +86,28 @@ def test_only_small_jobs_with_no_cluster_named_run_in_process(sim_1a, tmp_path, 
         (["cube", "{tmp}/empty.zarr", "-o", "{tmp}/o.zarr"], "no zarr|no such|unrecognised"),
     ],
 )
-def test_bad_input_exits_non_zero_with_a_clear_message(sim_1a, tmp_path, args, message):
+def test_bad_input_exits_non_zero_with_a_clear_message(sim_1a, tmp_path, capsys, args, message):
+    """In this process (``mrsdask.cli.main``, what the command runs); the next test runs one in its own."""
     import re
+
+    from mrsdask.cli import main
 
     os.makedirs(tmp_path / "empty.zarr", exist_ok=True)
     filled = [a.format(tmp=tmp_path, cal=sim_1a.cal_files[0]) for a in args]
-    proc = _run(*filled, "--no-progress") if filled[0] in ("cube", "ingest") else _run(*filled)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert re.search(message, proc.stderr, re.IGNORECASE), proc.stderr
-    assert "Traceback" not in proc.stderr
+    code = main([*filled, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert re.search(message, err, re.IGNORECASE), err
+    assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "o.zarr" / "ch1-short")
+
+
+def test_bad_input_from_the_command_line_exits_2_with_one_line(sim_1a, tmp_path):
+    proc = _run("cube", str(sim_1a.cal_files[0]), "-o", str(tmp_path / "o.zarr"), "--channel", "3", "--no-progress")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().startswith("mrsdask: error:") and "no science exposure holds" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "o.zarr" / "ch3-short")
 
 
 def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, tmp_path):
@@ -107,7 +119,7 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     flat = str(tmp_path / "fringe_12A.fits")
     write_fringe_flat(flat, np.full((1024, 1032), 2.0), "MIRIFUSHORT", "SHORT")
     store = str(tmp_path / "flat.zarr")
-    proc = _run("fringe", str(sim_1a.association), "-o", store, "--flat", flat, "--n-workers", "1", "--no-progress")
+    proc = _run("fringe", str(sim_1a.association), "-o", store, "--flat", flat, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = xr.open_zarr(store, consolidated=False)
     from astropy.io import fits
@@ -115,7 +127,7 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     original = fits.getdata(sim_1a.cal_files[0], "SCI")
     np.testing.assert_allclose(out["sci"].isel(exposure=0).values, original / 2.0, rtol=1e-6, equal_nan=True)
     cubes = str(tmp_path / "cubes.zarr")
-    proc = _run("cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--n-workers", "1", "--no-progress")
+    proc = _run("cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ch1-short" in proc.stdout
 
