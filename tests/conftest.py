@@ -204,19 +204,27 @@ def sim_1a_cube(sim_1a, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def reference(sim_1a, tmp_path_factory):
-    """Arrays of the channel-1 short cube of ``sim_1a`` over ``dask_procs.WAVEMIN``–``WAVEMAX``,
-    built undisturbed in process: what every distributed or remote build of the cluster and
-    object-store tests (``dask_procs.SELECTION``) must equal."""
+def window_cube_1a(sim_1a, tmp_path_factory):
+    """The channel-1 short cube of ``sim_1a`` over ``dask_procs.WAVEMIN``–``WAVEMAX`` (570
+    planes), built once, undisturbed, in process; ``(store, name)``, read-only for tests."""
     from tests.cluster import dask_procs
 
     files = tuple(str(p) for p in sim_1a.cal_files)
 
     def build(folder):
         dask_procs.reference_cube(files, str(folder), window=True)
-        return str(folder / "reference.zarr")
+        return str(folder / "reference.zarr"), dask_procs.CUBE
 
-    return dask_procs.cube_arrays(build_once(tmp_path_factory, "window_1a_cube", build))
+    return build_once(tmp_path_factory, "window_1a_cube", build)
+
+
+@pytest.fixture(scope="session")
+def reference(window_cube_1a):
+    """Arrays of :func:`window_cube_1a`: what every distributed or remote build of the cluster
+    and object-store tests (``dask_procs.SELECTION``) must equal."""
+    from tests.cluster import dask_procs
+
+    return dask_procs.cube_arrays(window_cube_1a[0])
 
 
 @pytest.fixture(scope="session")
@@ -256,10 +264,11 @@ def run_cli(*args, cwd=None, timeout=900):
 
 
 @pytest.fixture(scope="session")
-def cube_1a(sim_1a_cube):
-    """A cube store holding the channel-1 band cube of ``sim_1a``; (store, name).
+def cube_1a(window_cube_1a):
+    """A cube store holding the channel-1 short cube of ``sim_1a`` over a stretch of the band;
+    ``(store, name)``.
 
-    The same store as :func:`sim_1a_cube` (built once per run). Shared: tests that change the
-    store work on a copy.
+    The same store as :func:`window_cube_1a` (built once per run). Shared: tests that change
+    the store work on a copy.
     """
-    return sim_1a_cube
+    return window_cube_1a

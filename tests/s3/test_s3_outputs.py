@@ -13,8 +13,8 @@ def _cli(*args, env, cwd):
                           env=env, cwd=cwd, timeout=600)
 
 
-def test_export_and_extract_write_to_s3(cube_1a, s3_env, bucket, tmp_path):
-    store, cube = cube_1a
+def test_export_and_extract_write_to_s3(window_cube_1a, s3_env, bucket, tmp_path):
+    store, cube = window_cube_1a
     name, fs = bucket
     for command, option, kind in (("export", "--s3d", "s3d"), ("extract", "--x1d", "x1d")):
         proc = _cli(command, store, option, f"s3://{name}/out/{kind}", env=s3_env, cwd=tmp_path)
