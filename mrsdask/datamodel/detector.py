@@ -21,7 +21,7 @@ Layout (``CONVENTION = "mrsdask-detector/1"``)::
             dec_ref, v2_ref, v3_ref, roll_ref, exptime (s), s_region, bkgdtarg, mt_ra, mt_dec,
             mu_ra, mu_dec (arcsec/yr), mu_epoch, expmid (MJD; newer stores: the proper motion of
             the target and the exposure's mid-time, MU_RA/MU_DEC/MU_EPOCH/EXPMID), and, in a detector store, primary_header / sci_header (FITS header text) and
-            wcs_asdf (the gwcs serialised as ASDF bytes), for round trips to FITS.
+            wcs_asdf (the cal file's ASDF extension with its gwcs, zlib-compressed), for round trips to FITS.
 
 Chunks: one exposure by a block of rows by all columns; geometry is computed per block.
 """

@@ -237,6 +237,11 @@ def read_planes_and_wcs_parts(path: str):
     return arrays, split_mrs_wcs(path, raw)
 
 
+def read_asdf_extension(path: str) -> bytes:
+    """The raw bytes of a level-2 file's ``ASDF`` extension (its metadata tree and gwcs)."""
+    return _read_planes_and_asdf(path, False, True)[1]
+
+
 def read_wcs_parts(path: str):
     """The gwcs of a cal file split into instrument model and pointing (no science planes read).
 
