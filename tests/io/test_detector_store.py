@@ -70,6 +70,17 @@ def test_store_round_trip_and_fits_export(sim_1a, tmp_path):
         assert model.meta.cal_step.assign_wcs == "COMPLETE"
         x, y = np.array([100.0, 700.0]), np.array([500.0, 200.0])
         np.testing.assert_array_equal(np.array(model.meta.wcs(x, y)), np.array(orig.meta.wcs(x, y)))
+        # Stores written before 2026-12 hold an ASDF file of the gwcs alone: still read.
+        import io
+
+        import asdf
+
+        from mrsdask.io.detector_store import wcs_from_bytes
+
+        older = io.BytesIO()
+        asdf.AsdfFile({"wcs": orig.meta.wcs}).write_to(older)
+        for data in (older.getvalue(), back["wcs_asdf"].values[0]):
+            np.testing.assert_array_equal(np.array(wcs_from_bytes(data)(x, y)), np.array(orig.meta.wcs(x, y)))
 
 
 def test_incomplete_store_is_refused(sim_1a, tmp_path):
