@@ -266,7 +266,16 @@ _ARG_TYPES = {"int": int, "float": float, "str": str}
 
 
 def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
-    """Add one flag per option of ``cls``; unset flags stay out of the namespace."""
+    """Add one flag per option of ``cls``; unset flags stay out of the namespace.
+
+    A ``cls`` with official steps (``OFFICIAL_STEPS``) also gets ``--params FILE``: an official
+    stpipe parameter file whose values the flags given beside it override.
+    """
+    steps = getattr(cls, "OFFICIAL_STEPS", None)
+    if steps:
+        parser.add_argument("--params", default=None, metavar="FILE",
+                            help=f"official stpipe parameter file of {' or '.join(steps)} (ASDF or .cfg, as "
+                                 "Step.export_config writes); flags given here override its values")
     for opt in declared_options(cls):
         kw: dict[str, Any] = {"dest": opt.key, "default": argparse.SUPPRESS, "help": opt.describe()}
         kind = opt.spec.kind
@@ -290,8 +299,12 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
 
 
 def from_arguments(cls: type, namespace: argparse.Namespace, **fixed: Any) -> Any:
-    """An instance of ``cls`` from parsed flags (:func:`add_arguments`); unset flags keep defaults."""
+    """An instance of ``cls`` from parsed flags (:func:`add_arguments`); unset flags keep defaults
+    (or the values of the ``--params`` file)."""
     values = dict(fixed)
+    if getattr(namespace, "params", None):
+        base = request_from_step_file(cls, namespace.params)
+        values = {opt.name: getattr(base, opt.name) for opt in declared_options(cls)} | values
     for opt in declared_options(cls):
         if hasattr(namespace, opt.key):
             value = getattr(namespace, opt.key)
@@ -367,3 +380,66 @@ def request_from(cls: type, request: Any = None, where: str = "", **options: Any
             raise ParameterError(f"{where}: option {name!r} given twice (as {key!r} and under another name)")
         values[name] = value
     return dataclasses.replace(request, **values) if values else request
+
+
+# --------------------------------------------------------------------------- official parameter files
+def request_from_step_file(cls: type, path: str, **options: Any) -> Any:
+    """The request that an official stpipe parameter file asks for (``options`` override it).
+
+    Parameters
+    ----------
+    cls : type
+        A request dataclass with ``OFFICIAL_STEPS`` (``{step name: (import path, implied
+        options)}``, e.g. ``MasterBackgroundStep`` implies ``method="master"``) and, where
+        official parameters map onto its options otherwise than one to one, a static
+        ``from_official_parameters(values, where) -> values``.
+    path : str
+        The ASDF or ``.cfg`` parameter file (:func:`mrsdask.io.step_parameters.read_step_parameters`).
+    **options
+        Options by name, over the file's values (as :func:`request_from`).
+
+    Every parameter of the file is accounted for: one that an option of ``cls`` declares (by
+    its official name or an alias) is used; stpipe's output and hook parameters are ignored
+    (mrsdask names its outputs itself); an official parameter that mrsdask does not implement
+    is accepted only at its official default; ``skip = True`` and unknown keys are refused.
+
+    Raises
+    ------
+    ParameterError
+        Naming the file, the parameter and why.
+    """
+    from mrsdask.io.step_parameters import STPIPE_GENERIC, read_step_parameters
+
+    steps = getattr(cls, "OFFICIAL_STEPS", None) or {}
+    read = read_step_parameters(str(path), {name: target for name, (target, _) in steps.items()})
+    where = f"{path} ({read.step})"
+    accepted = pipeline_params(cls)
+    names = {p.name for p in accepted} | {alias for p in accepted for alias in p.aliases}
+    chosen: dict[str, Any] = dict(steps[read.step][1])
+    values = dict(read.values)
+    translate = getattr(cls, "from_official_parameters", None)  # official layouts mrsdask declares otherwise
+    if translate is not None:
+        values = translate(values, where)
+    for key, value in values.items():
+        if key in names:
+            chosen[key] = value
+        elif key == "skip":
+            if value:
+                default = " (the official default of this step)" if read.defaults.get("skip") else ""
+                raise ParameterError(f"{where}: skip = True{default} turns the step off; set skip = False "
+                                     "in the file to run it")
+        elif key in STPIPE_GENERIC:
+            continue
+        elif key in read.defaults:
+            if value != read.defaults[key]:
+                raise ParameterError(
+                    f"{where}: parameter {key!r} = {value!r} is not implemented by mrsdask (only its official "
+                    f"default {read.defaults[key]!r}); remove it from the file")
+        elif key.startswith("override_") and value in (None, "", "N/A"):
+            continue  # a reference file left to CRDS
+        else:
+            close = difflib.get_close_matches(str(key), sorted(names | set(read.defaults)), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(f"{where}: unknown parameter {key!r}{hint}")
+    base = from_parameters(cls, check_parameters(chosen, accepted, where))
+    return request_from(cls, base, where, **options) if options else base

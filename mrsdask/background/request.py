@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from mrsdask.errors import ParameterError
 from mrsdask.options import option
@@ -46,6 +46,13 @@ class BackgroundRequest:
     force_subtract : bool
         Subtract again from data already background-subtracted.
     """
+
+    #: Official steps whose stpipe parameter files give this request (``--params``,
+    #: :func:`mrsdask.options.request_from_step_file`): import path and the options they imply.
+    OFFICIAL_STEPS: ClassVar[dict[str, tuple[str, dict]]] = {
+        "BackgroundStep": ("jwst.background.BackgroundStep", {"method": "pixel"}),
+        "MasterBackgroundStep": ("jwst.master_background.MasterBackgroundStep", {"method": "master"}),
+    }
 
     method: str = option(
         "pixel", "pixel: per-pixel clipped mean of the background exposures (spec2); master: 1-D master "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from mrsdask.errors import ParameterError
 from mrsdask.instrument.bands import BANDS, SUBBAND_KEYWORD, Band, bands_of_setting
@@ -37,6 +38,12 @@ class CubeRequest:
         ``multi`` or the cube's bands have different spectral steps and no ``scalew`` is
         given — where the official default (True) fails.
     """
+
+    #: Official steps whose stpipe parameter files give this request (``--params``,
+    #: :func:`mrsdask.options.request_from_step_file`): import path and the options they imply.
+    OFFICIAL_STEPS: ClassVar[dict[str, tuple[str, dict]]] = {
+        "CubeBuildStep": ("jwst.cube_build.CubeBuildStep", {}),
+    }
 
     output_type: str = option(
         "band", "one cube per band, per channel, or one multi-channel cube with a tabular wavelength axis "

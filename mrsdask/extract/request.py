@@ -15,6 +15,7 @@ official pipeline runs it as a step of its own after extraction).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -31,6 +32,12 @@ def _upper(value):
 @dataclass(frozen=True)
 class ExtractRequest:
     """What a user asks of :func:`mrsdask.extract.spectra` (official ``Extract1dStep`` defaults)."""
+
+    #: Official steps whose stpipe parameter files give this request (``--params``,
+    #: :func:`mrsdask.options.request_from_step_file`): import path and the options they imply.
+    OFFICIAL_STEPS: ClassVar[dict[str, tuple[str, dict]]] = {
+        "Extract1dStep": ("jwst.extract_1d.Extract1dStep", {}),
+    }
 
     ifu_set_srctype: str | None = option(
         None, "source type: POINT or EXTENDED (default: the cube's, decided as the official srctype step)",

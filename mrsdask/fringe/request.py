@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from mrsdask.errors import ParameterError
 from mrsdask.options import option
@@ -60,6 +60,28 @@ class FringeRequest:
     ignore_regions : tuple of (float, float), optional
         Wavelength ranges (µm) left out of the residual-fringe fits.
     """
+
+    #: Official steps whose stpipe parameter files give this request (``--params``,
+    #: :func:`mrsdask.options.request_from_step_file`): import path and the options they imply.
+    OFFICIAL_STEPS: ClassVar[dict[str, tuple[str, dict]]] = {
+        "FringeStep": ("jwst.fringe.FringeStep", {}),
+        "ResidualFringeStep": ("jwst.residual_fringe.ResidualFringeStep", {"residual": True}),
+    }
+
+    @staticmethod
+    def from_official_parameters(values: dict[str, Any], where: str) -> dict[str, Any]:
+        """``ResidualFringeStep``'s ``ignore_region_min``/``ignore_region_max`` lists as ``ignore_regions``."""
+        values = dict(values)
+        lows = values.pop("ignore_region_min", None)
+        highs = values.pop("ignore_region_max", None)
+        if lows is None and highs is None:
+            return values
+        lows, highs = list(lows or []), list(highs or [])
+        if len(lows) != len(highs):
+            raise ParameterError(f"{where}: ignore_region_min has {len(lows)} values and ignore_region_max "
+                                 f"{len(highs)}; give one of each per region")
+        values["ignore_regions"] = [[float(lo), float(hi)] for lo, hi in zip(lows, highs)]
+        return values
 
     override_fringe: tuple[str, ...] | None = option(
         None, "official FRINGE reference file(s): divide by the matching fringe flat", kind="str_list",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mrsdask.errors import ParameterError
 from mrsdask.options import option
@@ -52,6 +53,12 @@ class OutlierRequest:
     skip : bool
         Do nothing: the data pass through unchanged, recorded as skipped.
     """
+
+    #: Official steps whose stpipe parameter files give this request (``--params``,
+    #: :func:`mrsdask.options.request_from_step_file`): import path and the options they imply.
+    OFFICIAL_STEPS: ClassVar[dict[str, tuple[str, dict]]] = {
+        "OutlierDetectionStep": ("jwst.outlier_detection.OutlierDetectionStep", {}),
+    }
 
     kernel_size: tuple[int, int] = option(
         (7, 7), "median-filter window normalising the neighbour differences, 'NY NX' (odd)",
