@@ -92,6 +92,18 @@ def check_cluster_options(n_workers: int | None = None, threads_per_worker: int 
     return limit
 
 
+def configured_scheduler_address() -> str | None:
+    """The scheduler address in Dask's configuration (``scheduler-address``), else None.
+
+    Dask reads it from ``$DASK_SCHEDULER_ADDRESS`` when it is imported and from its YAML files
+    (``~/.config/dask/*.yaml``: ``scheduler-address: tcp://…``); the environment variable is
+    read again here, so that one set after Dask was imported counts too.
+    """
+    import dask
+
+    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None) or None
+
+
 def planned_budget(scheduler: str | None, n_workers: int | None = None, memory_limit: str | None = None,
                    threads_per_worker: int = 1):
     """The task budget (:class:`mrsdask.cube.memory.TaskBudget`) that :func:`dask_client` will give.
@@ -105,7 +117,7 @@ def planned_budget(scheduler: str | None, n_workers: int | None = None, memory_l
         threads = 1 if scheduler == "synchronous" else (n_workers or max(1, os.cpu_count() or 1))
         limit = check_cluster_options(n_workers, threads, memory_limit)
         return TaskBudget(limit, threads, usable_fraction()) if limit else None
-    if scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
+    if scheduler or configured_scheduler_address() or current_client() is not None:
         return None
     limit = check_cluster_options(n_workers, threads_per_worker, memory_limit or DEFAULT_WORKER_MEMORY)
     return TaskBudget(limit, threads_per_worker, usable_fraction()) if limit else None
@@ -172,7 +184,7 @@ def dask_client(
         with dask.config.set({"scheduler": scheduler, "num_workers": threads, IN_PROCESS_LIMIT_KEY: limit}):
             yield None
         return
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    address = scheduler or configured_scheduler_address()
     if not address and current_client() is None:
         memory_limit = memory_limit or DEFAULT_WORKER_MEMORY
         check_cluster_options(n_workers, threads_per_worker, memory_limit)

@@ -7,7 +7,8 @@ The ``mrsdask`` commands and the Python entry points (:func:`mrsdask.cube.build`
 1. a scheduler named by the caller (``scheduler="tcp://…"``, ``"threads"``…) is used;
 2. a job that fits residual fringes gets worker processes (the fit is long and partly holds
    the GIL), whatever its size;
-3. worker processes asked for (``n_workers``), ``DASK_SCHEDULER_ADDRESS``, or a current
+3. worker processes asked for (``n_workers``), a scheduler address in Dask's configuration
+   (``scheduler-address``, ``$DASK_SCHEDULER_ADDRESS``), or a current
    ``distributed.Client`` (a launcher's): that cluster;
 4. an in-process scheduler already set in Dask's configuration
    (``dask.config.set(scheduler="threads")``): kept;
@@ -111,11 +112,11 @@ def choose_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: in
     """
     if scheduler:
         return scheduler
-    from mrsdask.cluster import current_client, in_process_is_faster
+    from mrsdask.cluster import configured_scheduler_address, current_client, in_process_is_faster
 
     if fits_fringes:
         return None
-    if n_workers is not None or os.environ.get("DASK_SCHEDULER_ADDRESS") or current_client() is not None:
+    if n_workers is not None or configured_scheduler_address() or current_client() is not None:
         return None
     configured = _configured_in_process()
     if configured:

@@ -178,6 +178,8 @@ def test_the_scheduler_choice_is_the_librarys(sim_1a, monkeypatch):
     assert choose_scheduler(big) is None and choose_scheduler(big, channels=(1,)) == "threads"
     with dask.config.set(scheduler="synchronous"):  # the caller's in-process choice is kept
         assert choose_scheduler(big) == "synchronous"
+    with dask.config.set({"scheduler-address": "tcp://127.0.0.1:1"}):  # a cluster named in Dask's config files
+        assert choose_scheduler(ds) is None
 
 
 def test_adding_an_option_is_one_field(monkeypatch):
