@@ -23,6 +23,7 @@ from astropy.io import fits
 
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
+from mrsdask.provenance import fits_cards
 
 
 def _primary_header(ds: xr.Dataset) -> fits.Header:
@@ -48,7 +49,18 @@ def _primary_header(ds: xr.Dataset) -> fits.Header:
     h["FILENAME"] = ""
     h["S_IFUCUB"] = "COMPLETE"
     h["ORIGIN"] = "mrsdask"
-    h["CAL_VER"] = "mrsdask"
+    for key, value, comment in fits_cards():  # CAL_VER, DATE: this file, now
+        if key == "HISTORY":
+            h.add_history(value)
+        else:
+            h[key] = (value, comment)
+    built = a.get("mrsdask_provenance") or {}
+    if built:  # the cube's own computation, which may be older than this file
+        versions = built.get("software", {})
+        h.add_history(f"cube built {built.get('date', '')} by mrsdask {versions.get('mrsdask', '')}"
+                      f" (jwst {versions.get('jwst', '')}, dask {versions.get('dask', '')})")
+    if a.get("mrsdask_request"):
+        h.add_history(f"cube parameters: {a['mrsdask_request']}")
     return h
 
 

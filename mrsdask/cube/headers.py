@@ -20,6 +20,7 @@ from mrsdask.cube.spec import CubeSpec
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 from mrsdask.io.zarr_store import COMPLETE_ATTR
+from mrsdask.provenance import provenance
 
 
 #: Request fields as the ``mrsdask cube`` options that set them.
@@ -123,6 +124,7 @@ def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: 
         **target_motion(first, [rows[i] for i in spec.plan.exposures]),
         "pixelarea_arcsecsq": area, "pixelarea_steradians": area * cmodel.ARCSEC2_TO_SR,
         **cube_identity(spec.plan, rows, request, sources),
+        "mrsdask_provenance": provenance(),
         "units": "MJy / sr",
         COMPLETE_ATTR: False,
     }

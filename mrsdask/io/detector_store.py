@@ -31,6 +31,7 @@ from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
 from mrsdask.io.inputs import resolve_inputs
 from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
+from mrsdask.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,9 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
     for key in ("mrsdask_store", "mrsdask_source", PIXELS_TOKEN_ATTR):
         ds.attrs.pop(key, None)
     ds.attrs[COMPLETE_ATTR] = False
+    # What wrote this store; a store written from another keeps that one's record as "from".
+    earlier = ds.attrs.get("mrsdask_provenance")
+    ds.attrs["mrsdask_provenance"] = provenance(**({"from": earlier} if earlier else {}))
     target = zarr_store(store)
     from mrsdask.progress import compute_with_progress
 

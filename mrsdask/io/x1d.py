@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from astropy.io import fits
 
 from mrsdask.io import outputs
+from mrsdask.provenance import fits_cards
 
 _COLUMNS = {"WAVELENGTH": "wavelength", "FLUX": "flux", "FLUX_ERROR": "flux_error", "SURF_BRIGHT": "surf_bright",
             "SB_ERROR": "sb_error", "DQ": "dq", "BACKGROUND": "background", "BKGD_ERROR": "bkgd_error",
@@ -56,11 +58,12 @@ def spectral_wcs(ra: float, dec: float, wavelength: np.ndarray):
     return WCS([(pixel_frame, transform), (world, None)])
 
 
-def _record_extraction(model, a: dict) -> None:
+def _record_extraction(model, a: dict) -> list[str]:
     """What the extraction did, in the primary header: the official step flags and reference names, and
     mrsdask's keywords (``APCORR``/``APCORFIL`` aperture correction, ``SRCPOS`` how the centre was
     found, ``PMAPPL``/``PMRA``/``PMDEC`` proper motion, ``SPLEAK`` spectral leak) with the full
-    sentences as HISTORY."""
+    sentences as HISTORY (returned: stdatamodels drops HISTORY cards of ``extra_fits``, so
+    :func:`write_x1d` adds them to the written file)."""
     model.meta.cal_step.extract_1d = "COMPLETE"
     if a.get("extraction_parameters"):
         model.meta.ref_file.extract1d.name = str(a["extraction_parameters"])
@@ -92,13 +95,23 @@ def _record_extraction(model, a: dict) -> None:
             setattr(model.meta.target, "proper_motion_" + key[3:], float(value))
     if a.get("mu_epoch"):
         model.meta.target.proper_motion_epoch = str(a["mu_epoch"])
-    for what, text in (("centre", a.get("center_from")), ("aperture correction", apcorr),
-                       ("proper motion", a.get("proper_motion")), ("spectral leak", leak),
-                       ("residual fringe", a.get("residual_fringe_note"))):
-        if text:
-            cards.append(["HISTORY", f"mrsdask extract, {what}: {text}", ""])
-    if cards:
-        model.extra_fits = {"PRIMARY": {"header": cards}}
+    history = [f"mrsdask extract, {what}: {text}"
+               for what, text in (("centre", a.get("center_from")), ("aperture correction", apcorr),
+                                  ("proper motion", a.get("proper_motion")), ("spectral leak", leak),
+                                  ("residual fringe", a.get("residual_fringe_note"))) if text]
+    for key, value, comment in fits_cards():  # CAL_VER, CAL_VCS, DATE, software versions
+        if key == "CAL_VER":
+            model.meta.calibration_software_version = value
+        elif key == "DATE":
+            model.meta.date = value
+        elif key == "HISTORY":
+            history.append(value)
+        else:
+            cards.append([key, value, comment])
+    if a.get("mrsdask_request"):
+        history.append(f"mrsdask cube parameters: {a['mrsdask_request']}")
+    model.extra_fits = {"PRIMARY": {"header": cards}}
+    return history
 
 
 def write_x1d(spectrum: xr.Dataset, path: str) -> str:
@@ -146,9 +159,13 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
         model.meta.target.ra, model.meta.target.dec = float(a["targ_ra"]), float(a["targ_dec"])
     model.meta.target.source_type = a["source_type"]
     model.meta.origin = "mrsdask"  # ORIGIN: how a later run knows it may replace the file
-    _record_extraction(model, a)
+    model.meta.telescope = "JWST"  # TELESCOP: what specutils identifies a JWST x1d by
+    history = _record_extraction(model, a)
     model.spec.append(spec)
     with outputs.staged_file(path) as tmp:  # the final name, so FILENAME is right
         model.save(tmp)
+        with fits.open(tmp, mode="update") as hdul:
+            for text in history:
+                hdul[0].header.add_history(text)
     model.close()
     return path

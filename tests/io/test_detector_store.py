@@ -56,6 +56,11 @@ def test_store_round_trip_and_fits_export(sim_1a, tmp_path):
     np.testing.assert_array_equal(back["corner_dec"].isel(exposure=1, y=500).values,
                                   ds["corner_dec"].isel(exposure=1, y=500).values)
     assert list(back["filename"].values) == list(ds["filename"].values)
+    from mrsdask import __version__
+    from mrsdask.provenance import software_versions
+
+    assert back.attrs["mrsdask_provenance"]["software"] == software_versions()
+    assert software_versions()["mrsdask"] == __version__ and "from" not in back.attrs["mrsdask_provenance"]
     with pytest.raises(InputError, match="already exists"):
         write_detector_store(ds, store)
     # Back to an official cal file.
