@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(p)
 
     p = sub.add_parser("cube", help="build 3-D cubes (band, channel or multi) into a zarr store")
+    _add_json_summary(p)
     p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
     p.add_argument("-o", "--output", default="mrsdask-out/cubes.zarr", help="zarr cube store (path or s3:// URL)")
     from mrsdask.cube.plan import CubeRequest
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "outlier detection (official OutlierDetectionStep parameters)")
 
     p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
+    _add_json_summary(p)
     p.add_argument("store", help="cube store")
     p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(p)
 
     p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
+    _add_json_summary(p)
     p.add_argument("pipeline", nargs="?", help="name of a ready pipeline (mrsdask run --list) or a definition file")
     p.add_argument("inputs", nargs="*", help="cal files, globs, association JSON or a detector store; none: simulate a demo")
     p.add_argument("-o", "--output", default=None, help="run folder (default mrsdask-out/<pipeline name>)")
@@ -217,6 +220,31 @@ def _simulation_config(args) -> dict:
     return data
 
 
+def _add_json_summary(p) -> None:
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write a machine-readable summary (outputs, products, seconds, parameters, software "
+                        "versions) to FILE ('-': standard output)")
+
+
+def _write_summary(args, summary: dict) -> None:
+    """The ``--json`` summary of a command, with its provenance (:mod:`mrsdask.provenance`)."""
+    if not getattr(args, "json", None):
+        return
+    import json
+
+    from mrsdask.provenance import provenance
+
+    text = json.dumps({"command": args.command, **summary, "provenance": provenance()}, indent=2, default=str)
+    if args.json == "-":
+        print(text)
+        return
+    from mrsdask.io.outputs import staged_file
+
+    with staged_file(args.json) as tmp:
+        with open(tmp, "w") as fobj:
+            fobj.write(text + "\n")
+
+
 def cmd_simulate(args) -> int:
     from mrsdask.sim import simulate
 
@@ -271,10 +299,23 @@ def cmd_cube(args) -> int:
               f"({cube.attrs['wavelength_axis']} wavelength axis)")
     print(f"built {len(cubes)} cube(s) into {args.output} in {elapsed:.1f} s; "
           f"open with xarray.open_zarr({args.output!r}, group=NAME)")
+    files = []
     if args.s3d:
         from mrsdask.cube.export import export_s3d, product_name
 
-        export_s3d(args.output, list(cubes), args.s3d, product_name(ds["filename"].values), overwrite=args.overwrite)
+        files = export_s3d(args.output, list(cubes), args.s3d, product_name(ds["filename"].values),
+                           overwrite=args.overwrite)
+    from dataclasses import asdict
+
+    _write_summary(args, {
+        "output": args.output, "seconds": round(elapsed, 3), "request": asdict(request),
+        "inputs": [str(f) for f in ds["filename"].values],
+        "cubes": {name: {"shape": [cube.sizes["wavelength"], cube.sizes["y"], cube.sizes["x"]],
+                         "wavelength_axis": cube.attrs["wavelength_axis"],
+                         "wavelength_um": [float(cube["wavelength"][0]), float(cube["wavelength"][-1])],
+                         "source_type": cube.attrs.get("source_type")} for name, cube in cubes.items()},
+        "s3d": list(files or []),
+    })
     return 0
 
 
@@ -367,11 +408,18 @@ def cmd_extract(args) -> int:
     request = from_arguments(ExtractRequest, args)
     check_extraction(args.store, names, request)
     # A few cubes' planes: in this process unless a cluster is named.
-    scheduler = args.scheduler or (None if os.environ.get("DASK_SCHEDULER_ADDRESS") else "threads")
+    from mrsdask.cluster import configured_scheduler_address
+
+    scheduler = args.scheduler or (None if configured_scheduler_address() else "threads")
     with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
         t0 = time.perf_counter()
         files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite)
-    print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s")
+    elapsed = time.perf_counter() - t0
+    print(f"extracted {len(files)} spectrum(s) in {elapsed:.1f} s")
+    from dataclasses import asdict
+
+    _write_summary(args, {"store": args.store, "cubes": names, "x1d": list(files), "seconds": round(elapsed, 3),
+                          "request": asdict(request)})
     return 0
 
 
@@ -401,8 +449,15 @@ def cmd_run(args) -> int:
         announce=print, extra=extra)
     states = [o.state for o in outcomes]
     counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date") if s in states)
-    print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {time.perf_counter() - t0:.1f} s; "
+    elapsed = time.perf_counter() - t0
+    print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {elapsed:.1f} s; "
           f"record in {run_folder.rstrip('/')}/pipeline-run.json")
+    _write_summary(args, {
+        "pipeline": pipeline.name, "run_folder": run_folder, "seconds": round(elapsed, 3),
+        "steps": [{"id": o.step.id, "step": o.step.name, "state": o.state, "seconds": round(o.seconds, 3),
+                   "output": o.result.output, "products": list(o.result.products),
+                   "summary": o.result.summary, "parameters": o.step.params} for o in outcomes],
+    })
     return 0
 
 

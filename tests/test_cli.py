@@ -127,9 +127,18 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     original = fits.getdata(sim_1a.cal_files[0], "SCI")
     np.testing.assert_allclose(out["sci"].isel(exposure=0).values, original / 2.0, rtol=1e-6, equal_nan=True)
     cubes = str(tmp_path / "cubes.zarr")
-    proc = _run("cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--no-progress")
+    summary = str(tmp_path / "summary.json")
+    proc = _run("cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--no-progress", "--json", summary)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ch1-short" in proc.stdout
+    import json
+
+    with open(summary) as fobj:
+        record = json.load(fobj)
+    assert record["command"] == "cube" and record["output"] == cubes and record["request"]["weighting"] == "drizzle"
+    assert list(record["cubes"]) == ["ch1-short"] and record["cubes"]["ch1-short"]["wavelength_axis"] == "linear"
+    assert 5.0 <= record["cubes"]["ch1-short"]["wavelength_um"][0] < 5.01
+    assert record["provenance"]["software"]["jwst"] and record["inputs"] == [p.name for p in sim_1a.cal_files]
 
 
 def test_every_option_of_every_command_says_what_it_is():

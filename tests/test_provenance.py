@@ -40,3 +40,18 @@ def test_cube_stores_s3d_and_x1d_carry_versions_dates_and_parameters(window_cube
     specutils = pytest.importorskip("specutils")
     spectrum = specutils.Spectrum.read(x1d)  # no format=: specutils identifies a JWST x1d itself
     assert spectrum.flux.size == cube.sizes["wavelength"]
+
+
+def test_extract_writes_a_json_summary(window_cube_1a, tmp_path):
+    """``--json FILE`` (the cube and run commands: tests/test_cli.py, tests/pipeline/test_run.py)."""
+    import json
+
+    from mrsdask.cli import main
+
+    store, name = window_cube_1a
+    summary = tmp_path / "extract.json"
+    assert main(["extract", store, "--x1d", str(tmp_path / "x1d"), "--json", str(summary)]) == 0
+    record = json.loads(summary.read_text())
+    assert record["command"] == "extract" and record["cubes"] == [name]
+    assert [os.path.basename(f) for f in record["x1d"]] == os.listdir(tmp_path / "x1d")
+    assert record["request"]["apply_apcorr"] is True and record["provenance"]["software"]["mrsdask"] == mrsdask.__version__

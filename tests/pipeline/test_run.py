@@ -144,8 +144,13 @@ def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
     assert len(os.listdir(os.path.join(folder, "x1d"))) == 1
     with open(os.path.join(folder, MANIFEST)) as fobj:
         assert json.load(fobj)["pipeline"] == "cubes"
-    proc = _cli(*args)
+    proc = _cli(*args, "--json", "-")  # the machine-readable summary on standard output
     assert proc.returncode == 0 and "(4 up to date)" in proc.stdout
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["command"] == "run" and summary["pipeline"] == "cubes"
+    assert [(s["id"], s["state"]) for s in summary["steps"]][1:] == [
+        ("cube", "up to date"), ("export", "up to date"), ("extract", "up to date")]
+    assert summary["steps"][1]["products"] == ["ch1-short"] and summary["provenance"]["software"]["mrsdask"]
     # Mistakes exit with status 2 and one line, before anything is written.
     proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
     assert proc.returncode == 2 and "unknown parameter 'bogus'" in proc.stderr
