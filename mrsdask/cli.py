@@ -87,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "1-D spectra, pipelines; on a Dask cluster or in this process. "
                     "'mrsdask COMMAND -h' describes each command.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="log progress details (INFO), with the warnings and logs of jwst, dask and astropy")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="log errors only; no warnings")
+    parser.add_argument("--log-level", default=None, choices=("debug", "info", "warning", "error"),
+                        help="level of mrsdask's log (default warning; -v info, -q error)")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("simulate", help="write simulated MRS cal files on the real geometry")
@@ -554,6 +559,28 @@ def cmd_info(args) -> int:
     return 0
 
 
+def configure_logging(level: str, libraries: bool = False) -> None:
+    """Log and warning levels of a command.
+
+    mrsdask's log goes to standard error at ``level``; its own warnings (``warnings.warn`` in
+    mrsdask modules) are shown unless the level is ``error``. The warnings and logs of the
+    libraries underneath (jwst, stpipe, asdf, astropy, dask) are hidden unless ``libraries``
+    (``-v``): they describe their internals, not the user's data.
+    """
+    numeric = getattr(logging, level.upper())
+    logging.basicConfig(level=numeric, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mrsdask").setLevel(numeric)
+    if libraries:
+        return
+    warnings.filterwarnings("ignore")
+    if numeric < logging.ERROR:
+        warnings.filterwarnings("default", module=r"mrsdask(\.|$)")  # added last: checked first
+    import distributed  # noqa: F401  (it sets its loggers' levels on import)
+
+    for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -562,14 +589,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        warnings.filterwarnings("ignore")
-        import distributed  # noqa: F401  (it sets its loggers' levels on import)
-
-        for noisy in ("stpipe", "jwst", "stdatamodels", "distributed", "asdf"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+    configure_logging(args.log_level or ("info" if args.verbose else "error" if args.quiet else "warning"),
+                      libraries=args.verbose)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
                 "extract": cmd_extract, "outlier": cmd_outlier}

@@ -193,3 +193,32 @@ def test_a_pipeline_that_fits_residual_fringes_gets_worker_processes(sim_1a, mon
         with pytest.raises(Stop):
             cli.cmd_run(args)
         assert chosen["scheduler"] == expected, name
+
+
+@pytest.mark.parametrize("level, libraries, shown", [
+    ("warning", False, {"ours"}), ("error", False, set()), ("info", True, {"ours", "theirs", "info"}),
+    ("debug", False, {"ours", "info", "debug"}),
+])
+def test_log_levels_show_our_warnings_and_hide_the_libraries(level, libraries, shown):
+    """Default: mrsdask's warnings shown, the libraries' hidden; -q: errors only; -v: everything."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, warnings\n"
+        "from mrsdask.cli import configure_logging\n"
+        f"configure_logging({level!r}, libraries={libraries})\n"
+        "warnings.warn_explicit('ours', UserWarning, 'x.py', 1, module='mrsdask.cube.builder')\n"
+        "warnings.warn_explicit('theirs', UserWarning, 'y.py', 1, module='astropy.io.fits')\n"
+        "logging.getLogger('mrsdask.cube').info('info')\n"
+        "logging.getLogger('mrsdask.cube').debug('debug')\n")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert {word for word in ("ours", "theirs", "info", "debug") if word in err} == shown, err
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    from mrsdask.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["-q", "-v", "info", "x.zarr"])
+    assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
