@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="1-D spectra of cubes (official extract_1d: aperture, annulus background) as x1d FITS")
     _add_json_summary(p)
-    p.add_argument("store", help="cube store")
+    p.add_argument("store", nargs="+", metavar="STORE_OR_S3D",
+                   help="a cube store, or s3d cube files (official CubeBuildStep output, e.g. from MAST)")
     p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
     p.add_argument("--prefix", default="mrsdask", help="start of the file names")
@@ -406,11 +407,30 @@ def cmd_extract(args) -> int:
     from mrsdask.io import paths
     from mrsdask.options import from_arguments
 
+    from mrsdask.io.s3d import is_s3d_path
+
+    request = from_arguments(ExtractRequest, args)
+    if all(is_s3d_path(p) for p in args.store):
+        if args.cube:
+            raise InputError("--cube names cubes of a store; s3d files are extracted whole")
+        from mrsdask.extract.files import extract_s3d_files
+
+        t0 = time.perf_counter()
+        with dask_client(args.scheduler or "threads", args.n_workers, args.memory_limit, args.threads_per_worker):
+            files = extract_s3d_files(list(args.store), args.x1d, request, overwrite=args.overwrite)
+        print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s")
+        from dataclasses import asdict
+
+        _write_summary(args, {"s3d": list(args.store), "x1d": files, "seconds": round(time.perf_counter() - t0, 3),
+                              "request": asdict(request)})
+        return 0
+    if len(args.store) != 1:
+        raise InputError(f"give one cube store, or s3d files (*.fits): got {' '.join(args.store)}")
+    args.store = args.store[0]
     paths.check_store_metadata(args.store, "build cubes with 'mrsdask cube' first")
     names = args.cube or complete_cubes(args.store)
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
-    request = from_arguments(ExtractRequest, args)
     check_extraction(args.store, names, request)
     # A few cubes' planes: in this process unless a cluster is named.
     from mrsdask.cluster import configured_scheduler_address

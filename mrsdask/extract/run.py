@@ -49,7 +49,8 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
     Parameters
     ----------
     cube_or_store : xarray.Dataset or str
-        One cube (:func:`mrsdask.cube.builder.open_cube`), or a cube store (path or URL).
+        One cube (:func:`mrsdask.cube.builder.open_cube`), an official ``s3d`` file
+        (:func:`mrsdask.io.s3d.open_s3d`), or a cube store (path or URL).
     names : list of str, optional
         Cubes of the store (default: every complete cube).
     request : ExtractRequest, optional
@@ -73,6 +74,10 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
         else default_parameters()
     if isinstance(cube_or_store, xr.Dataset):
         return extract_spectrum(cube_or_store, params, request)
+    from mrsdask.io.s3d import is_s3d_path, open_s3d
+
+    if is_s3d_path(str(cube_or_store)):  # an official s3d file: its one cube
+        return extract_spectrum(open_s3d(str(cube_or_store)), params, request)
     store = str(cube_or_store)
     names = complete_cubes(store) if names is None else list(names)
     check_extraction(store, names, request)
