@@ -1,0 +1,257 @@
+"""Where the tasks of a cube build find each exposure: a typed, picklable source per exposure.
+
+A detector Dataset (:mod:`mrsdask.datamodel.detector`) is opened from FITS files, from a
+detector store, or is the lazy result of a detector step (background, fringe, outlier) whose
+arrays exist only in memory. :func:`exposure_sources` gives one source per exposure, of one
+of three kinds sharing the :class:`ExposureSource` protocol:
+
+* :class:`FitsExposure` — the Dataset's arrays are still those of its ``cal`` files: a task
+  reads the file (planes and the gwcs split into instrument model and pointing);
+* :class:`StoreExposure` — still those of a detector store: a task reads the planes and the
+  per-pixel geometry stored there;
+* :class:`MemoryExposure` — anything else (arrays changed, selected or computed in memory):
+  the exposure's ``sci``/``err``/``dq`` Dask arrays are fields of the source, so a task given
+  the source through ``dask.delayed`` gets them computed (Dask traverses dataclasses); its
+  geometry comes from its gwcs, the Dataset's ``wcs_asdf`` (a store's) or else its FITS file.
+
+Every source has a ``stamp``: what tells the data that pixel tables and cubes left by an
+earlier build were made from (file size and time, the store's, or for in-memory data the Dask
+token of its arrays with the stamps of the files they came from). A source's
+:meth:`~ExposureSource.read` gives an :class:`ExposureData`: the planes and *either* the WCS
+parts *or* stored geometry; :func:`mrsdask.cube.pixels.channel_pixels` is the one adapter
+that turns either into per-pixel geometry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import xarray as xr
+
+from mrsdask.errors import InputError
+from mrsdask.io import calfits, paths
+from mrsdask.io.mrs_wcs import MrsWcsParts
+
+
+@dataclass(frozen=True)
+class ExposureData:
+    """What a task reads of one exposure: its planes and where its per-pixel geometry comes from.
+
+    Attributes
+    ----------
+    sci, err, dq : ndarray
+        The ``(1024, 1032)`` planes (float32, float32, uint32).
+    parts : MrsWcsParts or None
+        The gwcs split into instrument model and pointing: geometry is computed from it.
+    stored : xarray.Dataset or None
+        The exposure's stored geometry variables (``slice``, ``ra``, ``dec``, ``wavelength``,
+        ``dwavelength``, ``corner_ra``, ``corner_dec``; read when indexed), when ``parts`` is None.
+    """
+
+    sci: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray
+    parts: MrsWcsParts | None = None
+    stored: Any = None
+
+
+class ExposureSource(Protocol):
+    """How a task reaches one exposure of a detector Dataset (picklable: Dask ships it)."""
+
+    #: Identity of the data, for resuming: changes when the data change.
+    stamp: str
+
+    @property
+    def label(self) -> str:
+        """The exposure, in messages."""
+
+    def identity(self) -> dict:
+        """Plain ``str``/``int`` values naming the data (kept in pixel-table attributes)."""
+
+    def read(self) -> ExposureData:
+        """Read the planes and the WCS parts or stored geometry (in a task)."""
+
+    def wcs_parts(self) -> MrsWcsParts | None:
+        """The split gwcs, or None when the geometry is stored (no plane is read)."""
+
+    def load_wcs(self):
+        """The exposure's gwcs."""
+
+    def without_planes(self) -> ExposureSource:
+        """The same source holding no in-memory planes (for tasks that need only the WCS)."""
+
+
+@dataclass(frozen=True)
+class FitsExposure:
+    """An exposure read from its level-2 FITS file (local or remote)."""
+
+    path: str
+    stamp: str
+
+    @property
+    def label(self) -> str:
+        return self.path
+
+    def identity(self) -> dict:
+        return {"kind": "fits", "path": self.path, "stamp": self.stamp}
+
+    def read(self) -> ExposureData:
+        (sci, err, dq), parts = calfits.read_planes_and_wcs_parts(self.path)  # one read of the file
+        return ExposureData(sci, err, dq, parts=parts)
+
+    def wcs_parts(self) -> MrsWcsParts:
+        return calfits.read_wcs_parts(self.path)
+
+    def load_wcs(self):
+        return calfits.load_wcs(self.path)
+
+    def without_planes(self) -> FitsExposure:
+        return self
+
+
+@dataclass(frozen=True)
+class StoreExposure:
+    """Exposure ``index`` of a detector store, with the per-pixel geometry stored there."""
+
+    store: str
+    index: int
+    stamp: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.store} exposure {self.index}"
+
+    def identity(self) -> dict:
+        return {"kind": "store", "store": self.store, "index": int(self.index), "stamp": self.stamp}
+
+    def _exposure(self) -> xr.Dataset:
+        from mrsdask.io.detector_store import open_detector_store
+
+        return open_detector_store(self.store).isel(exposure=self.index)
+
+    def read(self) -> ExposureData:
+        exp = self._exposure()
+        sci, err, dq = (np.asarray(exp[name].values) for name in ("sci", "err", "dq"))
+        return ExposureData(sci, err, dq, stored=exp)
+
+    def wcs_parts(self) -> None:
+        return None  # the store holds the geometry
+
+    def load_wcs(self):
+        from mrsdask.io.detector_store import wcs_from_bytes
+
+        return wcs_from_bytes(self._exposure()["wcs_asdf"].values)
+
+    def without_planes(self) -> StoreExposure:
+        return self
+
+
+@dataclass(frozen=True)
+class MemoryExposure:
+    """An exposure whose planes exist in memory (a Dask graph or arrays), with its gwcs.
+
+    Attributes
+    ----------
+    index : int
+        Position in the Dataset.
+    name : str
+        The exposure's file name (messages).
+    stamp : str
+        Dask token of the planes and the stamps of the files they came from.
+    wcs_path : str
+        The FITS file whose gwcs is the exposure's, when ``wcs_asdf`` is None.
+    wcs_asdf : bytes or str or None
+        The embedded gwcs of a detector store (``wcs_asdf`` coordinate).
+    planes : tuple of array or None
+        ``(sci, err, dq)``: Dask arrays on the client; computed arrays in a task (``dask.delayed``
+        computes the Dask collections held in a dataclass's fields).
+    """
+
+    index: int
+    name: str
+    stamp: str
+    wcs_path: str = ""
+    wcs_asdf: bytes | str | None = field(default=None, repr=False)
+    planes: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (in memory)"
+
+    def identity(self) -> dict:
+        return {"kind": "memory", "index": int(self.index), "stamp": self.stamp}
+
+    def read(self) -> ExposureData:
+        if self.planes is None:
+            raise InputError(f"{self.label}: this source holds no planes (a WCS-only copy)")
+        sci, err, dq = (np.asarray(p) for p in self.planes)
+        return ExposureData(sci.astype(np.float32, copy=False), err.astype(np.float32, copy=False),
+                            dq.astype(np.uint32, copy=False), parts=self.wcs_parts())
+
+    def wcs_parts(self) -> MrsWcsParts:
+        if self.wcs_asdf is None:
+            return calfits.read_wcs_parts(self.wcs_path)
+        from mrsdask.io.mrs_wcs import parts_from_wcs
+
+        return parts_from_wcs(self.label, self.load_wcs())
+
+    def load_wcs(self):
+        if self.wcs_asdf is None:
+            return calfits.load_wcs(self.wcs_path)
+        from mrsdask.io.detector_store import wcs_from_bytes
+
+        return wcs_from_bytes(self.wcs_asdf)
+
+    def without_planes(self) -> MemoryExposure:
+        return replace(self, planes=None)
+
+
+def exposure_sources(ds: xr.Dataset) -> list[ExposureSource]:
+    """One source per exposure of a detector Dataset: its files, its store, or its arrays.
+
+    The files or the store are read by the tasks only while the Dataset's ``sci``/``err``/``dq``
+    are still the arrays opened from them (:func:`mrsdask.io.detector_store.pixels_token`);
+    otherwise (changed, selected or computed in memory) each exposure is a
+    :class:`MemoryExposure` over the Dataset's own arrays.
+
+    Raises
+    ------
+    InputError
+        For an in-memory exposure whose gwcs cannot be reached (no ``wcs_asdf`` coordinate and
+        its FITS file is not there), naming it.
+    """
+    from mrsdask.io.detector_store import PIXELS_TOKEN_ATTR, pixels_token
+
+    unchanged = ds.attrs.get(PIXELS_TOKEN_ATTR) == pixels_token(ds)
+    store = ds.attrs.get("mrsdask_store")
+    # A stamp (size and modification time) tells a rewritten input from the one that pixel
+    # tables and cubes left by an interrupted build were made from.
+    if unchanged and store:
+        store_stamp = paths.stamp(str(store).rstrip("/") + "/zarr.json")
+        return [StoreExposure(str(store), i, store_stamp) for i in range(ds.sizes["exposure"])]
+    if unchanged and ds.attrs.get("mrsdask_source") == "fits":
+        return [FitsExposure(str(p), paths.stamp(str(p))) for p in ds["path"].values]
+    return [memory_exposure(ds, i) for i in range(ds.sizes["exposure"])]
+
+
+def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
+    """Exposure ``index`` of a Dataset as a :class:`MemoryExposure` over its own arrays."""
+    import dask.base
+
+    path = str(ds["path"].values[index]) if "path" in ds.coords else ""
+    name = str(ds["filename"].values[index]) if "filename" in ds.coords else f"exposure {index}"
+    wcs_asdf = ds["wcs_asdf"].values[index] if "wcs_asdf" in ds.coords else None
+    if wcs_asdf is None and not (path and paths.exists(path)):
+        raise InputError(f"{name}: exposure {index} of the Dataset was changed in memory and its gwcs cannot be "
+                         f"reached (no wcs_asdf coordinate, file {path or '(no path)'} not there); open the "
+                         "inputs from their cal files or a detector store")
+    planes = tuple(ds[var].data[index] for var in ("sci", "err", "dq"))
+    # The arrays' Dask token names their graph (or, for NumPy data, their content); the stamps
+    # of the files behind them tell a rewritten input whose graph has the same names.
+    origins = [paths.stamp(path) if path else ""]
+    if ds.attrs.get("mrsdask_store"):
+        origins.append(paths.stamp(str(ds.attrs["mrsdask_store"]).rstrip("/") + "/zarr.json"))
+    stamp = "memory:" + dask.base.tokenize(*planes, *origins)
+    return MemoryExposure(index, name, stamp, path if wcs_asdf is None else "", wcs_asdf, planes)
