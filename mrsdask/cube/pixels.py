@@ -198,9 +198,9 @@ def channel_pixels(data: ExposureData, channel: int) -> dict[str, np.ndarray]:
                "corner_ra": geom.corner_ra, "corner_dec": geom.corner_dec}
     else:
         stored = data.stored
-        ys, xs = np.nonzero(_channel_mask(np.asarray(stored["slice"].values), CHANNEL_INFO[channel]))
-        out = {name: np.asarray(stored[name].values)[ys, xs] for name in ("ra", "dec", "wavelength", "dwavelength")}
-        out.update({name: np.asarray(stored[name].values)[:, ys, xs] for name in ("corner_ra", "corner_dec")})
+        ys, xs = np.nonzero(_channel_mask(np.asarray(stored["slice"]), CHANNEL_INFO[channel]))
+        out = {name: np.asarray(stored[name])[ys, xs] for name in ("ra", "dec", "wavelength", "dwavelength")}
+        out.update({name: np.asarray(stored[name])[:, ys, xs] for name in ("corner_ra", "corner_dec")})
     out.update(flux=data.sci[ys, xs], err=data.err[ys, xs], dq=data.dq[ys, xs])
     return out
 

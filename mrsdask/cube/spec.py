@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from mrsdask.cube.cubepars import CubePars, cube_parameters
 from mrsdask.cube.grid import (

@@ -208,19 +208,7 @@ def _layout(raw: bytes):
 
 
 def _whole(path: str, raw: bytes) -> MrsWcsParts:
-    return parts_from_wcs(path, wcs_from_asdf_bytes(path, raw))
-
-
-def parts_from_wcs(path: str, wcs) -> MrsWcsParts:
-    """An MRS gwcs already converted, as parts with no content key (nothing is shared from it).
-
-    Parameters
-    ----------
-    path : str
-        What the gwcs belongs to (for error messages).
-    wcs : gwcs.WCS
-        The exposure's gwcs (e.g. a detector store's embedded one).
-    """
+    wcs = wcs_from_asdf_bytes(path, raw)
     if "alpha_beta" not in wcs.available_frames:
         raise InputError(f"{path}: its WCS has no alpha_beta frame (frames {list(wcs.available_frames)}): "
                          "not a MIRI MRS WCS; run assign_wcs on the MRS rate file")

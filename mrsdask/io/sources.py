@@ -11,8 +11,11 @@ of three kinds sharing the :class:`ExposureSource` protocol:
   per-pixel geometry stored there;
 * :class:`MemoryExposure` — anything else (arrays changed, selected or computed in memory):
   the exposure's ``sci``/``err``/``dq`` Dask arrays are fields of the source, so a task given
-  the source through ``dask.delayed`` gets them computed (Dask traverses dataclasses); its
-  geometry comes from its gwcs, the Dataset's ``wcs_asdf`` (a store's) or else its FITS file.
+  the source through ``dask.delayed`` gets them computed (Dask traverses dataclasses). Its
+  geometry: the Dataset's own geometry variables when it came from a detector store (it has
+  the ``wcs_asdf`` coordinate; they are fields too), else computed from the gwcs of its FITS
+  file (the numbers :func:`~mrsdask.io.detector_store.open_cal`'s lazy geometry variables
+  hold, computed faster; those variables themselves are not read).
 
 Every source has a ``stamp``: what tells the data that pixel tables and cubes left by an
 earlier build were made from (file size and time, the store's, or for in-memory data the Dask
@@ -34,6 +37,8 @@ from mrsdask.errors import InputError
 from mrsdask.io import calfits, paths
 from mrsdask.io.mrs_wcs import MrsWcsParts
 
+#: The per-pixel geometry variables a pixel table takes from stored geometry.
+STORED_GEOMETRY = ("slice", "ra", "dec", "wavelength", "dwavelength", "corner_ra", "corner_dec")
 
 @dataclass(frozen=True)
 class ExposureData:
@@ -45,9 +50,9 @@ class ExposureData:
         The ``(1024, 1032)`` planes (float32, float32, uint32).
     parts : MrsWcsParts or None
         The gwcs split into instrument model and pointing: geometry is computed from it.
-    stored : xarray.Dataset or None
-        The exposure's stored geometry variables (``slice``, ``ra``, ``dec``, ``wavelength``,
-        ``dwavelength``, ``corner_ra``, ``corner_dec``; read when indexed), when ``parts`` is None.
+    stored : mapping or None
+        The exposure's stored geometry (:data:`STORED_GEOMETRY` arrays, or an xarray Dataset
+        holding them, read when indexed), when ``parts`` is None.
     """
 
     sci: np.ndarray
@@ -150,7 +155,7 @@ class StoreExposure:
 
 @dataclass(frozen=True)
 class MemoryExposure:
-    """An exposure whose planes exist in memory (a Dask graph or arrays), with its gwcs.
+    """An exposure whose planes exist in memory (a Dask graph or arrays), with its geometry or gwcs.
 
     Attributes
     ----------
@@ -161,12 +166,14 @@ class MemoryExposure:
     stamp : str
         Dask token of the planes and the stamps of the files they came from.
     wcs_path : str
-        The FITS file whose gwcs is the exposure's, when ``wcs_asdf`` is None.
+        The FITS file whose gwcs gives the exposure's geometry, when ``geometry`` is None.
     wcs_asdf : bytes or str or None
         The embedded gwcs of a detector store (``wcs_asdf`` coordinate).
     planes : tuple of array or None
         ``(sci, err, dq)``: Dask arrays on the client; computed arrays in a task (``dask.delayed``
         computes the Dask collections held in a dataclass's fields).
+    geometry : dict or None
+        The :data:`STORED_GEOMETRY` arrays (as ``planes``), for a Dataset from a detector store.
     """
 
     index: int
@@ -175,6 +182,7 @@ class MemoryExposure:
     wcs_path: str = ""
     wcs_asdf: bytes | str | None = field(default=None, repr=False)
     planes: tuple | None = field(default=None, repr=False, compare=False)
+    geometry: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -187,15 +195,16 @@ class MemoryExposure:
         if self.planes is None:
             raise InputError(f"{self.label}: this source holds no planes (a WCS-only copy)")
         sci, err, dq = (np.asarray(p) for p in self.planes)
-        return ExposureData(sci.astype(np.float32, copy=False), err.astype(np.float32, copy=False),
-                            dq.astype(np.uint32, copy=False), parts=self.wcs_parts())
+        sci, err = sci.astype(np.float32, copy=False), err.astype(np.float32, copy=False)
+        dq = dq.astype(np.uint32, copy=False)
+        if self.geometry is not None:
+            return ExposureData(sci, err, dq, stored=self.geometry)
+        return ExposureData(sci, err, dq, parts=self.wcs_parts())
 
-    def wcs_parts(self) -> MrsWcsParts:
-        if self.wcs_asdf is None:
-            return calfits.read_wcs_parts(self.wcs_path)
-        from mrsdask.io.mrs_wcs import parts_from_wcs
-
-        return parts_from_wcs(self.label, self.load_wcs())
+    def wcs_parts(self) -> MrsWcsParts | None:
+        if self.geometry is not None or self.wcs_asdf is not None:
+            return None  # the geometry is the Dataset's (from a store)
+        return calfits.read_wcs_parts(self.wcs_path)
 
     def load_wcs(self):
         if self.wcs_asdf is None:
@@ -205,7 +214,7 @@ class MemoryExposure:
         return wcs_from_bytes(self.wcs_asdf)
 
     def without_planes(self) -> MemoryExposure:
-        return replace(self, planes=None)
+        return replace(self, planes=None, geometry=None)
 
 
 def exposure_sources(ds: xr.Dataset) -> list[ExposureSource]:
@@ -243,7 +252,14 @@ def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
     path = str(ds["path"].values[index]) if "path" in ds.coords else ""
     name = str(ds["filename"].values[index]) if "filename" in ds.coords else f"exposure {index}"
     wcs_asdf = ds["wcs_asdf"].values[index] if "wcs_asdf" in ds.coords else None
-    if wcs_asdf is None and not (path and paths.exists(path)):
+    geometry = None
+    if wcs_asdf is not None:  # from a detector store: its geometry variables are the store's
+        missing = [var for var in STORED_GEOMETRY if var not in ds.variables]
+        if missing:
+            raise InputError(f"{name}: exposure {index} of the Dataset has an embedded gwcs but no "
+                             f"{', '.join(missing)}; keep the geometry variables of the detector store")
+        geometry = {var: ds[var].data[index] for var in STORED_GEOMETRY}
+    elif not (path and paths.exists(path)):
         raise InputError(f"{name}: exposure {index} of the Dataset was changed in memory and its gwcs cannot be "
                          f"reached (no wcs_asdf coordinate, file {path or '(no path)'} not there); open the "
                          "inputs from their cal files or a detector store")
@@ -253,5 +269,5 @@ def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
     origins = [paths.stamp(path) if path else ""]
     if ds.attrs.get("mrsdask_store"):
         origins.append(paths.stamp(str(ds.attrs["mrsdask_store"]).rstrip("/") + "/zarr.json"))
-    stamp = "memory:" + dask.base.tokenize(*planes, *origins)
-    return MemoryExposure(index, name, stamp, path if wcs_asdf is None else "", wcs_asdf, planes)
+    stamp = "memory:" + dask.base.tokenize(*planes, *(geometry or {}).values(), *origins)
+    return MemoryExposure(index, name, stamp, path if wcs_asdf is None else "", wcs_asdf, planes, geometry)
