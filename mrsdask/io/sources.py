@@ -199,12 +199,13 @@ class MemoryExposure:
         dq = dq.astype(np.uint32, copy=False)
         if self.geometry is not None:
             return ExposureData(sci, err, dq, stored=self.geometry)
-        return ExposureData(sci, err, dq, parts=self.wcs_parts())
+        if not self.wcs_path:
+            raise InputError(f"{self.label}: neither its geometry nor a FITS file with its gwcs was given")
+        return ExposureData(sci, err, dq, parts=calfits.read_wcs_parts(self.wcs_path))
 
     def wcs_parts(self) -> MrsWcsParts | None:
-        if self.geometry is not None or self.wcs_asdf is not None:
-            return None  # the geometry is the Dataset's (from a store)
-        return calfits.read_wcs_parts(self.wcs_path)
+        # None when the geometry is the Dataset's (from a detector store: no FITS file is named).
+        return calfits.read_wcs_parts(self.wcs_path) if self.wcs_path else None
 
     def load_wcs(self):
         if self.wcs_asdf is None:
@@ -242,6 +243,11 @@ def exposure_sources(ds: xr.Dataset) -> list[ExposureSource]:
         return [StoreExposure(str(store), i, store_stamp) for i in range(ds.sizes["exposure"])]
     if unchanged and ds.attrs.get("mrsdask_source") == "fits":
         return [FitsExposure(str(p), paths.stamp(str(p))) for p in ds["path"].values]
+    shape = (ds.sizes.get("y"), ds.sizes.get("x"))
+    if shape != calfits.DETECTOR_SHAPE:
+        raise InputError(f"this detector Dataset holds {shape[0]} x {shape[1]} pixels of each exposure; cubes need "
+                         f"whole detectors ({calfits.DETECTOR_SHAPE[0]} x {calfits.DETECTOR_SHAPE[1]}): build "
+                         "them before selecting rows or columns")
     return [memory_exposure(ds, i) for i in range(ds.sizes["exposure"])]
 
 

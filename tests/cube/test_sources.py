@@ -119,9 +119,11 @@ def test_a_resumed_build_whose_in_memory_data_changed_recomputes_its_pixel_table
     assert load_table_info(scratch, key, exposure_sources(second)[0]) is not None
 
 
-def test_an_in_memory_exposure_without_a_reachable_gwcs_is_refused_before_any_work(sim_1a, tmp_path):
+def test_in_memory_exposures_without_a_reachable_gwcs_or_whole_detectors_are_refused_before_any_work(sim_1a, tmp_path):
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     moved = ds.assign(sci=ds["sci"] * 2).assign_coords(path=("exposure", [str(tmp_path / "gone_cal.fits")] * 2))
     with pytest.raises(InputError, match="gone_cal.fits not there"):
         build_cubes(moved, str(tmp_path / "c.zarr"), REQUEST, progress=False)
+    with pytest.raises(InputError, match="1024 x 40 pixels of each exposure; cubes need whole detectors"):
+        build_cubes(ds.isel(x=slice(160, 200)), str(tmp_path / "c.zarr"), REQUEST, progress=False)
     assert not (tmp_path / "c.zarr").exists()
