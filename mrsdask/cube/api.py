@@ -83,12 +83,12 @@ def build(
         opened from files or a store (:func:`mrsdask.io.detector_store.open_detector_inputs`),
         or changed in memory (e.g. by :func:`mrsdask.background.subtract` without ``output``,
         a selection, ``ds.assign(sci=...)``). The tasks read the files or the store while the
-        Dataset's ``sci``/``err``/``dq`` are those opened from them; otherwise each exposure's
+        Dataset's planes and geometry are those opened from them; otherwise each exposure's
         pixel-table task takes the Dataset's own arrays as its Dask inputs (no scratch store
-        is written), with the per-pixel geometry of the Dataset's detector store (when it has
-        the ``wcs_asdf`` coordinate) or computed from the gwcs of its FITS file (``path``),
-        see :mod:`mrsdask.io.sources`. In-memory data are stamped by their Dask token: a
-        resumed build whose data changed recomputes its pixel tables.
+        is written): its planes, and its per-pixel geometry variables unless they are still
+        the lazy geometry of the exposure's FITS file (``path``), which is then computed from
+        that file's gwcs, faster (:mod:`mrsdask.io.sources`). In-memory data are stamped by
+        their Dask token: a resumed build whose data changed recomputes its pixel tables.
     store : str
         Cube store (path or URL); one group per cube. A build interrupted there resumes.
     request : CubeRequest, optional

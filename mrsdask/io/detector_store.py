@@ -342,13 +342,14 @@ def open_detector_store(store: str) -> xr.Dataset:
 
 
 def pixels_token(ds: xr.Dataset) -> str:
-    """Identity of the Dataset's pixel arrays (their dask names): changes if they are altered.
+    """Identity of the Dataset's pixel arrays, planes and geometry (their dask names): changes if they are altered.
 
     Kept in ``attrs`` when a Dataset is opened; while it still matches, tasks may read the
     exposures from the files or the store (:func:`mrsdask.io.sources.exposure_sources`), else
     they compute them from the Dataset's own arrays.
     """
-    return "|".join(str(getattr(ds[name].data, "name", "")) for name in ("sci", "err", "dq"))
+    return "|".join(str(getattr(ds[name].data, "name", "")) if name in ds.variables else "-"
+                    for name in dmodel.PLANES + dmodel.GEOMETRY_VARS)
 
 
 def write_cal_fits(ds: xr.Dataset, index: int, path: str) -> str:

@@ -12,10 +12,10 @@ of three kinds sharing the :class:`ExposureSource` protocol:
 * :class:`MemoryExposure` — anything else (arrays changed, selected or computed in memory):
   the exposure's ``sci``/``err``/``dq`` Dask arrays are fields of the source, so a task given
   the source through ``dask.delayed`` gets them computed (Dask traverses dataclasses). Its
-  geometry: the Dataset's own geometry variables when it came from a detector store (it has
-  the ``wcs_asdf`` coordinate; they are fields too), else computed from the gwcs of its FITS
-  file (the numbers :func:`~mrsdask.io.detector_store.open_cal`'s lazy geometry variables
-  hold, computed faster; those variables themselves are not read).
+  geometry is the Dataset's own geometry variables (fields too, computed the same way), except
+  when they are still exactly :func:`~mrsdask.io.detector_store.open_cal`'s lazy geometry of
+  the exposure's file, only selected since (:func:`opened_geometry`): then it is computed from
+  that file's gwcs as for a :class:`FitsExposure` (the same numbers, faster).
 
 Every source has a ``stamp``: what tells the data that pixel tables and cubes left by an
 earlier build were made from (file size and time, the store's, or for in-memory data the Dask
@@ -166,20 +166,25 @@ class MemoryExposure:
     stamp : str
         Dask token of the planes and the stamps of the files they came from.
     wcs_path : str
-        The FITS file whose gwcs gives the exposure's geometry, when ``geometry`` is None.
+        The exposure's FITS file: its gwcs gives the geometry when ``stored_geometry`` is false,
+        and :meth:`load_wcs` when ``wcs_asdf`` is None.
+    stored_geometry : bool
+        Whether the geometry is the Dataset's own (``geometry``).
     wcs_asdf : bytes or str or None
         The embedded gwcs of a detector store (``wcs_asdf`` coordinate).
     planes : tuple of array or None
         ``(sci, err, dq)``: Dask arrays on the client; computed arrays in a task (``dask.delayed``
         computes the Dask collections held in a dataclass's fields).
     geometry : dict or None
-        The :data:`STORED_GEOMETRY` arrays (as ``planes``), for a Dataset from a detector store.
+        The Dataset's :data:`STORED_GEOMETRY` arrays (as ``planes``), or None when the
+        geometry is computed from ``wcs_path``'s gwcs.
     """
 
     index: int
     name: str
     stamp: str
     wcs_path: str = ""
+    stored_geometry: bool = False
     wcs_asdf: bytes | str | None = field(default=None, repr=False)
     planes: tuple | None = field(default=None, repr=False, compare=False)
     geometry: dict | None = field(default=None, repr=False, compare=False)
@@ -204,8 +209,9 @@ class MemoryExposure:
         return ExposureData(sci, err, dq, parts=calfits.read_wcs_parts(self.wcs_path))
 
     def wcs_parts(self) -> MrsWcsParts | None:
-        # None when the geometry is the Dataset's (from a detector store: no FITS file is named).
-        return calfits.read_wcs_parts(self.wcs_path) if self.wcs_path else None
+        # None when the geometry is the Dataset's (only its planes and geometry are dropped by
+        # without_planes: a WCS-only copy still knows which).
+        return calfits.read_wcs_parts(self.wcs_path) if self.wcs_path and not self.stored_geometry else None
 
     def load_wcs(self):
         if self.wcs_asdf is None:
@@ -221,10 +227,11 @@ class MemoryExposure:
 def exposure_sources(ds: xr.Dataset) -> list[ExposureSource]:
     """One source per exposure of a detector Dataset: its files, its store, or its arrays.
 
-    The files or the store are read by the tasks only while the Dataset's ``sci``/``err``/``dq``
+    The files or the store are read by the tasks only while the Dataset's planes and geometry
     are still the arrays opened from them (:func:`mrsdask.io.detector_store.pixels_token`);
     otherwise (changed, selected or computed in memory) each exposure is a
-    :class:`MemoryExposure` over the Dataset's own arrays.
+    :class:`MemoryExposure` over the Dataset's own arrays: planes, and geometry unless it is
+    still its file's lazy geometry (:func:`opened_geometry`).
 
     Raises
     ------
@@ -258,17 +265,18 @@ def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
     path = str(ds["path"].values[index]) if "path" in ds.coords else ""
     name = str(ds["filename"].values[index]) if "filename" in ds.coords else f"exposure {index}"
     wcs_asdf = ds["wcs_asdf"].values[index] if "wcs_asdf" in ds.coords else None
-    geometry = None
-    if wcs_asdf is not None:  # from a detector store: its geometry variables are the store's
-        missing = [var for var in STORED_GEOMETRY if var not in ds.variables]
-        if missing:
-            raise InputError(f"{name}: exposure {index} of the Dataset has an embedded gwcs but no "
-                             f"{', '.join(missing)}; keep the geometry variables of the detector store")
-        geometry = {var: ds[var].data[index] for var in STORED_GEOMETRY}
-    elif not (path and paths.exists(path)):
+    reachable = bool(path) and paths.exists(path)
+    if wcs_asdf is None and not reachable:
         raise InputError(f"{name}: exposure {index} of the Dataset was changed in memory and its gwcs cannot be "
                          f"reached (no wcs_asdf coordinate, file {path or '(no path)'} not there); open the "
                          "inputs from their cal files or a detector store")
+    geometry = None
+    if not (reachable and opened_geometry(ds, index, path)):
+        missing = [var for var in STORED_GEOMETRY if var not in ds.variables]
+        if missing:
+            raise InputError(f"{name}: exposure {index} of the Dataset has no {', '.join(missing)}; keep the "
+                             "geometry variables of the detector Dataset")
+        geometry = {var: ds[var].data[index] for var in STORED_GEOMETRY}
     planes = tuple(ds[var].data[index] for var in ("sci", "err", "dq"))
     # The arrays' Dask token names their graph (or, for NumPy data, their content); the stamps
     # of the files behind them tell a rewritten input whose graph has the same names.
@@ -276,4 +284,44 @@ def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
     if ds.attrs.get("mrsdask_store"):
         origins.append(paths.stamp(str(ds.attrs["mrsdask_store"]).rstrip("/") + "/zarr.json"))
     stamp = "memory:" + dask.base.tokenize(*planes, *(geometry or {}).values(), *origins)
-    return MemoryExposure(index, name, stamp, path if wcs_asdf is None else "", wcs_asdf, planes, geometry)
+    return MemoryExposure(index, name, stamp, path if reachable else "", geometry is not None, wcs_asdf,
+                          planes, geometry)
+
+
+#: Dask layers that only select, reorder or assemble chunks (and open_cal's own wrapping).
+SELECTION_LAYERS = frozenset({"getitem", "concatenate", "from-value", "shuffle-taker", "rechunk-merge",
+                              "rechunk-split", "rechunk-p2p"})
+
+
+def opened_geometry(ds: xr.Dataset, index: int, path: str) -> bool:
+    """Whether exposure ``index``'s geometry variables are still ``path``'s lazy geometry.
+
+    True when every one of them is computed by
+    :func:`~mrsdask.io.detector_store.geometry_rows` of that file alone, then only selected or
+    assembled (:data:`SELECTION_LAYERS`): what :func:`~mrsdask.io.detector_store.open_cal`
+    made, perhaps with exposures selected since. Then the gwcs of the file gives the same
+    numbers faster; anything else (a store's arrays, a value changed in memory, geometry of
+    another file) is read as it is.
+    """
+    from dask.base import is_dask_collection
+    from dask.core import flatten
+    from dask.optimization import cull
+    from dask.utils import key_split
+
+    from mrsdask.io.detector_store import geometry_rows
+
+    if not path or any(var not in ds.variables for var in STORED_GEOMETRY):
+        return False
+    for var in STORED_GEOMETRY:
+        array = ds[var].data[index]
+        if not is_dask_collection(array):
+            return False
+        graph, _ = cull(dict(array.__dask_graph__()), list(flatten(array.__dask_keys__())))
+        for key, task in graph.items():
+            layer = key_split(key)
+            if layer == "geometry_rows":
+                if getattr(task, "func", None) is not geometry_rows or task.args[0] != path:
+                    return False
+            elif layer not in SELECTION_LAYERS:
+                return False
+    return True

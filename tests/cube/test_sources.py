@@ -64,11 +64,32 @@ def test_files_a_store_and_the_store_changed_in_memory_give_the_same_cube(sim_1a
     _same(_build(in_memory, tmp_path / "memory.zarr"), expected)
 
 
+def test_geometry_changed_in_memory_is_used_as_it_is(sim_1a, one_exposure_store, tmp_path):
+    ds = open_cal([str(p) for p in sim_1a.cal_files])
+    # Still the files' lazy geometry (exposures selected, planes changed): computed from the
+    # files' gwcs. Changed in any way: the Dataset's own arrays.
+    assert all(s.geometry is None for s in exposure_sources(ds.isel(exposure=[1, 0]).assign(sci=ds["sci"] * 2)))
+    assert all(s.geometry is not None for s in exposure_sources(ds.assign(ra=ds["ra"] + 0)))
+    swapped = ds.assign(wavelength=ds["wavelength"][::-1]).assign(sci=ds["sci"] * 2)  # another file's geometry
+    assert all(s.geometry is not None for s in exposure_sources(swapped))
+    # A store's geometry moved in memory gives the cube of a store holding the moved geometry.
+    store = open_detector_store(one_exposure_store)
+    moved = store.assign(ra=store["ra"] + 2e-4, corner_ra=store["corner_ra"] + 2e-4)
+    with dask.config.set(scheduler="threads"):
+        write_detector_store(moved, str(tmp_path / "moved.zarr"))
+    expected = _build(open_detector_store(str(tmp_path / "moved.zarr")), tmp_path / "store.zarr")
+    got = _build(moved, tmp_path / "memory.zarr")
+    _same(got, expected)
+    unmoved = _build(store, tmp_path / "unmoved.zarr")
+    assert not np.array_equal(got["sci"], unmoved["sci"], equal_nan=True)
+
+
 def test_a_dataset_changed_in_memory_is_built_from_its_own_arrays(sim_1a, reference, tmp_path):
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     doubled = ds.assign(sci=ds["sci"] * 2)
     sources = exposure_sources(doubled)
-    assert all(type(s) is MemoryExposure and s.wcs_path == str(p) for s, p in zip(sources, sim_1a.cal_files))
+    assert all(type(s) is MemoryExposure and s.wcs_path == str(p) and s.geometry is None
+               for s, p in zip(sources, sim_1a.cal_files))
     # The table task of an in-memory exposure depends on its planes; the frame task of its
     # setting on its gwcs alone (no plane is computed for it).
     graph = dict(dask.delayed(pixel_table_tasks({0: [1], 1: [1]}, [{"setting": "12A"}] * 2, sources, "s", 1))
