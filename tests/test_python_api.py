@@ -3,8 +3,9 @@
 One test walks the whole chain through the entry points alone (``mrsdask.cube.build``,
 ``mrsdask.background.subtract``, ``mrsdask.fringe.correct``, ``mrsdask.pipeline.run``) and
 runs the matching ``mrsdask`` commands on the same inputs: every store must be equal, array
-for array (~2 min on 2 busy cores, most of it the commands' own start-up). The inputs are the session's ``sim_1a`` files (two dithers of 12A); for the pixel
-background, an association names the second dither as the background exposure (a real
+for array, and cubes built from a lazy (in-memory) background-subtracted Dataset equal those
+of its store (~2 min on 2 busy cores, most of it the commands' own start-up). The inputs are
+the session's ``sim_1a`` files (two dithers of 12A); for the pixel background, an association names the second dither as the background exposure (a real
 subtraction of real files, not a physical background). Residual fringes are fitted on 40
 detector columns of the subtracted store (a whole detector takes minutes here).
 """
@@ -26,7 +27,7 @@ import mrsdask.background
 import mrsdask.cube
 import mrsdask.fringe
 import mrsdask.pipeline
-from mrsdask.errors import InputError, ParameterError
+from mrsdask.errors import ParameterError
 from tests.cluster import dask_procs
 from tests.conftest import run_cli
 
@@ -88,17 +89,15 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
     assert isinstance(lazy["sci"].data, da.Array)
     np.testing.assert_array_equal(lazy["sci"][:, 500:520].values, subtracted["sci"][:, 500:520].values)
 
-    # 3. Background -> cube. In memory the builder refuses (it reads exposures from their files
-    # or store, so it would use the unsubtracted data): the error says what to do.
-    with pytest.raises(InputError, match="changed in memory"):
-        mrsdask.cube.build(lazy, f"{out}/from_memory.zarr", channels=(1,), **WINDOW)
-    assert not os.path.exists(f"{out}/from_memory.zarr/ch1-short")
-    # Through the store the chain works, and equals the CLI's.
+    # 3. Background -> cube, through the store and in memory: the lazy Dataset's exposures are
+    # computed from its own arrays by the cube's tasks. Both equal the CLI's cubes of its store.
     bkg_cubes = mrsdask.cube.build(subtracted, f"{out}/bkg_cubes.zarr", channels=(1,), **WINDOW)
     _cli("cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1",
          "--wavemin", str(WINDOW["wavemin"]), "--wavemax", str(WINDOW["wavemax"]))
     _same_cubes(bkg_cubes, f"{out}/cli_bkg_cubes.zarr")
     assert not np.array_equal(bkg_cubes["ch1-short"]["sci"].values, reference["sci"], equal_nan=True)
+    memory_cubes = mrsdask.cube.build(lazy, f"{out}/from_memory.zarr", channels=(1,), **WINDOW)
+    _same_cubes(memory_cubes, f"{out}/cli_bkg_cubes.zarr")
 
     # 4. Residual fringes on 40 columns of the subtracted store: to a store, and lazily (the
     # command given the same in-process scheduler: starting worker processes costs more here).

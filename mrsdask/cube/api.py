@@ -6,6 +6,12 @@
 
     cubes = mrsdask.cube.build("obs_asn.json", "cubes.zarr", output_type="channel", weighting="emsm")
     cubes["ch1-short-medium-long"]["sci"]        # lazy (xarray over the zarr store)
+
+    # A Dataset changed in memory is built from its own arrays (nothing written in between):
+    import mrsdask.background
+
+    lazy = mrsdask.background.subtract("obs_asn.json", method="pixel")
+    cubes = mrsdask.cube.build(lazy, "bkg_cubes.zarr", channels=(1,))
 """
 
 from __future__ import annotations
@@ -73,10 +79,16 @@ def build(
     Parameters
     ----------
     inputs_or_dataset : str, list of str or xarray.Dataset
-        cal files, globs, an association JSON, one detector store, or a detector Dataset
-        opened from files or a store (:func:`mrsdask.io.detector_store.open_detector_inputs`).
-        A Dataset changed in memory (e.g. by :func:`mrsdask.background.subtract` without
-        ``output``) is refused: write it to a detector store first (``output=``).
+        cal files, globs, an association JSON, one detector store, or a detector Dataset:
+        opened from files or a store (:func:`mrsdask.io.detector_store.open_detector_inputs`),
+        or changed in memory (e.g. by :func:`mrsdask.background.subtract` without ``output``,
+        a selection, ``ds.assign(sci=...)``). The tasks read the files or the store while the
+        Dataset's planes and geometry are those opened from them; otherwise each exposure's
+        pixel-table task takes the Dataset's own arrays as its Dask inputs (no scratch store
+        is written): its planes, and its per-pixel geometry variables unless they are still
+        the lazy geometry of the exposure's FITS file (``path``), which is then computed from
+        that file's gwcs, faster (:mod:`mrsdask.io.sources`). In-memory data are stamped by
+        their Dask token: a resumed build whose data changed recomputes its pixel tables.
     store : str
         Cube store (path or URL); one group per cube. A build interrupted there resumes.
     request : CubeRequest, optional
@@ -111,7 +123,8 @@ def build(
     ParameterError
         For an unknown option (naming the closest one) or a bad value, before any work.
     InputError
-        For inputs or a store that cannot be used, before any cluster starts.
+        For inputs or a store that cannot be used, before any cluster starts (e.g. an
+        in-memory exposure whose gwcs cannot be reached: no ``wcs_asdf``, its file gone).
     """
     from mrsdask.cluster import check_cluster_options, planned_budget
     from mrsdask.cube.builder import build_cubes, check_build, open_cube

@@ -43,9 +43,10 @@ from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
-from mrsdask.cube.spec import CubeSpec, exposure_sources, linear_axis, moving_target_offsets, plan_cube_spec
+from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.io import outputs
+from mrsdask.io.sources import exposure_sources
 from mrsdask.progress import scheduler_client
 
 __all__ = [
@@ -87,14 +88,12 @@ def check_build(ds: xr.Dataset, root: str, request: CubeRequest, cubepars: CubeP
         With what is wrong and the fix.
     """
     from mrsdask.cube.validate import check_request
-    from mrsdask.io.detector_store import check_unmodified
 
-    check_unmodified(ds)  # tasks read from the files or the store, not from ds's arrays
     root = outputs.check_output_store(root)
     rows = exposure_table(ds)
     plans = plan_cubes(rows, request)
     check_request(rows, plans, request, cubepars or default_cubepars())
-    sources = exposure_sources(ds)
+    sources = exposure_sources(ds)  # the files, the store, or the Dataset's own (in-memory) arrays
     check_output(root, plans, rows, request, sources, overwrite)
     memory.check_pixel_tables(1, budget)
     return root, rows, sources, plans
@@ -115,7 +114,9 @@ def build_cubes(
     ----------
     ds : xarray.Dataset
         Detector stack (:func:`mrsdask.io.detector_store.open_cal` or
-        :func:`~mrsdask.io.detector_store.open_detector_store`).
+        :func:`~mrsdask.io.detector_store.open_detector_store`), or one changed in memory
+        (e.g. by a detector step without ``output``): its exposures are then computed from its
+        own arrays by the pixel-table tasks (:func:`mrsdask.io.sources.exposure_sources`).
     root : str
         Path or URL of the output zarr store; one group per cube.
     request : CubeRequest

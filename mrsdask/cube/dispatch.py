@@ -10,6 +10,7 @@ from __future__ import annotations
 import dask
 
 from mrsdask.cube.pixels import build_pixel_table_group, setting_frames
+from mrsdask.io.sources import ExposureSource
 from mrsdask.progress import ProgressBar, scheduler_client
 
 
@@ -30,8 +31,8 @@ def pixel_table_groups(missing: dict[int, list[int]], rows: list[dict], n_worker
     return groups
 
 
-def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: list[dict], scratch: str,
-                      n_workers: int) -> list:
+def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: list[ExposureSource],
+                      scratch: str, n_workers: int) -> list:
     """Delayed pixel-table tasks; the exposures of a setting share one detector-frame task.
 
     The detector → α, β, λ step is the costly part of an exposure's geometry (reading it and
@@ -40,6 +41,10 @@ def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: 
     the result to that setting's table tasks, so it is done once per cluster, not once per
     worker. A table task whose exposure has another instrument model (another key) computes
     its own.
+
+    An in-memory exposure (:class:`mrsdask.io.sources.MemoryExposure`) holds its planes as Dask
+    arrays: its table task depends on them (Dask computes them first, on the workers), its
+    setting's frame task only on its gwcs.
     """
     groups = pixel_table_groups(missing, rows, n_workers)
     shared_of: dict[str, object] = {}
@@ -48,7 +53,8 @@ def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: 
         if setting not in shared_of:
             channels = sorted({c for g in groups if str(rows[g[0][0]]["setting"]) == setting
                                for _, chans in g for c in chans})
-            shared_of[setting] = dask.delayed(setting_frames, pure=False)(sources[group[0][0]], channels)
+            shared_of[setting] = dask.delayed(setting_frames, pure=False)(
+                sources[group[0][0]].without_planes(), channels)
     return [dask.delayed(build_pixel_table_group, pure=False)(
         [(sources[i], i, chans) for i, chans in group], scratch, shared_of[str(rows[group[0][0]]["setting"])])
         for group in groups]

@@ -27,12 +27,12 @@ from mrsdask.provenance import provenance
 _OPTION_OF = {"channels": "--channel", "subbands": "--band", "linear_wave": "linear wavelength axis"}
 
 
-def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
+def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, sources: list | None = None) -> dict:
     """What a cube is built from and how: the request, the input file names and their stamps."""
     return {
         "mrsdask_request": json.dumps(asdict(request), sort_keys=True),
         "inputs": sorted({rows[i]["filename"] for i in plan.exposures}),
-        "input_stamps": [str(sources[i].get("stamp", "")) for i in plan.exposures] if sources else [],
+        "input_stamps": [str(sources[i].stamp) for i in plan.exposures] if sources else [],
     }
 
 
@@ -66,10 +66,10 @@ def target_motion(first: dict, rows: list[dict]) -> dict:
             "mu_epoch": str(first.get("mu_epoch", "") or ""), "expmid": float(np.mean(mids)) if mids else np.nan}
 
 
-def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: list[dict] | None = None) -> dict:
+def cube_attrs(spec: CubeSpec, rows: list[dict], request: CubeRequest, sources: list | None = None) -> dict:
     """Attributes of a cube group (data model in :mod:`mrsdask.datamodel.cube`).
 
-    ``sources`` (:func:`mrsdask.cube.spec.exposure_sources`) adds ``input_stamps``, which tells a resumable
+    ``sources`` (:func:`mrsdask.io.sources.exposure_sources`) adds ``input_stamps``, which tells a resumable
     build from one whose inputs were rewritten since.
     """
     from astropy.io import fits

@@ -32,7 +32,8 @@ from mrsdask.instrument.geometry import (
     slice_width,
 )
 from mrsdask.datamodel.dq import DO_NOT_USE, NON_SCIENCE
-from mrsdask.io import calfits, paths
+from mrsdask.io import paths
+from mrsdask.io.sources import ExposureData, ExposureSource
 from mrsdask.io.zarr_store import open_group, zarr_store
 
 #: Every how many sorted rows the λ index keeps a sample.
@@ -122,22 +123,21 @@ class SettingFrames:
     frames: dict[int, ChannelFrame]
 
 
-def setting_frames(source: dict, channels: list[int]) -> SettingFrames | None:
+def setting_frames(source: ExposureSource, channels: list[int]) -> SettingFrames | None:
     """The detector-frame geometry of ``channels`` from one exposure of a setting.
 
     Parameters
     ----------
-    source : dict
-        The exposure (``{"kind": "fits", "path": ...}``); None is returned for other kinds
-        (a detector store holds the geometry already).
+    source : ExposureSource
+        The exposure (no plane is read: give it :meth:`~ExposureSource.without_planes`).
+        None is returned when its geometry is stored (a detector store) or its gwcs has no
+        content key (nothing computed from it may be shared).
     channels : list of int
         Channels to evaluate.
     """
-    if source.get("kind") != "fits":
+    parts = source.wcs_parts()
+    if parts is None or parts.instrument_key is None:
         return None
-    parts = calfits.read_wcs_parts(source["path"])
-    if parts.instrument_key is None:
-        return None  # the gwcs could not be split: nothing may be shared
     return SettingFrames(parts.instrument_key, {c: channel_frame(parts, c) for c in channels})
 
 
@@ -182,18 +182,27 @@ def channel_frame(parts, channel: int) -> ChannelFrame:
     return entry
 
 
-def _channel_pixels_from_fits(path: str, channel: int, planes=None, parts=None):
-    if planes is None or parts is None:
-        planes, parts = calfits.read_planes_and_wcs_parts(path)
-    sci, err, dq = planes
-    cf = channel_frame(parts, channel)
-    geom = sky_geometry(parts.pointing, cf.frame, cf.dbeta)
-    ys, xs = cf.ys, cf.xs
-    return {
-        "flux": sci[ys, xs], "err": err[ys, xs], "dq": dq[ys, xs],
-        "ra": geom.ra, "dec": geom.dec, "wavelength": geom.wavelength, "dwavelength": geom.dwavelength,
-        "corner_ra": geom.corner_ra, "corner_dec": geom.corner_dec,
-    }
+def channel_pixels(data: ExposureData, channel: int) -> dict[str, np.ndarray]:
+    """Flux, error, DQ and per-pixel geometry of one channel's pixels: the one geometry adapter.
+
+    The geometry is computed from the exposure's split gwcs (``data.parts``: FITS files and
+    in-memory exposures; the detector frame comes from :func:`channel_frame`'s cache when the
+    instrument model is known) or read from the stored geometry (``data.stored``: a detector
+    store's). The two give the same numbers for the same gwcs.
+    """
+    if data.stored is None:
+        cf = channel_frame(data.parts, channel)
+        geom = sky_geometry(data.parts.pointing, cf.frame, cf.dbeta)
+        ys, xs = cf.ys, cf.xs
+        out = {"ra": geom.ra, "dec": geom.dec, "wavelength": geom.wavelength, "dwavelength": geom.dwavelength,
+               "corner_ra": geom.corner_ra, "corner_dec": geom.corner_dec}
+    else:
+        stored = data.stored
+        ys, xs = np.nonzero(_channel_mask(np.asarray(stored["slice"]), CHANNEL_INFO[channel]))
+        out = {name: np.asarray(stored[name])[ys, xs] for name in ("ra", "dec", "wavelength", "dwavelength")}
+        out.update({name: np.asarray(stored[name])[:, ys, xs] for name in ("corner_ra", "corner_dec")})
+    out.update(flux=data.sci[ys, xs], err=data.err[ys, xs], dq=data.dq[ys, xs])
+    return out
 
 
 def _channel_mask(smap: np.ndarray, info) -> np.ndarray:
@@ -202,20 +211,6 @@ def _channel_mask(smap: np.ndarray, info) -> np.ndarray:
     # The official cube_build maps x in [xstart, xend) of the channel.
     mask &= ((x >= info.x_range[0]) & (x < info.x_range[1]))[None, :]
     return mask
-
-
-def _channel_pixels_from_store(ds, index: int, channel: int):
-    info = CHANNEL_INFO[channel]
-    exp = ds.isel(exposure=index)
-    smap = np.asarray(exp["slice"].values)
-    ys, xs = np.nonzero(_channel_mask(smap, info))
-    out = {}
-    for name, key in (("sci", "flux"), ("err", "err"), ("dq", "dq"), ("ra", "ra"), ("dec", "dec"),
-                      ("wavelength", "wavelength"), ("dwavelength", "dwavelength")):
-        out[key] = np.asarray(exp[name].values)[ys, xs]
-    out["corner_ra"] = np.asarray(exp["corner_ra"].values)[:, ys, xs]
-    out["corner_dec"] = np.asarray(exp["corner_dec"].values)[:, ys, xs]
-    return out
 
 
 def footprint_extremes(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -239,18 +234,15 @@ def table_key(exposure: int, channel: int) -> str:
     return f"e{exposure:04d}_ch{channel}"
 
 
-def build_pixel_tables(source: dict, exposure: int, channels: list[int], scratch: str) -> list[PixelTableInfo]:
-    """Pixel tables of several channels of one exposure (reads the file and its WCS once)."""
-    planes = parts = None
-    if source["kind"] == "fits":
-        planes, parts = calfits.read_planes_and_wcs_parts(source["path"])  # one read of the file
-    return [
-        build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), planes, parts)
-        for channel in channels
-    ]
+def build_pixel_tables(source: ExposureSource, exposure: int, channels: list[int],
+                       scratch: str) -> list[PixelTableInfo]:
+    """Pixel tables of several channels of one exposure (reads its planes and WCS once)."""
+    data = source.read()
+    return [build_pixel_table(source, exposure, channel, scratch, table_key(exposure, channel), data)
+            for channel in channels]
 
 
-def build_pixel_table_group(jobs: list[tuple[dict, int, list[int]]], scratch: str,
+def build_pixel_table_group(jobs: list[tuple[ExposureSource, int, list[int]]], scratch: str,
                             shared: SettingFrames | None = None) -> list[PixelTableInfo]:
     """Pixel tables of several exposures in one task, one exposure after the other.
 
@@ -263,14 +255,14 @@ def build_pixel_table_group(jobs: list[tuple[dict, int, list[int]]], scratch: st
             for info in build_pixel_tables(source, exposure, channels, scratch)]
 
 
-def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, key: str,
-                      planes=None, parts=None) -> PixelTableInfo:
+def build_pixel_table(source: ExposureSource, exposure: int, channel: int, scratch: str, key: str,
+                      data: ExposureData | None = None) -> PixelTableInfo:
     """Select, sort by λ and write one exposure-channel's pixel table.
 
     Parameters
     ----------
-    source : dict
-        ``{"kind": "fits", "path": …}`` or ``{"kind": "store", "store": …, "index": …}``.
+    source : ExposureSource
+        The exposure (:mod:`mrsdask.io.sources`); its identity is kept with the table.
     exposure : int
         Exposure index in the detector Dataset.
     channel : int
@@ -279,10 +271,8 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
         Path or URL of the zarr group that holds pixel tables.
     key : str
         Name of this table's sub-group.
-    planes : tuple of ndarray, optional
-        SCI, ERR, DQ already read from a FITS source.
-    parts : mrsdask.io.mrs_wcs.MrsWcsParts, optional
-        The FITS source's split gwcs, already read.
+    data : ExposureData, optional
+        What ``source.read()`` gave, when already read (else it is read here).
 
     Returns
     -------
@@ -291,12 +281,7 @@ def build_pixel_table(source: dict, exposure: int, channel: int, scratch: str, k
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if source["kind"] == "fits":
-            px = _channel_pixels_from_fits(source["path"], channel, planes, parts)
-        else:
-            from mrsdask.io.detector_store import open_detector_store
-
-            px = _channel_pixels_from_store(open_detector_store(source["store"]), source["index"], channel)
+        px = channel_pixels(source.read() if data is None else data, channel)
         mapped = np.isfinite(px["ra"])
         footprint = footprint_extremes(px["ra"][mapped], px["dec"][mapped])
         lam_all = px["wavelength"][mapped]
@@ -363,10 +348,10 @@ def _gather_rows(index, columns, corners, rows):  # pragma: no cover - compiled
             rows[k, n_columns + j] = corners[j, i]
 
 
-def _info_to_attrs(info: PixelTableInfo, source: dict) -> dict:
+def _info_to_attrs(info: PixelTableInfo, source: ExposureSource) -> dict:
     return {
         "complete": True,
-        "source": {k: (str(v) if not isinstance(v, int) else v) for k, v in source.items()},
+        "source": source.identity(),
         "exposure": info.exposure,
         "channel": info.channel,
         "n": info.n,
@@ -377,14 +362,13 @@ def _info_to_attrs(info: PixelTableInfo, source: dict) -> dict:
     }
 
 
-def load_table_info(scratch: str, key: str, source: dict) -> PixelTableInfo | None:
-    """Summary of an already written table for the same source, or None (resume support)."""
+def load_table_info(scratch: str, key: str, source: ExposureSource) -> PixelTableInfo | None:
+    """Summary of an already written table of the same data (same source identity and stamp), or None."""
     try:
         attrs = dict(open_group(scratch, mode="r")[key].attrs)
     except Exception:
         return None
-    expected = {k: (str(v) if not isinstance(v, int) else v) for k, v in source.items()}
-    if not attrs.get("complete") or attrs.get("source") != expected:
+    if not attrs.get("complete") or attrs.get("source") != source.identity():
         return None
     local = _local_rows_file(scratch, key)
     if local is not None and not os.path.exists(local):

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def check_output(root: str, plans: list[CubePlan], rows: list[dict], request: CubeRequest,
-                 sources: list[dict], overwrite: bool = False) -> None:
+                 sources: list, overwrite: bool = False) -> None:
     """Refuse to write cubes where they would replace something without ``overwrite``.
 
     Cheap (metadata only) and run before any work: the store must be a cube store (or new),

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from mrsdask.cube.cubepars import CubePars, cube_parameters
 from mrsdask.cube.grid import (
@@ -27,7 +26,7 @@ from mrsdask.cube.grid import (
 )
 from mrsdask.cube.memory import BYTES_PER_SLAB_VOXEL
 from mrsdask.cube.plan import CubePlan, CubeRequest
-from mrsdask.io import paths
+from mrsdask.io.sources import ExposureSource
 
 if TYPE_CHECKING:
     from mrsdask.cube.pixels import PixelTableInfo
@@ -64,30 +63,7 @@ class CubeSpec:
         return z0, min(self.wave.nz, z0 + self.slab_planes)
 
 
-# --------------------------------------------------------------------------- sources
-def exposure_sources(ds: xr.Dataset) -> list[dict]:
-    """How tasks reach each exposure (the FITS file or the detector store), with its stamp."""
-    store = ds.attrs.get("mrsdask_store")
-    # The stamp (size and modification time) tells a rewritten input from the one that pixel
-    # tables and cubes left by an interrupted build were made from.
-    if store:
-        store_stamp = paths.stamp(str(store).rstrip("/") + "/zarr.json")
-        return [{"kind": "store", "store": str(store), "index": i, "stamp": store_stamp}
-                for i in range(ds.sizes["exposure"])]
-    return [{"kind": "fits", "path": str(p), "stamp": paths.stamp(str(p))} for p in ds["path"].values]
-
-
-def _load_exposure_wcs(source: dict):
-    if source["kind"] == "fits":
-        from mrsdask.io.calfits import load_wcs
-
-        return load_wcs(source["path"])
-    from mrsdask.io.detector_store import open_detector_store, wcs_from_bytes
-
-    ds = open_detector_store(source["store"])
-    return wcs_from_bytes(ds["wcs_asdf"].values[source["index"]])
-
-
+# --------------------------------------------------------------------------- moving targets
 def moving_target_offsets(rows: list[dict]) -> dict[int, tuple[float, float]]:
     """Per-exposure (ΔRA, ΔDec) in degrees that put a moving target where it is on average.
 
@@ -113,11 +89,11 @@ def parse_s_region(text: str) -> np.ndarray | None:
     return np.array([numbers[0:8:2], numbers[1:8:2]])
 
 
-def _ifu_rotation(source: dict, channel: int) -> float:
+def _ifu_rotation(source: ExposureSource, channel: int) -> float:
     """Rotation between the IFU and the sky (official ``ifualign``), from one exposure."""
     from mrsdask.instrument.bands import CHANNEL_INFO
 
-    wcs = _load_exposure_wcs(source)
+    wcs = source.load_wcs()
     info = CHANNEL_INFO[channel]
     y, x = np.mgrid[:1024, info.x_range[0]:info.x_range[1]]
     det2ab = wcs.get_transform(wcs.available_frames[0], "alpha_beta")
@@ -156,7 +132,7 @@ def plan_cube_spec(
     request: CubeRequest,
     rows: list[dict],
     tables: dict[tuple[int, int], PixelTableInfo],
-    sources: list[dict],
+    sources: list[ExposureSource],
     pars: CubePars,
     n_workers: int = 2,
     offsets: dict[int, tuple[float, float]] | None = None,

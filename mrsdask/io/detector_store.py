@@ -357,24 +357,14 @@ def open_detector_store(store: str) -> xr.Dataset:
 
 
 def pixels_token(ds: xr.Dataset) -> str:
-    """Identity of the Dataset's pixel arrays (their dask names): changes if they are altered."""
-    return "|".join(str(getattr(ds[name].data, "name", "")) for name in ("sci", "err", "dq"))
+    """Identity of the Dataset's pixel arrays, planes and geometry (their dask names): changes if they are altered.
 
-
-def check_unmodified(ds: xr.Dataset) -> None:
-    """Refuse a Dataset whose pixel arrays were changed in memory after opening.
-
-    Tasks read exposures from their FITS files or store, not from the client's arrays; a
-    Dataset changed in memory (e.g. background-subtracted lazily) must be written to a
-    detector store first, or the cube would silently use the unchanged data.
+    Kept in ``attrs`` when a Dataset is opened; while it still matches, tasks may read the
+    exposures from the files or the store (:func:`mrsdask.io.sources.exposure_sources`), else
+    they compute them from the Dataset's own arrays.
     """
-    if ds.attrs.get(PIXELS_TOKEN_ATTR) != pixels_token(ds) or not (
-        ds.attrs.get("mrsdask_store") or ds.attrs.get("mrsdask_source") == "fits"
-    ):
-        raise InputError(
-            "this detector Dataset was changed in memory after it was opened; write it with "
-            "write_detector_store (or 'mrsdask background … -o STORE') and build cubes from that store"
-        )
+    return "|".join(str(getattr(ds[name].data, "name", "")) if name in ds.variables else "-"
+                    for name in dmodel.PLANES + dmodel.GEOMETRY_VARS)
 
 
 def write_cal_fits(ds: xr.Dataset, index: int, path: str) -> str:

@@ -10,11 +10,12 @@ import zarr
 from mrsdask.cube import pixels
 from mrsdask.cube.builder import pixel_table_groups, pixel_table_tasks
 from mrsdask.errors import InputError
-from mrsdask.io import mrs_wcs
+from mrsdask.io import mrs_wcs, paths
+from mrsdask.io.sources import FitsExposure, StoreExposure
 
 
 def _sources(sim):
-    return [{"kind": "fits", "path": str(p)} for p in sim.cal_files]
+    return [FitsExposure(str(p), paths.stamp(str(p))) for p in sim.cal_files]
 
 
 def test_a_table_task_given_the_setting_frames_does_not_convert_the_detector_step(sim_1a, tmp_path, monkeypatch):
@@ -57,7 +58,7 @@ def test_frames_of_another_instrument_model_are_not_used(sim_1a, tmp_path):
 
 def test_one_frame_task_per_setting_feeds_all_its_table_tasks():
     rows = [{"setting": s} for s in ("12A", "12A", "12A", "34A", "34A")]
-    sources = [{"kind": "fits", "path": f"f{i}"} for i in range(5)]
+    sources = [FitsExposure(f"f{i}", "") for i in range(5)]
     missing = {0: [1, 2], 1: [1], 2: [2], 3: [3], 4: [3, 4]}
     groups = pixel_table_groups(missing, rows, n_workers=2)
     tasks = pixel_table_tasks(missing, rows, sources, "scratch", n_workers=2)
@@ -70,7 +71,7 @@ def test_one_frame_task_per_setting_feeds_all_its_table_tasks():
 
 
 def test_detector_store_sources_need_no_frames():
-    assert pixels.setting_frames({"kind": "store", "store": "x", "index": 0}, [1]) is None
+    assert pixels.setting_frames(StoreExposure("x", 0, ""), [1]) is None
 
 
 def test_local_tables_are_npy_files_read_by_range_and_one_without_it_is_built_again(sim_1a, tmp_path):

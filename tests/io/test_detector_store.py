@@ -153,15 +153,3 @@ def test_unknown_input_kind(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="unrecognised input"):
         open_cal([str(other)])
-
-
-def test_cubes_refuse_a_dataset_changed_in_memory(sim_1a, tmp_path):
-    """Tasks read from files/stores, so in-memory changes must be written first (no silent mix-up)."""
-    from mrsdask.cube.builder import build_cubes
-    from mrsdask.cube.plan import CubeRequest
-
-    ds = open_cal([str(p) for p in sim_1a.cal_files])
-    changed = ds.assign(sci=ds["sci"] * 2)
-    changed.attrs.update(ds.attrs)
-    with pytest.raises(InputError, match="changed in memory"):
-        build_cubes(changed, str(tmp_path / "c.zarr"), CubeRequest(channels=(1,)), progress=False)

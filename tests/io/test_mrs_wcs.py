@@ -86,12 +86,13 @@ def test_an_unexpected_layout_falls_back_to_the_whole_gwcs_and_shares_nothing(si
 def test_pixel_tables_from_the_split_wcs_equal_the_full_gwcs_evaluation(sim_1a):
     from mrsdask.cube import pixels
     from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+    from mrsdask.io.sources import ExposureData
 
     path = str(sim_1a.cal_files[1])
     pixels._FRAME_CACHE.clear()
     for f in sim_1a.cal_files:  # the second file's detector frame comes from the cache
         planes, parts = calfits.read_planes_and_wcs_parts(str(f))
-        px = pixels._channel_pixels_from_fits(str(f), 1, planes, parts)
+        px = pixels.channel_pixels(ExposureData(*planes, parts=parts), 1)
     assert len(pixels._FRAME_CACHE) == 1
     wcs = calfits.load_wcs(path)
     smap = slice_map_of(wcs)
