@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numba
@@ -24,13 +23,8 @@ import numpy as np
 
 from mrsdask.errors import InputError
 from mrsdask.instrument.bands import CHANNEL_INFO
-from mrsdask.instrument.geometry import (
-    DetectorFrameGeometry,
-    detector_frame_geometry,
-    sky_geometry,
-    slice_map_of,
-    slice_width,
-)
+from mrsdask.instrument.frames import ChannelFrame, cache_frame, channel_frame, channel_mask
+from mrsdask.instrument.geometry import sky_geometry
 from mrsdask.datamodel.dq import DO_NOT_USE, NON_SCIENCE
 from mrsdask.io import paths
 from mrsdask.io.sources import ExposureData, ExposureSource
@@ -79,30 +73,6 @@ class PixelTableInfo:
 
 
 @dataclass(frozen=True)
-class ChannelFrame:
-    """Pixels of one channel and their detector-frame geometry (instrument model only)."""
-
-    ys: np.ndarray
-    xs: np.ndarray
-    frame: DetectorFrameGeometry
-    dbeta: float
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        return self.ys.nbytes + self.xs.nbytes + self.frame.nbytes
-
-
-#: Detector-frame geometry of recently seen (instrument model, channel) pairs in this process,
-#: keyed by the content hash of the exposure's detector → alpha_beta step
-#: (:func:`mrsdask.io.mrs_wcs.split_mrs_wcs`): exposures of one setting share it.
-_FRAME_CACHE: OrderedDict[tuple[str, int], ChannelFrame] = OrderedDict()
-#: Most memory the cache may hold (one channel is ~20-23 MB: the two channels of one setting,
-#: which is what a task of grouped exposures needs).
-FRAME_CACHE_BYTES = 48 * 2**20
-
-
-@dataclass(frozen=True)
 class SettingFrames:
     """Detector-frame geometry of the channels of one instrument model, to share between tasks.
 
@@ -146,40 +116,7 @@ def remember_frames(shared: SettingFrames | None) -> None:
     if shared is None or shared.instrument_key is None:
         return
     for channel, entry in shared.frames.items():
-        _cache_frame((shared.instrument_key, channel), entry)
-
-
-def _cache_frame(key: tuple[str, int], entry: ChannelFrame) -> None:
-    for array in (entry.ys, entry.xs, *vars(entry.frame).values()):
-        if array.flags.writeable:
-            array.setflags(write=False)  # shared by later exposures: never modified in place
-    _FRAME_CACHE[key] = entry
-    _FRAME_CACHE.move_to_end(key)
-    while len(_FRAME_CACHE) > 1 and sum(e.nbytes for e in _FRAME_CACHE.values()) > FRAME_CACHE_BYTES:
-        _FRAME_CACHE.popitem(last=False)
-
-
-def channel_frame(parts, channel: int) -> ChannelFrame:
-    """The channel's pixels and detector-frame geometry, from the cache when the model is known.
-
-    Parameters
-    ----------
-    parts : mrsdask.io.mrs_wcs.MrsWcsParts
-        The exposure's split gwcs.
-    channel : int
-        1 to 4.
-    """
-    key = (parts.instrument_key, channel)
-    if parts.instrument_key is not None and key in _FRAME_CACHE:
-        _FRAME_CACHE.move_to_end(key)
-        return _FRAME_CACHE[key]
-    det2ab = parts.detector_to_alpha_beta
-    smap = slice_map_of(det2ab)
-    ys, xs = np.nonzero(_channel_mask(smap, CHANNEL_INFO[channel]))
-    entry = ChannelFrame(ys, xs, detector_frame_geometry(det2ab, xs, ys), slice_width(det2ab, smap, channel))
-    if parts.instrument_key is not None:
-        _cache_frame(key, entry)
-    return entry
+        cache_frame((shared.instrument_key, channel), entry)
 
 
 def channel_pixels(data: ExposureData, channel: int) -> dict[str, np.ndarray]:
@@ -198,19 +135,11 @@ def channel_pixels(data: ExposureData, channel: int) -> dict[str, np.ndarray]:
                "corner_ra": geom.corner_ra, "corner_dec": geom.corner_dec}
     else:
         stored = data.stored
-        ys, xs = np.nonzero(_channel_mask(np.asarray(stored["slice"]), CHANNEL_INFO[channel]))
+        ys, xs = np.nonzero(channel_mask(np.asarray(stored["slice"]), CHANNEL_INFO[channel]))
         out = {name: np.asarray(stored[name])[ys, xs] for name in ("ra", "dec", "wavelength", "dwavelength")}
         out.update({name: np.asarray(stored[name])[:, ys, xs] for name in ("corner_ra", "corner_dec")})
     out.update(flux=data.sci[ys, xs], err=data.err[ys, xs], dq=data.dq[ys, xs])
     return out
-
-
-def _channel_mask(smap: np.ndarray, info) -> np.ndarray:
-    mask = (smap >= info.first_slice) & (smap <= info.last_slice)
-    x = np.arange(smap.shape[1])
-    # The official cube_build maps x in [xstart, xend) of the channel.
-    mask &= ((x >= info.x_range[0]) & (x < info.x_range[1]))[None, :]
-    return mask
 
 
 def footprint_extremes(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:

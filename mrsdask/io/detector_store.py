@@ -26,7 +26,8 @@ import xarray as xr
 from mrsdask.datamodel import detector as dmodel
 from mrsdask.errors import IncompleteStoreError, InputError
 from mrsdask.instrument.bands import CHANNEL_INFO
-from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+from mrsdask.instrument.frames import channel_frame, channel_mask, slice_map_for
+from mrsdask.instrument.geometry import DetectorFrameGeometry, detector_frame_geometry, sky_geometry
 from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
 from mrsdask.io.inputs import resolve_inputs
@@ -41,42 +42,52 @@ PIXELS_TOKEN_ATTR = "mrsdask_pixels_token"
 
 
 # --------------------------------------------------------------------------- geometry blocks
-@functools.lru_cache(maxsize=16)
-def _slice_map_and_widths(path: str) -> tuple[np.ndarray, dict[int, float]]:
-    wcs = calfits.load_wcs(path)
-    smap = slice_map_of(wcs).astype(np.int16)
-    widths = {}
-    for channel in sorted({int(v) // 100 for v in np.unique(smap) if v > 0}):
-        widths[channel] = slice_width(wcs, smap, channel)
-    return smap, widths
+@functools.lru_cache(maxsize=8)
+def _wcs_parts(path: str):
+    return calfits.read_wcs_parts(path)
 
 
 def geometry_rows(path: str, y0: int, y1: int) -> dict[str, np.ndarray]:
     """Per-pixel geometry of detector rows ``y0:y1`` of a level-2 file, from its own WCS.
 
+    The detector → α, β, λ part is shared by the exposures of a setting
+    (:func:`mrsdask.instrument.frames.channel_frame`, evaluated once per process); only the
+    exposure's pointing is evaluated here: the same numbers as evaluating the file's gwcs.
+
     Returns a dict with the :data:`~mrsdask.datamodel.detector.GEOMETRY_VARS` arrays, of
     shape ``(y1 - y0, 1032)`` (``(4, y1 - y0, 1032)`` for corners); NaN off-slice.
     """
-    wcs = calfits.load_wcs(path)
-    smap, widths = _slice_map_and_widths(path)
-    rows = smap[y0:y1]
-    shape = rows.shape
+    parts = _wcs_parts(path)
+    shape = (y1 - y0, NX)
     out = {name: np.full(shape, np.nan) for name in ("ra", "dec", "wavelength", "dwavelength", "alpha", "beta")}
     out["corner_ra"] = np.full((4,) + shape, np.nan)
     out["corner_dec"] = np.full((4,) + shape, np.nan)
-    out["slice"] = rows.astype(np.int16)
-    for channel, dbeta in widths.items():
-        info = CHANNEL_INFO[channel]
-        sel = (rows >= info.first_slice) & (rows <= info.last_slice)
-        ys, xs = np.nonzero(sel)
-        if ys.size == 0:
+    smap = slice_map_for(parts)
+    band = smap[y0:y1]
+    for channel, info in CHANNEL_INFO.items():
+        if not ((smap >= info.first_slice) & (smap <= info.last_slice)).any():
             continue
-        geom = pixel_geometry(wcs, xs.astype(np.float64), (ys + y0).astype(np.float64), dbeta)
-        for name in ("ra", "dec", "wavelength", "dwavelength", "alpha", "beta"):
-            out[name][ys, xs] = getattr(geom, name)
-        out["corner_ra"][:, ys, xs] = geom.corner_ra
-        out["corner_dec"][:, ys, xs] = geom.corner_dec
+        cf = channel_frame(parts, channel)
+        rows = (cf.ys >= y0) & (cf.ys < y1)
+        frame = DetectorFrameGeometry(**{k: v[rows] for k, v in vars(cf.frame).items()})
+        _put(out, cf.ys[rows] - y0, cf.xs[rows], frame, sky_geometry(parts.pointing, frame, cf.dbeta))
+        # Slice pixels outside the channel's x range (none in the flight maps) are evaluated directly.
+        extra = (band >= info.first_slice) & (band <= info.last_slice) & ~channel_mask(smap, info)[y0:y1]
+        if extra.any():
+            ey, ex = np.nonzero(extra)
+            frame = detector_frame_geometry(parts.detector_to_alpha_beta, ex, ey + y0)
+            _put(out, ey, ex, frame, sky_geometry(parts.pointing, frame, cf.dbeta))
+    out["slice"] = band.copy()
     return out
+
+
+def _put(out: dict, ys: np.ndarray, xs: np.ndarray, frame, geom) -> None:
+    for name in ("ra", "dec", "wavelength", "dwavelength"):
+        out[name][ys, xs] = getattr(geom, name)
+    out["alpha"][ys, xs] = frame.alpha
+    out["beta"][ys, xs] = frame.beta
+    out["corner_ra"][:, ys, xs] = geom.corner_ra
+    out["corner_dec"][:, ys, xs] = geom.corner_dec
 
 
 def _planes(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import pytest
 import zarr
 
 from mrsdask.cube import pixels
+from mrsdask.instrument import frames
 from mrsdask.cube.builder import pixel_table_groups, pixel_table_tasks
 from mrsdask.errors import InputError
 from mrsdask.io import mrs_wcs, paths
@@ -24,11 +25,11 @@ def test_a_table_task_given_the_setting_frames_does_not_convert_the_detector_ste
     shared_store = str(tmp_path / "shared.zarr")
     for store in (plain, shared_store):
         zarr.open_group(store, mode="a")
-    pixels._FRAME_CACHE.clear()
+    frames.FRAME_CACHE.clear()
     expected = pixels.build_pixel_table_group([(sources[1], 1, [1])], plain)
     shared = pixels.setting_frames(sources[0], [1])
     assert shared is not None and set(shared.frames) == {1}
-    pixels._FRAME_CACHE.clear()  # as on another worker
+    frames.FRAME_CACHE.clear()  # as on another worker
 
     def no_conversion(self):
         raise AssertionError("the detector step was converted although its frame was given")
@@ -40,20 +41,20 @@ def test_a_table_task_given_the_setting_frames_does_not_convert_the_detector_ste
     b = pixels.read_rows(shared_store, got[0].key, 0, got[0].n, corners=True)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
-    pixels._FRAME_CACHE.clear()
+    frames.FRAME_CACHE.clear()
 
 
 def test_frames_of_another_instrument_model_are_not_used(sim_1a, tmp_path):
     sources = _sources(sim_1a)
     shared = pixels.setting_frames(sources[0], [1])
     alien = pixels.SettingFrames("another-model", shared.frames)
-    pixels._FRAME_CACHE.clear()
+    frames.FRAME_CACHE.clear()
     store = str(tmp_path / "t.zarr")
     zarr.open_group(store, mode="a")
     pixels.build_pixel_table_group([(sources[1], 1, [1])], store, alien)
-    keys = {k for k, _ in pixels._FRAME_CACHE}
+    keys = {k for k, _ in frames.FRAME_CACHE}
     assert keys == {"another-model", shared.instrument_key}  # its own frame was computed
-    pixels._FRAME_CACHE.clear()
+    frames.FRAME_CACHE.clear()
 
 
 def test_one_frame_task_per_setting_feeds_all_its_table_tasks():

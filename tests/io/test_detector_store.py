@@ -153,3 +153,27 @@ def test_unknown_input_kind(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="unrecognised input"):
         open_cal([str(other)])
+
+
+def test_stored_geometry_equals_the_files_gwcs_evaluated_pixel_by_pixel(sim_1a):
+    """The store's geometry shares the setting's detector frame across exposures
+    (mrsdask.instrument.frames) and evaluates only the pointing: the same numbers as the gwcs."""
+    from mrsdask.instrument.bands import CHANNEL_INFO
+    from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
+    from mrsdask.io.calfits import load_wcs
+    from mrsdask.io.detector_store import geometry_rows
+
+    path = str(sim_1a.cal_files[1])
+    rows = geometry_rows(path, 300, 556)
+    wcs = load_wcs(path)
+    smap = slice_map_of(wcs)
+    np.testing.assert_array_equal(rows["slice"], smap[300:556])
+    for channel in (1, 2):
+        info = CHANNEL_INFO[channel]
+        ys, xs = np.nonzero((smap[300:556] >= info.first_slice) & (smap[300:556] <= info.last_slice))
+        geom = pixel_geometry(wcs, xs, ys + 300, slice_width(wcs, smap, channel))
+        for name in ("ra", "dec", "wavelength", "dwavelength", "alpha", "beta"):
+            np.testing.assert_array_equal(rows[name][ys, xs], getattr(geom, name), err_msg=name)
+        for name in ("corner_ra", "corner_dec"):
+            np.testing.assert_array_equal(rows[name][:, ys, xs], getattr(geom, name), err_msg=name)
+    assert np.isnan(rows["ra"][rows["slice"] == 0]).all()

@@ -85,23 +85,25 @@ def test_an_unexpected_layout_falls_back_to_the_whole_gwcs_and_shares_nothing(si
 
 def test_pixel_tables_from_the_split_wcs_equal_the_full_gwcs_evaluation(sim_1a):
     from mrsdask.cube import pixels
+    from mrsdask.instrument import frames
+    from mrsdask.instrument.bands import CHANNEL_INFO
     from mrsdask.instrument.geometry import pixel_geometry, slice_map_of, slice_width
     from mrsdask.io.sources import ExposureData
 
     path = str(sim_1a.cal_files[1])
-    pixels._FRAME_CACHE.clear()
+    frames.FRAME_CACHE.clear()
     for f in sim_1a.cal_files:  # the second file's detector frame comes from the cache
         planes, parts = calfits.read_planes_and_wcs_parts(str(f))
         px = pixels.channel_pixels(ExposureData(*planes, parts=parts), 1)
-    assert len(pixels._FRAME_CACHE) == 1
+    assert len(frames.FRAME_CACHE) == 1
     wcs = calfits.load_wcs(path)
     smap = slice_map_of(wcs)
-    ys, xs = np.nonzero(pixels._channel_mask(smap, pixels.CHANNEL_INFO[1]))
+    ys, xs = np.nonzero(frames.channel_mask(smap, CHANNEL_INFO[1]))
     geom = pixel_geometry(wcs, xs, ys, slice_width(wcs, smap, 1))
     for name in ("ra", "dec", "wavelength", "dwavelength", "corner_ra", "corner_dec"):
         np.testing.assert_array_equal(px[name], getattr(geom, name), err_msg=name)
     with pytest.raises(ValueError):
-        next(iter(pixels._FRAME_CACHE.values())).frame.alpha[0] = 0.0  # shared arrays are read-only
+        next(iter(frames.FRAME_CACHE.values())).frame.alpha[0] = 0.0  # shared arrays are read-only
 
 
 def test_a_step_sharing_yaml_nodes_with_the_rest_is_not_cut_out():
