@@ -47,6 +47,7 @@ from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.io import outputs
 from mrsdask.io.sources import exposure_sources
+from mrsdask.io.zarr_store import consolidate
 from mrsdask.progress import scheduler_client
 
 __all__ = [
@@ -217,6 +218,7 @@ def build_cubes(
                  spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
     if not keep_scratch:
         remove_group(root, cube_store.SCRATCH)
+    consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
     return names
 
 

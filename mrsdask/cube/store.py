@@ -26,7 +26,7 @@ import xarray as xr
 import zarr
 
 from mrsdask.io import paths
-from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
+from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, open_group, zarr_store
 
 SCRATCH = "_scratch"
 BUILD = "_build"  # child group of a cube holding the build's own bookkeeping (slab markers)
@@ -62,6 +62,7 @@ def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) ->
     build = open_group(group_path(root, name), mode="r+").require_group(BUILD)
     build.create_array("slab_done", shape=(nslabs,), chunks=(1,), dtype=bool, fill_value=False,
                        overwrite=True)
+    consolidate(root)  # an earlier cube of this name, complete in the copy, is gone
 
 
 def slabs_done(root: str, name: str) -> np.ndarray:
@@ -95,6 +96,7 @@ def set_complete(root: str, name: str, value: bool = True) -> None:
     group = open_group(group_path(root, name), mode="r+")
     if not value:
         group.attrs[COMPLETE_ATTR] = False
+        consolidate(root)
         return
     manifest = {key: _n_chunks(group[key]) for key in sorted(group.array_keys()) if key not in BOOKKEEPING}
     group.attrs.update({CHUNKS_ATTR: manifest})
@@ -102,6 +104,7 @@ def set_complete(root: str, name: str, value: bool = True) -> None:
     if absent:  # written with write_empty_chunks: a gap here is a failed write, not an empty chunk
         raise OSError(f"{group_path(root, name)}: chunks missing right after the build: {_describe(absent, group)}")
     group.attrs[COMPLETE_ATTR] = True
+    consolidate(root)
 
 
 def _n_chunks(array) -> int:

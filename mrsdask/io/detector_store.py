@@ -31,7 +31,7 @@ from mrsdask.instrument.geometry import DetectorFrameGeometry, detector_frame_ge
 from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
 from mrsdask.io.inputs import resolve_inputs
-from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group, zarr_store
+from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, open_group, zarr_store
 from mrsdask.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -250,6 +250,7 @@ def write_detector_store(ds: xr.Dataset, store: str, overwrite: bool = False, pr
         compute_with_progress(ds.to_zarr(target, mode="w", consolidated=False, compute=False, zarr_format=3),
                               "writing the detector store", progress)
         open_group(store, mode="r+").attrs[COMPLETE_ATTR] = True
+        consolidate(store)  # one read for xarray.open_zarr
     return store
 
 

@@ -262,3 +262,29 @@ def test_a_repair_keeps_the_counts_of_planes_blanked_as_spectral_tears(store):
     ngood[5] = 11  # slab 0 was recomputed now: its fresh count stands
     restore_tear_counts(store, SimpleNamespace(name=CUBE, slab_planes=16), ngood, recomputed={0})
     assert ngood[5] == 11 and ngood[40] == 7 and ngood.sum() == 18
+
+
+def test_consolidated_metadata_opens_in_one_read_and_follows_the_markers(sim_1a, built, store, capsys):
+    """xarray.open_zarr reads the consolidated copy (no warning); it is written again whenever a
+    cube is created or marked complete or incomplete, and mrsdask itself never reads it."""
+    import warnings
+
+    import xarray as xr
+    import zarr
+
+    from mrsdask.cube import store as cube_store
+    from mrsdask.io.zarr_store import open_group
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Failed to open Zarr store with consolidated metadata"
+        ds = xr.open_zarr(built, group=CUBE)
+    assert ds.attrs["mrsdask_complete"] is True and "slab_done" not in ds
+    copy = zarr.open_group(built, mode="r", zarr_format=3).metadata.consolidated_metadata
+    assert CUBE in copy.metadata and not any(k.startswith(cube_store.SCRATCH) for k in copy.flattened_metadata)
+    cube_store.set_complete(store, CUBE, False)  # as a rebuild starts
+    assert xr.open_zarr(store, group=CUBE).attrs["mrsdask_complete"] is False
+    zarr.open_group(f"{store}/later", mode="w", zarr_format=3)  # written after the copy
+    assert "later" in set(open_group(store).group_keys())
+    code, _, err = _cli(capsys, "cube", sim_1a.association, "-o", store, *SMALL)  # resumes, completes
+    assert code == 0, err
+    assert xr.open_zarr(store, group=CUBE).attrs["mrsdask_complete"] is True
