@@ -36,10 +36,15 @@ def cube_identity(plan: CubePlan, rows: list[dict], request: CubeRequest, source
     }
 
 
+#: Request fields that change how a cube is stored or computed, not its values.
+LAYOUT_OPTIONS = ("slab_planes", "spatial_chunks")
+
+
 def identity_difference(old: dict, new: dict) -> str | None:
     """The first thing that differs between two cubes' identities, in words (None: the same).
 
-    The slab size is left out: it changes how a cube is computed, not its values.
+    The slab size and the spatial chunks are left out (:data:`LAYOUT_OPTIONS`): they change how
+    a cube is computed and stored, not its values.
     """
     try:
         before = json.loads(old.get("mrsdask_request") or "{}")
@@ -47,7 +52,7 @@ def identity_difference(old: dict, new: dict) -> str | None:
         before = {}
     after = json.loads(new["mrsdask_request"])
     for key in sorted(set(after) | set(before)):
-        if key != "slab_planes" and before.get(key) != after.get(key):
+        if key not in LAYOUT_OPTIONS and before.get(key) != after.get(key):
             option = _OPTION_OF.get(key, "--" + key.replace("_", "-"))
             return f"{option} {after.get(key)!r} here, {before.get(key)!r} in the store"
     if list(old.get("inputs", [])) != list(new["inputs"]):
@@ -134,7 +139,7 @@ def empty_cube_dataset(spec: CubeSpec, attrs: dict) -> xr.Dataset:
     """A lazy all-missing cube Dataset with the right shape, coords and attrs (metadata only)."""
     grid, wave = spec.grid, spec.wave
     shape = (wave.nz, grid.ny, grid.nx)
-    chunks = (spec.slab_planes, grid.ny, grid.nx)
+    chunks = spec.chunks
     ra, dec = cmodel.spaxel_sky_coords(attrs, grid.ny, grid.nx)
     ds = xr.Dataset(
         {

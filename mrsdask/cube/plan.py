@@ -82,8 +82,14 @@ class CubeRequest:
         "and no scalew is given)", kind="bool")
     slab_planes: int | None = option(None, "wavelength planes per task (default: automatic)", kind="int",
                                      metavar="N")
+    spatial_chunks: int | None = option(
+        None, "spaxels per zarr chunk along x and y (default: the whole field, best to export or extract "
+        "whole cubes; e.g. 16 for spaxel-by-spaxel queries, which then read a fraction of the chunks)",
+        kind="int", metavar="N")
 
     def __post_init__(self) -> None:
+        if self.spatial_chunks is not None and self.spatial_chunks < 1:
+            raise ParameterError(f"spatial_chunks {self.spatial_chunks!r}: give a positive number of spaxels")
         if self.output_type not in OUTPUT_TYPES:
             raise ParameterError(f"output_type {self.output_type!r}: choose one of {', '.join(OUTPUT_TYPES)}")
         if self.weighting not in WEIGHTINGS:

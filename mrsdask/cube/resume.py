@@ -78,11 +78,12 @@ def prepare_cube(root: str, spec: CubeSpec, attrs: dict, overwrite: bool) -> tup
             "parameters, e.g. --cubepar); pass --overwrite to replace it, or write to another store (-o)")
     if not same_grid:
         return create_cube(root, spec, attrs)  # an unfinished cube of another build: nothing finished is lost
-    planes = int(group["sci"].chunks[0])
-    if planes != spec.slab_planes:
+    stored = tuple(int(c) for c in group["sci"].chunks)
+    if stored != spec.chunks:
         if not complete:
-            return create_cube(root, spec, attrs)  # unfinished, in slabs of another size
-        spec = dataclasses.replace(spec, slab_planes=planes)  # a finished cube keeps its slabs
+            return create_cube(root, spec, attrs)  # unfinished, in slabs or chunks of another size
+        whole = stored[1:] == (spec.grid.ny, spec.grid.nx)  # a finished cube keeps its slabs and chunks
+        spec = dataclasses.replace(spec, slab_planes=stored[0], spatial_chunks=None if whole else max(stored[1:]))
     if complete:
         absent = cube_store.missing_chunks(root, name)
         if not absent:
@@ -104,7 +105,7 @@ def prepare_cube(root: str, spec: CubeSpec, attrs: dict, overwrite: bool) -> tup
 
 def create_cube(root: str, spec: CubeSpec, attrs: dict) -> tuple[CubeSpec, np.ndarray]:
     """Write the metadata of an empty cube group (replacing any); no slab is done yet."""
-    cube_store.create_cube_group(root, spec.name, empty_cube_dataset(spec, attrs), spec.slab_planes)
+    cube_store.create_cube_group(root, spec.name, empty_cube_dataset(spec, attrs), spec.chunks)
     return spec, np.zeros(spec.n_slabs, dtype=bool)
 
 

@@ -51,6 +51,14 @@ class CubeSpec:
     slab_planes: int
     tables: tuple[PixelTableInfo, ...]
     offsets: dict = None  # table key -> (ΔRA, ΔDec) in degrees added to pixel positions
+    spatial_chunks: int | None = None  # spaxels per zarr chunk along x and y (None: the whole field)
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        """Zarr chunks of the cube arrays: a slab's planes by the spatial chunks."""
+        side = self.spatial_chunks
+        return (self.slab_planes, min(side, self.grid.ny) if side else self.grid.ny,
+                min(side, self.grid.nx) if side else self.grid.nx)
 
     @property
     def n_slabs(self) -> int:
@@ -191,7 +199,7 @@ def plan_cube_spec(
                         key=lambda t: t.key))
     table_offsets = {t.key: (offsets or {}).get(t.exposure, (0.0, 0.0)) for t in used}
     return CubeSpec(plan.name, plan, grid, wave, request.weighting, asdict(params), window,
-                    int(slab_planes), used, table_offsets)
+                    int(slab_planes), used, table_offsets, request.spatial_chunks)
 
 
 def auto_slab_planes(nx: int, ny: int, nz: int, n_workers: int, slab_bytes: int = DEFAULT_SLAB_BYTES) -> int:

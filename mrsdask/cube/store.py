@@ -47,15 +47,16 @@ def group_path(root: str, name: str) -> str:
     return str(root).rstrip("/") + "/" + paths.check_store_name(name)
 
 
-def create_cube_group(root: str, name: str, ds: xr.Dataset, slab_planes: int) -> None:
-    """Write the metadata of an empty cube (no chunk data) with slab-aligned chunks."""
+def create_cube_group(root: str, name: str, ds: xr.Dataset, chunks: tuple[int, int, int]) -> None:
+    """Write the metadata of an empty cube (no chunk data) with slab-aligned chunks.
+
+    ``chunks``: a slab's planes, and spaxels along y and x (the whole field, or smaller chunks
+    for spaxel queries); a slab writes whole chunks either way.
+    """
     name = paths.check_store_name(name)
     nz = ds.sizes["wavelength"]
-    nslabs = -(-nz // slab_planes)
-    encoding = {
-        name_: {"chunks": (slab_planes, ds.sizes["y"], ds.sizes["x"])}
-        for name_ in ("sci", "err", "dq", "wmap")
-    }
+    nslabs = -(-nz // chunks[0])
+    encoding = {name_: {"chunks": tuple(int(c) for c in chunks)} for name_ in ("sci", "err", "dq", "wmap")}
     # write_empty_chunks: the coordinates are written here, the data planes by write_slab.
     ds.to_zarr(zarr_store(root), group=name, mode="w", compute=False, consolidated=False,
                zarr_format=3, encoding=encoding, write_empty_chunks=True)

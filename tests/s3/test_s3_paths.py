@@ -92,7 +92,7 @@ def test_group_names_must_stay_inside_the_store(tmp_path, name):
     with pytest.raises(ParameterError, match="group name"):
         cube_store.group_path(str(tmp_path / "c.zarr"), name)
     with pytest.raises(ParameterError, match="group name"):
-        cube_store.create_cube_group(str(tmp_path / "c.zarr"), name, None, 8)
+        cube_store.create_cube_group(str(tmp_path / "c.zarr"), name, None, (8, 1, 1))
     assert cube_store.group_path("s3://b/c.zarr", "ch1-short") == "s3://b/c.zarr/ch1-short"
 
 
