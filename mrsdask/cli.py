@@ -147,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p.add_argument_group("extraction (official Extract1dStep parameters)"), ExtractRequest)
     _add_cluster_options(p)
 
+    p = sub.add_parser("plot", help="quick-look PNGs: each cube's image (aperture drawn) and the spectra")
+    p.add_argument("inputs", nargs="+", metavar="STORE_OR_S3D", help="a cube store, or s3d cube files")
+    p.add_argument("--png", required=True, metavar="DIR", help="output folder for the PNG files")
+    p.add_argument("--cube", nargs="+", default=None, help="cubes of the store (default: every complete cube)")
+    p.add_argument("--x1d", nargs="+", default=(), metavar="FILE",
+                   help="x1d files: their spectra in spectra.png, their apertures on the images of their cubes")
+    p.add_argument("--wavemin", type=float, default=None, metavar="UM", help="image over these wavelengths only")
+    p.add_argument("--wavemax", type=float, default=None, metavar="UM", help="image over these wavelengths only")
+
     p = sub.add_parser("run", help="run a pipeline: background, fringe, cube and export steps in one job, resumable")
     _add_json_summary(p)
     p.add_argument("pipeline", nargs="?", help="name of a ready pipeline (mrsdask run --list) or a definition file")
@@ -524,6 +533,19 @@ def _demo_inputs(args, pipeline, run_folder: str) -> tuple[list[str], dict]:
     return [association], {"demo": demo}
 
 
+def cmd_plot(args) -> int:
+    from mrsdask.query.plot import quick_looks
+
+    if (args.wavemin is None) != (args.wavemax is None):
+        from mrsdask.errors import ParameterError
+
+        raise ParameterError("give both --wavemin and --wavemax, or neither")
+    files = quick_looks(list(args.inputs), args.png, cubes=args.cube, x1d=list(args.x1d), wmin=args.wavemin,
+                        wmax=args.wavemax)
+    print(f"wrote {len(files)} PNG file(s) into {args.png}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from mrsdask.cube.store import open_group
     from mrsdask.io import paths
@@ -613,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
                       libraries=args.verbose)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
-                "extract": cmd_extract, "outlier": cmd_outlier}
+                "extract": cmd_extract, "outlier": cmd_outlier, "plot": cmd_plot}
     if args.command == "bench":
         if args.bench_command not in ("cube", "extract"):
             parser.error("choose a benchmark: mrsdask bench cube|extract …")

@@ -137,6 +137,22 @@ class MrsCubeAccessor:
                 for a, b in continuum]
 
     # ------------------------------------------------------------------ interoperability
+    # ------------------------------------------------------------------ quick-looks
+    def plot_image(self, path: str, wmin=None, wmax=None, *, continuum=None, aperture=None, title=None) -> str:
+        """Write a PNG of the cube's median (or line) image on its sky axes (:func:`mrsdask.query.plot.plot_image`)."""
+        from mrsdask.query.plot import plot_image
+
+        return plot_image(self._ds, path, wmin=wmin, wmax=wmax, continuum=continuum, aperture=aperture, title=title)
+
+    def plot_spectrum(self, path: str, ra, dec=None, radius=None, *, title=None) -> str:
+        """Write a PNG of the spectrum at a position (:meth:`spectrum`) with the band edges."""
+        from mrsdask.query.plot import plot_spectra
+
+        spectrum = self.spectrum(ra, dec, radius)
+        spectrum.attrs["cube"] = f"{spectrum.attrs.get('kind', 'spaxel')} at RA {spectrum.attrs['ra']:.5f}, " \
+                                 f"Dec {spectrum.attrs['dec']:.5f}"
+        return plot_spectra([spectrum], path, title=title)
+
     def to_spectral_cube(self):
         """The SCI cube as a ``spectral_cube`` cube (dask-backed when the Dataset is).
 
