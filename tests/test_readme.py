@@ -70,3 +70,20 @@ def test_the_python_api_section_runs(tmp_path):
                           timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "('cube', 'ran')" in proc.stdout
+
+
+def test_the_query_section_runs_on_a_cube(window_cube_1a, tmp_path, monkeypatch):
+    """The README's query example (Data model section), on a cube of 5.0-5.4 um of the simulation."""
+    import shutil
+
+    store, name = window_cube_1a
+    shutil.copytree(store, tmp_path / "cubes.zarr")
+    monkeypatch.chdir(tmp_path)
+    code = readme_python("*Cube*")
+    assert name == "ch1-short" and "to_spectral_cube()" in code and "plot_image(" in code
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["spec"]["flux"].attrs["units"] == "mJy" and (namespace["spec"]["npixels"] > 0).all()
+    assert float(namespace["image"]["wavelength"]) == pytest.approx(5.34, abs=1e-3)
+    assert namespace["sc"].shape == namespace["cube"]["sci"].shape
+    assert (tmp_path / "ch1-short.png").stat().st_size > 10_000
