@@ -8,8 +8,8 @@ from mrsdask.cube.builder import build_cubes, open_cube
 from mrsdask.cube.export import write_s3d
 from mrsdask.cube.plan import CubeRequest
 from mrsdask.io.detector_store import open_cal
-from mrsdask.io.x1d import write_x1d
 from tests.conftest import run_official_cube_build
+from tests.extract.official_x1d import assert_same_as_official
 
 
 def _compare(sim, tmp_path, cubepar, **request):
@@ -101,7 +101,6 @@ def _official_s3d_extraction_parity(s3d, tmp_path):
     import warnings
 
     from jwst.extract_1d import Extract1dStep
-    from stdatamodels.jwst import datamodels
 
     import mrsdask.extract
     from mrsdask.extract import default_parameters, write_extract1d
@@ -117,15 +116,7 @@ def _official_s3d_extraction_parity(s3d, tmp_path):
     spectrum = mrsdask.extract.spectra(s3d, override_extract1d=ref, ifu_set_srctype="POINT", ifu_rfcorr=False,
                                        proper_motion=False).load()
     assert spectrum.attrs["aperture_correction"].startswith("applied")
-    path = write_x1d(spectrum, str(tmp_path / "mrsdask_x1d.fits"))
-    with datamodels.open(path) as model:
-        mine = model.spec[0]
-        assert (mine.extraction_x, mine.extraction_y) == pytest.approx((official.extraction_x, official.extraction_y),
-                                                                       abs=1e-9)
-        a, b = official.spec_table, mine.spec_table
-        np.testing.assert_array_equal(b["WAVELENGTH"], a["WAVELENGTH"])
-        for column in ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "SB_ERROR", "BKGD_ERROR"):
-            np.testing.assert_allclose(b[column], a[column], rtol=1e-6, atol=0, err_msg=column)
+    assert_same_as_official(official, spectrum, tmp_path)
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from mrsdask.extract.leak import correct_spectra, correct_x1d_files, default_mrs
 from mrsdask.extract.reffiles import write_apcorr_file, write_mrsptcorr_file
 from mrsdask.io.detector_store import open_cal
 from mrsdask.io.x1d import write_x1d
+from tests.extract.official_x1d import assert_same_as_official
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +52,6 @@ def _official(s3d, **kwargs):
         return Extract1dStep(override_psf="N/A", ifu_rfcorr=False, **kwargs).run(model).spec[0]
 
 
-def _compare(official, spectrum, tmp_path):
-    from stdatamodels.jwst import datamodels
-
-    path = write_x1d(spectrum, str(tmp_path / "mrsdask_x1d.fits"))
-    with datamodels.open(path) as model:
-        mine = model.spec[0]
-        assert (mine.extraction_x, mine.extraction_y) == pytest.approx((official.extraction_x, official.extraction_y),
-                                                                       abs=1e-9)
-        a, b = official.spec_table, mine.spec_table
-        np.testing.assert_array_equal(b["WAVELENGTH"], a["WAVELENGTH"])
-        for column in ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "SB_ERROR", "BKGD_ERROR"):
-            np.testing.assert_allclose(b[column], a[column], rtol=1e-6, atol=0, err_msg=column)
-    return path
-
-
 def test_aperture_correction_and_autocentring_equal_the_official(s3d_cube, tmp_path):
     """One official run: ifu_autocen, an Airy-PSF APCORR table (factors ~1.1), ifu_rscale 1.7
     (radii between the table's rows) and ifu_covar_scale 1.3, the same files on both sides."""
@@ -76,7 +62,7 @@ def test_aperture_correction_and_autocentring_equal_the_official(s3d_cube, tmp_p
     with dask.config.set(scheduler="threads"):
         spectrum = spectra(cube, override_extract1d=ref, override_apcorr=apcorr, ifu_autocen=True,
                            ifu_rscale=1.7, ifu_rfcorr=False, ifu_set_srctype="POINT", ifu_covar_scale=1.3).load()
-    path = _compare(official, spectrum, tmp_path)
+    path = assert_same_as_official(official, spectrum, tmp_path)
     factor = spectrum["apcorr"].values
     assert 1.1 < np.median(factor) < 1.3  # a real correction, not 1
     assert spectrum.attrs["center_from"].startswith("auto-centring")
