@@ -10,6 +10,7 @@ from __future__ import annotations
 import dask
 
 from mrsdask.cube.pixels import build_pixel_table_group, setting_frames
+from mrsdask.dispatch import scheduler_threads  # noqa: F401  (the builder's import; it lives with the dispatcher)
 from mrsdask.progress import ProgressBar, scheduler_client
 
 
@@ -83,15 +84,3 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
-
-
-def scheduler_threads() -> int:
-    """Threads the current scheduler runs tasks on (a guess of 2 when a cluster does not say)."""
-    client = scheduler_client()
-    if client is not None:
-        try:
-            return max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
-        except Exception:
-            return 2
-    return max(1, dask.system.CPU_COUNT or 1)
-
