@@ -116,14 +116,13 @@ def _run(kernel, arrays, kwargs, outputs: dict[str, Output], shapes: dict[str, t
     except Exception as exc:
         exc.add_note(f"in {where}")
         raise
-    cell = np.empty((1,) * 2, dtype=object)
+    cell = np.empty((1, 1), dtype=object)
     cell[0, 0] = result
     return cell
 
 
-def _pick(cell: np.ndarray, name: str, ndim: int) -> np.ndarray:
-    value = cell[0, 0][name]
-    return value.reshape((1,) + value.shape) if value.ndim < ndim else value
+def _pick(cell: np.ndarray, name: str) -> np.ndarray:
+    return cell[0, 0][name][None]
 
 
 def _fan_out(tasks: da.Array, outputs: dict[str, Output], axis_dim: str, axis_chunks: tuple[int, ...],
@@ -138,7 +137,7 @@ def _fan_out(tasks: da.Array, outputs: dict[str, Output], axis_dim: str, axis_ch
         # (One block only: an output without the blocked axis takes it on its first dim.)
         position = 1 + spec.dims.index(axis_dim) if axis_dim in spec.dims else 1
         arrays[name] = da.map_blocks(
-            _pick, tasks, name, len(chunks), dtype=spec.dtype, chunks=tuple(chunks),
+            _pick, tasks, name, dtype=spec.dtype, chunks=tuple(chunks),
             new_axis=[i for i in range(1, len(chunks)) if i != position] or None,
             meta=np.empty((0,) * len(chunks), dtype=spec.dtype),
         )
@@ -306,6 +305,9 @@ def map_exposures(
     _check_outputs(specs, axis_dim, sizes, len(axis_chunks))
     bounds = _bounds(axis_chunks)
     shapes = _block_shapes(specs, axis_dim, bounds, sizes)
+    if not units:  # nothing to map: empty arrays of the outputs' dims
+        whole = _block_shapes(specs, axis_dim, [(0, sizes[axis_dim])], sizes)[0]
+        return {name: da.zeros((0,) + whole[name], dtype=spec.dtype) for name, spec in specs.items()}
     kind = "rows" if axis_dim == "y" else "columns"
     cache: dict[int, tuple[Any, da.Array]] = {}
     shared_key = _shared(shared)

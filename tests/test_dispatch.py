@@ -77,6 +77,12 @@ def test_column_blocks_per_column_outputs_and_parameters(stack):
     assert sorted({s[0] for s in kernel.shapes}) == [(NY, 1), (NY, 3)]
 
 
+def test_no_exposure_gives_empty_outputs(stack):
+    out = map_exposures(lambda sci: sci, stack, {"sci": np.float32, "col": Output(np.int8, ("k", "x"), {"k": 2})},
+                        inputs=("sci",), exposures=[], blocks="columns")
+    assert out["sci"].shape == (0, NY, NX) and out["col"].shape == (0, 2, NX) and out["col"].dtype == np.int8
+
+
 def test_whole_frames_give_one_call_per_exposure(stack):
     kernel = Seen(lambda sci: {"sum": sci.sum(axis=0), "total": np.array([sci.sum()])})
     out = map_exposures(kernel, stack, {"sum": Output(np.float64, ("x",)), "total": Output(np.float64, ("one",),

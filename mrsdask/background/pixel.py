@@ -135,7 +135,7 @@ def subtract_pixel_background(
               "bkg_err": [averages[setting_of[i]]["err"] if combine_errors else None for i in subtracted],
               "bkg_dq": [averages[setting_of[i]]["dq"] for i in subtracted]}
     done = map_exposures(kernels.subtract_background, ds, SUBTRACTED_OUTPUTS, exposures=subtracted,
-                         planes=planes, label="pixel background (subtract)") if subtracted else {}
+                         planes=planes, label="pixel background (subtract)")
     row = {i: k for k, i in enumerate(subtracted)}
     sci, err, dq, bkg, bkg_err = [], [], [], [], []
     for i in keep:
