@@ -8,12 +8,12 @@ values, the correction factor, a per-pixel flag and a per-(slice, column) status
 Dataset.
 
 How the frames are cut (:func:`column_block_for`): the fit costs seconds per column block and
-nothing else in the step is costly, so the tasks are as large as the job allows. With at least
-as many exposures as scheduler threads, one task per exposure: the kernel loops over all the
-columns of the frame, the exposure's row chunks are joined for it and its outputs split back
-into them (no data moves between exposures' blocks, and ~10× fewer tasks than 64-column
-blocks). With fewer exposures than threads, each frame is cut into as many bands of whole
-columns as needed to give every thread work (the rows-to-columns rechunk is then worth it).
+nothing else in the step is costly, so the tasks are as large as the job allows: about
+:data:`TASKS_PER_THREAD` per scheduler thread (enough to even out the end of the run). A job of
+many exposures gets one task per exposure: the kernel loops over all the columns of the frame,
+the exposure's row chunks are joined for it and its outputs split back into them, with no
+rows-to-columns rechunk (about 10× fewer tasks than 64-column blocks). A job of few exposures
+gets each frame cut into bands of whole columns, where the rechunk is worth the parallelism.
 
 Differences from the official ``residual_fringe`` step, on purpose:
 
@@ -42,6 +42,8 @@ from mrsdask.fringe.kernels import CLIPPED_BIT, STATUS_MEANINGS, FitSettings, St
 from mrsdask.fringe.reference import FringeFreqReference, documented_fringefreq, read_fringefreq
 from mrsdask.instrument.bands import CHANNEL_INFO
 
+#: Residual-fringe tasks per scheduler thread aimed at when the frames are cut (:func:`column_block_for`).
+TASKS_PER_THREAD = 4
 #: Running-mean window of the second feature search in channels 3 and 4 (official value).
 DICHROIC_SMOOTHING = 7
 #: Component names (index 0 = main detector fringe, 1 = dichroic fringe).
@@ -169,12 +171,13 @@ def _reference(fringefreq) -> FringeFreqReference:
 def column_block_for(n_exposures: int, nx: int, threads: int) -> int | None:
     """Detector columns per residual-fringe task; None for whole frames (one task per exposure).
 
-    Whole frames when every scheduler thread gets at least one exposure; otherwise each frame
-    is cut into ``ceil(threads / n_exposures)`` bands of whole columns.
+    Each frame is cut into ``ceil(TASKS_PER_THREAD · threads / n_exposures)`` bands of whole
+    columns, so that every scheduler thread gets about :data:`TASKS_PER_THREAD` tasks (enough to
+    even out the end of the run), and no more; whole frames when one band per exposure is enough.
     """
-    if n_exposures >= threads:
+    bands = -(-TASKS_PER_THREAD * max(1, threads) // max(1, n_exposures))
+    if bands <= 1:
         return None
-    bands = -(-threads // max(1, n_exposures))
     return max(1, -(-nx // bands))
 
 
