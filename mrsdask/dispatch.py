@@ -185,6 +185,19 @@ def scheduler_threads() -> int:
     return max(1, dask.system.CPU_COUNT or 1)
 
 
+def merge_exposures(original: da.Array, indices: Sequence[int], new: da.Array | Sequence[da.Array],
+                    keep: Sequence[int] | None = None) -> da.Array:
+    """``original`` ``(exposure, ...)`` with exposures ``indices`` replaced by the rows of ``new`` (lazy).
+
+    What a step that changes some exposures returns: ``new`` is :func:`map_exposures`' output
+    for ``exposures=indices`` (or a list of one array per index); ``keep`` selects and orders
+    the exposures of the result (default all).
+    """
+    row = {int(i): k for k, i in enumerate(indices)}
+    keep = range(original.shape[0]) if keep is None else keep
+    return da.stack([new[row[int(i)]] if int(i) in row else original[int(i)] for i in keep])
+
+
 # --------------------------------------------------------------------------- detector steps
 def _exposure_task(shared: dict, *arrays, kernel, n_inputs: int, plane_names: list[str], stacked: bool,
                    kwargs: dict, outputs: dict[str, Output], shapes: list[dict], where: list[str],
@@ -200,10 +213,9 @@ def _shared(shared: Mapping[str, Any] | None):
     return dask.delayed(dict(shared or {}), traverse=False)
 
 
-def _who(ds: xr.Dataset, members: list[int]) -> str:
-    names = [str(ds["filename"].values[i]) for i in members] if "filename" in ds.coords else []
+def _who(filenames: list[str] | None, members: list[int]) -> str:
     text = ("exposure " if len(members) == 1 else "exposures ") + ", ".join(map(str, members))
-    return text + (f" ({', '.join(names)})" if names else "")
+    return text + (f" ({', '.join(filenames[i] for i in members)})" if filenames else "")
 
 
 def map_exposures(
@@ -309,6 +321,7 @@ def map_exposures(
         whole = _block_shapes(specs, axis_dim, [(0, sizes[axis_dim])], sizes)[0]
         return {name: da.zeros((0,) + whole[name], dtype=spec.dtype) for name, spec in specs.items()}
     kind = "rows" if axis_dim == "y" else "columns"
+    filenames = [str(v) for v in ds["filename"].values] if "filename" in ds.coords else None
     cache: dict[int, tuple[Any, da.Array]] = {}
     shared_key = _shared(shared)
     pieces: dict[str, list[da.Array]] = {name: [] for name in specs}
@@ -325,7 +338,7 @@ def map_exposures(
                 cache[id(value)] = (value, _lazy(value, layout).rechunk(layout)[None])
             arrays.append(cache[id(value)][1])
             plane_names.append(name)
-        who = _who(ds, members)
+        who = _who(filenames, members)
         tasks = da.map_blocks(
             _exposure_task, shared_key, *arrays, kernel=kernel, n_inputs=len(inputs), plane_names=plane_names,
             stacked=stacked, kwargs=kwargs, outputs=specs, shapes=shapes,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mrsdask.dispatch import Output, map_exposures, map_slabs
+from mrsdask.dispatch import Output, map_exposures, map_slabs, merge_exposures
 from mrsdask.errors import ParameterError
 
 E, NY, NX = 4, 10, 7
@@ -75,6 +75,16 @@ def test_column_blocks_per_column_outputs_and_parameters(stack):
     np.testing.assert_allclose(got["sci"], np.stack([sci[3] * 10 + 1, sci[1] * 100 + 1]), rtol=1e-6)
     np.testing.assert_array_equal(got["colmax"][:, 0], err[[3, 1]].max(axis=1))
     assert sorted({s[0] for s in kernel.shapes}) == [(NY, 1), (NY, 3)]
+
+
+def test_merge_exposures_replaces_and_keeps(stack):
+    out = map_exposures(lambda sci: sci * 0 - 1, stack, {"sci": np.float32}, inputs=("sci",), exposures=[2, 0])
+    original = stack["sci"].data
+    merged = merge_exposures(original, [2, 0], out["sci"], keep=[3, 2, 0]).compute()
+    np.testing.assert_array_equal(merged[0], stack["sci"].values[3])
+    assert (merged[1:] == -1).all()
+    as_list = merge_exposures(original, [1], [da.zeros((NY, NX), np.float32)]).compute()
+    assert as_list.shape == (E, NY, NX) and (as_list[1] == 0).all() and (as_list[2] == stack["sci"].values[2]).all()
 
 
 def test_no_exposure_gives_empty_outputs(stack):

@@ -34,7 +34,7 @@ import xarray as xr
 from mrsdask.background import kernels
 from mrsdask.background.pixel import exposure_roles
 from mrsdask.background.spectrum import BackgroundSpectrum
-from mrsdask.dispatch import lazy_variable, map_exposures, map_slabs
+from mrsdask.dispatch import lazy_variable, map_exposures, map_slabs, merge_exposures
 from mrsdask.errors import InputError, ParameterError
 
 log = logging.getLogger("mrsdask.background")
@@ -114,21 +114,13 @@ def subtract_master_background(
     done = map_exposures(kernels.subtract_projected, ds, PROJECTED_OUTPUTS, inputs=("sci", "wavelength"),
                          exposures=science, shared={"table_wavelength": table_wave, "table_sb": table_sb},
                          label="master background")
-    row = {i: k for k, i in enumerate(science)}
     sci_all = lazy_variable(ds, "sci")
-    sci, bkg = [], []
-    for i in keep:
-        if i in row:
-            sci.append(done["sci"][row[i]])
-            bkg.append(done["background"][row[i]])
-        else:
-            sci.append(sci_all[i])
-            bkg.append(da.zeros_like(sci_all[i], dtype=np.float32))
     out = ds.isel(exposure=keep)
     dims = ("exposure", "y", "x")
-    out["sci"] = xr.Variable(dims, da.stack(sci), attrs=ds["sci"].attrs)
+    out["sci"] = xr.Variable(dims, merge_exposures(sci_all, science, done["sci"], keep), attrs=ds["sci"].attrs)
     if save_2d:
-        out["background"] = xr.Variable(dims, da.stack(bkg), attrs={
+        out["background"] = xr.Variable(dims, merge_exposures(da.zeros_like(sci_all, dtype=np.float32), science,
+                                                                done["background"], keep), attrs={
             "units": "MJy / sr", "long_name": "master background projected through each pixel's wavelength"})
     return out
 

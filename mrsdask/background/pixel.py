@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.background import kernels
-from mrsdask.dispatch import lazy_variable, map_exposures
+from mrsdask.dispatch import lazy_variable, map_exposures, merge_exposures
 from mrsdask.errors import InputError
 
 #: Outputs of :func:`mrsdask.background.kernels.average_background`.
@@ -136,29 +136,16 @@ def subtract_pixel_background(
               "bkg_dq": [averages[setting_of[i]]["dq"] for i in subtracted]}
     done = map_exposures(kernels.subtract_background, ds, SUBTRACTED_OUTPUTS, exposures=subtracted,
                          planes=planes, label="pixel background (subtract)")
-    row = {i: k for k, i in enumerate(subtracted)}
-    sci, err, dq, bkg, bkg_err = [], [], [], [], []
-    for i in keep:
-        if i in row:
-            for planes_out, name in ((sci, "sci"), (err, "err"), (dq, "dq")):
-                planes_out.append(done[name][row[i]])
-            avg = averages[setting_of[i]]
-            bkg.append(avg["sci"])
-            bkg_err.append(avg["err"])
-        else:
-            s_i, e_i, d_i = (lazy_variable(ds, name)[i] for name in ("sci", "err", "dq"))
-            sci.append(s_i)
-            err.append(e_i)
-            dq.append(d_i)
-            bkg.append(da.zeros_like(s_i, dtype=np.float32))
-            bkg_err.append(da.zeros_like(s_i, dtype=np.float32))
     out = ds.isel(exposure=keep)
     dims = ("exposure", "y", "x")
-    for name, planes in (("sci", sci), ("err", err), ("dq", dq)):
-        out[name] = xr.Variable(dims, da.stack(planes), attrs=ds[name].attrs)
+    for name in ("sci", "err", "dq"):
+        merged = merge_exposures(lazy_variable(ds, name), subtracted, done[name], keep)
+        out[name] = xr.Variable(dims, merged, attrs=ds[name].attrs)
     if save_2d:
-        out["background"] = xr.Variable(dims, da.stack(bkg), attrs={
+        zeros = da.zeros_like(lazy_variable(ds, "sci"), dtype=np.float32)
+        bkg, bkg_err = ([averages[setting_of[i]][name] for i in subtracted] for name in ("sci", "err"))
+        out["background"] = xr.Variable(dims, merge_exposures(zeros, subtracted, bkg, keep), attrs={
             "units": "MJy / sr", "long_name": "background subtracted (sigma-clipped mean of background exposures)"})
-        out["background_err"] = xr.Variable(dims, da.stack(bkg_err), attrs={
+        out["background_err"] = xr.Variable(dims, merge_exposures(zeros, subtracted, bkg_err, keep), attrs={
             "units": "MJy / sr", "long_name": "1-sigma uncertainty of the subtracted background"})
     return out, plan

@@ -35,7 +35,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from mrsdask.dispatch import lazy_variable, map_exposures
+from mrsdask.dispatch import lazy_variable, map_exposures, merge_exposures
 from mrsdask.outlier import kernels
 from mrsdask.outlier.request import OutlierRequest
 
@@ -213,13 +213,8 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
         done = map_exposures(kernels.apply_mask, ds, outputs, exposures=flagged,
                              planes={"mask": [masks[detector_of[i]] for i in flagged]},
                              label="outlier detection (flagging)")
-        row = {i: k for k, i in enumerate(flagged)}
-        planes = {}
-        for name in ("sci", "err", "dq"):
-            original = lazy_variable(ds, name)
-            pieces = [done[name][row[i]] if i in row else original[i] for i in range(ds.sizes["exposure"])]
-            planes[name] = out[name].copy(data=da.stack(pieces))
-        out = out.assign(planes)
+        out = out.assign({name: out[name].copy(data=merge_exposures(lazy_variable(ds, name), flagged, done[name]))
+                          for name in ("sci", "err", "dq")})
     return _with_summary(out, summary)
 
 
