@@ -10,7 +10,6 @@ from __future__ import annotations
 import dask
 
 from mrsdask.cube.pixels import build_pixel_table_group, setting_frames
-from mrsdask.dispatch import scheduler_threads  # noqa: F401  (the builder's import; it lives with the dispatcher)
 from mrsdask.progress import ProgressBar, scheduler_client
 
 
