@@ -121,22 +121,6 @@ def average_background(
     }
 
 
-#: Structured dtype in which :func:`average_background_block` returns its planes.
-AVERAGE_DTYPE = np.dtype([("sci", np.float32), ("err", np.float32), ("dq", np.uint32), ("n", np.int16)])
-
-
-def average_background_block(data, err, dq, sigma: float = 3.0, maxiters: int | None = None) -> np.ndarray:
-    """:func:`average_background` packed into one structured array (:data:`AVERAGE_DTYPE`).
-
-    One array per block lets a single Dask task carry all four planes.
-    """
-    planes = average_background(data, err, dq, sigma, maxiters)
-    out = np.empty(np.shape(data)[1:], dtype=AVERAGE_DTYPE)
-    for name in AVERAGE_DTYPE.names:
-        out[name] = planes[name]
-    return out
-
-
 def subtract_background(
     sci: np.ndarray,
     err: np.ndarray,
@@ -172,19 +156,6 @@ def subtract_background(
     return out_sci, out_err, out_dq
 
 
-#: Structured dtype in which :func:`subtract_background_block` returns its planes.
-SUBTRACTED_DTYPE = np.dtype([("sci", np.float32), ("err", np.float32), ("dq", np.uint32)])
-
-
-def subtract_background_block(sci, err, dq, bkg, bkg_err=None, bkg_dq=None) -> np.ndarray:
-    """:func:`subtract_background` packed into one structured array (:data:`SUBTRACTED_DTYPE`)."""
-    planes = subtract_background(sci, err, dq, bkg, bkg_err, bkg_dq)
-    out = np.empty(np.shape(sci), dtype=SUBTRACTED_DTYPE)
-    for name, plane in zip(SUBTRACTED_DTYPE.names, planes):
-        out[name] = plane
-    return out
-
-
 # --------------------------------------------------------------------------- 1-D → 2-D
 def sort_table(wavelength: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort a table by wavelength when it is not strictly increasing (as ``expand_to_2d``)."""
@@ -215,23 +186,16 @@ def project_spectrum(wavelength: np.ndarray, table_wavelength: np.ndarray, table
     return np.interp(lam, table_wavelength, table_sb, left=0.0, right=0.0).astype(np.float32)
 
 
-#: Structured dtype in which :func:`subtract_projected_block` returns its planes.
-PROJECTED_DTYPE = np.dtype([("sci", np.float32), ("background", np.float32)])
-
-
-def subtract_projected_block(
+def subtract_projected(
     sci: np.ndarray, wavelength: np.ndarray, table_wavelength: np.ndarray, table_sb: np.ndarray
-) -> np.ndarray:
+) -> dict[str, np.ndarray]:
     """SCI − projected background, and the projected background, for a block of pixels.
 
-    Returned as one structured array (:data:`PROJECTED_DTYPE`): ``sci`` and ``background``.
-    DQ is not changed: the official step ORs in the DQ of a copy of the science model itself.
+    Returns ``sci`` and ``background`` (float32). DQ is not changed: the official step ORs in
+    the DQ of a copy of the science model itself.
     """
     bkg = project_spectrum(wavelength, table_wavelength, table_sb)
-    out = np.empty(np.shape(sci), dtype=PROJECTED_DTYPE)
-    out["sci"] = np.asarray(sci, dtype=np.float32) - bkg
-    out["background"] = bkg
-    return out
+    return {"sci": np.asarray(sci, dtype=np.float32) - bkg, "background": bkg}
 
 
 # --------------------------------------------------------------------------- cube extraction
@@ -298,22 +262,6 @@ def extended_plane_background(
     n_bkg = np.where(out["npixels_bkg"] > 0, out["npixels_bkg"], 1.0)
     out["background"] = out["background"] / n_bkg
     out["background_error"] = np.sqrt(out["background_error"]) / n_bkg
-    return out
-
-
-#: Structured dtype of :func:`extended_plane_background_block` (one record per plane).
-EXTRACT_DTYPE = np.dtype([
-    ("background", np.float64), ("background_error", np.float64), ("npixels_bkg", np.float64),
-    ("sum", np.float64), ("npixels", np.float64), ("sum_var", np.float64), ("dq", np.uint32),
-])
-
-
-def extended_plane_background_block(sci, err, wmap, sigma: float = 3.0, maxiters: int = 5) -> np.ndarray:
-    """:func:`extended_plane_background` packed into one structured array (:data:`EXTRACT_DTYPE`)."""
-    planes = extended_plane_background(sci, err, wmap, sigma, maxiters)
-    out = np.empty(np.shape(sci)[0], dtype=EXTRACT_DTYPE)
-    for name in EXTRACT_DTYPE.names:
-        out[name] = planes[name]
     return out
 
 

@@ -32,14 +32,20 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.background import kernels
-from mrsdask.background.pixel import exposure_roles, lazy_plane
+from mrsdask.background.pixel import exposure_roles
 from mrsdask.background.spectrum import BackgroundSpectrum
+from mrsdask.dispatch import lazy_variable, map_exposures, map_slabs, merge_exposures
 from mrsdask.errors import InputError, ParameterError
 
 log = logging.getLogger("mrsdask.background")
 
 #: Megajansky per jansky, for flux = Σ SB · Ω.
 MJY = 1e6
+#: Outputs of :func:`mrsdask.background.kernels.subtract_projected`.
+PROJECTED_OUTPUTS = {"sci": np.float32, "background": np.float32}
+#: Outputs of :func:`mrsdask.background.kernels.extended_plane_background`, one value per plane.
+PLANE_OUTPUTS = {"background": np.float64, "background_error": np.float64, "npixels_bkg": np.float64,
+                 "sum": np.float64, "npixels": np.float64, "sum_var": np.float64, "dq": np.uint32}
 
 
 # --------------------------------------------------------------------------- 1-D → 2-D
@@ -105,25 +111,16 @@ def subtract_master_background(
     table_wave, table_sb = spectrum.table()
     science, background = exposure_roles(ds)
     keep = sorted(science + (background if keep_background else []))
-    sci_all = lazy_plane(ds, "sci")
-    wave_all = lazy_plane(ds, "wavelength")
-    sci, bkg = [], []
-    for i in keep:
-        if i in science:
-            packed = da.map_blocks(
-                kernels.subtract_projected_block, sci_all[i], wave_all[i], table_wave, table_sb,
-                dtype=kernels.PROJECTED_DTYPE, meta=np.empty((0, 0), dtype=kernels.PROJECTED_DTYPE),
-            )
-            sci.append(packed["sci"])
-            bkg.append(packed["background"])
-        else:
-            sci.append(sci_all[i])
-            bkg.append(da.zeros_like(sci_all[i], dtype=np.float32))
+    done = map_exposures(kernels.subtract_projected, ds, PROJECTED_OUTPUTS, inputs=("sci", "wavelength"),
+                         exposures=science, shared={"table_wavelength": table_wave, "table_sb": table_sb},
+                         label="master background")
+    sci_all = lazy_variable(ds, "sci")
     out = ds.isel(exposure=keep)
     dims = ("exposure", "y", "x")
-    out["sci"] = xr.Variable(dims, da.stack(sci), attrs=ds["sci"].attrs)
+    out["sci"] = xr.Variable(dims, merge_exposures(sci_all, science, done["sci"], keep), attrs=ds["sci"].attrs)
     if save_2d:
-        out["background"] = xr.Variable(dims, da.stack(bkg), attrs={
+        out["background"] = xr.Variable(dims, merge_exposures(da.zeros_like(sci_all, dtype=np.float32), science,
+                                                                done["background"], keep), attrs={
             "units": "MJy / sr", "long_name": "master background projected through each pixel's wavelength"})
     return out
 
@@ -150,17 +147,9 @@ def extract_background(cube: xr.Dataset, sigma: float = 3.0, maxiters: int = 5, 
         ``surf_bright`` = clipped mean per plane (MJy/sr), ``sb_error``, ``dq`` (DO_NOT_USE on
         empty planes), ``flux`` = Σ SCI · Ω over the covered spaxels (Jy).
     """
-    arrays = []
-    for var in ("sci", "err", "wmap"):
-        arr = cube[var].data
-        if not isinstance(arr, da.Array):
-            arr = da.from_array(arr, chunks=(64, -1, -1))
-        arrays.append(arr.rechunk({1: -1, 2: -1}))
-    packed = da.map_blocks(
-        kernels.extended_plane_background_block, *arrays, sigma=sigma, maxiters=maxiters,
-        drop_axis=[1, 2], dtype=kernels.EXTRACT_DTYPE, meta=np.empty((0,), dtype=kernels.EXTRACT_DTYPE),
-    )
-    (planes,) = dask.compute(packed)
+    lazy = map_slabs(kernels.extended_plane_background, [cube[var].data for var in ("sci", "err", "wmap")],
+                     PLANE_OUTPUTS, shared={"sigma": sigma, "maxiters": maxiters}, label=f"background of cube {name}")
+    (planes,) = dask.compute(lazy)
     omega = float(cube.attrs.get("pixelarea_steradians", np.nan))
     flux = planes["sum"] * omega * MJY
     flux_error = np.sqrt(planes["sum_var"]) * omega * MJY

@@ -21,10 +21,13 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.background import kernels
+from mrsdask.dispatch import lazy_variable, map_exposures, merge_exposures
 from mrsdask.errors import InputError
 
-#: Rows per block for a Dataset held in memory (stores and FITS inputs keep their own chunks).
-DEFAULT_CHUNK_ROWS = 256
+#: Outputs of :func:`mrsdask.background.kernels.average_background`.
+AVERAGE_OUTPUTS = {"sci": np.float32, "err": np.float32, "dq": np.uint32, "n": np.int16}
+#: Outputs of :func:`mrsdask.background.kernels.subtract_background`, in its order.
+SUBTRACTED_OUTPUTS = {"sci": np.float32, "err": np.float32, "dq": np.uint32}
 
 log = logging.getLogger("mrsdask.background")
 
@@ -77,28 +80,17 @@ def plan_pixel_background(ds: xr.Dataset) -> PixelPlan:
     return plan
 
 
-def lazy_plane(ds: xr.Dataset, name: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> da.Array:
-    """A variable of ``ds`` as a Dask array (chunked by exposure and rows if it was in memory)."""
-    arr = ds[name].data
-    if isinstance(arr, da.Array):
-        return arr
-    return da.from_array(arr, chunks=(1,) * (arr.ndim - 2) + (chunk_rows, -1))
-
-
 def average_background_lazy(
     ds: xr.Dataset, indices: list[int], sigma: float = 3.0, maxiters: int | None = None
 ) -> dict[str, da.Array]:
     """Lazy sigma-clipped mean of exposures ``indices``: ``sci``, ``err``, ``dq``, ``n`` (y, x).
 
-    The exposures are gathered into one chunk along the exposure axis and kept in the row
-    chunks of the Dataset, so a task holds ``len(indices)`` × one block of rows.
+    One task per block of rows holds ``len(indices)`` × that block (the exposures stacked,
+    :func:`mrsdask.dispatch.map_exposures` with one group).
     """
-    stacks = [lazy_plane(ds, name)[indices].rechunk({0: -1, 2: -1}) for name in ("sci", "err", "dq")]
-    packed = da.map_blocks(
-        kernels.average_background_block, *stacks, sigma=sigma, maxiters=maxiters,
-        drop_axis=0, dtype=kernels.AVERAGE_DTYPE, meta=np.empty((0, 0), dtype=kernels.AVERAGE_DTYPE),
-    )
-    return {name: packed[name] for name in kernels.AVERAGE_DTYPE.names}
+    out = map_exposures(kernels.average_background, ds, AVERAGE_OUTPUTS, groups=[indices],
+                        shared={"sigma": sigma, "maxiters": maxiters}, label="pixel background (average)")
+    return {name: arr[0] for name, arr in out.items()}
 
 
 def subtract_pixel_background(
@@ -138,34 +130,22 @@ def subtract_pixel_background(
     setting_of = {i: s for s, idx in plan.science.items() for i in idx}
     science, background = exposure_roles(ds)
     keep = sorted(science + (background if keep_background else []))
-    sci, err, dq, bkg, bkg_err = [], [], [], [], []
-    for i in keep:
-        s_i, e_i, d_i = (lazy_plane(ds, name)[i] for name in ("sci", "err", "dq"))
-        if i in setting_of:
-            avg = averages[setting_of[i]]
-            packed = da.map_blocks(
-                kernels.subtract_background_block, s_i, e_i, d_i, avg["sci"],
-                avg["err"] if combine_errors else None, avg["dq"],
-                dtype=kernels.SUBTRACTED_DTYPE, meta=np.empty((0, 0), dtype=kernels.SUBTRACTED_DTYPE),
-            )
-            sci.append(packed["sci"])
-            err.append(packed["err"])
-            dq.append(packed["dq"])
-            bkg.append(avg["sci"])
-            bkg_err.append(avg["err"])
-        else:
-            sci.append(s_i)
-            err.append(e_i)
-            dq.append(d_i)
-            bkg.append(da.zeros_like(s_i, dtype=np.float32))
-            bkg_err.append(da.zeros_like(s_i, dtype=np.float32))
+    subtracted = [i for i in keep if i in setting_of]
+    planes = {"bkg": [averages[setting_of[i]]["sci"] for i in subtracted],
+              "bkg_err": [averages[setting_of[i]]["err"] if combine_errors else None for i in subtracted],
+              "bkg_dq": [averages[setting_of[i]]["dq"] for i in subtracted]}
+    done = map_exposures(kernels.subtract_background, ds, SUBTRACTED_OUTPUTS, exposures=subtracted,
+                         planes=planes, label="pixel background (subtract)")
     out = ds.isel(exposure=keep)
     dims = ("exposure", "y", "x")
-    for name, planes in (("sci", sci), ("err", err), ("dq", dq)):
-        out[name] = xr.Variable(dims, da.stack(planes), attrs=ds[name].attrs)
+    for name in ("sci", "err", "dq"):
+        merged = merge_exposures(lazy_variable(ds, name), subtracted, done[name], keep)
+        out[name] = xr.Variable(dims, merged, attrs=ds[name].attrs)
     if save_2d:
-        out["background"] = xr.Variable(dims, da.stack(bkg), attrs={
+        zeros = da.zeros_like(lazy_variable(ds, "sci"), dtype=np.float32)
+        bkg, bkg_err = ([averages[setting_of[i]][name] for i in subtracted] for name in ("sci", "err"))
+        out["background"] = xr.Variable(dims, merge_exposures(zeros, subtracted, bkg, keep), attrs={
             "units": "MJy / sr", "long_name": "background subtracted (sigma-clipped mean of background exposures)"})
-        out["background_err"] = xr.Variable(dims, da.stack(bkg_err), attrs={
+        out["background_err"] = xr.Variable(dims, merge_exposures(zeros, subtracted, bkg_err, keep), attrs={
             "units": "MJy / sr", "long_name": "1-sigma uncertainty of the subtracted background"})
     return out, plan

@@ -36,7 +36,7 @@ from mrsdask.cluster import wait_until_ready
 from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
-from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks, scheduler_threads
+from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks
 from mrsdask.cube.headers import cube_attrs
 from mrsdask.cube.pixels import PixelTableInfo, load_table_info, row_range, table_key
 from mrsdask.cube.plan import CubeRequest, plan_cubes
@@ -45,6 +45,7 @@ from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restor
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
 from mrsdask.datamodel.detector import exposure_table
+from mrsdask.dispatch import scheduler_threads
 from mrsdask.io import outputs
 from mrsdask.io.sources import exposure_sources
 from mrsdask.io.zarr_store import consolidate

@@ -89,15 +89,3 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
-
-
-def scheduler_threads() -> int:
-    """Threads the current scheduler runs tasks on (a guess of 2 when a cluster does not say)."""
-    client = scheduler_client()
-    if client is not None:
-        try:
-            return max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
-        except Exception:
-            return 2
-    return max(1, dask.system.CPU_COUNT or 1)
-

@@ -3,9 +3,9 @@
 The result is a lazy xarray Dataset along ``wavelength`` with the columns of the official
 ``x1d`` product (``flux`` in Jy, ``surf_bright`` in MJy/sr, ``background``, their errors,
 ``npixels``, ``dq``, and the ``rf_*`` columns of the 1-D residual-fringe correction when asked),
-one Dask task per slab of cube planes (the cube's own chunks), so a cube larger than memory is
-extracted in bounded memory and in parallel. :func:`mrsdask.io.x1d.write_x1d` writes it as an
-``x1d`` FITS file.
+one Dask task per slab of cube planes (the cube's own chunks; :func:`mrsdask.dispatch.map_slabs`),
+so a cube larger than memory is extracted in bounded memory and in parallel.
+:func:`mrsdask.io.x1d.write_x1d` writes it as an ``x1d`` FITS file.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
+from mrsdask.dispatch import map_slabs
 from mrsdask.errors import ParameterError
 from mrsdask.extract.kernels import OUTPUTS, extract_slab
 from mrsdask.extract.parameters import ExtractionParameters, default_parameters, read_extract1d
@@ -186,23 +187,14 @@ def extract_spectrum(
         x_c, y_c, how = nx / 2.0 - 0.5, ny / 2.0 - 0.5, "whole cube (extended source)"
         radius = np.full(nz, np.nan)
         radius_px = inner_px = outer_px = np.zeros(nz)
-    sci, err, wmap = (cube[name].data if isinstance(cube[name].data, da.Array) else da.from_array(cube[name].values)
-                      for name in ("sci", "err", "wmap"))
-    err = err.rechunk(sci.chunks)
-    wmap = wmap.rechunk(sci.chunks)
-    kernel = dask.delayed(extract_slab, pure=True)
-    parts = {name: [] for name in OUTPUTS}
-    z0 = 0
-    for i, size in enumerate(sci.chunks[0]):
-        z1 = z0 + size
-        block = kernel(sci.blocks[i], err.blocks[i], wmap.blocks[i], radius_px[z0:z1], inner_px[z0:z1],
-                       outer_px[z0:z1], x_c, y_c, point=point, subtract_background=params.subtract_background,
-                       method=params.method, subpixels=params.subpixels, bkg_sigma_clip=params.bkg_sigma_clip)
-        for name in OUTPUTS:
-            parts[name].append(da.from_delayed(block[name], shape=(size,),
-                                               dtype=np.uint32 if name == "dq" else np.float64))
-        z0 = z1
-    col = {name: da.concatenate(parts[name]) for name in OUTPUTS}
+    col = map_slabs(
+        extract_slab, [cube[name].data for name in ("sci", "err", "wmap")],
+        {name: np.uint32 if name == "dq" else np.float64 for name in OUTPUTS},
+        per_plane={"radius": radius_px, "inner_bkg": inner_px, "outer_bkg": outer_px},
+        shared={"x_center": x_c, "y_center": y_c, "point": point, "subtract_background": params.subtract_background,
+                "method": params.method, "subpixels": params.subpixels, "bkg_sigma_clip": params.bkg_sigma_clip},
+        label=f"extraction of cube {_name(cube)}",
+    )
     omega = float(cube.attrs["pixelarea_steradians"])
     npix = da.where(col["npixels"] > 0, col["npixels"], 1.0)
     npix_bkg = da.where(col["npixels_bkg"] > 0, col["npixels_bkg"], 1.0)

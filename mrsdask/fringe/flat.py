@@ -2,7 +2,8 @@
 
 This is the official ``fringe`` step (``jwst/fringe/fringe.py``): SCI and ERR are divided by
 the flat, NaN in the flat counts as 1, DQ is not changed. The Dask layer is one elementwise
-operation per chunk; the flats are read once per file, lazily.
+operation per block of rows (:func:`mrsdask.dispatch.map_exposures`); the flats are read once
+per file, lazily.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from mrsdask.dispatch import map_exposures
 from mrsdask.errors import ParameterError
 from mrsdask.fringe.reference import FringeFlatInfo, read_fringe_flat, read_fringe_flat_info
 
@@ -47,10 +49,6 @@ def divide_by_fringe_flat(sci: np.ndarray, err: np.ndarray, flat: np.ndarray) ->
     divisor = clean_flat(flat)
     return (np.asarray(sci) / divisor).astype(np.asarray(sci).dtype, copy=False), \
         (np.asarray(err) / divisor).astype(np.asarray(err).dtype, copy=False)
-
-
-def _divide_block(values: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    return (values / clean_flat(flat)).astype(values.dtype, copy=False)
 
 
 def _as_paths(fringe_path) -> list[str]:
@@ -134,21 +132,16 @@ def apply_fringe_flat(ds: xr.Dataset, fringe_path) -> xr.Dataset:
     for f in flats:
         if f.shape != (ny, nx):
             raise ParameterError(f"{f.path}: fringe flat has shape {f.shape}, the data ({ny}, {nx})")
-    sci = ds["sci"].data if isinstance(ds["sci"].data, da.Array) else da.from_array(ds["sci"].data, chunks=(1, ny, nx))
-    y_chunks, x_chunks = sci.chunks[1], sci.chunks[2]
-    loaded: dict[str, da.Array] = {}
-    planes = []
+    lazy_flats: dict[str, da.Array] = {}  # one read per file, shared by its exposures
     for f in flats:
-        if f.path not in loaded:
+        if f.path not in lazy_flats:
             delayed = dask.delayed(read_fringe_flat, pure=True)(f.path, dask_key_name=f"fringe-flat-{f.path}")
-            loaded[f.path] = da.from_delayed(delayed, shape=(ny, nx), dtype=np.float32).rechunk((y_chunks, x_chunks))
-        planes.append(loaded[f.path][None])
-    flat = xr.DataArray(da.concatenate(planes, axis=0).rechunk(sci.chunks), dims=("exposure", "y", "x"))
+            lazy_flats[f.path] = da.from_delayed(delayed, shape=(ny, nx), dtype=np.float32)
+    divided = map_exposures(divide_by_fringe_flat, ds, {name: ds[name].dtype for name in ("sci", "err")},
+                            inputs=("sci", "err"), planes={"flat": [lazy_flats[f.path] for f in flats]},
+                            label="fringe flat")
     out = ds.copy()
     for name in ("sci", "err"):
-        var = ds[name]
-        data = var.data if isinstance(var.data, da.Array) else da.from_array(var.data, chunks=sci.chunks)
-        new = da.map_blocks(_divide_block, data.rechunk(sci.chunks), flat.data, dtype=var.dtype)
-        out[name] = var.copy(data=new)
+        out[name] = ds[name].copy(data=divided[name])
     out.attrs["fringe_flat"] = [f.path for f in flats]
     return out

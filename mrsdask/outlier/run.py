@@ -35,6 +35,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from mrsdask.dispatch import lazy_variable, map_exposures, merge_exposures
 from mrsdask.outlier import kernels
 from mrsdask.outlier.request import OutlierRequest
 
@@ -147,17 +148,12 @@ def min_difference_map(ds: xr.Dataset, indices: list[int]) -> da.Array:
     """Lazy minimum neighbour difference ``(y, x)`` over the exposures ``indices``.
 
     One task per block of rows: it reads those rows of every exposure (all columns, the
-    differences being along x) and reduces them.
+    differences being along x) and reduces them (:func:`mrsdask.dispatch.map_exposures` with
+    one group).
     """
-    sci = ds["sci"].data[indices]
-    dq = ds["dq"].data[indices]
-    sci = sci.rechunk({0: -1, 2: -1})
-    dq = dq.rechunk(sci.chunks)
-    return da.map_blocks(kernels.min_difference, sci, dq, drop_axis=0, dtype=np.float64)
-
-
-def _flag_plane(sci, err, dq, mask, plane):
-    return kernels.apply_mask(sci, err, dq, mask)[plane]
+    out = map_exposures(kernels.min_difference, ds, {"min_difference": np.float64}, inputs=("sci", "dq"),
+                        groups=[indices], label="outlier detection (neighbour differences)")
+    return out["min_difference"][0]
 
 
 def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
@@ -212,22 +208,13 @@ def detect(ds: xr.Dataset, request: OutlierRequest | None = None) -> xr.Dataset:
     out = ds.copy()
     if masks:
         detector_of = {i: det for det, idx in runnable.items() for i in idx}
-        lazy_masks: dict = {}  # one graph key per detector and block layout, shared by its exposures
-        planes = {}
-        for p, name in enumerate(("sci", "err", "dq")):
-            pieces = []
-            for i in range(ds.sizes["exposure"]):
-                blocks = [ds[v].data[i:i + 1] for v in ("sci", "err", "dq")]
-                if i not in detector_of:
-                    pieces.append(blocks[p])
-                    continue
-                key = (detector_of[i], blocks[0].chunks[1:])
-                if key not in lazy_masks:
-                    lazy_masks[key] = da.from_array(masks[key[0]], chunks=key[1])
-                mask = lazy_masks[key][None]
-                pieces.append(da.map_blocks(_flag_plane, *blocks, mask, p, dtype=blocks[p].dtype))
-            planes[name] = out[name].copy(data=da.concatenate(pieces, axis=0))
-        out = out.assign(planes)
+        flagged = sorted(detector_of)
+        outputs = {name: ds[name].dtype for name in ("sci", "err", "dq")}
+        done = map_exposures(kernels.apply_mask, ds, outputs, exposures=flagged,
+                             planes={"mask": [masks[detector_of[i]] for i in flagged]},
+                             label="outlier detection (flagging)")
+        out = out.assign({name: out[name].copy(data=merge_exposures(lazy_variable(ds, name), flagged, done[name]))
+                          for name in ("sci", "err", "dq")})
     return _with_summary(out, summary)
 
 

@@ -125,6 +125,29 @@ def test_detector_layer_matches_numpy_block(detector_result):
     np.testing.assert_array_equal(block["status"], res["rf_status"].values[0])
 
 
+def test_whole_frames_equal_column_blocks(detector_result, monkeypatch):
+    """A job of many exposures on few threads runs one task per exposure (the kernel loops over the
+    frame's columns, no rechunk) and gives the same numbers as column blocks."""
+    import xarray as xr
+
+    from mrsdask.fringe import residual as residual_module
+    from mrsdask.fringe.residual import column_block_for
+
+    ds, _, res, _, _ = detector_result
+    monkeypatch.setattr(residual_module, "scheduler_threads", lambda: 1)  # 4 exposures, 1 thread: whole frames
+    frames = residual_fringe(xr.concat([ds] * 4, dim="exposure"))
+    assert frames.attrs["residual_fringe"]["column_block"] == ds.sizes["x"]
+    assert frames["sci"].data.chunks[1:] == res["sci"].chunk({"y": 256}).data.chunks[1:]
+    with dask.config.set(scheduler="sync"):
+        whole = frames.compute()
+    for name in ("sci", "err", "rf_factor", "rf_flag", "rf_status", "rf_snr", "rf_period", "rf_n_sines"):
+        for e in range(4):
+            np.testing.assert_array_equal(whole[name].values[e], res[name].values[0], err_msg=name)
+    assert column_block_for(8, 1032, 2) is None  # 4 tasks per thread: 8 exposures, 2 threads
+    assert column_block_for(1, 1032, 2) == 129  # 8 bands of one exposure
+    assert column_block_for(48, 1032, 100) == 115  # 9 bands per exposure on a 100-thread cluster
+
+
 def test_channel34_exposure_uses_both_components():
     ds, truth = synthetic_detector(ncols_per_slice=1, amplitude=0.1, detector="MIRIFULONG", band="MEDIUM",
                                    wave_range=(13.34, 15.57))
