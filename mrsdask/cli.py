@@ -400,7 +400,7 @@ def cmd_run(args) -> int:
         n_workers=args.n_workers, memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker,
         announce=print, extra=extra)
     states = [o.state for o in outcomes]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date") if s in states)
+    counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date", "skipped") if s in states)
     print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {time.perf_counter() - t0:.1f} s; "
           f"record in {run_folder.rstrip('/')}/pipeline-run.json")
     return 0

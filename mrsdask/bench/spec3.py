@@ -52,31 +52,38 @@ def simulation_config(overrides: dict) -> dict:
     return config
 
 
-def write_background_members(background_files: list[str], folder: str, sky_scale: float, seed: int = 0) -> list[str]:
-    """One background x1d file per background exposure: the simulated sky over its detector's range, with noise.
+def background_member(path: str, setting: str, exptime: float, detector: str, sky_scale: float,
+                      rng: np.random.Generator) -> str:
+    """Write the x1d of a dedicated background exposure of ``setting``: the simulated sky with 0.5 % noise.
 
-    The x1d of a dedicated background exposure (``MRSMultiSpecModel``, BACKGROUND column,
-    ``BKGDTARG = T``, the exposure's ``EXPTIME``) as the official ``master_background`` reads it;
-    the wavelength step is that of the cubes (λ/7000), the noise 0.5 % per point.
+    An ``MRSMultiSpecModel`` with the BACKGROUND column, ``BKGDTARG = T`` and ``EXPTIME``, as
+    the official ``master_background`` reads a background member; the wavelength step is that of
+    the cubes (λ/7000), over the detector setting's range.
     """
     from mrsdask.background import BackgroundSpectrum
     from mrsdask.background import spectrum as bspec
     from mrsdask.background.master import nominal_wavelength_range
-    from mrsdask.io.calfits import read_exposure_info
     from mrsdask.sim import sky_spectrum
+
+    lo, hi = nominal_wavelength_range(setting)
+    n = int(np.log(hi / lo) * 7000)
+    lam = np.geomspace(lo, hi, n)
+    sb = sky_spectrum(lam, sky_scale) * (1 + rng.normal(0, 0.005, n))
+    spectrum = BackgroundSpectrum(lam, sb, sb_error=0.005 * sb, source=os.path.basename(path))
+    return bspec.write_background_x1d([spectrum], path, float(exptime), detector=detector)
+
+
+def write_background_members(background_files: list[str], folder: str, sky_scale: float, seed: int = 0) -> list[str]:
+    """One background x1d file (:func:`background_member`) per background cal file, named after it."""
+    from mrsdask.io.calfits import read_exposure_info
 
     rng = np.random.default_rng(seed)
     out = []
     for path in background_files:
         info = read_exposure_info(path)
-        lo, hi = nominal_wavelength_range(info.setting)
-        n = int(np.log(hi / lo) * 7000)
-        lam = np.geomspace(lo, hi, n)
-        sb = sky_spectrum(lam, sky_scale) * (1 + rng.normal(0, 0.005, n))
-        spectrum = BackgroundSpectrum(lam, sb, sb_error=0.005 * sb, source=os.path.basename(path))
         name = os.path.basename(path).replace("_cal.fits", "_x1d.fits")
-        out.append(bspec.write_background_x1d([spectrum], os.path.join(folder, name), float(info.exptime),
-                                              detector=info.detector))
+        out.append(background_member(os.path.join(folder, name), info.setting, info.exptime, info.detector,
+                                     sky_scale, rng))
     return out
 
 

@@ -204,6 +204,8 @@ def parse_pipeline(data: Any, source: str, overrides: list[str] | tuple[str, ...
         if skip is None or not isinstance(skip, bool):
             raise ParameterError(f"{where}: 'skip' must be true or false, not {skip!r}")
         params = check_parameters(params, step_type.params, where)
+        if own_skip:  # a step's own skip (outlier) is the same switch: the runner skips the step
+            skip = bool(params.get("skip"))
         steps.append(StepSpec(item["id"], step_type, params, step_type.default_output(index, item["id"], params),
                               when, skip))
     _check_order(steps, source)
