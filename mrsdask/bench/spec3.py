@@ -28,6 +28,7 @@ ALL_BANDS = [f"{c}{s}" for c in "1234" for s in "ABC"]
 #: name: simulation overrides.
 SPEC3_CASES = {
     "small": {"bands": ["1A"], "n_dithers": 2},
+    "leak": {"bands": ["1B", "3A"], "n_dithers": 4},
     "full": {"bands": ALL_BANDS, "n_dithers": 4},
 }
 
@@ -203,8 +204,9 @@ def compare_products(official_dir: str, run_folder: str) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="small", choices=sorted(SPEC3_CASES),
-                   help="small: band 1A from 2 dithers; full: 12 bands from 4 dithers (48 exposures); both with "
-                        "cosmic rays and a linked background")
+                   help="small: band 1A from 2 dithers; leak: bands 1B and 3A (and 2B, 4A) from 4 dithers, the "
+                        "spectral leak; full: 12 bands from 4 dithers (24 exposures); all with cosmic rays and a "
+                        "linked background")
     p.add_argument("--wavemin", type=float, default=None, help="both sides: cube_build.wavemin (um)")
     p.add_argument("--wavemax", type=float, default=None, help="both sides: cube_build.wavemax (um)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")

@@ -53,6 +53,9 @@ def _file_stamp(path: str) -> dict[str, Any]:
 def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
     """Stamps (path, role, ``size:modified``) of the inputs, and their product name.
 
+    The product name (the start of exported file names) is the association's when the input is
+    one association, else the first science file's name without its suffix.
+
     Raises
     ------
     InputError
@@ -70,7 +73,12 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
         stamps.append({**stamp, "role": member.exptype or "from header"})
     for store in stores:
         stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
-    if members:
+    associations = [i for i in inputs if str(i).lower().endswith(".json")]
+    if len(inputs) == 1 and len(associations) == 1:  # the association's product name, as the official spec3
+        from mrsdask.io.association import read_association
+
+        product = read_association(associations[0])[0]
+    elif members:
         product = product_name(m.path for m in members if m.exptype != "background")
     else:
         product = os.path.basename(stores[0].rstrip("/")).removesuffix(".zarr")

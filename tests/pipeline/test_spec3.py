@@ -114,18 +114,25 @@ def test_spec3_equals_the_official_spec3_pipeline(small_observation, tmp_path):
     assert spectrum["source_type"] == "POINT" and spectrum["same_wavelengths"] and spectrum["FLUX_same_nan"]
     assert spectrum["FLUX_max_rel"] <= X1D_FLUX
 
-    # The hot pixels were real work: every one is flagged OUTLIER on both sides.
+    # The products have the official names (the association's product name, the cube's).
+    official_files = sorted(f for f in os.listdir(tmp_path / "official") if f.endswith(("_s3d.fits", "_x1d.fits")))
+    mine = sorted(os.listdir(tmp_path / "run" / "s3d") + os.listdir(tmp_path / "run" / "x1d"))
+    assert mine == official_files == ["t1a_ch1-short_s3d.fits", "t1a_ch1-short_x1d.fits"]
+
+    # The hot pixels were real work: both sides flag the same pixels OUTLIER, most hot pixels among them
+    # (one whose neighbour along the row is off the slice has no difference to judge: left, on both sides).
     from stdatamodels.jwst.datamodels import IFUImageModel
 
     from mrsdask.io.detector_store import open_detector_store
 
     store = open_detector_store(str(tmp_path / "run" / "02-outlier_detection.zarr"))
     for index, name in enumerate(store["filename"].values):
-        pixels = tuple(np.array(hot[str(name)]).T)
-        assert np.all(store["dq"].values[index][pixels] & 16), name
+        mine = (store["dq"].values[index] & 16) > 0
         crf = tmp_path / "official" / str(name).replace("_cal.fits", "_o001_crf.fits")
         with IFUImageModel(str(crf)) as model:
-            assert np.all(model.dq[pixels] & 16), crf.name
+            np.testing.assert_array_equal(mine, (model.dq & 16) > 0, err_msg=str(name))
+        pixels = tuple(np.array(hot[str(name)]).T)
+        assert mine[pixels].sum() >= HOT_PIXELS // 2, name
 
 
 def test_steps_skip_by_condition_or_by_request_and_say_why(sim_1a, tmp_path):
