@@ -119,8 +119,8 @@ def test_spec3_equals_the_official_spec3_pipeline(small_observation, tmp_path):
     mine = sorted(os.listdir(tmp_path / "run" / "s3d") + os.listdir(tmp_path / "run" / "x1d"))
     assert mine == official_files == ["t1a_ch1-short_s3d.fits", "t1a_ch1-short_x1d.fits"]
 
-    # The hot pixels were real work: both sides flag the same pixels OUTLIER, most hot pixels among them
-    # (one whose neighbour along the row is off the slice has no difference to judge: left, on both sides).
+    # Both sides flag the same pixels OUTLIER (the official ifu method judges the smallest neighbour
+    # difference over all exposures: a hot pixel of one exposure only is mostly left, on both sides).
     from stdatamodels.jwst.datamodels import IFUImageModel
 
     from mrsdask.io.detector_store import open_detector_store
@@ -131,8 +131,7 @@ def test_spec3_equals_the_official_spec3_pipeline(small_observation, tmp_path):
         crf = tmp_path / "official" / str(name).replace("_cal.fits", "_o001_crf.fits")
         with IFUImageModel(str(crf)) as model:
             np.testing.assert_array_equal(mine, (model.dq & 16) > 0, err_msg=str(name))
-        pixels = tuple(np.array(hot[str(name)]).T)
-        assert mine[pixels].sum() >= HOT_PIXELS // 2, name
+        assert mine.sum() > 1000, name
 
 
 def test_steps_skip_by_condition_or_by_request_and_say_why(sim_1a, tmp_path):
@@ -186,20 +185,44 @@ def test_spec3_definition_has_the_official_order_and_defaults():
 
 
 @pytest.mark.slow
-def test_spec3_full_observation_equals_the_official(tmp_path_factory):
-    """12 bands × 4 dithers with cosmic rays and a linked background, all defaults on both sides (hours on 2 cores)."""
+@pytest.mark.parametrize("case", ["leak", "full"])
+def test_spec3_whole_observations_equal_the_official(case, tmp_path_factory):
+    """All defaults on both sides, whole bands: ``leak`` (1B and 3A from 4 dithers: the spectral leak) and
+    ``full`` (12 bands × 4 dithers, the issue's case; hours on 2 cores), with cosmic rays and a linked background."""
     from mrsdask.bench.spec3 import SPEC3_CASES, prepare_observation, simulation_config
 
-    folder = tmp_path_factory.mktemp("spec3_full")
-    asn = prepare_observation(simulation_config(SPEC3_CASES["full"]), str(folder / "inputs"))
+    folder = tmp_path_factory.mktemp(f"spec3_{case}")
+    config = simulation_config(SPEC3_CASES[case])
+    asn = prepare_observation(config, str(folder / "inputs"))
     refs = reference_files(str(folder))
     _official(asn, str(folder / "official"), refs, [])
     _mrsdask(asn, str(folder / "run"), mrsdask_settings(refs))
     parity = compare_products(str(folder / "official"), str(folder / "run"))
     print(json.dumps(parity, indent=1, default=str))
-    assert parity["missing"] == [] and len(parity["cubes"]) == 12 and len(parity["x1d"]) == 12
+    settings = {("12" if band[0] in "12" else "34") + band[1] for band in config["bands"]}
+    n_cubes = 2 * len(settings)  # a detector setting holds two channels: a band cube of each
+    assert parity["missing"] == [] and len(parity["cubes"]) == n_cubes and len(parity["x1d"]) == n_cubes
     for name, figures in parity["cubes"].items():
         assert figures["median_rel"] <= CUBE_MEDIAN and figures["p99_rel"] <= CUBE_P99, name
     for name, spectrum in parity["x1d"].items():
         assert spectrum["FLUX_max_rel"] <= X1D_FLUX, name
     shutil.rmtree(folder / "official", ignore_errors=True)
+
+
+def test_moving_targets_and_background_files_are_found_in_the_headers(sim_1a, tmp_path):
+    """Files given without an association: BKGDTARG decides the role, TARGTYPE a moving target."""
+    from astropy.io import fits
+
+    from mrsdask.pipeline.runner import input_facts
+
+    science, other = (str(p) for p in sim_1a.cal_files)
+    moving = str(tmp_path / "moving_cal.fits")
+    background = str(tmp_path / "background_cal.fits")
+    with fits.open(science) as hdul:
+        hdul[0].header["TARGTYPE"] = "MOVING"
+        hdul.writeto(moving)
+    with fits.open(other) as hdul:
+        hdul[0].header["BKGDTARG"] = True
+        hdul.writeto(background)
+    assert input_facts([science, other]) == {"backgrounds_linked": False, "moving_target": False}
+    assert input_facts([moving, background]) == {"backgrounds_linked": True, "moving_target": True}
