@@ -12,7 +12,7 @@ Subcommands::
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
     mrsdask info      STORE                                        list the cubes/exposures in a store
     mrsdask export    STORE --s3d DIR                              cubes -> official s3d FITS
-    mrsdask bench     cube|extract …                               side-by-side benchmark vs the official step
+    mrsdask bench     cube|extract|spec3 …                         side-by-side benchmark vs the official step
 
 With no INPUTS, ``mrsdask cube`` simulates a default observation first (a small dithered
 point source + extended emission, bands 1A and 2A) and builds its cubes: the embedded demo.
@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cube.add_arguments(b)
     b = bsub.add_parser("extract", help="1-D extraction: official Extract1dStep vs mrsdask extract, same s3d files")
     bench_extract.add_arguments(b)
+    from mrsdask.bench import spec3 as bench_spec3
+
+    b = bsub.add_parser("spec3", help="level 3: official Spec3Pipeline vs 'mrsdask run spec3', same association")
+    bench_spec3.add_arguments(b)
     return parser
 
 
@@ -482,7 +486,7 @@ def cmd_run(args) -> int:
         n_workers=args.n_workers, memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker,
         announce=print, extra=extra)
     states = [o.state for o in outcomes]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date") if s in states)
+    counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date", "skipped") if s in states)
     elapsed = time.perf_counter() - t0
     print(f"pipeline {pipeline.name}: {len(outcomes)} step(s) ({counts}) in {elapsed:.1f} s; "
           f"record in {run_folder.rstrip('/')}/pipeline-run.json")
@@ -637,8 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
                 "extract": cmd_extract, "outlier": cmd_outlier, "plot": cmd_plot}
     if args.command == "bench":
-        if args.bench_command not in ("cube", "extract"):
-            parser.error("choose a benchmark: mrsdask bench cube|extract …")
+        if args.bench_command not in ("cube", "extract", "spec3"):
+            parser.error("choose a benchmark: mrsdask bench cube|extract|spec3 …")
         from importlib import import_module
 
         commands["bench"] = import_module(f"mrsdask.bench.{args.bench_command}").run

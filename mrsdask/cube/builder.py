@@ -109,6 +109,7 @@ def build_cubes(
     progress: bool = True,
     overwrite: bool = False,
     keep_scratch: bool = False,
+    moving_target: bool = True,
 ) -> list[str]:
     """Build the cubes a request asks for into the zarr store ``root``.
 
@@ -133,6 +134,10 @@ def build_cubes(
         (and repaired if its store lost chunks), an unfinished one resumed.
     keep_scratch : bool
         Keep the pixel tables after the build.
+    moving_target : bool
+        Build the cubes of a MOVING target in the target's frame (the official
+        ``assign_mtwcs``; :func:`~mrsdask.cube.spec.moving_target_offsets`). False: in the
+        exposures' own WCS, as the official pipeline with ``assign_mtwcs`` skipped.
 
     Returns
     -------
@@ -176,7 +181,7 @@ def build_cubes(
             log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
 
     # 2. grids and empty cubes.
-    offsets = moving_target_offsets(rows)
+    offsets = moving_target_offsets(rows) if moving_target else {}
     if offsets:
         log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
     specs = []

@@ -15,6 +15,15 @@ Each item has ``step`` (one of :data:`~mrsdask.pipeline.steps.STEP_TYPES`), an o
 (default: the step name; needed when a step appears twice) and the step's parameters. Any
 parameter can be changed at run time: ``--set cube.output_type=multi`` (``ID.PARAM=VALUE``,
 the value read as YAML).
+
+Two keys every step takes, besides its own parameters:
+
+* ``skip: true`` — the step does not run (recorded as skipped; the next step reads what this
+  one would have read; with a cube step skipped, the export steps after it have no cubes and are
+  skipped too);
+* ``when: CONDITION`` (or a list: any of them) — the step runs only if the condition holds for
+  the run's inputs, as the official ``Spec3Pipeline`` decides some of its steps; otherwise it is
+  recorded as skipped with the reason. Conditions: :data:`CONDITIONS`.
 """
 
 from __future__ import annotations
@@ -38,14 +47,31 @@ PIPELINES_ENV = "MRSDASK_PIPELINES"
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
+#: Conditions a step's ``when`` may name: what each asks of the run's inputs (or the step's parameters).
+CONDITIONS: dict[str, str] = {
+    "backgrounds_linked": "the inputs link background exposures or background x1d files (association exptype "
+                          "'background', or BKGDTARG = T)",
+    "user_background": "the step's user_background parameter names a spectrum",
+    "moving_target": "a science exposure has TARGTYPE = MOVING",
+}
+#: Keys of a step item that are not step parameters (``skip`` only where the step has none of its own).
+GENERIC_KEYS = ("when", "skip")
+
+
 @dataclass(frozen=True)
 class StepSpec:
-    """One checked step of a pipeline: its id, type, parameters (defaults filled in) and output."""
+    """One checked step of a pipeline: its id, type, parameters (defaults filled in) and output.
+
+    ``when`` holds the conditions of which one must hold for the step to run (empty: always);
+    ``skip`` skips it whatever they say.
+    """
 
     id: str
     type: StepType
     params: dict[str, Any]
     output: str
+    when: tuple[str, ...] = ()
+    skip: bool = False
 
     @property
     def name(self) -> str:
@@ -78,6 +104,10 @@ class Pipeline:
         for i, step in enumerate(self.steps, 1):
             label = step.name if step.id == step.name else f"{step.id} ({step.name})"
             lines.append(f"  {i}. {label} -> {step.output}")
+            if step.skip:
+                lines.append("       skip: true")
+            if step.when:
+                lines.append(f"       when: {' or '.join(step.when)}")
             for key, value in step.params.items():
                 if value is not None:
                     lines.append(f"       {key}: {value}")
@@ -167,11 +197,35 @@ def parse_pipeline(data: Any, source: str, overrides: list[str] | tuple[str, ...
     for index, item in enumerate(items, 1):
         step_type = STEP_TYPES[item["step"]]
         where = f"{source}: step {index} ({item['id']})"
-        params = check_parameters(item["params"], step_type.params, where)
-        steps.append(StepSpec(item["id"], step_type, params, step_type.default_output(index, item["id"], params)))
+        params = dict(item["params"])
+        when = _check_when(params.pop("when", None), where)
+        own_skip = any(p.name == "skip" for p in step_type.params)
+        skip = False if own_skip else params.pop("skip", False)
+        if skip is None or not isinstance(skip, bool):
+            raise ParameterError(f"{where}: 'skip' must be true or false, not {skip!r}")
+        params = check_parameters(params, step_type.params, where)
+        if own_skip:  # a step's own skip (outlier) is the same switch: the runner skips the step
+            skip = bool(params.get("skip"))
+        steps.append(StepSpec(item["id"], step_type, params, step_type.default_output(index, item["id"], params),
+                              when, skip))
     _check_order(steps, source)
     name = data.get("name") or Path(source).stem
     return Pipeline(str(name), str(data.get("description") or ""), tuple(steps), source)
+
+
+def _check_when(value: Any, where: str) -> tuple[str, ...]:
+    """A step's ``when``: a condition name or a list of them (any of them must hold)."""
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ParameterError(f"{where}: 'when' must be a condition or a list of conditions "
+                             f"({', '.join(CONDITIONS)}), not {value!r}")
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise ParameterError(f"{where}: unknown condition {unknown[0]!r} in 'when'; "
+                             f"choose from {', '.join(CONDITIONS)}")
+    return tuple(names)
 
 
 def _step_item(item: Any, index: int, source: str) -> dict[str, Any]:

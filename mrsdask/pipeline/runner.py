@@ -7,6 +7,11 @@ it reads (the inputs' paths, sizes and modification times for the first step). R
 same pipeline again skips each step whose fingerprint is unchanged and whose output is still
 complete; a cube step left unfinished resumes its slabs; anything else runs again, and so does
 everything that reads from it.
+
+A step with ``skip: true``, or whose ``when`` conditions do not hold for the inputs
+(:func:`input_facts`), is recorded as ``skipped`` with the reason and writes nothing: the next
+step reads what it would have read, and the export steps after a skipped cube step are skipped
+too (no cubes), as the official ``Spec3Pipeline`` skips ``extract_1d`` when no cube was built.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Callable
 
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
-from mrsdask.pipeline.definition import Pipeline, StepSpec
+from mrsdask.pipeline.definition import CONDITIONS, Pipeline, StepSpec
 from mrsdask.pipeline.steps import CUBE, DETECTOR, EXPORT, StepContext, StepResult
 
 #: The run record's file name inside the run folder.
@@ -32,7 +37,7 @@ MANIFEST_FORMAT = 1
 
 @dataclass
 class StepOutcome:
-    """What happened to one step in this run: ``ran``, ``resumed`` or ``up to date``."""
+    """What happened to one step in this run: ``ran``, ``resumed``, ``up to date`` or ``skipped``."""
 
     step: StepSpec
     state: str
@@ -47,6 +52,9 @@ def _file_stamp(path: str) -> dict[str, Any]:
 
 def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
     """Stamps (path, role, ``size:modified``) of the inputs, and their product name.
+
+    The product name (the start of exported file names) is the association's when the input is
+    one association, else the first science file's name without its suffix.
 
     Raises
     ------
@@ -65,11 +73,69 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
         stamps.append({**stamp, "role": member.exptype or "from header"})
     for store in stores:
         stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
-    if members:
+    associations = [i for i in inputs if str(i).lower().endswith(".json")]
+    if len(inputs) == 1 and len(associations) == 1:  # the association's product name, as the official spec3
+        from mrsdask.io.association import read_association
+
+        product = read_association(associations[0])[0]
+    elif members:
         product = product_name(m.path for m in members if m.exptype != "background")
     else:
         product = os.path.basename(stores[0].rstrip("/")).removesuffix(".zarr")
     return stamps, product
+
+
+def _primary_header(path: str):
+    from astropy.io import fits
+
+    with paths.open_file(path) as fobj:
+        return fits.getheader(fobj, 0)
+
+
+def input_facts(inputs: list[str]) -> dict[str, bool]:
+    """What the ``when`` conditions of :data:`~mrsdask.pipeline.definition.CONDITIONS` ask of the inputs.
+
+    ``backgrounds_linked``: an association member (cal or x1d) of exptype ``background``, a
+    file given on its own with ``BKGDTARG = T``, or a detector store holding background
+    exposures (the official ``Spec3Pipeline`` runs ``master_background`` when its association
+    has background members). ``moving_target``: a science exposure with ``TARGTYPE = MOVING``
+    (it runs ``assign_mtwcs`` when the first exposure is one). Only primary headers are read.
+    """
+    from mrsdask.io.inputs import resolve_inputs
+
+    members, stores = resolve_inputs(inputs)
+    backgrounds, moving = False, False
+    for member in members:
+        role = member.exptype
+        header = None
+        if role is None or (role == "science" and not moving):
+            header = _primary_header(member.path)
+        if role is None:
+            role = "background" if header.get("BKGDTARG") is True else "science"
+        backgrounds = backgrounds or role == "background"
+        if role == "science" and header is not None:
+            moving = moving or str(header.get("TARGTYPE", "")).strip().upper() == "MOVING"
+    for store in stores:
+        from mrsdask.io.detector_store import open_detector_store
+
+        ds = open_detector_store(store)
+        exptype = [str(v) for v in ds["exptype"].values]
+        targets = [str(v).upper() for v in ds["target_type"].values]
+        backgrounds = backgrounds or "background" in exptype
+        moving = moving or any(e == "science" and t == "MOVING" for e, t in zip(exptype, targets))
+    return {"backgrounds_linked": backgrounds, "moving_target": moving}
+
+
+def skip_reason(step: StepSpec, facts: dict[str, bool]) -> str | None:
+    """Why a step does not run (``skip``, or none of its ``when`` conditions holds), or None if it runs."""
+    if step.skip:
+        return f"skip: true (--set {step.id}.skip=false runs it)"
+    if not step.when:
+        return None
+    held = {"user_background": step.params.get("user_background") is not None, **facts}
+    if any(held[name] for name in step.when):
+        return None
+    return "when: none of its conditions holds: " + "; ".join(f"not {name} ({CONDITIONS[name]})" for name in step.when)
 
 
 def _referenced_files(step: StepSpec) -> list[dict[str, Any]]:
@@ -326,6 +392,8 @@ def run_pipeline(
     detector_fp = hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()
     detector_inputs = list(inputs)
     cube_fp, cube_store, cubes = "", None, []
+    cube_skipped: str | None = None
+    facts = input_facts(inputs) if any(s.when for s in pipeline.steps) else {}
     outcomes = []
     total = len(pipeline.steps)
     for index, step in enumerate(pipeline.steps, 1):
@@ -337,6 +405,23 @@ def run_pipeline(
         label = f"step {index}/{total} {step.id}"
         entry = {"id": step.id, "step": step.name, "params": step.params, "fingerprint": fingerprint,
                  "output": output}
+        reason = skip_reason(step, facts)
+        if reason is None and kind == EXPORT and cube_skipped:
+            reason = cube_skipped
+        if reason is not None:
+            announce(f"{label}: skipped ({reason})")
+            if old is not None and old.get("output") == output and old.get("products"):
+                _remove_stale_products(kind, output, old["products"], [], announce)
+            entry.update(status="skipped", reason=reason, passthrough=True, products=[], finished=_now())
+            entries[step.id] = entry
+            save()
+            if kind == CUBE:
+                cube_skipped = f"no cubes: the cube step {step.id} was skipped"
+                cube_fp, cube_store, cubes = fingerprint, None, []
+            outcomes.append(StepOutcome(step, "skipped", StepResult(output, reason, [], passthrough=True), 0.0))
+            continue
+        if kind == CUBE:
+            cube_skipped = None
         if same and not overwrite and old.get("status") == "complete" and (
                 old.get("passthrough") or _output_complete(step, output, old)):  # a skipped step wrote nothing
             result = StepResult(output, old.get("summary", ""), list(old.get("products", [])),

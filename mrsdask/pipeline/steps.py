@@ -150,12 +150,26 @@ def run_cube_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     pars = read_cubepar(p["cubepar"]) if p["cubepar"] else default_cubepars()
     ds = open_detector_inputs(ctx.inputs)
     names = build_cubes(ds, ctx.output, request, pars, progress=ctx.progress, overwrite=not ctx.resume,
-                        keep_scratch=p["keep_scratch"])
+                        keep_scratch=p["keep_scratch"], moving_target=p["assign_mtwcs"])
     shapes = []
     for name in names:
         cube = open_cube(ctx.output, name)
         shapes.append(f"{name} {cube.sizes['x']}x{cube.sizes['y']}x{cube.sizes['wavelength']}")
-    return StepResult(ctx.output, f"{len(names)} {p['weighting']} cube(s): " + ", ".join(shapes), names)
+    summary = f"{len(names)} {p['weighting']} cube(s): " + ", ".join(shapes)
+    moving = _moving_exposures(ds)
+    if moving:
+        summary += (f"\nmoving target: {moving} exposure(s) " + ("shifted to the target's frame (assign_mtwcs)"
+                    if p["assign_mtwcs"] else "left in their own WCS (assign_mtwcs: false)"))
+    return StepResult(ctx.output, summary, names)
+
+
+def _moving_exposures(ds) -> int:
+    """How many science exposures of ``ds`` are of a MOVING target with MT_RA/MT_DEC."""
+    import math
+
+    rows = zip(ds["exptype"].values, ds["target_type"].values, ds["mt_ra"].values, ds["mt_dec"].values)
+    return sum(str(e) == "science" and str(t).upper() == "MOVING" and math.isfinite(float(ra))
+               and math.isfinite(float(dec)) for e, t, ra, dec in rows)
 
 
 CUBE_STEP = StepType("cube", CUBE, (
@@ -163,6 +177,8 @@ CUBE_STEP = StepType("cube", CUBE, (
     Param("cubepar", "str", None, "official CUBEPAR reference file (default: shipped FLT-9 values)", input_file=True),
     *pipeline_params(CubeRequest),  # the request's options, declared once in mrsdask.cube.plan
     Param("keep_scratch", "bool", False, "keep the pixel tables after the build"),
+    Param("assign_mtwcs", "bool", True, "build the cubes of a MOVING target in its own frame, from MT_RA/MT_DEC "
+          "(the official assign_mtwcs; no effect on fixed targets)"),
 ), run_cube_step, "3-D cubes (drizzle, EMSM or MSM)")
 
 

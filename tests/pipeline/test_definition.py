@@ -57,12 +57,29 @@ def test_overrides_change_parameters_before_the_checks():
     ([{"step": "cube"}, {"step": "cube", "output_type": "multi"}], "step id 'cube' is used twice"),
     ([{"step": "cube"}, {"step": "cube", "id": "multi", "output_type": "multi"}], "both write cubes.zarr"),
     ([{"step": "cube", "id": "My Cube"}], "must be lower-case letters"),
+    ([{"step": "cube", "when": "sunny"}], "unknown condition 'sunny' in 'when'; choose from backgrounds_linked"),
+    ([{"step": "cube", "when": [1]}], "'when' must be a condition or a list of conditions"),
+    ([{"step": "cube", "skip": "yes"}], "'skip' must be true or false"),
+    ([{"step": "outlier", "skip": "yes"}], "'skip' must be true or false"),
     ([], "'steps' must be a non-empty list"),
     (["cube"], "must be a mapping with a 'step' key"),
 ])
 def test_mistakes_are_reported_with_the_step_and_what_is_accepted(steps, message):
     with pytest.raises(ParameterError, match=message):
         _parse(steps)
+
+
+def test_skip_and_when_are_taken_by_every_step_and_can_be_set():
+    pipeline = _parse([{"step": "background", "method": "master", "when": ["backgrounds_linked", "user_background"]},
+                       {"step": "outlier"}, {"step": "cube", "when": "moving_target"}, {"step": "export"}],
+                      ["cube.skip=true", "outlier.skip=true", "background.when=backgrounds_linked"])
+    background, outlier, cube, export = pipeline.steps
+    assert background.when == ("backgrounds_linked",) and not background.skip
+    assert "skip" not in background.params and "when" not in background.params
+    assert outlier.skip and outlier.params["skip"] is True  # the outlier step's own parameter, the same switch
+    assert cube.skip and cube.when == ("moving_target",) and not export.skip and export.when == ()
+    text = pipeline.describe()
+    assert "when: backgrounds_linked\n" in text + "\n" and "skip: true" in text
 
 
 def test_two_cube_steps_with_their_own_stores():

@@ -138,18 +138,18 @@ def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
             "--set", "outlier.skip=true", "--no-progress")  # outlier detection: tests/outlier
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "outlier detection skipped (skip: true)" in proc.stdout
+    assert "step 1/4 outlier: skipped (skip: true (--set outlier.skip=false runs it))" in proc.stdout
     assert "step 2/4 cube: running cube" in proc.stdout and "1 drizzle cube(s): ch1-short" in proc.stdout
-    assert "pipeline cubes: 4 step(s) (4 ran)" in proc.stdout
+    assert "pipeline cubes: 4 step(s) (3 ran, 1 skipped)" in proc.stdout
     assert len(os.listdir(os.path.join(folder, "x1d"))) == 1
     with open(os.path.join(folder, MANIFEST)) as fobj:
         assert json.load(fobj)["pipeline"] == "cubes"
     proc = _cli(*args, "--json", "-")  # the machine-readable summary on standard output
-    assert proc.returncode == 0 and "(4 up to date)" in proc.stdout
+    assert proc.returncode == 0 and "(3 up to date, 1 skipped)" in proc.stdout
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert summary["command"] == "run" and summary["pipeline"] == "cubes"
-    assert [(s["id"], s["state"]) for s in summary["steps"]][1:] == [
-        ("cube", "up to date"), ("export", "up to date"), ("extract", "up to date")]
+    assert [(s["id"], s["state"]) for s in summary["steps"]] == [
+        ("outlier", "skipped"), ("cube", "up to date"), ("export", "up to date"), ("extract", "up to date")]
     assert summary["steps"][1]["products"] == ["ch1-short"] and summary["provenance"]["software"]["mrsdask"]
     # Mistakes exit with status 2 and one line, before anything is written.
     proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
