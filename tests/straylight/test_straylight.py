@@ -193,3 +193,28 @@ def test_full_parity_with_official_step(stray_cal, xart_file, tmp_path):
     np.testing.assert_allclose(ours, official.data, rtol=1e-6, atol=1e-6, equal_nan=True)
     np.testing.assert_array_equal(ds["dq"].values[0], official.dq)
     np.testing.assert_array_equal(ds["err"].values[0], official.err)
+
+
+def test_official_parameter_file_and_pipeline_definition(tmp_path):
+    """``--params`` takes an official StraylightStep file; a pipeline's straylight step checks its parameters."""
+    from jwst.straylight import StraylightStep
+
+    from mrsdask.options import request_from_step_file
+    from mrsdask.pipeline.definition import parse_pipeline
+    from mrsdask.straylight import StraylightRequest
+
+    path = str(tmp_path / "straylight.asdf")
+    StraylightStep(clean_showers=True, shower_x_stddev=12.0, shower_high_reject=99.5).export_config(path)
+    request = request_from_step_file(StraylightRequest, path, override_mrsxartcorr="x.fits")
+    assert (request.clean_showers, request.shower_x_stddev, request.shower_high_reject, request.shower_plane) == (
+        True, 12.0, 99.5, 3)
+    unsupported = str(tmp_path / "save.asdf")
+    StraylightStep(save_shower_model=True).export_config(unsupported)
+    with pytest.raises(ParameterError, match="save_shower_model"):
+        request_from_step_file(StraylightRequest, unsupported)
+    steps = [{"step": "straylight", "override_mrsxartcorr": "xart.fits", "shower_plane": 4},
+             {"step": "fringe", "residual": True}, {"step": "cube"}]
+    pipeline = parse_pipeline({"name": "sl", "steps": steps}, "test")
+    assert pipeline.steps[0].params["shower_plane"] == 4
+    with pytest.raises(ParameterError, match="shower_plan"):
+        parse_pipeline({"name": "sl", "steps": [{"step": "straylight", "shower_plan": 4}, {"step": "cube"}]}, "test")
