@@ -3,8 +3,8 @@
 The official ``straylight`` step (``jwst/straylight/straylight.py``, cross-artifact model of
 jwst ≥ 1.6) on one MRS detector frame, see ``docs/jwst-mrs-algorithms.md`` §4:
 
-1. A work copy (in the data's precision) with NaN and ±inf set to 0; weight 0 for NaN pixels and for DQ DO_NOT_USE,
-   NON_SCIENCE, DEAD or HOT.
+1. A work copy (in the data's precision) with NaN and ±inf set to 0; weight 0 for NaN pixels
+   and for DQ DO_NOT_USE, NON_SCIENCE, DEAD or HOT.
 2. First pedestal: the sigma-clipped mean (astropy, 3σ, 5 iterations) of the dark strip between the
    channels (x 503–515 for detector "12", 474–506 for "34", rows 50–973).
 3. Weight 0 below pedestal + 3·rms.
@@ -70,8 +70,8 @@ def row_kernels(params: np.ndarray, n: int) -> np.ndarray:
     -------
     ndarray, shape (rows, 2n - 1), float64
         ``K[j, d + n - 1]``: light at column offset ``d`` (−(n−1) … n−1) from a source of 1
-        in row ``j``: ``A_L γ²/(γ² + d²) + A_1 Σ± exp(−(d ∓ δ)²/2σ²) + A_2 Σ± exp(−(d ∓ 2δ)²/8σ²)``
-        with γ = FWHM_L/2, σ = FWHM_G/(2√(2 ln 2)), δ = GAU_XOFF.
+        in row ``j``:
+        ``A_L γ²/(γ² + d²) + A_1 Σ± exp(−(d ∓ δ)²/2σ²) + A_2 Σ± exp(−(d ∓ 2δ)²/8σ²)``, with γ = FWHM_L/2, σ = FWHM_G/(2√(2 ln 2)), δ = GAU_XOFF.
     """
     p = np.asarray(params, dtype=np.float64)
     lor_fwhm, lor_amp, g_fwhm, g_dx, g1_amp, g2_amp = (p[k][:, None] for k in range(6))

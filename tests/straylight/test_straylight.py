@@ -9,7 +9,6 @@ with the official ``clean_showers``.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
