@@ -71,7 +71,8 @@ def row_kernels(params: np.ndarray, n: int) -> np.ndarray:
     ndarray, shape (rows, 2n - 1), float64
         ``K[j, d + n - 1]``: light at column offset ``d`` (−(n−1) … n−1) from a source of 1
         in row ``j``:
-        ``A_L γ²/(γ² + d²) + A_1 Σ± exp(−(d ∓ δ)²/2σ²) + A_2 Σ± exp(−(d ∓ 2δ)²/8σ²)``, with γ = FWHM_L/2, σ = FWHM_G/(2√(2 ln 2)), δ = GAU_XOFF.
+        ``A_L γ²/(γ² + d²) + A_1 Σ± exp(−(d ∓ δ)²/2σ²) + A_2 Σ± exp(−(d ∓ 2δ)²/8σ²)``,
+        with γ = FWHM_L/2, σ = FWHM_G/(2√(2 ln 2)), δ = GAU_XOFF.
     """
     p = np.asarray(params, dtype=np.float64)
     lor_fwhm, lor_amp, g_fwhm, g_dx, g1_amp, g2_amp = (p[k][:, None] for k in range(6))
