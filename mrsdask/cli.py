@@ -7,6 +7,7 @@ Subcommands::
     mrsdask cube      [INPUTS…] -o STORE [--output-type …] …      build cubes (the main job)
     mrsdask background INPUTS… -o STORE --method pixel|master      background-subtracted detector store
     mrsdask fringe    INPUTS… -o STORE [--flat F] [--residual]     fringe-corrected detector store
+    mrsdask straylight INPUTS… -o STORE --override-mrsxartcorr F   stray light (cross-artifact) removed
     mrsdask outlier   INPUTS… -o STORE [--threshold-percent 99.8]  IFU outliers flagged (official ifu mode)
     mrsdask extract   STORE --x1d DIR [--ifu-set-srctype …]         1-D spectra of cubes -> official x1d FITS
     mrsdask run       PIPELINE [INPUTS…] -o RUN_FOLDER [--set …]   a ready pipeline (pipelines/*.yaml) or a file
@@ -129,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
                        BackgroundRequest, "background (official BackgroundStep / MasterBackgroundStep names)")
     _add_detector_step(sub, "fringe", "fringe flat and/or residual-fringe correction into a new detector store",
                        DETECTOR_INPUTS_HELP, FringeRequest, "fringe (official FringeStep / ResidualFringeStep names)")
+    from mrsdask.straylight.request import StraylightRequest
+
+    _add_detector_step(sub, "straylight",
+                       "remove stray light (official cross-artifact model) into a new detector store",
+                       DETECTOR_INPUTS_HELP, StraylightRequest, "straylight (official StraylightStep parameters)")
     _add_detector_step(sub, "outlier",
                        "flag IFU outliers (official outlier_detection, mode ifu) into a new detector store",
                        DETECTOR_INPUTS_HELP, OutlierRequest,
@@ -397,6 +403,24 @@ def cmd_fringe(args) -> int:
     return 0
 
 
+def cmd_straylight(args) -> int:
+    from mrsdask.cluster import dask_client
+    from mrsdask.io.detector_store import check_detector_output
+    from mrsdask.options import from_arguments
+    from mrsdask.straylight.request import StraylightRequest
+    from mrsdask.straylight.run import open_straylight_inputs, run_straylight
+
+    request = from_arguments(StraylightRequest, args)
+    request.check_runnable()
+    check_detector_output(args.output, args.overwrite)  # before the inputs are read and a cluster starts
+    ds = open_straylight_inputs(args.inputs)
+    scheduler = _small_job_scheduler(args, args.inputs, detector_job=True)
+    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+        summary = run_straylight(ds, args.output, request, overwrite=args.overwrite, progress=not args.no_progress)
+    print(summary)
+    return 0
+
+
 def cmd_outlier(args) -> int:
     from mrsdask.cluster import dask_client
     from mrsdask.options import from_arguments
@@ -639,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
                       libraries=args.verbose)
     commands = {"simulate": cmd_simulate, "ingest": cmd_ingest, "cube": cmd_cube, "info": cmd_info,
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
-                "extract": cmd_extract, "outlier": cmd_outlier, "plot": cmd_plot}
+                "extract": cmd_extract, "outlier": cmd_outlier, "plot": cmd_plot, "straylight": cmd_straylight}
     if args.command == "bench":
         if args.bench_command not in ("cube", "extract", "spec3"):
             parser.error("choose a benchmark: mrsdask bench cube|extract|spec3 …")

@@ -7,6 +7,7 @@ writes one output under the run folder:
 step           does                                         writes
 =============  ===========================================  =====================================
 ``background``  pixel-by-pixel or master background          a detector store ``NN-<id>.zarr``
+``straylight``  stray light (official cross-artifact model)  a detector store ``NN-<id>.zarr``
 ``fringe``      fringe flat and/or residual-fringe fitting   a detector store ``NN-<id>.zarr``
 ``outlier``     IFU outlier detection (official ifu mode)    a detector store ``NN-<id>.zarr``
 ``cube``        band, channel or multi cubes                 cubes into ``store`` (``cubes.zarr``)
@@ -33,6 +34,7 @@ from mrsdask.extract.request import ExtractRequest
 from mrsdask.fringe.request import FringeRequest
 from mrsdask.options import Param, from_parameters, pipeline_params
 from mrsdask.outlier.request import OutlierRequest
+from mrsdask.straylight.request import StraylightRequest
 
 #: Step kinds: what a step reads and writes.
 DETECTOR, CUBE, EXPORT = "detector", "cube", "export"
@@ -232,6 +234,20 @@ OUTLIER_STEP = StepType("outlier", DETECTOR, pipeline_params(OutlierRequest), ru
                         "IFU outlier detection (official outlier_detection, mode ifu)")
 
 
+# --------------------------------------------------------------------------- straylight
+def run_straylight_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+    """``straylight``: :func:`mrsdask.straylight.run_straylight` (cross-artifact model) into a new store."""
+    from mrsdask.straylight import run_straylight
+
+    summary = run_straylight(ctx.inputs, ctx.output, from_parameters(StraylightRequest, p), overwrite=True,
+                             progress=ctx.progress)
+    return StepResult(ctx.output, str(summary))
+
+
+STRAYLIGHT_STEP = StepType("straylight", DETECTOR, pipeline_params(StraylightRequest), run_straylight_step,
+                           "stray light: the official cross-artifact model (needs override_mrsxartcorr)")
+
+
 #: All steps by name.
-STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, FRINGE_STEP, OUTLIER_STEP, CUBE_STEP,
-                                                       EXPORT_STEP, EXTRACT_STEP)}
+STEP_TYPES: dict[str, StepType] = {s.name: s for s in (BACKGROUND_STEP, STRAYLIGHT_STEP, FRINGE_STEP, OUTLIER_STEP,
+                                                       CUBE_STEP, EXPORT_STEP, EXTRACT_STEP)}

@@ -42,7 +42,7 @@ def test_overrides_change_parameters_before_the_checks():
 
 
 @pytest.mark.parametrize("steps, message", [
-    ([{"step": "cubes"}], "unknown step 'cubes'; choose one of background, fringe, outlier, cube, export, extract"),
+    ([{"step": "cubes"}], "unknown step 'cubes'; choose one of background, straylight, fringe, outlier, cube, export, extract"),
     ([{"step": "cube", "output_typ": "band"}], "unknown parameter 'output_typ'; did you mean 'output_type'"),
     ([{"step": "cube", "scalexy": "fine"}], "'scalexy' must be a number"),
     ([{"step": "cube", "channels": [5]}], "'5' is not one of 1, 2, 3, 4, all"),
