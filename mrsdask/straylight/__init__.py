@@ -9,7 +9,7 @@ store, :func:`correct`), and the options :class:`~mrsdask.straylight.request.Str
 
 from mrsdask.straylight.request import StraylightRequest
 
-_LAZY = {"DONE_ATTR", "StraylightSummary", "correct", "correct_dataset", "run_straylight", "straylight_summary"}
+_LAZY = {"DONE_ATTR", "StraylightSummary", "correct", "corrected_by_the_pipeline", "correct_dataset", "run_straylight", "straylight_summary"}
 
 
 def __getattr__(name: str):
@@ -21,5 +21,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mrsdask.straylight' has no attribute {name!r}")
 
 
-__all__ = ["DONE_ATTR", "StraylightRequest", "StraylightSummary", "correct", "correct_dataset", "run_straylight",
-           "straylight_summary"]
+__all__ = ["DONE_ATTR", "StraylightRequest", "StraylightSummary", "correct", "correct_dataset",
+           "corrected_by_the_pipeline", "run_straylight", "straylight_summary"]

@@ -156,6 +156,30 @@ def correct_frame(sci: np.ndarray, dq: np.ndarray, channel: str, left: np.ndarra
     return out[None]
 
 
+def corrected_by_the_pipeline(ds: xr.Dataset) -> list[str]:
+    """File names of the exposures whose primary header says ``S_STRAY = 'COMPLETE'``.
+
+    The header is the detector store's copy (``primary_header``), else the file's own primary
+    header (only that header is read).
+    """
+    from astropy.io import fits
+
+    from mrsdask.io import paths
+
+    done = []
+    for i in range(ds.sizes["exposure"]):
+        if "primary_header" in ds.coords:
+            header = fits.Header.fromstring(str(ds["primary_header"].values[i]))
+        elif "path" in ds.coords:
+            with paths.open_file(str(ds["path"].values[i])) as fobj:
+                header = fits.getheader(fobj)
+        else:
+            continue
+        if str(header.get("S_STRAY", "")).strip().upper() == "COMPLETE":
+            done.append(str(ds["filename"].values[i]) if "filename" in ds.coords else f"exposure {i}")
+    return done
+
+
 def correct_dataset(ds: xr.Dataset, request: StraylightRequest) -> xr.Dataset:
     """Stray-light correction of ``request`` on a detector Dataset, lazily (one task per exposure).
 
@@ -175,6 +199,12 @@ def correct_dataset(ds: xr.Dataset, request: StraylightRequest) -> xr.Dataset:
     for name in ("sci", "dq"):
         if name not in ds:
             raise InputError(f"straylight: dataset has no {name!r} variable")
+    done = corrected_by_the_pipeline(ds)
+    if done:
+        raise InputError(
+            f"straylight: {', '.join(done[:3])}{' …' if len(done) > 3 else ''}: S_STRAY = COMPLETE, the official "
+            "pipeline removed the stray light already; correcting again would subtract it twice. Run the step on "
+            "files reduced with it skipped (calwebb_spec2 --steps.straylight.skip=true)")
     reference = read_xartcorr(request.override_mrsxartcorr)
     n = ds.sizes["exposure"]
     channels = [str(v).strip() for v in ds["channel"].values]

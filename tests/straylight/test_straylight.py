@@ -9,11 +9,13 @@ with the official ``clean_showers``.
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.straylight import kernels
@@ -176,6 +178,17 @@ def test_refusals_and_cli(stray_cal, tmp_path, capsys):
         read_xartcorr(tmp_path / "missing.fits")
     assert main(["straylight", stray_cal[0], "-o", str(tmp_path / "o.zarr")]) == 2
     assert "override_mrsxartcorr" in capsys.readouterr().err
+    # Files the official pipeline corrected already (S_STRAY = COMPLETE, as the simulator writes).
+    from mrsdask.io.detector_store import open_cal
+
+    done = str(tmp_path / "done_cal.fits")
+    shutil.copy(stray_cal[0], done)
+    with fits.open(done, mode="update") as hdul:
+        hdul[0].header["S_STRAY"] = "COMPLETE"
+    assert mrsdask.straylight.corrected_by_the_pipeline(open_cal([stray_cal[0]])) == []
+    with pytest.raises(InputError, match="S_STRAY = COMPLETE.*subtract it twice"):
+        mrsdask.straylight.correct([done], override_mrsxartcorr="unused.fits")
+    assert not (tmp_path / "o.zarr").exists()
 
 
 @pytest.mark.slow
