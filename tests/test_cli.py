@@ -51,13 +51,13 @@ def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
 
 
 def test_only_small_jobs_with_no_cluster_named_run_in_process(sim_1a, tmp_path, monkeypatch):
-    from mrsdask.cli import _small_job_scheduler, build_parser
+    from mrsdask.cli import small_job_scheduler, build_parser
 
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     files = [str(p) for p in sim_1a.cal_files]
 
     def choice(*extra, inputs=files):
-        return _small_job_scheduler(build_parser().parse_args(["cube", *inputs, *extra]), inputs)
+        return small_job_scheduler(build_parser().parse_args(["cube", *inputs, *extra]), inputs)
 
     assert choice("--channel", "1") == "threads"  # 2 files x 1 channel
     assert choice() == "threads"  # 2 files x 2 channels
