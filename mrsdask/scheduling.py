@@ -156,3 +156,21 @@ def job_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: int |
     with scheduler_block(chosen, n_workers=n_workers, memory_limit=memory_limit,
                          threads_per_worker=threads_per_worker, announce=announce, wait=wait):
         yield chosen
+
+
+def write_detector_output(inputs: Any, output: str, write: Callable[[str], Any], *, overwrite: bool = False,
+                          scheduler: str | None = None, n_workers: int | None = None,
+                          memory_limit: str | None = None, threads_per_worker: int = 1,
+                          fits_fringes: bool = False):
+    """The store branch of a detector step's entry point (``background.subtract``, ``fringe.correct``,
+    ``straylight.correct`` with ``output=``): check the output before any cluster starts, run
+    ``write(output)`` on the scheduler chosen for ``inputs`` (:func:`job_scheduler`, a detector
+    job), and return the written store opened lazily.
+    """
+    from mrsdask.io.detector_store import check_detector_output, open_detector_store
+
+    output = check_detector_output(str(output), overwrite)
+    with job_scheduler(inputs, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
+                       threads_per_worker=threads_per_worker, detector_job=True, fits_fringes=fits_fringes):
+        write(output)
+    return open_detector_store(output)

@@ -77,18 +77,18 @@ def subtract(
     """
     from mrsdask.background.run import run_background, subtract_inputs
     from mrsdask.options import request_from
-    from mrsdask.scheduling import job_scheduler
+    from mrsdask.scheduling import job_scheduler, write_detector_output
 
     request = request_from(BackgroundRequest, request, "mrsdask.background.subtract", **options)
     cluster = dict(scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
                    threads_per_worker=threads_per_worker, detector_job=True)
     if output is not None:
-        with job_scheduler(inputs_or_dataset, **cluster):
-            run_background(inputs_or_dataset, output, **request.run_arguments(), overwrite=overwrite,
-                           progress=progress)
-        from mrsdask.io.detector_store import open_detector_store
-
-        return open_detector_store(str(output).rstrip("/"))
+        return write_detector_output(
+            inputs_or_dataset, output,
+            lambda out: run_background(inputs_or_dataset, out, **request.run_arguments(), overwrite=overwrite,
+                                       progress=progress),
+            overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
+            threads_per_worker=threads_per_worker)
     # Lazy: only a master spectrum from cubes of the background exposures is computed here.
     computes = request.method == "master" and request.user_background is None
     arguments = request.run_arguments()

@@ -186,12 +186,10 @@ def correct(
     _check(request)
     if output is None:
         return correct_dataset(open_fringe_inputs(inputs_or_dataset), request)
-    from mrsdask.io.detector_store import check_detector_output, open_detector_store
-    from mrsdask.scheduling import job_scheduler
+    from mrsdask.scheduling import write_detector_output
 
-    output = check_detector_output(str(output), overwrite)  # what can be checked, before a cluster starts
     ds = open_fringe_inputs(inputs_or_dataset)
-    with job_scheduler(inputs_or_dataset, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-                       threads_per_worker=threads_per_worker, detector_job=True, fits_fringes=request.residual):
-        summary = run_fringe(ds, output, request, overwrite=overwrite, progress=progress)
-    return open_detector_store(summary.output_store)
+    return write_detector_output(
+        inputs_or_dataset, output, lambda out: run_fringe(ds, out, request, overwrite=overwrite, progress=progress),
+        overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
+        threads_per_worker=threads_per_worker, fits_fringes=request.residual)

@@ -321,12 +321,10 @@ def correct(
     request.check_runnable()
     if output is None:
         return correct_dataset(open_straylight_inputs(inputs_or_dataset), request)
-    from mrsdask.io.detector_store import check_detector_output, open_detector_store
-    from mrsdask.scheduling import job_scheduler
+    from mrsdask.scheduling import write_detector_output
 
-    output = check_detector_output(str(output), overwrite)
     ds = open_straylight_inputs(inputs_or_dataset)
-    with job_scheduler(inputs_or_dataset, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-                       threads_per_worker=threads_per_worker, detector_job=True):
-        summary = run_straylight(ds, output, request, overwrite=overwrite, progress=progress)
-    return open_detector_store(summary.output_store)
+    return write_detector_output(
+        inputs_or_dataset, output, lambda out: run_straylight(ds, out, request, overwrite=overwrite, progress=progress),
+        overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
+        threads_per_worker=threads_per_worker)
