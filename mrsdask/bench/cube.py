@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from mrsdask.bench.monitor import check_repeat, median_of, run_monitored
+from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
 
 BENCH_CASES = {
     # name: (simulation overrides, output_type)
@@ -112,17 +112,9 @@ def run(args) -> int:
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]
-    runs: dict[str, list[dict]] = {"mrsdask": [], "official": []}
-    sides = [("mrsdask", mine_cmd)] + ([] if args.skip_official else [("official", off_cmd)])
-    for attempt in range(args.repeat):  # alternating, so that a slow spell of the host hits both sides
-        for side, cmd in sides:
-            print(f"running {'the official CubeBuildStep' if side == 'official' else 'mrsdask'} "
-                  f"({attempt + 1}/{args.repeat}) …")
-            r = run_monitored(cmd, os.path.join(workdir, f"{side}-{attempt + 1}.log"))
-            if r["returncode"] != 0:
-                print(open(r["log"]).read()[-3000:])
-                raise RuntimeError(f"{side} run failed")
-            runs[side].append(r)
+    sides = [("mrsdask", "mrsdask", mine_cmd)] + (
+        [] if args.skip_official else [("official", "the official CubeBuildStep", off_cmd)])
+    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"))
     results["repeat"] = args.repeat
     results["mrsdask"] = median_of(runs["mrsdask"])
     results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from mrsdask.bench.cube import BENCH_CASES, simulate_inputs
-from mrsdask.bench.monitor import check_repeat, median_of, run_monitored
+from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
 
 COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
 
@@ -82,18 +82,16 @@ def run(args) -> int:
                     "--prefix", "bench", "--extract1d", ref, "--ifu-set-srctype", args.source_type.upper(),
                     # as the official side: no aperture correction, fringe fit or leak correction
                     "--no-apply-apcorr", "--no-ifu-rfcorr", "--no-spectral-leak"]
-        runs: dict[str, list[dict]] = {"official": [], "mrsdask": []}
-        for attempt in range(args.repeat):  # alternating, so that a slow spell of the host hits both sides
-            for side, cmd in (("official", off_cmd), ("mrsdask", mine_cmd)):
-                print(f"{name}: {'official Extract1dStep' if side == 'official' else 'mrsdask extract'} "
-                      f"({attempt + 1}/{args.repeat}) …")
-                if side == "mrsdask" and os.path.exists(os.path.join(mine_dir, f"bench_{name}_x1d.fits")):
-                    os.remove(os.path.join(mine_dir, f"bench_{name}_x1d.fits"))  # each run writes it anew
-                r = run_monitored(cmd, os.path.join(workdir, f"{side}_{name}-{attempt + 1}.log"))
-                if r["returncode"] != 0:
-                    print(open(r["log"]).read()[-3000:])
-                    raise RuntimeError(f"{side} extraction of {name} failed")
-                runs[side].append(r)
+        mine_x1d = os.path.join(mine_dir, f"bench_{name}_x1d.fits")
+
+        def fresh_output(side: str, path: str = mine_x1d) -> None:
+            if side == "mrsdask" and os.path.exists(path):
+                os.remove(path)  # each run writes it anew
+
+        sides = [("official", f"{name}: the official Extract1dStep", off_cmd),
+                 ("mrsdask", f"{name}: mrsdask extract", mine_cmd)]
+        runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}_{name}-{n}.log"),
+                               before=fresh_output)
         off, mine = median_of(runs["official"]), median_of(runs["mrsdask"])
         planes = open_group(store)[name]["sci"].shape[0]
         entry = {"planes": int(planes), "official": off, "mrsdask": mine,

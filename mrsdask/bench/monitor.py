@@ -2,12 +2,14 @@
 
 :func:`run_monitored` runs one command once; :func:`median_of` combines repeated runs of one
 side of a benchmark (``--repeat N``) into the median wall and CPU time, the largest peak RSS and
-the largest share of stolen CPU, keeping every run's figures.
+the largest share of stolen CPU, keeping every run's figures; :func:`run_alternating` runs the
+two sides of a benchmark N times each, in turn.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 import subprocess
 import threading
 import time
@@ -94,6 +96,41 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
     }
 
 
+
+
+def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_path: Callable[[str, int], str],
+                    before: Callable[[str], None] | None = None) -> dict[str, list[dict]]:
+    """Run every side's command ``repeat`` times, alternating sides, so that a slow spell of the
+    host hits both; the monitored runs (:func:`run_monitored`) of each side.
+
+    Parameters
+    ----------
+    sides : list of (name, words, command)
+        ``name`` keys the result; ``words`` says what runs, in the progress line and the error.
+    repeat : int
+        Runs per side.
+    log_path : callable
+        ``(name, attempt)`` → the log file of that run (attempts count from 1).
+    before : callable, optional
+        Called with the side's name before each of its runs (e.g. to remove its output).
+
+    Raises
+    ------
+    RuntimeError
+        When a run fails (the end of its log is printed first).
+    """
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in sides}
+    for attempt in range(1, repeat + 1):
+        for name, words, cmd in sides:
+            print(f"running {words} ({attempt}/{repeat}) …")
+            if before is not None:
+                before(name)
+            r = run_monitored(cmd, log_path(name, attempt))
+            if r["returncode"] != 0:
+                print(open(r["log"]).read()[-3000:])
+                raise RuntimeError(f"{words} failed")
+            runs[name].append(r)
+    return runs
 
 
 def median_of(runs: list[dict]) -> dict:

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from mrsdask.bench.monitor import check_repeat, median_of, run_monitored
+from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
 
 ALL_BANDS = [f"{c}{s}" for c in "1234" for s in "ABC"]
 
@@ -241,20 +241,11 @@ def run(args) -> int:
         n_inputs = len(json.load(fobj)["products"][0]["members"])
     results: dict = {"case": args.case, "cube": cube, "n_inputs": n_inputs, "machine": {"cores": os.cpu_count()},
                      "repeat": args.repeat}
-    runs: dict[str, list[dict]] = {"mrsdask": [], "official": []}
-    sides = [("mrsdask", mine_cmd)] + ([] if args.skip_official else [("official", off_cmd)])
-    for attempt in range(args.repeat):  # alternating, so that a slow spell of the host hits both sides
-        for side, cmd in sides:
-            print(f"running {'the official Spec3Pipeline' if side == 'official' else 'mrsdask run spec3'} "
-                  f"({attempt + 1}/{args.repeat}) …")
-            r = run_monitored(cmd, os.path.join(workdir, f"{side}-{attempt + 1}.log"))
-            if r["returncode"] != 0:
-                print(open(r["log"]).read()[-3000:])
-                raise RuntimeError(f"{side} run failed")
-            runs[side].append(r)
-    for side in ("mrsdask", "official"):
-        if runs[side]:
-            results[side] = median_of(runs[side])
+    sides = [("mrsdask", "mrsdask run spec3", mine_cmd)] + (
+        [] if args.skip_official else [("official", "the official Spec3Pipeline", off_cmd)])
+    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"))
+    for side, side_runs in runs.items():
+        results[side] = median_of(side_runs)
     if not args.skip_official:
         results["speedup_wall"] = results["official"]["wall_s"] / results["mrsdask"]["wall_s"]
         results["parity"] = compare_products(off_dir, run_folder)

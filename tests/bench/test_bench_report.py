@@ -2,6 +2,8 @@
 
 import sys
 
+import pytest
+
 from mrsdask.bench.cube import STEAL_WARNING_FRACTION, _report
 from mrsdask.bench.monitor import median_of, run_monitored
 
@@ -64,3 +66,18 @@ def test_repeat_below_one_is_refused_before_any_work(tmp_path):
     proc = run_cli("bench", "cube", "--repeat", "0", "--workdir", str(tmp_path / "b"))
     assert proc.returncode == 2 and "--repeat 0" in proc.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_the_sides_of_a_benchmark_run_in_turn_and_a_failure_names_its_side(tmp_path, capsys):
+    from mrsdask.bench.monitor import run_alternating
+
+    seen = []
+    sides = [("a", "side A", [sys.executable, "-c", "print('a')"]), ("b", "side B", [sys.executable, "-c", "print('b')"])]
+    runs = run_alternating(sides, 2, lambda side, n: str(tmp_path / f"{side}-{n}.log"), before=seen.append)
+    assert seen == ["a", "b", "a", "b"] and [len(runs["a"]), len(runs["b"])] == [2, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-1.log", "a-2.log", "b-1.log", "b-2.log"]
+    assert "running side B (2/2)" in capsys.readouterr().out
+    failing = [("c", "side C", [sys.executable, "-c", "raise SystemExit('broken')"])]
+    with pytest.raises(RuntimeError, match="side C failed"):
+        run_alternating(failing, 1, lambda side, n: str(tmp_path / f"{side}-{n}.log"))
+    assert "broken" in capsys.readouterr().out
