@@ -35,5 +35,10 @@ def test_images_and_spectra_show_their_data(window_cube_1a, tmp_path, capsys):
     ra, dec = float(cube["ra"][20, 20]), float(cube["dec"][20, 20])
     assert cube.mrs.plot_spectrum(str(tmp_path / "s.png"), ra, dec, 0.5).endswith("s.png")
     # Mistakes: one line, exit 2.
-    assert main(["plot", store, "--png", str(tmp_path / "bad"), "--wavemin", "5.1"]) == 2
-    assert "give both --wavemin and --wavemax" in capsys.readouterr().err
+    for args, message in ((["--wavemin", "5.1"], "give both --wavemin and --wavemax"),
+                          (["--x1d", str(tmp_path / "missing_x1d.fits")], "missing_x1d.fits: x1d file not found")):
+        assert main(["plot", store, "--png", str(tmp_path / "bad"), *args]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "missing.zarr"), "--png", str(tmp_path / "bad")]) == 2
+    assert "missing.zarr" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -176,18 +176,22 @@ def quick_looks(inputs: Sequence[str], folder: str, *, cubes: Sequence[str] | No
 
     from mrsdask.cube.builder import open_cube
     from mrsdask.extract.run import complete_cubes
-    from mrsdask.io import outputs
+    from mrsdask.io import outputs, paths
     from mrsdask.io.s3d import is_s3d_path, open_s3d
 
     if all(is_s3d_path(p) for p in inputs):
         opened = {os.path.basename(p).replace("_s3d.fits", ""): open_s3d(p) for p in inputs}
     elif len(inputs) == 1:
+        paths.check_store_metadata(inputs[0], "build cubes with 'mrsdask cube' first")
         names = list(cubes or complete_cubes(inputs[0]))
         if not names:
             raise InputError(f"{inputs[0]}: holds no complete cube")
         opened = {name: open_cube(inputs[0], name) for name in names}
     else:
         raise InputError(f"give one cube store, or s3d files (*.fits): got {' '.join(inputs)}")
+    missing = [str(p) for p in x1d if not paths.exists(str(p))]
+    if missing:
+        raise InputError(f"{missing[0]}: x1d file not found (give the files 'mrsdask extract --x1d DIR' wrote)")
     apertures = {}
     for path in x1d:
         from stdatamodels.jwst import datamodels
