@@ -301,8 +301,20 @@ def test_to_spectral_cube_matches_the_cube():
     np.testing.assert_allclose(cut.spectral_axis.to_value(u.um), ds["wavelength"].values[30:60], rtol=1e-12)
     world = cut.wcs.celestial.pixel_to_world(0, 0)
     assert world.separation(SkyCoord(ds["ra"].values[1, 2], ds["dec"].values[1, 2], unit="deg")).arcsec < 1e-6
-    with pytest.raises(ParameterError, match="tabular"):
-        synthetic_cube(tabular=True).mrs.to_spectral_cube()
+
+
+def test_to_spectral_cube_keeps_a_tabular_axis_exactly():
+    pytest.importorskip("spectral_cube")
+    ds = synthetic_cube(tabular=True, chunks={"wavelength": 40})
+    lam = ds["wavelength"].values
+    sc = ds.mrs.to_spectral_cube()
+    assert sc.wcs.wcs.ctype[2] == "WAVE-TAB"
+    np.testing.assert_allclose(sc.spectral_axis.to_value(u.um), lam, rtol=1e-12)
+    # spectral-cube's own slicing keeps the table; a cut-out of the Dataset gets its own table.
+    np.testing.assert_allclose(sc[40:60].spectral_axis.to_value(u.um), lam[40:60], rtol=1e-12)
+    cut = ds.isel(wavelength=slice(100, 130)).mrs.to_spectral_cube()
+    np.testing.assert_allclose(cut.spectral_axis.to_value(u.um), lam[100:130], rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(cut.filled_data[:].value), ds["sci"].values[100:130])
 
 
 def test_import_mrsdask_registers_the_accessor_and_stays_light():

@@ -18,7 +18,8 @@ spectral unit (length, frequency, wavenumber); radii arcsec or angle Quantities;
 Everything stays lazy (dask) until computed. A wavelength beyond half a plane from the axis
 ends, a position off the spaxel grid or an aperture with no spaxel centre inside raises
 :class:`mrsdask.errors.OutsideCubeError` (a ``ValueError``); nothing wraps around or snaps to an
-end plane. ``cube.mrs.to_spectral_cube()`` hands a linear cube to ``spectral-cube`` (optional).
+end plane. ``cube.mrs.to_spectral_cube()`` hands a cube (linear or tabular axis) to ``spectral-cube``
+(optional; :mod:`mrsdask.query.spectral_cube` also reads s3d files for ``SpectralCube.read``).
 """
 
 from mrsdask.query.accessor import MrsCubeAccessor

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
-from mrsdask.datamodel.dq import DO_NOT_USE
-from mrsdask.errors import ParameterError
 from mrsdask.query import inputs, spatial, spectral
 
 
@@ -157,36 +154,10 @@ class MrsCubeAccessor:
         """The SCI cube as a ``spectral_cube`` cube (dask-backed when the Dataset is).
 
         Needs the optional package ``spectral-cube``. Voxels that are NaN or DO_NOT_USE are
-        masked. Only linear wavelength axes: ``spectral_cube`` builds its spectral axis from a
-        FITS WCS formula, and a tabular (``WAVE-TAB``) axis needs a lookup table it cannot hold.
+        masked. A linear axis becomes ``WAVE``; a tabular one (a multi cube) ``WAVE-TAB`` with
+        its wavelength table, so the spectral axis is the cube's wavelengths exactly
+        (:func:`mrsdask.query.spectral_cube.to_spectral_cube`).
         """
-        ds = self._ds
-        lam = spectral.wavelengths(ds)
-        step = float(lam[1] - lam[0]) if lam.size > 1 else float(ds.attrs.get("cdelt3") or 0.0)
-        linear = ds.attrs.get("wavelength_axis", "linear") == "linear" and step > 0 and (
-            lam.size < 3 or np.allclose(np.diff(lam), step, rtol=1e-6, atol=0))
-        if not linear:
-            raise ParameterError(
-                "to_spectral_cube: this cube's wavelength axis is tabular (WAVE-TAB, e.g. a 'multi' "
-                "cube): spectral-cube needs a linear axis; build band or channel cubes "
-                "(--output-type band/channel) for it")
-        try:
-            from spectral_cube import DaskSpectralCube, SpectralCube
-            from spectral_cube.masks import BooleanArrayMask
-        except ImportError as exc:
-            raise ImportError("to_spectral_cube needs the optional package spectral-cube: "
-                              "pip install spectral-cube") from exc
-        from astropy.io import fits
-        from astropy.wcs import WCS
+        from mrsdask.query.spectral_cube import to_spectral_cube
 
-        header = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
-        ox, oy = spatial.grid_offset(ds, self.celestial_wcs)
-        header["CRPIX1"], header["CRPIX2"] = header["CRPIX1"] - ox, header["CRPIX2"] - oy
-        header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = float(lam[0]), step, 1.0
-        wcs = WCS(header)
-        sci = ds["sci"]
-        good = (np.isfinite(sci) & ((ds["dq"] & DO_NOT_USE) == 0)).data
-        meta = {"BUNIT": "MJy / sr"}
-        if hasattr(sci.data, "dask"):
-            return DaskSpectralCube(data=sci.data, wcs=wcs, mask=BooleanArrayMask(good, wcs), meta=meta)
-        return SpectralCube(data=np.asarray(sci.values), wcs=wcs, mask=BooleanArrayMask(good, wcs), meta=meta)
+        return to_spectral_cube(self._ds, self.celestial_wcs)
