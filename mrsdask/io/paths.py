@@ -41,10 +41,22 @@ def protocol_of(path: str) -> str:
     return text.split("://", 1)[0] if "://" in text else "file"
 
 
+def require_s3fs(path: str) -> None:
+    """Raise a clear :class:`~mrsdask.errors.InputError` when ``s3fs`` (the ``s3`` extra) is missing."""
+    try:
+        import s3fs  # noqa: F401  (fsspec would import it for s3:// anyway)
+    except ImportError:
+        from mrsdask.errors import InputError
+
+        raise InputError(f"{path}: object-store paths need the optional package s3fs: "
+                         "pip install 'mrsdask[s3]'") from None
+
+
 def storage_options_for(path: str) -> dict:
     """fsspec storage options for a path (from the environment only, never credentials)."""
     if not str(path).startswith(("s3://", "s3a://")):
         return {}
+    require_s3fs(path)
     opts: dict = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:

@@ -110,3 +110,16 @@ def test_commands_refuse_outputs_outside_a_store(sim_1a, tmp_path):
                           "--no-progress", timeout=300)
     assert proc.returncode == 2 and "a file is already there" in proc.stderr, proc.stderr
     assert target.read_text() == "precious"
+
+
+def test_without_s3fs_an_s3_path_is_one_clear_error_and_exit_2():
+    """s3fs is the optional ``s3`` extra: without it an s3:// path names the extra to install."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['s3fs'] = None\n"
+            "from mrsdask.cli import main\n"
+            "sys.exit(main(['cube', 's3://bucket/inputs/x_cal.fits', '-o', 's3://bucket/cubes.zarr']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "pip install 'mrsdask[s3]'" in done.stderr and "Traceback" not in done.stderr
