@@ -28,7 +28,10 @@ def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
     assert cube.attrs["mrsdask_complete"] is True
     assert cube["sci"].dims == ("wavelength", "y", "x") and cube["sci"].attrs["units"] == "MJy / sr"
     files = os.listdir(s3d)
-    assert len(files) == 1 and files[0].endswith("_ch1-short_s3d.fits")
+    from mrsdask.io.association import read_association
+
+    product = read_association(str(sim_1a.association))[0]  # named as the official spec3 names it
+    assert files == [f"{product}_ch1-short_s3d.fits"] and cube.attrs["product_name"] == product
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
     with IFUCubeModel(os.path.join(s3d, files[0])) as model:

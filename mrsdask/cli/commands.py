@@ -127,10 +127,9 @@ def cmd_cube(args) -> int:
           f"open with xarray.open_zarr({args.output!r}, group=NAME)")
     files = []
     if args.s3d:
-        from mrsdask.cube.export import export_s3d, product_name
+        from mrsdask.cube.export import export_s3d
 
-        files = export_s3d(args.output, list(cubes), args.s3d, product_name(ds["filename"].values),
-                           overwrite=args.overwrite)
+        files = export_s3d(args.output, list(cubes), args.s3d, overwrite=args.overwrite)
     from dataclasses import asdict
 
     _write_summary(args, {

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a cube store, or s3d cube files (official CubeBuildStep output, e.g. from MAST)")
     p.add_argument("--x1d", required=True, metavar="DIR", help="output folder for the *_x1d.fits files")
     p.add_argument("--cube", nargs="+", default=None, help="cubes to extract (default: every complete cube)")
-    p.add_argument("--prefix", default="mrsdask", help="start of the file names")
+    p.add_argument("--prefix", default=None, help="start of the file names (default: the cubes' product name, "
+                   "e.g. the association's)")
     p.add_argument("--overwrite", action="store_true", help="replace x1d files of the same names that mrsdask did not write")
     from mrsdask.extract.request import ExtractRequest
 
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the cubes of a store as s3d FITS files")
     p.add_argument("store", help="cube store (path or s3:// URL)")
     p.add_argument("--s3d", required=True, metavar="DIR", help="output folder (or s3:// prefix) for the *_s3d.fits files")
-    p.add_argument("--prefix", default="mrsdask", help="start of the file names (default mrsdask)")
+    p.add_argument("--prefix", default=None, help="start of the file names (default: the cubes' product name, "
+                   "e.g. the association's)")
     p.add_argument("--overwrite", action="store_true", help="replace s3d files of the same names that mrsdask did not write")
 
     p = sub.add_parser("bench", help="benchmarks side by side with the official pipeline")

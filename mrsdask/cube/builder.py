@@ -44,9 +44,11 @@ from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
+from mrsdask.datamodel import detector as dmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.dispatch import scheduler_threads
 from mrsdask.io import outputs
+from mrsdask.io.inputs import product_name
 from mrsdask.io.sources import exposure_sources
 from mrsdask.io.zarr_store import consolidate
 from mrsdask.progress import scheduler_client
@@ -184,11 +186,14 @@ def build_cubes(
     offsets = moving_target_offsets(rows) if moving_target else {}
     if offsets:
         log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
+    product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
+        r["filename"] for r in rows if r.get("exptype") != "background")
     specs = []
     for plan in plans:
         spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
         spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-        spec, done = prepare_cube(root, spec, cube_attrs(spec, rows, request, sources), overwrite)
+        attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
+        spec, done = prepare_cube(root, spec, attrs, overwrite)
         specs.append((spec, done))
 
     # 3. slabs of every cube, together.

@@ -208,6 +208,25 @@ def s3d_path(folder: str, prefix: str, name: str) -> str:
     return outputs.join(folder, f"{prefix}_{name}_s3d.fits")
 
 
+def output_prefix(store: str, names: list[str], prefix: str | None = None) -> str:
+    """The start of the file names of a store's cubes: ``prefix`` if given, else the cubes' product.
+
+    The product name is the one the cubes were built under (attribute ``product_name``: an
+    association's product name, as the official ``Spec3Pipeline`` names its s3d and x1d files,
+    or the first science file's name without its suffix); ``"mrsdask"`` for older stores.
+    """
+    if prefix:
+        return prefix
+    if names:
+        from mrsdask.cube.reader import open_cube
+        from mrsdask.datamodel.detector import PRODUCT_ATTR
+
+        name = open_cube(store, names[0]).attrs.get(PRODUCT_ATTR)
+        if name:
+            return str(name)
+    return "mrsdask"
+
+
 def check_s3d_outputs(folder: str, prefix: str, names: list[str], overwrite: bool = False) -> list[str]:
     """Check, before any work, that the ``s3d`` files of ``names`` may be written into ``folder``.
 
@@ -229,7 +248,7 @@ def check_s3d_outputs(folder: str, prefix: str, names: list[str], overwrite: boo
     return files
 
 
-def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=print,
+def export_s3d(store: str, names: list[str], folder: str, prefix: str | None = None, announce=print,
                overwrite: bool = False) -> list[str]:
     """Write cubes of a store as ``s3d`` FITS files, one per cube.
 
@@ -241,8 +260,8 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
         Cube groups to export; each must be complete.
     folder : str
         Output folder (created if needed) or ``s3://`` prefix.
-    prefix : str
-        Product name that starts each file name.
+    prefix : str, optional
+        Product name that starts each file name (default the cubes' own: :func:`output_prefix`).
     announce : callable
         Called with one line per file written.
     overwrite : bool
@@ -255,7 +274,7 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
     """
     from mrsdask.cube.builder import open_cube
 
-    files = check_s3d_outputs(folder, prefix, names, overwrite)
+    files = check_s3d_outputs(folder, output_prefix(store, names, prefix), names, overwrite)
     outputs.make_folder(folder)
     written = []
     for name, path in zip(names, files):
@@ -263,10 +282,3 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str, announce=
         announce(f"  wrote {path}")
         written.append(path)
     return written
-
-
-def product_name(filenames) -> str:
-    """Product name of a set of exposures: the first file name without its suffix."""
-    first = str(next(iter(filenames), "mrsdask"))
-    first = os.path.basename(first)
-    return first.rsplit("_", 1)[0] if "_" in first else "mrsdask"

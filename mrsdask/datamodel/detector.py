@@ -22,6 +22,8 @@ Layout (``CONVENTION = "mrsdask-detector/1"``)::
             mu_ra, mu_dec (arcsec/yr), mu_epoch, expmid (MJD; newer stores: the proper motion of
             the target and the exposure's mid-time, MU_RA/MU_DEC/MU_EPOCH/EXPMID), and, in a detector store, primary_header / sci_header (FITS header text) and
             wcs_asdf (the cal file's ASDF extension with its gwcs, zlib-compressed), for round trips to FITS.
+    attrs   product_name: what outputs are named after (the association's product name, as
+            ``Spec3Pipeline`` names its files, or the first science file's name without suffix).
 
 Chunks: one exposure by a block of rows by all columns; geometry is computed per block.
 """
@@ -34,6 +36,8 @@ import xarray as xr
 from mrsdask.errors import InputError
 
 CONVENTION = "mrsdask-detector/1"
+#: Dataset attribute (also of cubes built from it): the start of output file names.
+PRODUCT_ATTR = "product_name"
 PLANES = ("sci", "err", "dq")
 GEOMETRY_VARS = ("slice", "ra", "dec", "wavelength", "dwavelength", "alpha", "beta", "corner_ra", "corner_dec")
 EXPOSURE_COORDS = (

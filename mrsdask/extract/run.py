@@ -99,7 +99,7 @@ def extract_cubes(
     store: str,
     names: list[str],
     folder: str,
-    prefix: str,
+    prefix: str | None = None,
     request: ExtractRequest | None = None,
     *,
     announce=print,
@@ -114,8 +114,11 @@ def extract_cubes(
         Cube store (path or URL).
     names : list of str
         Cubes to extract; each must be complete.
-    folder, prefix : str
-        Output folder (created) or ``s3://`` prefix, and the start of the file names.
+    folder : str
+        Output folder (created) or ``s3://`` prefix.
+    prefix : str, optional
+        The start of the file names (default the cubes' product name:
+        :func:`mrsdask.cube.export.output_prefix`).
     request : ExtractRequest, optional
         The options (``**options`` replace single fields); see :func:`spectra`.
     overwrite : bool
@@ -132,6 +135,9 @@ def extract_cubes(
 
     request = make_request(request, options)
     outputs.check_output_folder(folder, "x1d folder")
+    from mrsdask.cube.export import output_prefix
+
+    prefix = output_prefix(store, names, prefix)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
     lazy = spectra(store, names, request=request)

@@ -30,7 +30,7 @@ from mrsdask.instrument.frames import channel_frame, channel_mask, slice_map_for
 from mrsdask.instrument.geometry import DetectorFrameGeometry, detector_frame_geometry, sky_geometry
 from mrsdask.io import calfits, outputs, paths
 from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
-from mrsdask.io.inputs import resolve_inputs
+from mrsdask.io.inputs import inputs_product_name, resolve_inputs
 from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, open_group, zarr_store
 from mrsdask.provenance import provenance
 
@@ -114,7 +114,9 @@ def open_cal(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Data
     if stores:
         raise InputError(f"{stores[0]}: is a detector store; open it with open_detector_store")
     infos = [calfits.read_exposure_info(m.path, m.exptype) for m in members]
-    return _dataset_from_infos(infos, chunk_rows)
+    ds = _dataset_from_infos(infos, chunk_rows)
+    ds.attrs[dmodel.PRODUCT_ATTR] = inputs_product_name(inputs, members)
+    return ds
 
 
 def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> xr.Dataset:

@@ -88,3 +88,22 @@ def _identity(path: str) -> str:
     """One name per file: the real absolute path of a local file, the URL of a remote one."""
     text = str(path).rstrip("/")
     return text if paths.is_remote(text) else os.path.realpath(os.path.expanduser(text))
+
+
+def product_name(filenames) -> str:
+    """Product name of a set of exposures: the first file name without its suffix (``_cal``…)."""
+    first = os.path.basename(str(next(iter(filenames), "mrsdask")))
+    return first.rsplit("_", 1)[0] if "_" in first else "mrsdask"
+
+
+def inputs_product_name(inputs, members: list[Member]) -> str:
+    """The name that outputs of these inputs start with, as the official pipeline names them.
+
+    The association's product name when the inputs are one association file (what
+    ``Spec3Pipeline`` names its s3d/x1d files after); otherwise the first science file's name
+    without its suffix (:func:`product_name`).
+    """
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if len(items) == 1 and str(items[0]).lower().endswith(".json"):
+        return read_association(str(items[0]))[0]
+    return product_name(m.path for m in members if m.exptype != "background")

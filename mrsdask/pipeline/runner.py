@@ -61,8 +61,7 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
     InputError
         If an input cannot be found or is not a recognised kind.
     """
-    from mrsdask.cube.export import product_name
-    from mrsdask.io.inputs import resolve_inputs
+    from mrsdask.io.inputs import inputs_product_name, resolve_inputs
 
     members, stores = resolve_inputs(inputs)
     stamps = []
@@ -73,13 +72,8 @@ def input_stamps(inputs: list[str]) -> tuple[list[dict[str, Any]], str]:
         stamps.append({**stamp, "role": member.exptype or "from header"})
     for store in stores:
         stamps.append({**_file_stamp(store.rstrip("/") + "/zarr.json"), "role": "detector store"})
-    associations = [i for i in inputs if str(i).lower().endswith(".json")]
-    if len(inputs) == 1 and len(associations) == 1:  # the association's product name, as the official spec3
-        from mrsdask.io.association import read_association
-
-        product = read_association(associations[0])[0]
-    elif members:
-        product = product_name(m.path for m in members if m.exptype != "background")
+    if members:  # an association's product name, as the official spec3; else the first science file's
+        product = inputs_product_name(inputs, members)
     else:
         product = os.path.basename(stores[0].rstrip("/")).removesuffix(".zarr")
     return stamps, product

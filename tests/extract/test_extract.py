@@ -184,11 +184,12 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", store, "--x1d", out, "--source-type", "point",
                            "--no-ifu-rfcorr"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert os.listdir(out) == [f"mrsdask_{name}_x1d.fits"]
+    product = open_cube(store, name).attrs["product_name"]  # the cube's product, not a fixed prefix
+    assert product and os.listdir(out) == [f"{product}_{name}_x1d.fits"]
     assert "aperture correction applied: mrsdask_mrs_apcorr_gaussian.asdf" in proc.stdout
     from astropy.io import fits
 
-    header = fits.getheader(os.path.join(out, f"mrsdask_{name}_x1d.fits"))
+    header = fits.getheader(os.path.join(out, f"{product}_{name}_x1d.fits"))
     assert header["APCORR"] is True and header["APCORFIL"] == "mrsdask_mrs_apcorr_gaussian.asdf"
     assert header["S_EXTR1D"] == "COMPLETE" and header["SRCPOS"].startswith("spaxel nearest")
     proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", str(tmp_path / "nothing.zarr"), "--x1d", out],
