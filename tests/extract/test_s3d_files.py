@@ -30,7 +30,7 @@ def test_an_s3d_file_gives_the_spectrum_of_its_cube_in_the_store(window_cube_1a,
     assert main(["extract", store, "--x1d", str(tmp_path / "from_store"), "--no-spectral-leak"]) == 0
     assert main(["extract", s3d, "--x1d", str(tmp_path / "from_s3d"), "--no-spectral-leak"]) == 0
     assert os.listdir(tmp_path / "from_s3d") == [f"obs_{name}_x1d.fits"]
-    a = fits.getdata(tmp_path / "from_store" / f"mrsdask_{name}_x1d.fits", "EXTRACT1D")
+    a = fits.getdata(tmp_path / "from_store" / f"{cube.attrs['product_name']}_{name}_x1d.fits", "EXTRACT1D")
     b = fits.getdata(tmp_path / "from_s3d" / f"obs_{name}_x1d.fits", "EXTRACT1D")
     for column in ("WAVELENGTH", "FLUX", "FLUX_ERROR", "SURF_BRIGHT", "BACKGROUND"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-12, err_msg=column)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import xarray as xr
 from astropy.io import fits
 
 
@@ -16,10 +17,11 @@ def _cli(*args, env, cwd):
 def test_export_and_extract_write_to_s3(window_cube_1a, s3_env, bucket, tmp_path):
     store, cube = window_cube_1a
     name, fs = bucket
+    product = xr.open_zarr(store, group=cube, consolidated=False).attrs["product_name"]  # files start with it
     for command, option, kind in (("export", "--s3d", "s3d"), ("extract", "--x1d", "x1d")):
         proc = _cli(command, store, option, f"s3://{name}/out/{kind}", env=s3_env, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        key = f"{name}/out/{kind}/mrsdask_{cube}_{kind}.fits"
+        key = f"{name}/out/{kind}/{product}_{cube}_{kind}.fits"
         with fits.open(io.BytesIO(fs.cat_file(key))) as hdul:
             assert hdul[0].header["ORIGIN"] == "mrsdask" and hdul[0].header["FILENAME"] == os.path.basename(key)
             if kind == "s3d":
