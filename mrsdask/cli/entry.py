@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 "export": cmd_export, "background": cmd_background, "fringe": cmd_fringe, "run": cmd_run,
                 "extract": cmd_extract, "outlier": cmd_outlier, "plot": cmd_plot, "straylight": cmd_straylight}
     if args.command == "bench":
-        if args.bench_command not in ("cube", "extract", "spec3"):
-            parser.error("choose a benchmark: mrsdask bench cube|extract|spec3 …")
+        if args.bench_command not in ("cube", "extract", "spec3", "background"):
+            parser.error("choose a benchmark: mrsdask bench cube|extract|spec3|background …")
         from importlib import import_module
 
         commands["bench"] = import_module(f"mrsdask.bench.{args.bench_command}").run

@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = bsub.add_parser("spec3", help="level 3: official Spec3Pipeline vs 'mrsdask run spec3', same association")
     bench_spec3.add_arguments(b)
+    from mrsdask.bench import background as bench_background
+
+    b = bsub.add_parser("background", help="pixel background: official BackgroundStep vs mrsdask background, "
+                                           "same association")
+    bench_background.add_arguments(b)
     return parser
 
 
