@@ -95,7 +95,13 @@ coefficients, and costs one Cholesky factorisation per candidate model (sub-mill
 from __future__ import annotations
 
 from mrsdask.fringe.kernels.baseline import baseline_knots, fit_baseline, spline_well_posed
-from mrsdask.fringe.kernels.column import clip_runaway, fit_column, fringe_amplitude
+from mrsdask.fringe.kernels.column import (
+    bound_in_features,
+    clip_runaway,
+    fit_column,
+    fringe_amplitude,
+    support_taper,
+)
 from mrsdask.fringe.kernels.features import (
     DER_SNR_FACTOR,
     der_snr,
@@ -107,8 +113,10 @@ from mrsdask.fringe.kernels.features import (
 )
 from mrsdask.fringe.kernels.model import (
     CLIPPED_BIT,
+    COMPONENT_STATUS_MEANINGS,
     STATUS_MEANINGS,
     ColumnFit,
+    ComponentStatus,
     FitSettings,
     FringeComponent,
     SineFit,
@@ -119,14 +127,17 @@ from mrsdask.fringe.kernels.sines import fit_sines, log_evidence, refit_sines
 
 __all__ = [
     "CLIPPED_BIT",
+    "COMPONENT_STATUS_MEANINGS",
     "DER_SNR_FACTOR",
     "STATUS_MEANINGS",
     "ColumnFit",
+    "ComponentStatus",
     "FitSettings",
     "FringeComponent",
     "SineFit",
     "Status",
     "baseline_knots",
+    "bound_in_features",
     "clip_runaway",
     "der_snr",
     "envelopes",
@@ -143,4 +154,5 @@ __all__ = [
     "running_mean",
     "segments",
     "spline_well_posed",
+    "support_taper",
 ]
