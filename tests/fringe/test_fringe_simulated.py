@@ -140,7 +140,7 @@ def test_whole_frames_equal_column_blocks(detector_result, monkeypatch):
     assert frames["sci"].data.chunks[1:] == res["sci"].chunk({"y": 256}).data.chunks[1:]
     with dask.config.set(scheduler="sync"):
         whole = frames.compute()
-    for name in ("sci", "err", "rf_factor", "rf_flag", "rf_status", "rf_snr", "rf_period", "rf_n_sines"):
+    for name in ("sci", "err", "rf_factor", "rf_flag", "rf_status", "rf_snr", "rf_period", "rf_n_sines", "rf_component_status"):
         for e in range(4):
             np.testing.assert_array_equal(whole[name].values[e], res[name].values[0], err_msg=name)
     assert column_block_for(8, 1032, 2) is None  # 4 tasks per thread: 8 exposures, 2 threads

@@ -338,14 +338,16 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     xw = x[w > 0]
     support = (float(xw[0]), float(xw[-1]))
     try:
-        feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features)
+        feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features,
+                              settings.feature_sigma_wings)
         wf = np.where(feats, 0.0, w)
         factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
                                                               codes=codes)
         if settings.refine_features and base is not None:
             corrected = f * factor
             base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
-            new = residual_features(corrected, base2, w, settings.feature_sigma, settings.feature_grow) & ~feats & (w > 0)
+            new = residual_features(corrected, base2, w, settings.feature_sigma, settings.feature_grow,
+                                    settings.feature_sigma_wings) & ~feats & (w > 0)
             if new.any():
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)

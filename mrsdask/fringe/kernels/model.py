@@ -152,6 +152,9 @@ class FitSettings:
         Clipping threshold of :func:`find_features` and :func:`residual_features`.
     feature_grow : int
         Pixels added on each side of a feature.
+    feature_sigma_wings : float
+        A feature extends over its contiguous neighbours deviating by more than this many
+        (robust) standard deviations: the wings of a strong line.
     smooth_features : int
         If > 1, features are also searched on a running mean of this many pixels (the
         official step uses 7 in channels 3 and 4, against the dichroic fringe).
@@ -194,6 +197,7 @@ class FitSettings:
     noise_limits: tuple[float, float] = (0.001, 10.0)
     feature_sigma: float = 5.0
     feature_grow: int = 1
+    feature_sigma_wings: float = 2.0
     smooth_features: int = 0
     refine_features: bool = True
     backfit: int = 1
