@@ -103,7 +103,7 @@ def mrs_spectrum(band: str, *, main_amp: float = 0.05, dichroic_amp: float = 0.0
     slope : float
         Continuum ∝ λ^slope (a rising dusty continuum by default).
     edge_drift : float
-        Beyond 27.4 µm the fringe phase drifts by ``edge_drift · π · ((λ − 27.4)/0.4)²``: where
+        Beyond 27.6 µm the fringe phase drifts by ``edge_drift · π · ((λ − 27.6)/0.4)²``: where
         the fringe flat is uncertain the residual fringe is not the one of the rest of the
         band, so a model extrapolated there is wrong.
     """
@@ -114,7 +114,7 @@ def mrs_spectrum(band: str, *, main_amp: float = 0.05, dichroic_amp: float = 0.0
     f_rel, ph = _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, 1.1 + seed, am, chirp,
                         harmonic)
     if edge_drift:
-        drift = edge_drift * np.pi * (np.clip(lam - 27.4, 0.0, None) / 0.4) ** 2
+        drift = edge_drift * np.pi * (np.clip(lam - EDGE_UM, 0.0, None) / 0.4) ** 2
         f_drift, _ = _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, 1.1 + seed, am,
                              chirp, harmonic)
         # the same fringe with its phases shifted: recompute with a phase per pixel
@@ -157,7 +157,7 @@ def channel4_spectrum(band: str, seed: int = 0, snr: float = 150.0) -> Column:
 
 def edge_spectrum(seed: int = 0) -> Column:
     """Band 4C to 28.8 µm: S/N falling from 200 to ≈ 5 beyond 27 µm, main (5 %) and dichroic (2 %)
-    fringe, whose phases drift away from the rest of the band beyond 27.4 µm (``edge_drift``)."""
+    fringe, whose phases drift away from the rest of the band beyond 27.6 µm (``edge_drift``)."""
     return mrs_spectrum("4C", main_amp=0.05, dichroic_amp=0.02, snr=200.0, seed=seed, edge_fall=0.5,
                         phase=0.9 + seed, edge_drift=1.0)
 
