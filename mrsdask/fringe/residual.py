@@ -23,8 +23,11 @@ Differences from the official ``residual_fringe`` step, on purpose:
   scale-free, and columns become independent tasks).
 * A column crossing a slice in separate pieces fits one amplitude and phase per piece (see
   :class:`~mrsdask.fringe.kernels.SineFit`).
-* Everything that was not corrected says why (``rf_status``, ``rf_flag``), and
-  :func:`residual_fringe_summary` counts it per exposure.
+* Everything that was not corrected says why (``rf_status``, ``rf_flag``, and per fringe
+  component ``rf_component_status``), and :func:`residual_fringe_summary` counts it per
+  exposure.
+* The fitted fringe is not extrapolated beyond the pixels the fit used (ignored regions at a
+  column's ends); strong lines are masked with their wings.
 """
 
 from __future__ import annotations
