@@ -45,34 +45,23 @@ MAIN_PERIOD = 2.9
 DICHROIC_PERIOD = 0.4
 
 
-def _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, dphase, am, chirp, harmonic):
-    """Relative fringe F(ν): drifting main fringe with a 2nd harmonic, plus the dichroic fringe."""
+def _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, dphase, am, chirp, harmonic, drift=0.0):
+    """Relative fringe F(ν): drifting main fringe with a 2nd harmonic, plus the dichroic fringe.
+
+    ``drift`` (radians, per pixel) is added to the main-fringe phase (3× to the dichroic one).
+    Returns F and the main-fringe phase without the drift.
+    """
     order = np.argsort(nu)
     t = (nu - nu.mean()) / np.ptp(nu)
     per = main_period * (1.0 + chirp * 2.0 * t)
     ph = np.empty_like(nu)
     ph[order] = 2.0 * np.pi * np.cumsum(np.gradient(nu[order]) / per[order]) + phase
     amp = main_amp * (1.0 + am * 2.0 * t)
-    f = amp * (np.sin(ph) + harmonic * np.sin(2.0 * ph + 0.7))
+    f = amp * (np.sin(ph + drift) + harmonic * np.sin(2.0 * (ph + drift) + 0.7))
     if dichroic_amp:
         damp = dichroic_amp * (1.0 - 0.3 * 2.0 * t)  # contrast changes along the band
-        f = f + damp * np.sin(2.0 * np.pi * (nu - nu.min()) / dichroic_period + dphase)
-    return f, ph
-
-
-def _shifted(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, dphase, am, chirp, harmonic, drift):
-    """The fringe of :func:`_fringe` with an extra phase ``drift`` (per pixel) on both components."""
-    order = np.argsort(nu)
-    t = (nu - nu.mean()) / np.ptp(nu)
-    per = main_period * (1.0 + chirp * 2.0 * t)
-    ph = np.empty_like(nu)
-    ph[order] = 2.0 * np.pi * np.cumsum(np.gradient(nu[order]) / per[order]) + phase
-    ph = ph + drift
-    f = main_amp * (1.0 + am * 2.0 * t) * (np.sin(ph) + harmonic * np.sin(2.0 * ph + 0.7))
-    if dichroic_amp:
-        damp = dichroic_amp * (1.0 - 0.3 * 2.0 * t)
         f = f + damp * np.sin(2.0 * np.pi * (nu - nu.min()) / dichroic_period + dphase + 3.0 * drift)
-    return f
+    return f, ph
 
 
 def mrs_spectrum(band: str, *, main_amp: float = 0.05, dichroic_amp: float = 0.0, snr: float = 200.0,
@@ -111,15 +100,9 @@ def mrs_spectrum(band: str, *, main_amp: float = 0.05, dichroic_amp: float = 0.0
     rng = np.random.default_rng(seed)
     lam = np.arange(lo, hi, step)
     nu = 1.0e4 / lam
+    drift = edge_drift * np.pi * (np.clip(lam - EDGE_UM, 0.0, None) / 0.4) ** 2 if edge_drift else 0.0
     f_rel, ph = _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, 1.1 + seed, am, chirp,
-                        harmonic)
-    if edge_drift:
-        drift = edge_drift * np.pi * (np.clip(lam - EDGE_UM, 0.0, None) / 0.4) ** 2
-        f_drift, _ = _fringe(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase, 1.1 + seed, am,
-                             chirp, harmonic)
-        # the same fringe with its phases shifted: recompute with a phase per pixel
-        f_rel = np.where(drift > 0, _shifted(nu, main_amp, main_period, dichroic_amp, dichroic_period, phase,
-                                             1.1 + seed, am, chirp, harmonic, drift), f_drift)
+                        harmonic, drift)
     x = (lam - lam.mean()) / np.ptp(lam)
     continuum = 100.0 * (lam / lam.mean()) ** slope * (1.0 + 0.04 * np.sin(3.0 * x))
     truth = continuum.copy()
