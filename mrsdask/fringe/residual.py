@@ -23,8 +23,11 @@ Differences from the official ``residual_fringe`` step, on purpose:
   scale-free, and columns become independent tasks).
 * A column crossing a slice in separate pieces fits one amplitude and phase per piece (see
   :class:`~mrsdask.fringe.kernels.SineFit`).
-* Everything that was not corrected says why (``rf_status``, ``rf_flag``), and
-  :func:`residual_fringe_summary` counts it per exposure.
+* Everything that was not corrected says why (``rf_status``, ``rf_flag``, and per fringe
+  component ``rf_component_status``), and :func:`residual_fringe_summary` counts it per
+  exposure.
+* The fitted fringe is not extrapolated beyond the pixels the fit used (ignored regions at a
+  column's ends); strong lines are masked with their wings.
 """
 
 from __future__ import annotations
@@ -38,7 +41,14 @@ import xarray as xr
 from mrsdask.datamodel.dq import DO_NOT_USE
 from mrsdask.dispatch import Output, map_exposures, scheduler_threads
 from mrsdask.errors import ParameterError
-from mrsdask.fringe.kernels import CLIPPED_BIT, STATUS_MEANINGS, FitSettings, Status, fit_column
+from mrsdask.fringe.kernels import (
+    CLIPPED_BIT,
+    COMPONENT_STATUS_MEANINGS,
+    STATUS_MEANINGS,
+    FitSettings,
+    Status,
+    fit_column,
+)
 from mrsdask.fringe.reference import FringeFreqReference, documented_fringefreq, read_fringefreq
 from mrsdask.instrument.bands import CHANNEL_INFO
 
@@ -102,8 +112,9 @@ def correct_columns(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, slices: np
     -------
     dict
         ``sci``, ``err`` (corrected), ``factor`` (float32), ``flag`` (uint8), all (ny, nb);
-        ``status`` (uint8), ``snr`` (float32), both (n_slices, nb); ``period`` (float32) and
-        ``n_sines`` (int8), both (n_slices, nb, n_components).
+        ``status`` (uint8), ``snr`` (float32), both (n_slices, nb); ``period`` (float32),
+        ``n_sines`` (int8) and ``component_status`` (uint8,
+        :class:`~mrsdask.fringe.kernels.ComponentStatus`), all (n_slices, nb, n_components).
     """
     settings = settings or FitSettings()
     slice_ids = [int(s) for s in slice_ids]
@@ -118,6 +129,7 @@ def correct_columns(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, slices: np
     snr = np.full((len(slice_ids), nb), np.nan, np.float32)
     period = np.full((len(slice_ids), nb, n_comp), np.nan, np.float32)
     n_sines = np.zeros((len(slice_ids), nb, n_comp), np.int8)
+    comp_status = np.zeros((len(slice_ids), nb, n_comp), np.uint8)
     wave = np.asarray(wavelength, np.float64)
     usable = np.isfinite(wave) & (wave > 0) & np.isfinite(sci) & ((np.asarray(dq) & DO_NOT_USE) == 0)
     ignore = _ignore_mask(wave, ignore_regions)
@@ -147,6 +159,7 @@ def correct_columns(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, slices: np
             m = min(n_comp, fit.periods.size)
             period[k, j, :m] = fit.periods[:m]
             n_sines[k, j, :m] = fit.n_sines[:m]
+            comp_status[k, j, :m] = fit.component_status[:m]
             pix_flag = np.full(rows.size, int(fit.status), np.uint8)
             pix_flag[fit.clipped] |= CLIPPED_BIT
             flag[rows, j] = pix_flag
@@ -155,7 +168,7 @@ def correct_columns(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, slices: np
                 out_err[rows, j] = err[rows, j] * fit.factor
                 factor[rows, j] = fit.factor
     return {"sci": out_sci, "err": out_err, "factor": factor, "flag": flag, "status": status, "snr": snr,
-            "period": period, "n_sines": n_sines}
+            "period": period, "n_sines": n_sines, "component_status": comp_status}
 
 
 def _reference(fringefreq) -> FringeFreqReference:
@@ -216,7 +229,12 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int | None
         * ``rf_snr`` (exposure, rf_slice, x) float32 — column S/N;
         * ``rf_period`` (exposure, rf_slice, x, rf_component) float32 — period (cm⁻¹) of the
           strongest fitted sine, NaN if none;
-        * ``rf_n_sines`` (exposure, rf_slice, x, rf_component) int8.
+        * ``rf_n_sines`` (exposure, rf_slice, x, rf_component) int8;
+        * ``rf_component_status`` (exposure, rf_slice, x, rf_component) uint8 — per component,
+          why it has sines or not (:class:`~mrsdask.fringe.kernels.ComponentStatus`: 1 fitted,
+          2 no sine passed the evidence test, 3 placeholder period, 4 column S/N below the
+          component's MIN_SNR, 5 too few pixels, 6 too few periods, 7 zeroed by the amplitude
+          check; 0 the column was skipped, see ``rf_status``).
 
         Every output comes from the same tasks: compute them together (``dask.compute``,
         ``to_zarr``, ``persist``), not one after the other, or the fits run again. To build
@@ -257,7 +275,8 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int | None
                "status": Output(np.uint8, ("rf_slice", "x"), per_column),
                "snr": Output(np.float32, ("rf_slice", "x"), per_column),
                "period": Output(np.float32, ("rf_slice", "x", "rf_component"), per_column),
-               "n_sines": Output(np.int8, ("rf_slice", "x", "rf_component"), per_column)}
+               "n_sines": Output(np.int8, ("rf_slice", "x", "rf_component"), per_column),
+               "component_status": Output(np.uint8, ("rf_slice", "x", "rf_component"), per_column)}
     fitted = map_exposures(
         correct_columns, ds, outputs, inputs=("sci", "err", "dq", "slice", "wavelength"),
         blocks="exposure" if column_block is None else "columns", block_size=column_block,
@@ -275,6 +294,7 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int | None
     out["rf_snr"] = (("exposure", "rf_slice", "x"), fitted["snr"])
     out["rf_period"] = (("exposure", "rf_slice", "x", "rf_component"), fitted["period"])
     out["rf_n_sines"] = (("exposure", "rf_slice", "x", "rf_component"), fitted["n_sines"])
+    out["rf_component_status"] = (("exposure", "rf_slice", "x", "rf_component"), fitted["component_status"])
     out = out.assign_coords(rf_slice=("rf_slice", np.asarray(slice_ids, np.int16)),
                             rf_component=("rf_component", np.asarray(
                                 [COMPONENT_NAMES[i] if i < len(COMPONENT_NAMES) else f"component{i}"
@@ -290,6 +310,10 @@ def residual_fringe(ds: xr.Dataset, fringefreq=None, *, column_block: int | None
     out["rf_snr"].attrs.update(long_name="column signal-to-noise (DER_SNR)")
     out["rf_period"].attrs.update(long_name="period of the strongest fitted fringe sine", units="cm-1")
     out["rf_n_sines"].attrs.update(long_name="number of fringe sines kept by the evidence test")
+    comp_codes = sorted(COMPONENT_STATUS_MEANINGS)
+    out["rf_component_status"].attrs.update(
+        long_name="residual fringe outcome per component (why it has no sines)", flag_values=comp_codes,
+        flag_meanings=" ".join(COMPONENT_STATUS_MEANINGS[c] for c in comp_codes))
     out.attrs["residual_fringe"] = {
         "fringefreq": reference.path or "documented values (mrsdask.fringe.reference.documented_fringefreq)",
         "column_block": int(column_block or ds.sizes["x"]),

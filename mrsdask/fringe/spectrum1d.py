@@ -9,21 +9,28 @@ each extracted spectrum when ``ifu_rfcorr=True``. This module does the same with
 * channels 1 and 2 fit the main fringe only, channels 3 and 4 — or an unknown channel — both,
   ``dichroic_only`` the dichroic one only;
 * weights ∝ flux, zero above 27.6 µm (calibration too uncertain there) and in
-  ``ignore_regions``;
+  ``ignore_regions``; unlike the official code, the fitted fringe is not extrapolated beyond
+  the last pixel with weight (it is tapered to 0 over one period: ``FitSettings.taper_periods``),
+  so nothing is corrected where the fit had no data;
 * features removed by clipping (5σ) the relative deviation from the mean of the upper and
-  lower envelopes;
+  lower envelopes, with their wings (down to 2σ), then again from the residuals of a first
+  fit; the fringe model under them is bounded by its amplitude around them;
 * robust fits for every component; a fitted fringe whose local peak-to-peak amplitude
   exceeds 0.4 is zeroed there.
 
-No S/N threshold is applied (the official 1-D code has none); the evidence decides.
+No S/N threshold is applied (the official 1-D code has none); the evidence decides. Why a
+spectrum or a component was not corrected is in its :class:`~mrsdask.fringe.kernels.ColumnFit`
+(``status``, ``component_status``, ``reasons()``; ``return_fit=True``) and logged at INFO.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from mrsdask.errors import ParameterError
-from mrsdask.fringe.kernels import FitSettings, FringeComponent, Status, fit_column
+from mrsdask.fringe.kernels import ComponentStatus, FitSettings, FringeComponent, Status, fit_column
 
 FFREQ_1D = (2.9, 0.4)
 DFFREQ_1D = (1.5, 0.15)
@@ -32,6 +39,8 @@ PGRAM_RES_1D = 0.001
 MAXAMP_1D = 0.4
 #: Weights are zero beyond this wavelength (µm), as in the official code.
 MAX_WAVELENGTH_1D = 27.6
+
+log = logging.getLogger(__name__)
 
 
 def components_1d(channel: int | None = None, dichroic_only: bool = False) -> list[FringeComponent]:
@@ -83,7 +92,9 @@ def fit_residual_fringes_1d(flux, wavelength, channel: int | None = None, dichro
     -------
     ndarray
         The corrected flux, same shape as ``flux``; pixels with flux ≤ 0 or non-finite
-        values are unchanged. With ``return_fit``, ``(flux, fits)``.
+        values are unchanged. With ``return_fit``, ``(flux, fits)``: per spectrum a
+        :class:`~mrsdask.fringe.kernels.ColumnFit`, whose ``component_status`` says for each
+        component whether it was fitted and, if not, why.
     """
     flux = np.asarray(flux, dtype=np.float64)
     wave = np.asarray(wavelength, dtype=np.float64)
@@ -104,6 +115,9 @@ def fit_residual_fringes_1d(flux, wavelength, channel: int | None = None, dichro
         fit = fit_column(f[idx], 1.0e4 / lam[idx], comps, max_ptp=max_amp, ignore=ignore, settings=settings)
         if fit.status == Status.CORRECTED:
             out[i, idx] = f[idx] * fit.factor
+        if fit.status != Status.CORRECTED or ComponentStatus.FITTED not in fit.component_status:
+            log.info("1-D residual fringe fit of spectrum %d: %s", i, fit.reasons(
+                ["dichroic"] if dichroic_only else ["main", "dichroic"]))
         fits.append(fit)
     result = out.reshape(flux.shape)
     if return_fit:

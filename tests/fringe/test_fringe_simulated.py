@@ -16,7 +16,7 @@ from fringe_synth import line_flux_errors, residual_fringe_rms, synthetic_column
 from mrsdask.errors import ParameterError
 from mrsdask.fringe import documented_fringefreq, residual_fringe, residual_fringe_summary
 from mrsdask.fringe import kernels as K
-from mrsdask.fringe.kernels import FitSettings, FringeComponent, Status
+from mrsdask.fringe.kernels import ComponentStatus, FitSettings, FringeComponent, Status
 
 MAIN = FringeComponent(2.9, 1.5, 10, 10.0, 0.001)
 DICHROIC = FringeComponent(0.4, 0.15, 15, 10.0, 0.001)
@@ -102,6 +102,13 @@ def test_detector_layer_counts_skipped_columns(detector_result):
     assert status[slice_index[102], ncols] == Status.TOO_FEW_PIXELS
     assert status[slice_index[102], ncols + 1] == Status.LOW_SNR
     assert np.all(status[:, ncols + 2] == Status.NOT_PROCESSED)
+    # per component: the main fringe fitted, channel 1 has no dichroic fringe (placeholder);
+    # a skipped column never reached its components
+    comp = res["rf_component_status"].values[0]
+    assert np.all(comp[slice_index[101], :3, 0] == ComponentStatus.FITTED)
+    assert np.all(comp[slice_index[101], :3, 1] == ComponentStatus.PLACEHOLDER)
+    assert np.all(comp[slice_index[102], ncols : ncols + 2] == ComponentStatus.NOT_RUN)
+    assert res["rf_component_status"].attrs["flag_meanings"].split()[ComponentStatus.NO_EVIDENCE] == "no_evidence"
     # skipped pixels are untouched and flagged
     skipped = res["rf_flag"].values[0, :, ncols] == Status.TOO_FEW_PIXELS
     assert skipped.sum() == 30
@@ -140,7 +147,7 @@ def test_whole_frames_equal_column_blocks(detector_result, monkeypatch):
     assert frames["sci"].data.chunks[1:] == res["sci"].chunk({"y": 256}).data.chunks[1:]
     with dask.config.set(scheduler="sync"):
         whole = frames.compute()
-    for name in ("sci", "err", "rf_factor", "rf_flag", "rf_status", "rf_snr", "rf_period", "rf_n_sines"):
+    for name in ("sci", "err", "rf_factor", "rf_flag", "rf_status", "rf_snr", "rf_period", "rf_n_sines", "rf_component_status"):
         for e in range(4):
             np.testing.assert_array_equal(whole[name].values[e], res[name].values[0], err_msg=name)
     assert column_block_for(8, 1032, 2) is None  # 4 tasks per thread: 8 exposures, 2 threads

@@ -55,12 +55,22 @@ For each fringe component (main, then dichroic):
 5. **Back-fitting**: the baseline is refitted to ``f/(1 + F)`` and the coefficients
    re-solved, so that the spline does not keep the part of the fringe it absorbed in step 1.
    The main-fringe coefficients get two rounds of biweight reweighting.
-6. **Runaway check** (:func:`clip_runaway`): where the local peak-to-peak amplitude of ``F``
+6. **Support and gaps**: ``F`` is not extrapolated beyond the first/last pixel with weight
+   (envelopes held at their end values, ``F`` tapered to 0 over one period:
+   :func:`support_taper`; e.g. above 27.6 µm in 1-D), and under masked lines its local
+   amplitude is bounded by the one around them (:func:`bound_in_features`).
+7. **Runaway check** (:func:`clip_runaway`): where the local peak-to-peak amplitude of ``F``
    exceeds the allowed maximum, ``F`` is set to 0 (those pixels are flagged).
-7. The column is multiplied by ``1/(1 + F)``; factors of the components multiply.
+8. The column is multiplied by ``1/(1 + F)``; factors of the components multiply. With two
+   components, each is then fitted again on the data divided by the other (continuing its
+   search): the main fringe is first fitted with the dichroic fringe as noise, which hides
+   its weaker sines (``FitSettings.component_rounds``).
+9. Each component gets a :class:`ComponentStatus`: fitted, or why not (no evidence, S/N,
+   placeholder, pixels, periods, clipped).
 
 Features are found twice: first from the envelope of the data (:func:`find_features`, as the
-official 1-D variant does), then — after a first fit — as outliers of the data from the
+official 1-D variant does, but with clipping that starts from a robust scale, so that strong
+lines do not hide themselves by inflating the standard deviation, and with their wings), then — after a first fit — as outliers of the data from the
 fringe-corrected smooth model (:func:`residual_features`), which finds lines weaker than the
 fringe amplitude. If the second pass finds new features, baselines and coefficients are
 fitted again without them, and the search for sines continues from those of the first pass.
@@ -95,7 +105,13 @@ coefficients, and costs one Cholesky factorisation per candidate model (sub-mill
 from __future__ import annotations
 
 from mrsdask.fringe.kernels.baseline import baseline_knots, fit_baseline, spline_well_posed
-from mrsdask.fringe.kernels.column import clip_runaway, fit_column, fringe_amplitude
+from mrsdask.fringe.kernels.column import (
+    bound_in_features,
+    clip_runaway,
+    fit_column,
+    fringe_amplitude,
+    support_taper,
+)
 from mrsdask.fringe.kernels.features import (
     DER_SNR_FACTOR,
     der_snr,
@@ -107,8 +123,10 @@ from mrsdask.fringe.kernels.features import (
 )
 from mrsdask.fringe.kernels.model import (
     CLIPPED_BIT,
+    COMPONENT_STATUS_MEANINGS,
     STATUS_MEANINGS,
     ColumnFit,
+    ComponentStatus,
     FitSettings,
     FringeComponent,
     SineFit,
@@ -119,14 +137,17 @@ from mrsdask.fringe.kernels.sines import fit_sines, log_evidence, refit_sines
 
 __all__ = [
     "CLIPPED_BIT",
+    "COMPONENT_STATUS_MEANINGS",
     "DER_SNR_FACTOR",
     "STATUS_MEANINGS",
     "ColumnFit",
+    "ComponentStatus",
     "FitSettings",
     "FringeComponent",
     "SineFit",
     "Status",
     "baseline_knots",
+    "bound_in_features",
     "clip_runaway",
     "der_snr",
     "envelopes",
@@ -143,4 +164,5 @@ __all__ = [
     "running_mean",
     "segments",
     "spline_well_posed",
+    "support_taper",
 ]

@@ -14,7 +14,7 @@ from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from mrsdask.fringe.kernels.baseline import fit_baseline
 from mrsdask.fringe.kernels.features import der_snr, find_features, grow_mask, residual_features
-from mrsdask.fringe.kernels.model import ColumnFit, FitSettings, Status
+from mrsdask.fringe.kernels.model import ColumnFit, ComponentStatus, FitSettings, Status
 from mrsdask.fringe.kernels.periodogram import Periodogram, segments
 from mrsdask.fringe.kernels.sines import fit_sines, refit_sines
 
@@ -109,71 +109,136 @@ def clip_runaway(fringe: np.ndarray, nu: np.ndarray, max_ptp, period: float) -> 
     return out, bad
 
 
-# --------------------------------------------------------------------------- one column
-def _fit_components(x, f, w, components, settings, max_ptp, previous=None):
-    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline.
+# --------------------------------------------------------------------------- support and gaps
+def support_taper(x: np.ndarray, lo: float, hi: float, length: float) -> np.ndarray:
+    """Weight 1 on ``[lo, hi]`` falling to 0 (cos²) over ``length`` beyond each end.
 
-    With ``previous`` (the sines of an earlier pass, per component) the search for sines
-    continues from them instead of starting afresh (the second feature pass).
+    The fringe model is multiplied by it: no correction where the fit had no pixels (the
+    official 1-D fit gives no weight above 27.6 µm), rather than an extrapolated one.
     """
-    n = f.size
-    factor = np.ones(n)
-    g = f.copy()
-    clipped = np.zeros(n, bool)
-    sines_out: list = []
-    baseline = None
-    status_runs: list = []
+    d = np.maximum(lo - x, 0.0) + np.maximum(x - hi, 0.0)
+    if not length > 0:
+        return (d == 0.0).astype(np.float64)
+    u = np.clip(d / length, 0.0, 1.0)
+    return np.cos(0.5 * np.pi * u) ** 2
+
+
+def bound_in_features(fringe: np.ndarray, x: np.ndarray, features: np.ndarray, period: float,
+                      margin: float = 1.1, max_periods: float = 3.0) -> np.ndarray:
+    """Keep the fringe model under masked features to the amplitude it has around them.
+
+    The local amplitude (running max of ``|F|`` over one period) outside the features is
+    interpolated linearly across each feature narrower than ``max_periods`` periods (lines,
+    not whole stretches of a column); where the model's own local amplitude there exceeds
+    ``margin`` times that, it is scaled down to it. The phase is the model's (a line on a
+    fringe peak keeps the peak's correction); only a model that grows where no data
+    constrain it is changed.
+    """
+    if not features.any() or features.all():
+        return fringe
+    # runs of features, and which are narrow enough to interpolate across
+    edges = np.diff(np.concatenate([[0], features.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    narrow = (x[stops - 1] - x[starts]) <= max_periods * period
+    if not narrow.any():
+        return fringe
+    run_id = np.cumsum(edges[:-1] == 1) - 1
+    features = features & narrow[np.clip(run_id, 0, None)]
+    n = fringe.size
+    step = np.median(np.abs(np.diff(x))) if n > 1 else 0.0
+    win = int(max(3, min(n, round(period / step) if step > 0 else 3)))
+    mag = np.abs(fringe)
+    env_out = maximum_filter1d(np.where(features, 0.0, mag), win, mode="nearest")
+    env_all = maximum_filter1d(mag, win, mode="nearest")
+    allowed = np.interp(x[features], x[~features], env_out[~features]) * margin
+    have = env_all[features]
+    scale = np.ones(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale[features] = np.where(have > allowed, allowed / have, 1.0)
+    return fringe * scale
+
+
+# --------------------------------------------------------------------------- one column
+def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
+    """One component on data ``g``: (factor, sines, clipped, baseline, ComponentStatus)."""
+    n = g.size
     use = w > 0
-    for i, comp in enumerate(components):
-        prev = previous[i] if previous is not None else None
-        if comp.is_placeholder:
-            sines_out.append(None)
-            status_runs.append("skip")
-            continue
-        xu = x[use]
-        if xu.size < settings.min_pixels:
-            sines_out.append(None)
-            status_runs.append("pixels")
-            continue
-        if (xu[-1] - xu[0]) / comp.ffreq < settings.min_periods:
-            sines_out.append(None)
-            status_runs.append("periods")
-            continue
-        degree = comp.baseline_degree
-        start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
-        base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
-        ok = use & (base > 0)
-        if np.count_nonzero(ok) < settings.min_pixels:
-            # a baseline that is not positive where the data are: nothing to divide by
-            sines_out.append(None)
-            status_runs.append("pixels")
-            continue
+    xu = x[use]
+    if xu.size < settings.min_pixels:
+        return None, prev, None, None, ComponentStatus.TOO_FEW_PIXELS
+    if (xu[-1] - xu[0]) / comp.ffreq < settings.min_periods:
+        return None, prev, None, None, ComponentStatus.TOO_FEW_PERIODS
+    degree = comp.baseline_degree
+    start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
+    base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
+    ok = use & (base > 0)
+    if np.count_nonzero(ok) < settings.min_pixels:
+        # a baseline that is not positive where the data are: nothing to divide by
+        return None, prev, None, None, ComponentStatus.TOO_FEW_PIXELS
+    resid = np.zeros(n)
+    resid[ok] = g[ok] / base[ok] - 1.0
+    sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
+    for _ in range(settings.backfit if sines.n else 0):
+        model = sines(x, with_offset=False)
+        base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
+                                settings.robust_domain)
+        ok_new = use & (base_new > 0)
+        if np.count_nonzero(ok_new) < settings.min_pixels:
+            break  # keep the last baseline and sines that had the pixels
+        base, ok = base_new, ok_new
         resid = np.zeros(n)
         resid[ok] = g[ok] / base[ok] - 1.0
-        sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
-        for _ in range(settings.backfit if sines.n else 0):
-            model = sines(x, with_offset=False)
-            base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
-                                    settings.robust_domain)
-            ok_new = use & (base_new > 0)
-            if np.count_nonzero(ok_new) < settings.min_pixels:
-                break  # keep the last baseline and sines that had the pixels
-            base, ok = base_new, ok_new
-            resid = np.zeros(n)
-            resid[ok] = g[ok] / base[ok] - 1.0
-            sines = refit_sines(x[ok], resid[ok], w[ok], sines, comp, settings)
-        baseline = base
-        sines_out.append(sines)
-        status_runs.append("fit")
-        if sines.n == 0:
-            continue
-        fringe = sines(x, with_offset=False)
-        fringe, bad = clip_runaway(fringe, x, max_ptp, comp.ffreq)
-        clipped |= bad
-        comp_factor = 1.0 / (1.0 + fringe)
-        g = g * comp_factor
-        factor *= comp_factor
-    return factor, sines_out, clipped, baseline, status_runs
+        sines = refit_sines(x[ok], resid[ok], w[ok], sines, comp, settings)
+    if sines.n == 0:
+        return np.ones(n), sines, np.zeros(n, bool), base, ComponentStatus.NO_EVIDENCE
+    fringe = sines(x, with_offset=False) * support_taper(x, support[0], support[1],
+                                                         settings.taper_periods * comp.ffreq)
+    fringe, bad = clip_runaway(fringe, x, max_ptp, comp.ffreq)
+    if settings.protect_features:
+        fringe = bound_in_features(fringe, x, feats, comp.ffreq)
+    code = ComponentStatus.CLIPPED if bad.all() else ComponentStatus.FITTED
+    return 1.0 / (1.0 + fringe), sines, bad, base, code
+
+
+def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None):
+    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline, codes.
+
+    Component k is fitted on the data divided by the factors of the others: in the first
+    round those before it, in later rounds (``settings.component_rounds``) all others, its
+    sine search continuing from the previous round. With ``previous`` (the sines of an
+    earlier pass, per component) the first round continues from them too (the second
+    feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
+    (placeholders, low S/N); others are filled in.
+    """
+    n = f.size
+    n_comp = len(components)
+    factors = [np.ones(n) for _ in range(n_comp)]
+    clipped = [np.zeros(n, bool) for _ in range(n_comp)]
+    sines_out = list(previous) if previous is not None else [None] * n_comp
+    codes = list(codes) if codes is not None else [ComponentStatus.NOT_RUN] * n_comp
+    fixed = [c in (ComponentStatus.PLACEHOLDER, ComponentStatus.LOW_SNR) for c in codes]
+    baseline = None
+    rounds = max(1, int(settings.component_rounds)) if sum(not fx for fx in fixed) > 1 else 1
+    for rnd in range(rounds):
+        for i, comp in enumerate(components):
+            if fixed[i] or comp.is_placeholder:
+                continue
+            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i)]
+            g = f * np.prod([factors[k] for k in others], axis=0) if others else f
+            if rnd > 0 and codes[i] not in (ComponentStatus.FITTED, ComponentStatus.NO_EVIDENCE,
+                                            ComponentStatus.CLIPPED):
+                continue  # could not be fitted at all: the others do not change that
+            fac, sines, bad, base, code = _fit_one(x, g, w, comp, settings, max_ptp, sines_out[i], support, feats)
+            codes[i] = code
+            sines_out[i] = sines
+            if fac is None:
+                continue
+            factors[i], clipped[i] = fac, bad
+            baseline = base if base is not None else baseline
+        if rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes):
+            break
+    factor = np.prod(factors, axis=0)
+    return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes
 
 
 def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.ndarray | None = None,
@@ -210,7 +275,8 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     n_in = flux.size
     n_comp = len(components)
     out = ColumnFit(np.ones(n_in), Status.TOO_FEW_PIXELS, float("nan"), np.full(n_comp, np.nan),
-                    np.zeros(n_comp, np.int16), np.zeros(n_in, bool), np.zeros(n_in, bool), [None] * n_comp)
+                    np.zeros(n_comp, np.int16), np.zeros(n_in, bool), np.zeros(n_in, bool), [None] * n_comp,
+                    component_status=np.zeros(n_comp, np.int8))
     good = np.isfinite(flux) & np.isfinite(nu) & (nu > 0)
     if good.sum() < settings.min_pixels:
         out.message = f"{int(good.sum())} usable pixels"
@@ -232,6 +298,7 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     if main is None:
         out.status = Status.NO_FRINGES
         out.message = "no fringe component"
+        out.component_status[:] = ComponentStatus.PLACEHOLDER
         return out
     if not snr >= main.min_snr:
         out.status = Status.LOW_SNR
@@ -263,36 +330,46 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
         out.message = f"{(x[w > 0][-1] - x[w > 0][0]) / main.ffreq:.1f} fringe periods"
         return out
     # Components to run (S/N thresholds per component, as the official step).
-    active = [c if (not c.is_placeholder and snr > c.min_snr) or c is main else
-              replace(c, ffreq=0.0) for c in components]
+    codes = [ComponentStatus.PLACEHOLDER if c.is_placeholder else
+             ComponentStatus.NOT_RUN if (snr > c.min_snr or c is main) else ComponentStatus.LOW_SNR
+             for c in components]
+    active = [c if code == ComponentStatus.NOT_RUN else replace(c, ffreq=0.0) for c, code in zip(components, codes)]
+    out.component_status = np.asarray(codes, np.int8)
+    xw = x[w > 0]
+    support = (float(xw[0]), float(xw[-1]))
     try:
-        feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features)
+        feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features,
+                              settings.feature_sigma_wings)
         wf = np.where(feats, 0.0, w)
-        factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp)
+        factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
+                                                              codes=codes)
         if settings.refine_features and base is not None:
             corrected = f * factor
             base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
-            new = residual_features(corrected, base2, w, settings.feature_sigma, settings.feature_grow) & ~feats & (w > 0)
+            new = residual_features(corrected, base2, w, settings.feature_sigma, settings.feature_grow,
+                                    settings.feature_sigma_wings) & ~feats & (w > 0)
             if new.any():
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)
-                factor, sines, clipped, base, runs = _fit_components(x, f, wf, active, settings, max_ptp,
-                                                                     previous=sines)
+                factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support,
+                                                                      feats, previous=sines, codes=codes)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         out.status = Status.FIT_FAILED
         out.message = f"{type(exc).__name__}: {exc}"
         return out
+    out.component_status = np.asarray(codes, np.int8)
     if not np.all(np.isfinite(factor)) or np.any(factor <= 0):
         out.status = Status.FIT_FAILED
         out.message = "non-finite correction"
         return out
     n_kept = np.array([s.n if s is not None else 0 for s in sines], np.int16)
     periods = np.array([s.dominant_period() if s is not None else np.nan for s in sines])
-    if runs[components.index(main)] == "periods":
+    main_code = codes[components.index(main)]
+    if main_code == ComponentStatus.TOO_FEW_PERIODS:
         out.status = Status.TOO_FEW_PERIODS
         out.message = "too few fringe periods with weight"
         return out
-    if runs[components.index(main)] == "pixels":
+    if main_code == ComponentStatus.TOO_FEW_PIXELS:
         out.status = Status.TOO_FEW_PIXELS
         out.message = "too few pixels with weight and a positive baseline"
         return out
@@ -302,5 +379,5 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     out.n_sines = n_kept
     out.periods = periods
     out.sines = sines
-    out.status = Status.CORRECTED if n_kept.sum() > 0 else Status.NO_FRINGES
+    out.status = Status.CORRECTED if ComponentStatus.FITTED in codes else Status.NO_FRINGES
     return out

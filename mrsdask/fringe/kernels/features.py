@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import label, maximum_filter1d
 
 #: DER_SNR noise factor, 1.482602/√6 (Stoehr et al. 2008), as used by the official step.
 DER_SNR_FACTOR = 1.482602 / math.sqrt(6.0)
@@ -87,19 +87,46 @@ def grow_mask(mask: np.ndarray, n: int) -> np.ndarray:
     return maximum_filter1d(mask.astype(np.uint8), size=2 * n + 1, mode="constant").astype(bool)
 
 
-def _upper_clip_stats(values: np.ndarray, sigma: float, iters: int = 5) -> tuple[float, float]:
-    """Median and standard deviation after iterative one-sided (upper) sigma clipping."""
+def _clipped_stats(values: np.ndarray, sigma: float, iters: int = 5, robust_start: bool = True) -> tuple[float, float]:
+    """Median and standard deviation of the values below ``median + sigma·std`` (iterated).
+
+    The first threshold uses the robust standard deviation (1.4826 × MAD), not the plain
+    one: a few strong lines (ten times the continuum) inflate that so much that nothing, not
+    even the lines, is clipped. The standard deviation of what is kept then follows the
+    spread of the fringe, which is not Gaussian (MAD alone would clip fringe peaks). With
+    ``robust_start=False`` the first threshold uses the plain standard deviation (and the
+    clipping stops when it clips nothing): the statistics of the smoothed search, where a
+    line spread over the running mean lifts the midline around it and a robust threshold
+    would mask whole fringe periods there.
+    """
     v = values[np.isfinite(values)]
     if v.size == 0:
         return 0.0, 0.0
+    med = float(np.median(v))
+    scale = 1.4826 * float(np.median(np.abs(v - med))) if robust_start else float(np.std(v))
     for _ in range(iters):
-        med = float(np.median(v))
-        std = float(np.std(v))
-        keep = v < med + sigma * std
-        if keep.all() or keep.sum() < 3:
+        keep = v < med + sigma * scale
+        if keep.sum() < 3 or (not robust_start and keep.all()):
             break
-        v = v[keep]
-    return float(np.median(v)), float(np.std(v))
+        new_med, new_scale = float(np.median(v[keep])), float(np.std(v[keep]))
+        if new_med == med and new_scale == scale:
+            break
+        med, scale = new_med, new_scale
+    return med, scale
+
+
+def with_wings(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """Grow each run of ``strong`` pixels over the contiguous ``weak`` pixels around it.
+
+    Hysteresis: a line is detected by its core (``strong``) and masked with its wings (the
+    neighbouring pixels still above a lower threshold, ``weak``), which a fringe fit would
+    otherwise follow.
+    """
+    if not strong.any():
+        return strong
+    labels, _ = label(strong | weak)
+    keep = np.unique(labels[strong])
+    return np.isin(labels, keep[keep > 0])
 
 
 def running_mean(y: np.ndarray, window: int) -> np.ndarray:
@@ -117,13 +144,15 @@ def running_mean(y: np.ndarray, window: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- features
 def find_features(flux: np.ndarray, usable: np.ndarray | None = None, sigma: float = 5.0, grow: int = 1,
-                  smooth: int = 0) -> np.ndarray:
+                  smooth: int = 0, sigma_wings: float = 2.0) -> np.ndarray:
     """Mask emission and absorption features so that they are not fitted as fringes.
 
     The midline of the lower and upper envelopes (through local extrema with two neighbours
     each side) follows the continuum and averages out the fringe; pixels whose relative
-    deviation from it is an upper outlier (``> median + sigma·std`` after one-sided sigma
-    clipping) are features, grown by ``grow`` pixels. With ``smooth > 1`` the search is
+    deviation from it is an upper outlier (``> median + sigma·s``, s the standard deviation
+    after one-sided clipping that starts from the robust one) are features, extended over their neighbours above ``median + sigma_wings·s``
+    (the line wings: :func:`with_wings`; on the data, not the smoothed variant below) and
+    grown by ``grow`` pixels. With ``smooth > 1`` the search is
     repeated on a running mean of the flux (against the short-period dichroic fringe) and
     the masks are combined.
 
@@ -133,7 +162,7 @@ def find_features(flux: np.ndarray, usable: np.ndarray | None = None, sigma: flo
         Normalised flux, in wavenumber order.
     usable : ndarray of bool, optional
         Pixels to consider (others are ignored when computing the statistics).
-    sigma, grow, smooth
+    sigma, grow, smooth, sigma_wings
         See above.
 
     Returns
@@ -150,25 +179,28 @@ def find_features(flux: np.ndarray, usable: np.ndarray | None = None, sigma: flo
     variants = [flux[idx]]
     if smooth and smooth > 1:
         variants.append(running_mean(flux[idx], smooth))
-    for y in variants:
+    for i, y in enumerate(variants):
         lower, upper = envelopes(y, wide=True)
         mid = 0.5 * (lower + upper)
         with np.errstate(divide="ignore", invalid="ignore"):
             dev = np.abs((flux[idx] - mid) / mid)
         dev[~np.isfinite(dev)] = np.inf
-        med, std = _upper_clip_stats(dev[np.isfinite(dev)], sigma)
+        med, scale = _clipped_stats(dev[np.isfinite(dev)], sigma, robust_start=i == 0)
         hit = np.zeros(flux.shape, bool)
-        hit[idx] = dev > med + sigma * std
+        strong = dev > med + sigma * scale
+        # wings from the data themselves only: the smoothed variant spreads every line already
+        hit[idx] = with_wings(strong, dev > med + sigma_wings * scale) if i == 0 else strong
         mask |= grow_mask(hit, grow)
     return mask
 
 
 def residual_features(flux: np.ndarray, model: np.ndarray, weights: np.ndarray, sigma: float = 5.0,
-                      grow: int = 1) -> np.ndarray:
+                      grow: int = 1, sigma_wings: float = 2.0) -> np.ndarray:
     """Features as outliers of the data from a smooth, fringe-free model.
 
     ``t = (flux/model − 1)·√w / s`` with s the robust (MAD) scale of the weighted residuals;
-    pixels with ``|t − median(t)| > sigma`` are features, grown by ``grow`` pixels. Only
+    pixels with ``|t − median(t)| > sigma`` are features, extended over their neighbours of
+    the same sign above ``sigma_wings`` (:func:`with_wings`), grown by ``grow`` pixels. Only
     pixels with ``weights > 0`` are tested.
     """
     use = (weights > 0) & np.isfinite(model) & (model != 0)
@@ -180,5 +212,7 @@ def residual_features(flux: np.ndarray, model: np.ndarray, weights: np.ndarray, 
     scale = 1.4826 * np.median(np.abs(t - med))
     if not scale > 0:
         return mask
-    mask[use] = np.abs(t - med) > sigma * scale
+    d = (t - med) / scale
+    strong = np.abs(d) > sigma
+    mask[use] = with_wings(strong & (d > 0), d > sigma_wings) | with_wings(strong & (d < 0), d < -sigma_wings)
     return grow_mask(mask, grow)

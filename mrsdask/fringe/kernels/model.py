@@ -47,6 +47,36 @@ class Status(IntEnum):
 STATUS_MEANINGS = {int(s): s.name.lower() for s in Status}
 
 
+class ComponentStatus(IntEnum):
+    """Outcome of one fringe component (main, dichroic) in one column or spectrum.
+
+    Says why a component has no sines: :class:`Status` is the column's outcome (a column is
+    ``CORRECTED`` when any component was), this is per component (``rf_component_status``
+    of the detector-level output; ``ColumnFit.component_status`` of a 1-D spectrum).
+    """
+
+    #: The column was skipped before the components were fitted (see its :class:`Status`).
+    NOT_RUN = 0
+    #: Sines kept by the evidence test and divided out.
+    FITTED = 1
+    #: Searched, but no sine passed the evidence test (no significant fringe of this period).
+    NO_EVIDENCE = 2
+    #: No such component here: placeholder period (FFREQ ≤ 1e-3) in the reference.
+    PLACEHOLDER = 3
+    #: The column S/N is not above this component's MIN_SNR.
+    LOW_SNR = 4
+    #: Too few pixels with weight (and a positive baseline) for this component.
+    TOO_FEW_PIXELS = 5
+    #: The weighted pixels span fewer than ``min_periods`` periods of this component.
+    TOO_FEW_PERIODS = 6
+    #: Sines were fitted but the model ran away (amplitude check) over every pixel: zeroed.
+    CLIPPED = 7
+
+
+#: Names of the component status codes, for ``flag_meanings`` attributes.
+COMPONENT_STATUS_MEANINGS = {int(s): s.name.lower() for s in ComponentStatus}
+
+
 @dataclass(frozen=True)
 class FringeComponent:
     """Search parameters of one fringe component (one row entry of a FRINGEFREQ table).
@@ -122,6 +152,9 @@ class FitSettings:
         Clipping threshold of :func:`find_features` and :func:`residual_features`.
     feature_grow : int
         Pixels added on each side of a feature.
+    feature_sigma_wings : float
+        A feature extends over its contiguous neighbours deviating by more than this many
+        (robust) standard deviations: the wings of a strong line.
     smooth_features : int
         If > 1, features are also searched on a running mean of this many pixels (the
         official step uses 7 in channels 3 and 4, against the dichroic fringe).
@@ -140,6 +173,20 @@ class FitSettings:
         Smaller segments are joined to a neighbour.
     envelope_terms : int
         Most Legendre coefficients of a sine's amplitude envelope (1: plain sines).
+    taper_periods : float
+        Beyond the first and last pixel with weight (e.g. above 27.6 µm in a 1-D spectrum,
+        where the official fit gives no weight) the fringe model is not extrapolated: it is
+        tapered to 0 (cos²) over this many periods of its component, its envelope held at
+        its end value. 0: cut at the last supported pixel.
+    component_rounds : int
+        With several components, rounds of fitting each one on the data corrected by the
+        others (1: main, then dichroic, as the official step; 2: the main fringe is then
+        fitted again with the dichroic fringe divided out, continuing its search, and the
+        dichroic one again with the new main fringe).
+    protect_features : bool
+        Under masked features (lines) the fringe model is kept to the local amplitude it has
+        on both sides (interpolated across the feature): a model that is free under a gap
+        must not grow there.
     """
 
     min_pixels: int = 51
@@ -150,6 +197,7 @@ class FitSettings:
     noise_limits: tuple[float, float] = (0.001, 10.0)
     feature_sigma: float = 5.0
     feature_grow: int = 1
+    feature_sigma_wings: float = 2.0
     smooth_features: int = 0
     refine_features: bool = True
     backfit: int = 1
@@ -158,6 +206,9 @@ class FitSettings:
     segment_gap: float = 5.0
     min_segment_pixels: int = 20
     envelope_terms: int = 3
+    taper_periods: float = 1.0
+    component_rounds: int = 2
+    protect_features: bool = True
 
 
 @dataclass
@@ -218,7 +269,9 @@ class SineFit:
     def _coords(self, nu):
         nu = np.asarray(nu, np.float64).ravel()
         seg = np.searchsorted(self.breaks, nu).astype(np.int64)
-        t = (nu - self.seg_mid[seg]) / self.seg_half[seg]
+        # Envelopes are polynomials fitted on t in [-1, 1]: beyond, they are held at their end
+        # values, not extrapolated (a cubic grows fast outside the data).
+        t = np.clip((nu - self.seg_mid[seg]) / self.seg_half[seg], -1.0, 1.0)
         return np.ascontiguousarray(nu - self.nu0), np.ascontiguousarray(t), seg
 
     def __call__(self, nu: np.ndarray, with_offset: bool = True) -> np.ndarray:
@@ -271,6 +324,8 @@ class ColumnFit:
         Per component, period (cm⁻¹) of its strongest sine; NaN where none was fitted.
     n_sines : ndarray
         Per component, number of sines kept.
+    component_status : ndarray of int8
+        Per component, a :class:`ComponentStatus`: why a component has no sines.
     clipped : ndarray of bool
         Pixels where the fit was zeroed by the runaway check.
     features : ndarray of bool
@@ -290,3 +345,13 @@ class ColumnFit:
     features: np.ndarray
     sines: list = field(default_factory=list)
     message: str = ""
+    component_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+
+    def reasons(self, names=("main", "dichroic")) -> str:
+        """One line: the column outcome and, per component, its outcome (e.g. for a log)."""
+        parts = []
+        for i, code in enumerate(self.component_status):
+            name = names[i] if i < len(names) else f"component{i}"
+            parts.append(f"{name}: {ComponentStatus(int(code)).name.lower()}")
+        text = self.status.name.lower() + (f" ({self.message})" if self.message else "")
+        return text + ("; " + ", ".join(parts) if parts else "")
