@@ -17,6 +17,7 @@ import os
 import sys
 
 from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.scheduling import Scheduling
 
 BENCH_CASES = {
     # name: (simulation overrides, output_type)
@@ -43,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='explicit pointings "E,N;E,N;…" in arcsec, e.g. "0,0;40,0;0,40" (a >1e9-voxel multi cube)')
     p.add_argument("--n-workers", type=int, default=None,
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask cube' chooses)")
-    p.add_argument("--memory-limit", default=None, help="memory limit per local-cluster worker (default 2GB)")
+    p.add_argument("--memory-limit", default=None,
+                   help="memory limit per local-cluster worker (default 2GB); in process (a small job) it plans the tasks")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
@@ -104,11 +106,7 @@ def run(args) -> int:
     store = os.path.join(workdir, "mrsdask.zarr")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
-                "--no-progress", "--overwrite"]
-    if args.memory_limit:  # in process (a small job), a given limit also plans the tasks
-        mine_cmd += ["--memory-limit", args.memory_limit]
-    if args.n_workers is not None:
-        mine_cmd += ["--n-workers", str(args.n_workers)]
+                "--overwrite", *Scheduling(n_workers=args.n_workers, memory_limit=args.memory_limit).flags()]
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]

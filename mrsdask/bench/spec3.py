@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.scheduling import Scheduling
 
 ALL_BANDS = [f"{c}{s}" for c in "1234" for s in "ABC"]
 
@@ -232,9 +233,8 @@ def run(args) -> int:
         json.dump(refs, fobj, indent=1)
     run_folder, off_dir = os.path.join(workdir, "mrsdask-run"), os.path.join(workdir, "official")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "run", "spec3", asn, "-o", run_folder, "--overwrite",
-                "--no-progress", *[a for item in mrsdask_settings(refs, cube) for a in ("--set", item)]]
-    if args.n_workers is not None:
-        mine_cmd += ["--n-workers", str(args.n_workers)]
+                *Scheduling(n_workers=args.n_workers).flags(),
+                *[a for item in mrsdask_settings(refs, cube) for a in ("--set", item)]]
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official_spec3", "run", asn, off_dir, refs_json,
                *official_settings(cube)]
     with open(asn) as fobj:
