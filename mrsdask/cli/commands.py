@@ -6,7 +6,7 @@ import os
 import time
 
 from mrsdask.errors import MrsdaskError
-from mrsdask.scheduling import Scheduling, job_scheduler, scheduler_block
+from mrsdask.scheduling import Scheduling, choose_scheduler, job_scheduler, scheduler_block
 
 
 def simulation_config(args) -> dict:
