@@ -284,6 +284,22 @@ def job_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, channels
         yield chosen
 
 
+def detector_result(inputs: Any, ds: Any, request: Any, output: str | None, *, correct: Callable, run: Callable,
+                    overwrite: bool = False, scheduling: Scheduling | None = None, fits_fringes: bool = False):
+    """What a detector step's entry point returns (``fringe.correct``, ``straylight.correct``).
+
+    Without ``output``: ``correct(ds, request)``, lazy. With it: ``run(ds, output, request,
+    overwrite=, progress=)`` writes the store on the scheduler chosen for ``inputs``
+    (:func:`write_detector_output`), which is returned opened lazily.
+    """
+    if output is None:
+        return correct(ds, request)
+    progress = (scheduling or Scheduling()).progress
+    return write_detector_output(inputs, output,
+                                 lambda out: run(ds, out, request, overwrite=overwrite, progress=progress),
+                                 overwrite=overwrite, scheduling=scheduling, fits_fringes=fits_fringes)
+
+
 def write_detector_output(inputs: Any, output: str, write: Callable[[str], Any], *, overwrite: bool = False,
                           scheduling: Scheduling | None = None, fits_fringes: bool = False):
     """The store branch of a detector step's entry point (``background.subtract``, ``fringe.correct``,

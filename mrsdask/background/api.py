@@ -35,9 +35,9 @@ def subtract(inputs_or_dataset: Any, request: BackgroundRequest | None = None, *
     overwrite : bool
         Replace a complete store at ``output``.
     scheduling : Scheduling, optional
-        Where the work runs and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its
-        fields are also taken as keywords). Used only when something is computed here: the
-        store, or the master background from cubes of the background exposures.
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        Used only when something is computed here: the store, or the master background from
+        cubes of the background exposures.
     **options
         Fields of :class:`BackgroundRequest` by name (``method="master"``,
         ``median_kernel=5``…) or by their pipeline names (``force``).

@@ -88,9 +88,8 @@ def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None
     keep_scratch : bool
         Keep the pixel tables after the build.
     scheduling : Scheduling, optional
-        Where the work runs and progress bars (:class:`~mrsdask.scheduling.Scheduling`, or its
-        fields as keywords): by default a small job in this process, else the current client
-        or a new local cluster.
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small job runs in this process, else on the current client or a new local cluster.
     announce : callable, optional
         Called with the line naming the scheduler and a note on background exposures left
         out (default: logged on ``mrsdask.cube``).

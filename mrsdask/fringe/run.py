@@ -20,7 +20,7 @@ import xarray as xr
 
 from mrsdask.errors import ParameterError
 from mrsdask.fringe.request import FringeRequest
-from mrsdask.scheduling import Scheduling, write_detector_output
+from mrsdask.scheduling import Scheduling, detector_result
 
 log = logging.getLogger("mrsdask.fringe")
 
@@ -151,9 +151,8 @@ def correct(inputs_or_dataset: Any, request: FringeRequest | None = None, *, out
     overwrite : bool
         Replace a complete store at ``output``.
     scheduling : Scheduling, optional
-        Where the work runs when ``output`` is given, and progress bars
-        (:class:`~mrsdask.scheduling.Scheduling`, or its fields as keywords): by default a
-        small fringe-flat job in this process, residual fringes on worker processes.
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small fringe-flat job runs in this process, residual fringes on worker processes.
     **options
         Fields of :class:`FringeRequest` by name (``residual=True``, ``override_fringe=[...]``,
         ``ignore_regions=[(5.0, 5.1)]``) or by their older names (``flat``, ``fringefreq``).
@@ -174,10 +173,6 @@ def correct(inputs_or_dataset: Any, request: FringeRequest | None = None, *, out
     scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.fringe.correct")
     request = request_from(FringeRequest, request, "mrsdask.fringe.correct", **options)
     _check(request)
-    if output is None:
-        return correct_dataset(open_fringe_inputs(inputs_or_dataset), request)
-    ds = open_fringe_inputs(inputs_or_dataset)
-    return write_detector_output(
-        inputs_or_dataset, output,
-        lambda out: run_fringe(ds, out, request, overwrite=overwrite, progress=scheduling.progress),
-        overwrite=overwrite, scheduling=scheduling, fits_fringes=request.residual)
+    return detector_result(inputs_or_dataset, open_fringe_inputs(inputs_or_dataset), request, output,
+                           correct=correct_dataset, run=run_fringe, overwrite=overwrite, scheduling=scheduling,
+                           fits_fringes=request.residual)

@@ -50,15 +50,14 @@ def run(pipeline: str | Pipeline, inputs: str | Sequence[str], run_folder: str, 
     overwrite : bool
         Run every step again, even those that are up to date.
     scheduling : Scheduling, optional
-        Where the steps run and progress bars (:class:`~mrsdask.scheduling.Scheduling`): by
-        default a small job in this process, and worker processes for a pipeline that fits
-        residual fringes.
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small job runs in this process, a pipeline that fits residual fringes on worker processes.
     announce : callable, optional
         Called with one line per event (default: logged on ``mrsdask.pipeline``).
     extra : dict, optional
         Kept in the run record.
     **keywords
-        The fields of :class:`~mrsdask.scheduling.Scheduling` as keywords (``n_workers=2``).
+        The fields of ``scheduling`` as keywords (``n_workers=2``).
 
     Returns
     -------

@@ -37,7 +37,7 @@ import xarray as xr
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.straylight import kernels
 from mrsdask.straylight.request import StraylightRequest
-from mrsdask.scheduling import Scheduling, write_detector_output
+from mrsdask.scheduling import Scheduling, detector_result
 
 log = logging.getLogger("mrsdask.straylight")
 
@@ -288,8 +288,7 @@ def correct(inputs_or_dataset: Any, output: str | None = None, request: Straylig
     overwrite : bool
         Replace a complete store at ``output``.
     scheduling : Scheduling, optional
-        Where the work runs when ``output`` is given, and progress bars
-        (:class:`~mrsdask.scheduling.Scheduling`, or its fields as keywords).
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
     **options
         Fields of :class:`StraylightRequest` by name (``override_mrsxartcorr="xart.fits"``,
         ``clean_showers=True``…).
@@ -309,10 +308,5 @@ def correct(inputs_or_dataset: Any, output: str | None = None, request: Straylig
     scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.straylight.correct")
     request = request_from(StraylightRequest, request, "mrsdask.straylight.correct", **options)
     request.check_runnable()
-    if output is None:
-        return correct_dataset(open_straylight_inputs(inputs_or_dataset), request)
-    ds = open_straylight_inputs(inputs_or_dataset)
-    return write_detector_output(
-        inputs_or_dataset, output,
-        lambda out: run_straylight(ds, out, request, overwrite=overwrite, progress=scheduling.progress),
-        overwrite=overwrite, scheduling=scheduling)
+    return detector_result(inputs_or_dataset, open_straylight_inputs(inputs_or_dataset), request, output,
+                           correct=correct_dataset, run=run_straylight, overwrite=overwrite, scheduling=scheduling)
