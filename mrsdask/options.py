@@ -302,7 +302,7 @@ def from_arguments(cls: type, namespace: argparse.Namespace, **fixed: Any) -> An
     """An instance of ``cls`` from parsed flags (:func:`add_arguments`); unset flags keep defaults
     (or the values of the ``--params`` file)."""
     values = dict(fixed)
-    if getattr(namespace, "params", None):
+    if getattr(cls, "OFFICIAL_STEPS", None) and getattr(namespace, "params", None):  # --params is cls's
         base = request_from_step_file(cls, namespace.params)
         values = {opt.name: getattr(base, opt.name) for opt in declared_options(cls)} | values
     for opt in declared_options(cls):

@@ -1,8 +1,11 @@
 """Which Dask scheduler a job runs on: in this process when it is small, else a cluster.
 
-The ``mrsdask`` commands and the Python entry points (:func:`mrsdask.cube.build`,
-:func:`mrsdask.background.subtract`, :func:`mrsdask.fringe.correct`,
-:func:`mrsdask.pipeline.run`) make the same choice, here:
+Where a job runs is one object, :class:`Scheduling` (the scheduler, the workers of a local
+cluster, progress bars), taken by every entry point as ``scheduling=``
+(:func:`mrsdask.cube.build`, :func:`mrsdask.background.subtract`,
+:func:`mrsdask.fringe.correct`, :func:`mrsdask.straylight.correct`, :func:`mrsdask.pipeline.run`)
+and made by the ``mrsdask`` commands from their cluster options (declared by its fields).
+The commands and the entry points make the same choice, here:
 
 1. a scheduler named by the caller (``scheduler="tcp://…"``, ``"threads"``…) is used;
 2. a job that fits residual fringes gets worker processes (the fit is long and partly holds
@@ -18,15 +21,142 @@ The ``mrsdask`` commands and the Python entry points (:func:`mrsdask.cube.build`
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from mrsdask.errors import MrsdaskError
+from mrsdask.errors import MrsdaskError, ParameterError
+from mrsdask.options import Param, declared_options, from_arguments, option
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """Where a job's Dask work runs, and whether it shows progress bars.
+
+    One object for every entry point (``scheduling=``) and for :func:`choose_scheduler`; the
+    ``cluster`` options of the ``mrsdask`` commands are made from its fields
+    (:meth:`from_arguments`), and :meth:`flags` writes them back as a command line. The entry
+    points still take the fields as keywords of the same names (``n_workers=2``: the
+    keywords of earlier releases, see :meth:`pop_from`).
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) or its scheduler file, or
+        ``"threads"``/``"synchronous"`` to run in this process. Default: the choice of
+        :func:`choose_scheduler` (a small job in this process, else
+        ``$DASK_SCHEDULER_ADDRESS``, the current ``distributed.Client`` or a new local cluster).
+    n_workers : int, optional
+        Worker processes of a local cluster (default: one per core); in this process, threads.
+        Given, a job runs on a cluster whatever its size.
+    memory_limit : str, optional
+        Memory limit of each local-cluster worker (``"2GB"``, the default; ``"auto"``), or, in
+        this process, the memory the tasks are planned for (default none).
+    threads_per_worker : int
+        Threads of each local-cluster worker.
+    progress : bool
+        Progress bars (the commands show them unless ``--no-progress``; the Python entry
+        points only when asked).
+
+    Raises
+    ------
+    ParameterError
+        For a value of the wrong type (``n_workers="2"``), fewer than one worker or thread, or
+        a memory limit that cannot be read or leaves a worker no room for its tasks.
+
+    Examples
+    --------
+    >>> from mrsdask.scheduling import Scheduling
+    >>> cubes = mrsdask.cube.build("obs_asn.json", "cubes.zarr",
+    ...                            scheduling=Scheduling(n_workers=4, memory_limit="4GB"))  # doctest: +SKIP
+    >>> Scheduling(scheduler="tcp://sched:8786").flags()
+    ['--scheduler', 'tcp://sched:8786', '--no-progress']
+    """
+
+    scheduler: str | None = option(
+        None, "address of a running Dask scheduler or its scheduler file, or 'threads'/'synchronous' to run in "
+              "this process (default $DASK_SCHEDULER_ADDRESS, else a local cluster; a small job runs in this "
+              "process)", kind="str", metavar="ADDRESS")
+    n_workers: int | None = option(None, "local cluster: worker processes; threads: threads (default: cores)",
+                                   kind="int", metavar="N")
+    memory_limit: str | None = option(
+        None, "local cluster: memory limit per worker (default 2GB); in this process: the memory the tasks are "
+              "planned for (default none)", kind="str", metavar="SIZE")
+    threads_per_worker: int = option(1, "local cluster: threads per worker", kind="int", metavar="N")
+    progress: bool = option(False, "progress bars (a command shows them unless --no-progress)", kind="bool")
+
+    #: What the commands take when a flag is not given, where it differs from the field's default.
+    COMMAND_DEFAULTS: ClassVar[dict[str, Any]] = {"progress": True}
+
+    def __post_init__(self) -> None:
+        from mrsdask.cluster import check_cluster_options
+
+        for opt in declared_options(type(self)):
+            Param(opt.name, opt.spec.kind).convert(getattr(self, opt.name), "Scheduling")
+        check_cluster_options(self.n_workers, self.threads_per_worker, self.memory_limit)
+
+    @classmethod
+    def pop_from(cls, options: dict[str, Any], scheduling: Scheduling | None = None, where: str = "") -> Scheduling:
+        """The scheduling of an entry point call; its fields given as keywords are taken out of ``options``.
+
+        Parameters
+        ----------
+        options : dict
+            The call's ``**options``: ``scheduler``, ``n_workers``, ``memory_limit``,
+            ``threads_per_worker`` and ``progress`` are removed from it (the rest are the step's
+            options).
+        scheduling : Scheduling, optional
+            Given as ``scheduling=`` (default ``Scheduling()``); the keywords change its fields.
+        where : str
+            What is being called, for error messages (e.g. ``"mrsdask.cube.build"``).
+
+        Raises
+        ------
+        ParameterError
+            For a ``scheduling`` of another type or a bad value, naming ``where``.
+        """
+        where = where or cls.__name__
+        if scheduling is None:
+            scheduling = cls()
+        elif not isinstance(scheduling, cls):
+            raise ParameterError(f"{where}: scheduling must be a Scheduling, not {type(scheduling).__name__}")
+        given = {f.name: options.pop(f.name) for f in dataclasses.fields(cls) if f.name in options}
+        try:
+            return dataclasses.replace(scheduling, **given) if given else scheduling
+        except ParameterError as exc:
+            raise ParameterError(f"{where}: {exc}") from None
+
+    @classmethod
+    def from_arguments(cls, namespace: argparse.Namespace) -> Scheduling:
+        """From a command's parsed cluster options (:func:`mrsdask.options.add_arguments` of this class)."""
+        return from_arguments(cls, namespace, **cls.COMMAND_DEFAULTS)
+
+    def planned_budget(self, chosen: str | None):
+        """The task budget that the workers of a job run on ``chosen`` will have, where known before they
+        start (:func:`mrsdask.cluster.planned_budget`)."""
+        from mrsdask.cluster import planned_budget
+
+        return planned_budget(chosen, self.n_workers, self.memory_limit, self.threads_per_worker)
+
+    def flags(self) -> list[str]:
+        """The command-line flags that give this scheduling to a ``mrsdask`` command (defaults left out)."""
+        out: list[str] = []
+        for opt in declared_options(type(self)):
+            value = getattr(self, opt.name)
+            if value == self.COMMAND_DEFAULTS.get(opt.name, opt.default):
+                continue
+            if opt.spec.kind == "bool":
+                out.append(opt.flag if value else "--no-" + opt.flag[2:])
+            else:
+                out += [opt.flag, str(value)]
+        return out
 
 
 def _configured_in_process() -> str | None:
@@ -86,19 +216,16 @@ def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detect
     return science * per_exposure
 
 
-def choose_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: int | None = None,
-                     channels: Sequence[int] | None = None, detector_job: bool = False,
-                     fits_fringes: bool = False) -> str | None:
+def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, channels: Sequence[int] | None = None,
+                     detector_job: bool = False, fits_fringes: bool = False) -> str | None:
     """The scheduler a job runs on (module docstring): a name for :func:`mrsdask.cluster.dask_client`.
 
     Parameters
     ----------
     inputs
         What the job reads (see :func:`exposure_channels`).
-    scheduler : str, optional
-        Named by the caller: returned as it is.
-    n_workers : int, optional
-        Worker processes asked for: a cluster.
+    scheduling : Scheduling, optional
+        The caller's: its ``scheduler`` is returned as it is; ``n_workers`` asks for a cluster.
     channels, detector_job
         See :func:`exposure_channels`.
     fits_fringes : bool
@@ -110,13 +237,14 @@ def choose_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: in
         ``"threads"``/``"synchronous"`` (this process), the caller's scheduler, or None: the
         cluster :func:`~mrsdask.cluster.dask_client` finds or starts.
     """
-    if scheduler:
-        return scheduler
+    scheduling = scheduling or Scheduling()
+    if scheduling.scheduler:
+        return scheduling.scheduler
     from mrsdask.cluster import configured_scheduler_address, current_client, in_process_is_faster
 
     if fits_fringes:
         return None
-    if n_workers is not None or configured_scheduler_address() or current_client() is not None:
+    if scheduling.n_workers is not None or configured_scheduler_address() or current_client() is not None:
         return None
     configured = _configured_in_process()
     if configured:
@@ -126,10 +254,9 @@ def choose_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: in
 
 
 @contextlib.contextmanager
-def scheduler_block(chosen: str | None, *, n_workers: int | None = None, memory_limit: str | None = None,
-                    threads_per_worker: int = 1, announce: Callable[[str], None] | None = None,
-                    wait: bool = True) -> Iterator[str | None]:
-    """Run the block on ``chosen`` (from :func:`choose_scheduler`); yields it.
+def scheduler_block(chosen: str | None, scheduling: Scheduling | None = None, *,
+                    announce: Callable[[str], None] | None = None, wait: bool = True) -> Iterator[str | None]:
+    """Run the block on ``chosen`` (from :func:`choose_scheduler`) with the workers of ``scheduling``; yields it.
 
     An in-process scheduler already set in Dask's configuration (the caller's choice, e.g. a
     pipeline step run inside :func:`mrsdask.pipeline.run`) is left as it is. The scheduler and
@@ -140,28 +267,41 @@ def scheduler_block(chosen: str | None, *, n_workers: int | None = None, memory_
         return
     from mrsdask.cluster import dask_client
 
-    with dask_client(chosen, n_workers, memory_limit, threads_per_worker, announce=announce or log.info, wait=wait):
+    s = scheduling or Scheduling()
+    with dask_client(chosen, s.n_workers, s.memory_limit, s.threads_per_worker, announce=announce or log.info,
+                     wait=wait):
         yield chosen
 
 
 @contextlib.contextmanager
-def job_scheduler(inputs: Any, *, scheduler: str | None = None, n_workers: int | None = None,
-                  memory_limit: str | None = None, threads_per_worker: int = 1,
-                  channels: Sequence[int] | None = None, detector_job: bool = False,
-                  fits_fringes: bool = False, announce: Callable[[str], None] | None = None,
-                  wait: bool = True) -> Iterator[str | None]:
+def job_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, channels: Sequence[int] | None = None,
+                  detector_job: bool = False, fits_fringes: bool = False,
+                  announce: Callable[[str], None] | None = None, wait: bool = True) -> Iterator[str | None]:
     """:func:`choose_scheduler`, then :func:`scheduler_block` on its choice: the block runs there."""
-    chosen = choose_scheduler(inputs, scheduler=scheduler, n_workers=n_workers, channels=channels,
-                              detector_job=detector_job, fits_fringes=fits_fringes)
-    with scheduler_block(chosen, n_workers=n_workers, memory_limit=memory_limit,
-                         threads_per_worker=threads_per_worker, announce=announce, wait=wait):
+    chosen = choose_scheduler(inputs, scheduling, channels=channels, detector_job=detector_job,
+                              fits_fringes=fits_fringes)
+    with scheduler_block(chosen, scheduling, announce=announce, wait=wait):
         yield chosen
 
 
+def detector_result(inputs: Any, ds: Any, request: Any, output: str | None, *, correct: Callable, run: Callable,
+                    overwrite: bool = False, scheduling: Scheduling | None = None, fits_fringes: bool = False):
+    """What a detector step's entry point returns (``fringe.correct``, ``straylight.correct``).
+
+    Without ``output``: ``correct(ds, request)``, lazy. With it: ``run(ds, output, request,
+    overwrite=, progress=)`` writes the store on the scheduler chosen for ``inputs``
+    (:func:`write_detector_output`), which is returned opened lazily.
+    """
+    if output is None:
+        return correct(ds, request)
+    progress = (scheduling or Scheduling()).progress
+    return write_detector_output(inputs, output,
+                                 lambda out: run(ds, out, request, overwrite=overwrite, progress=progress),
+                                 overwrite=overwrite, scheduling=scheduling, fits_fringes=fits_fringes)
+
+
 def write_detector_output(inputs: Any, output: str, write: Callable[[str], Any], *, overwrite: bool = False,
-                          scheduler: str | None = None, n_workers: int | None = None,
-                          memory_limit: str | None = None, threads_per_worker: int = 1,
-                          fits_fringes: bool = False):
+                          scheduling: Scheduling | None = None, fits_fringes: bool = False):
     """The store branch of a detector step's entry point (``background.subtract``, ``fringe.correct``,
     ``straylight.correct`` with ``output=``): check the output before any cluster starts, run
     ``write(output)`` on the scheduler chosen for ``inputs`` (:func:`job_scheduler`, a detector
@@ -170,7 +310,6 @@ def write_detector_output(inputs: Any, output: str, write: Callable[[str], Any],
     from mrsdask.io.detector_store import check_detector_output, open_detector_store
 
     output = check_detector_output(str(output), overwrite)
-    with job_scheduler(inputs, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-                       threads_per_worker=threads_per_worker, detector_job=True, fits_fringes=fits_fringes):
+    with job_scheduler(inputs, scheduling, detector_job=True, fits_fringes=fits_fringes):
         write(output)
     return open_detector_store(output)

@@ -164,21 +164,75 @@ def test_the_scheduler_choice_is_the_librarys(sim_1a, monkeypatch):
     import dask
 
     from mrsdask.io.detector_store import open_cal
-    from mrsdask.scheduling import choose_scheduler
+    from mrsdask.scheduling import Scheduling, choose_scheduler
 
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     files = [str(p) for p in sim_1a.cal_files]
     ds = open_cal(files)
     assert choose_scheduler(files) == choose_scheduler(ds) == "threads"  # 2 exposures x 2 channels
     assert choose_scheduler(ds, detector_job=True, fits_fringes=True) is None  # residual fringes: processes
-    assert choose_scheduler(ds, n_workers=2) is None
-    assert choose_scheduler(ds, scheduler="tcp://host:8786") == "tcp://host:8786"
+    assert choose_scheduler(ds, Scheduling(n_workers=2)) is None
+    assert choose_scheduler(ds, Scheduling(scheduler="tcp://host:8786")) == "tcp://host:8786"
     big = xr.concat([ds] * 5, dim="exposure")  # 20 exposure-channels: a local cluster
     assert choose_scheduler(big) is None and choose_scheduler(big, channels=(1,)) == "threads"
     with dask.config.set(scheduler="synchronous"):  # the caller's in-process choice is kept
         assert choose_scheduler(big) == "synchronous"
     with dask.config.set({"scheduler-address": "tcp://127.0.0.1:1"}):  # a cluster named in Dask's config files
         assert choose_scheduler(ds) is None
+
+
+def test_the_old_keywords_and_scheduling_give_the_same_scheduler(sim_1a, monkeypatch):
+    """``n_workers=2`` (the keywords of earlier releases) is ``scheduling=Scheduling(n_workers=2)``:
+    the same object reaches :func:`choose_scheduler`, and the rest of the keywords are the step's."""
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.options import request_from
+    from mrsdask.scheduling import Scheduling, choose_scheduler
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    files = [str(p) for p in sim_1a.cal_files]
+    cases = [({}, "threads"), ({"n_workers": 2}, None), ({"scheduler": "synchronous"}, "synchronous"),
+             ({"scheduler": "tcp://host:8786", "memory_limit": "3GB", "threads_per_worker": 2, "progress": True},
+              "tcp://host:8786")]
+    for keywords, expected in cases:
+        options = {**keywords, "channels": (1,)}
+        old = Scheduling.pop_from(options, where="mrsdask.cube.build")
+        assert options == {"channels": (1,)}  # what is left is the step's
+        assert old == Scheduling(**keywords)
+        chosen = choose_scheduler(files, old, channels=request_from(CubeRequest, **options).channels)
+        assert chosen == choose_scheduler(files, Scheduling(**keywords), channels=(1,)) == expected
+    # Both given: the keywords change the object's fields (as they change a request's).
+    both = Scheduling.pop_from({"n_workers": 3}, Scheduling(scheduler="threads", n_workers=1))
+    assert both == Scheduling(scheduler="threads", n_workers=3)
+    # The command-line flags make the same object, and flags() writes it back.
+    from mrsdask.cli import build_parser
+
+    wanted = Scheduling(scheduler="threads", n_workers=2, memory_limit="3GB")
+    args = build_parser().parse_args(["ingest", *files, "-o", "x.zarr", *wanted.flags()])
+    assert Scheduling.from_arguments(args) == wanted
+    assert Scheduling.from_arguments(build_parser().parse_args(["ingest", *files, "-o", "x.zarr"])).progress
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"n_workers": "2"}, "'n_workers' must be an integer, not '2'"),
+    ({"threads_per_worker": 1.5}, "'threads_per_worker' must be an integer"),
+    ({"scheduler": 8786}, "'scheduler' must be a non-empty string"),
+    ({"memory_limit": 2e9}, "'memory_limit' must be a non-empty string"),
+    ({"progress": "yes"}, "'progress' must be true or false"),
+    ({"n_workers": 0}, "at least 1"),
+    ({"memory_limit": "lots"}, "use a size such as 2GB"),
+])
+def test_a_wrong_scheduling_value_is_a_parameter_error(sim_1a, tmp_path, keywords, message):
+    from mrsdask.scheduling import Scheduling
+
+    with pytest.raises(ParameterError, match=message):
+        Scheduling(**keywords)
+    with pytest.raises(ParameterError, match="mrsdask.cube.build: .*" + message):
+        mrsdask.cube.build(sim_1a.association, str(tmp_path / "c.zarr"), **keywords)
+    assert not os.path.exists(tmp_path / "c.zarr")
+    with pytest.raises(ParameterError, match="scheduling must be a Scheduling, not dict"):
+        mrsdask.fringe.correct(sim_1a.association, residual=True, scheduling=keywords)
+    with pytest.raises(ParameterError, match="unknown keyword 'nworkers'"):
+        mrsdask.pipeline.run("cubes", sim_1a.association, str(tmp_path / "run"), nworkers=2)
 
 
 def test_adding_an_option_is_one_field(monkeypatch):

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import mrsdask.cube
     from mrsdask.cube.plan import CubeRequest
     from mrsdask.options import from_arguments
+    from mrsdask.scheduling import Scheduling
 
     cube = cube_parser().parse_args(cube_args)
     request = from_arguments(CubeRequest, cube)  # a bad option fails before the cluster is asked for
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             # The gateway client is the current one: mrsdask uses it instead of a local cluster.
             os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
             cubes = mrsdask.cube.build(cube.inputs, cube.output, request, cubepar=cube.cubepar,
-                                       overwrite=cube.overwrite, progress=True, announce=print)
+                                       overwrite=cube.overwrite, scheduling=Scheduling(progress=True), announce=print)
     for name, data in cubes.items():
         print(f"  {name}: {data.sizes['x']} x {data.sizes['y']} x {data.sizes['wavelength']}")
     return 0

@@ -39,7 +39,9 @@ def make_cluster(system: str, config: str | None, **overrides):
 
 def cube_command(address: str, cube_args: list[str]) -> list[str]:
     """The ``mrsdask cube`` command line run against the batch cluster."""
-    return ["mrsdask", "cube", *cube_args, "--scheduler", address]
+    from mrsdask.scheduling import Scheduling
+
+    return ["mrsdask", "cube", *cube_args, *Scheduling(scheduler=address, progress=True).flags()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,23 +18,12 @@ decisions are logged on the ``mrsdask.background`` logger.
 
 from mrsdask.lazy import lazy_exports
 
-#: Public names → the module defining them; imported on first use, so that importing the
-#: light modules (e.g. :mod:`~mrsdask.background.request`, for the command-line flags) does not
-#: import the Dask layers and the cube builder.
-_EXPORTS = {
-    "subtract": "api",
-    "BackgroundRequest": "request",
-    "METHODS": "request",
-    "BackgroundSummary": "run",
-    "open_inputs": "run",
-    "run_background": "run",
-    "subtract_background": "run",
-    "write_background_store": "run",
-    "BackgroundSpectrum": "spectrum",
-    "combine": "spectrum",
-    "read_spectrum": "spectrum",
-    "write_spectrum": "spectrum",
-}
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+# Public names by the module defining them; imported on first use, so that importing the light
+# modules (e.g. mrsdask.background.request, for the command-line flags) does not import the Dask
+# layers and the cube builder.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "api": ("subtract",),
+    "request": ("BackgroundRequest", "METHODS"),
+    "run": ("BackgroundSummary", "open_inputs", "run_background", "subtract_background", "write_background_store"),
+    "spectrum": ("BackgroundSpectrum", "combine", "read_spectrum", "write_spectrum"),
+})

@@ -9,23 +9,13 @@ from typing import Any
 import xarray as xr
 
 from mrsdask.background.request import BackgroundRequest
+from mrsdask.scheduling import Scheduling, job_scheduler, write_detector_output
 
 log = logging.getLogger("mrsdask.background")
 
 
-def subtract(
-    inputs_or_dataset: Any,
-    request: BackgroundRequest | None = None,
-    *,
-    output: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    memory_limit: str | None = None,
-    threads_per_worker: int = 1,
-    **options: Any,
-) -> xr.Dataset:
+def subtract(inputs_or_dataset: Any, request: BackgroundRequest | None = None, *, output: str | None = None,
+             overwrite: bool = False, scheduling: Scheduling | None = None, **options: Any) -> xr.Dataset:
     """Background-subtract detector data: a lazy Dataset, or a detector store written and opened.
 
     The same work as ``mrsdask background`` and the pipeline ``background`` step, with the
@@ -44,13 +34,10 @@ def subtract(
         and the subtracted Dataset is returned lazily.
     overwrite : bool
         Replace a complete store at ``output``.
-    progress : bool
-        Progress bars.
-    scheduler, n_workers, memory_limit, threads_per_worker
-        Where the work runs (:func:`mrsdask.scheduling.choose_scheduler`: a small job in this
-        process, else a cluster), as ``mrsdask background``'s cluster options. Used only
-        when something is computed here: the store, or the master background from cubes of
-        the background exposures.
+    scheduling : Scheduling, optional
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        Used only when something is computed here: the store, or the master background from
+        cubes of the background exposures.
     **options
         Fields of :class:`BackgroundRequest` by name (``method="master"``,
         ``median_kernel=5``…) or by their pipeline names (``force``).
@@ -77,23 +64,21 @@ def subtract(
     """
     from mrsdask.background.run import run_background, subtract_inputs
     from mrsdask.options import request_from
-    from mrsdask.scheduling import job_scheduler, write_detector_output
 
+    scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.background.subtract")
     request = request_from(BackgroundRequest, request, "mrsdask.background.subtract", **options)
-    cluster = dict(scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-                   threads_per_worker=threads_per_worker, detector_job=True)
+    progress = scheduling.progress
     if output is not None:
         return write_detector_output(
             inputs_or_dataset, output,
             lambda out: run_background(inputs_or_dataset, out, **request.run_arguments(), overwrite=overwrite,
                                        progress=progress),
-            overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-            threads_per_worker=threads_per_worker)
+            overwrite=overwrite, scheduling=scheduling)
     # Lazy: only a master spectrum from cubes of the background exposures is computed here.
     computes = request.method == "master" and request.user_background is None
     arguments = request.run_arguments()
     method = arguments.pop("method")
-    with job_scheduler(inputs_or_dataset, **cluster) if computes else contextlib.nullcontext():
+    with job_scheduler(inputs_or_dataset, scheduling, detector_job=True) if computes else contextlib.nullcontext():
         out, summary, _ = subtract_inputs(inputs_or_dataset, method, progress=progress, **arguments)
     for line in summary.lines():
         log.info(line)

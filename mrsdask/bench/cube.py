@@ -16,7 +16,8 @@ import json
 import os
 import sys
 
-from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.bench.monitor import check_repeat, median_of, print_sides, run_alternating
+from mrsdask.scheduling import Scheduling
 
 BENCH_CASES = {
     # name: (simulation overrides, output_type)
@@ -25,10 +26,6 @@ BENCH_CASES = {
     "multi": ({"bands": [f"{c}{s}" for c in "1234" for s in "ABC"], "n_dithers": 4}, "multi", ["all"], ["all"]),
     "multi1": ({"bands": [f"{c}{s}" for c in "1234" for s in "ABC"], "n_dithers": 1}, "multi", ["all"], ["all"]),
 }
-
-
-# Above this share of stolen CPU time the report says the machine was not quiet.
-STEAL_WARNING_FRACTION = 0.05
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='explicit pointings "E,N;E,N;…" in arcsec, e.g. "0,0;40,0;0,40" (a >1e9-voxel multi cube)')
     p.add_argument("--n-workers", type=int, default=None,
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask cube' chooses)")
-    p.add_argument("--memory-limit", default=None, help="memory limit per local-cluster worker (default 2GB)")
+    p.add_argument("--memory-limit", default=None,
+                   help="memory limit per local-cluster worker (default 2GB); in process (a small job) it plans the tasks")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
@@ -104,11 +102,7 @@ def run(args) -> int:
     store = os.path.join(workdir, "mrsdask.zarr")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
-                "--no-progress", "--overwrite"]
-    if args.memory_limit:  # in process (a small job), a given limit also plans the tasks
-        mine_cmd += ["--memory-limit", args.memory_limit]
-    if args.n_workers is not None:
-        mine_cmd += ["--n-workers", str(args.n_workers)]
+                "--overwrite", *Scheduling(n_workers=args.n_workers, memory_limit=args.memory_limit).flags()]
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]
@@ -157,19 +151,7 @@ def _report(r: dict) -> None:
     repeat = r.get("repeat", 1)
     print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
           f"{r['machine']['cores']} cores" + (f"; medians of {repeat} runs per side" if repeat > 1 else ""))
-    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s} "
-          f"{'CPU stolen':>10s}")
-    for side in ("official", "mrsdask"):
-        if side in r:
-            s = r[side]
-            print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
-                  f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%"
-                  + (f"   wall {min(x['wall_s'] for x in s['runs']):.1f}-{max(x['wall_s'] for x in s['runs']):.1f} s"
-                     if len(s.get("runs", [])) > 1 else ""))
-    stolen = max(r[side].get("machine_steal_fraction", 0.0) for side in ("official", "mrsdask") if side in r)
-    if stolen > STEAL_WARNING_FRACTION:
-        print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "
-              "wall times and their ratio are not those of a quiet machine (run again when it is)")
+    print_sides(r)
     if "mrsdask" in r:
         print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")
     if "speedup_wall" in r:

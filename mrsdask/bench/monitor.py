@@ -53,6 +53,10 @@ class _Monitor(threading.Thread):
         return float(sum(self._cpu.values()))
 
 
+#: Above this share of stolen CPU time the report says the machine was not quiet.
+STEAL_WARNING_FRACTION = 0.05
+
+
 def _machine_cpu_times() -> tuple[float, float]:
     """Seconds of CPU time of the whole machine so far: (total, stolen by the hypervisor)."""
     import psutil
@@ -150,6 +154,25 @@ def median_of(runs: list[dict]) -> dict:
     out["runs"] = [{k: r[k] for k in ("wall_s", "cpu_s_sampled", "peak_rss_total_gb", "machine_steal_fraction")}
                    for r in runs]
     return out
+
+
+def print_sides(r: dict) -> None:
+    """The table of a benchmark's sides (``r["official"]``, ``r["mrsdask"]``: :func:`median_of`):
+    wall and CPU time, peak memory, CPU time the host took; the spread of repeated runs, and a
+    warning when the host took more than :data:`STEAL_WARNING_FRACTION` of the CPU time."""
+    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s} "
+          f"{'CPU stolen':>10s}")
+    sides = [side for side in ("official", "mrsdask") if side in r]
+    for side in sides:
+        s = r[side]
+        walls = [x["wall_s"] for x in s.get("runs", [])]
+        print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
+              f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%"
+              + (f"   wall {min(walls):.1f}-{max(walls):.1f} s" if len(walls) > 1 else ""))
+    stolen = max((r[side].get("machine_steal_fraction", 0.0) for side in sides), default=0.0)
+    if stolen > STEAL_WARNING_FRACTION:
+        print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "
+              "wall times and their ratio are not those of a quiet machine (run again when it is)")
 
 
 def check_repeat(repeat: int) -> None:

@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.bench.monitor import check_repeat, median_of, print_sides, run_alternating
+from mrsdask.scheduling import Scheduling
 
 ALL_BANDS = [f"{c}{s}" for c in "1234" for s in "ABC"]
 
@@ -232,9 +233,8 @@ def run(args) -> int:
         json.dump(refs, fobj, indent=1)
     run_folder, off_dir = os.path.join(workdir, "mrsdask-run"), os.path.join(workdir, "official")
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "run", "spec3", asn, "-o", run_folder, "--overwrite",
-                "--no-progress", *[a for item in mrsdask_settings(refs, cube) for a in ("--set", item)]]
-    if args.n_workers is not None:
-        mine_cmd += ["--n-workers", str(args.n_workers)]
+                *Scheduling(n_workers=args.n_workers).flags(),
+                *[a for item in mrsdask_settings(refs, cube) for a in ("--set", item)]]
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official_spec3", "run", asn, off_dir, refs_json,
                *official_settings(cube)]
     with open(asn) as fobj:
@@ -261,13 +261,7 @@ def report(r: dict) -> None:
     print()
     print(f"spec3 case {r['case']} {r['cube'] or ''}: {r['n_inputs']} association members, "
           f"{r['machine']['cores']} cores" + (f"; medians of {r['repeat']} runs per side" if r["repeat"] > 1 else ""))
-    print(f"{'':10s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS total GB':>18s} {'peak RSS/process GB':>20s} "
-          f"{'CPU stolen':>10s}")
-    for side in ("official", "mrsdask"):
-        if side in r:
-            s = r[side]
-            print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
-                  f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%")
+    print_sides(r)
     if "speedup_wall" in r:
         print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.2f}x")
     parity = r.get("parity")

@@ -6,6 +6,7 @@ import os
 import time
 
 from mrsdask.errors import MrsdaskError
+from mrsdask.scheduling import Scheduling, choose_scheduler, job_scheduler, scheduler_block
 
 
 def simulation_config(args) -> dict:
@@ -81,23 +82,20 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.io.detector_store import check_detector_output, open_cal, write_detector_store
 
     check_detector_output(args.output, args.overwrite)  # before any work
     ds = open_cal(args.inputs)
-    scheduler = small_job_scheduler(args, args.inputs, detector_job=True)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduling = Scheduling.from_arguments(args)
+    with job_scheduler(args.inputs, scheduling, detector_job=True, announce=print):
         t0 = time.perf_counter()
-        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=not args.no_progress)
+        write_detector_store(ds, args.output, overwrite=args.overwrite, progress=scheduling.progress)
     print(f"ingested {ds.sizes['exposure']} exposures into {args.output} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def cmd_cube(args) -> int:
-    from mrsdask.cluster import check_cluster_options
-
-    check_cluster_options(args.n_workers, args.threads_per_worker, args.memory_limit)
+    scheduling = Scheduling.from_arguments(args)  # checked, before anything else
     request = _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
     if args.s3d:
@@ -117,8 +115,7 @@ def cmd_cube(args) -> int:
     pars, ds = open_build_inputs(inputs, args.cubepar)
     t0 = time.perf_counter()
     cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
-                  progress=not args.no_progress, scheduler=args.scheduler, n_workers=args.n_workers,
-                  memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker, announce=print)
+                  scheduling=scheduling, announce=print)
     elapsed = time.perf_counter() - t0
     for name, cube in cubes.items():
         print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
@@ -148,14 +145,13 @@ def small_job_scheduler(args, inputs: list[str], detector_job: bool = False,
                          fits_fringes: bool = False) -> str | None:
     """The library's choice (:func:`mrsdask.scheduling.choose_scheduler`) for a command's options."""
     from mrsdask.cube.plan import parse_channels
-    from mrsdask.scheduling import choose_scheduler
 
     try:
         channels = parse_channels(getattr(args, "channel", ["all"]))  # 'run' builds what its cube steps ask
     except MrsdaskError:
         return None  # reported where the request is made
-    return choose_scheduler(inputs, scheduler=args.scheduler, n_workers=args.n_workers, channels=channels,
-                            detector_job=detector_job, fits_fringes=fits_fringes)
+    return choose_scheduler(inputs, Scheduling.from_arguments(args), channels=channels, detector_job=detector_job,
+                            fits_fringes=fits_fringes)
 
 
 def _cube_request(args):
@@ -169,20 +165,18 @@ def _cube_request(args):
 def cmd_background(args) -> int:
     from mrsdask.background.request import BackgroundRequest
     from mrsdask.background.run import run_background
-    from mrsdask.cluster import dask_client
     from mrsdask.options import from_arguments
 
     request = from_arguments(BackgroundRequest, args)
-    scheduler = small_job_scheduler(args, args.inputs, detector_job=True)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduling = Scheduling.from_arguments(args)
+    with job_scheduler(args.inputs, scheduling, detector_job=True, announce=print):
         summary = run_background(args.inputs, args.output, **request.run_arguments(), overwrite=args.overwrite,
-                                 progress=not args.no_progress)
+                                 progress=scheduling.progress)
     print(summary)
     return 0
 
 
 def cmd_fringe(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.fringe.request import FringeRequest
     from mrsdask.fringe.run import open_fringe_inputs, run_fringe
     from mrsdask.io.detector_store import check_detector_output
@@ -195,16 +189,15 @@ def cmd_fringe(args) -> int:
         raise ParameterError("choose --flat FRINGE… and/or --residual")
     check_detector_output(args.output, args.overwrite)  # before the inputs are read and a cluster starts
     ds = open_fringe_inputs(args.inputs)
-    scheduler = small_job_scheduler(args, args.inputs, detector_job=True, fits_fringes=request.residual)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        summary = run_fringe(ds, args.output, request, overwrite=args.overwrite, progress=not args.no_progress)
+    scheduling = Scheduling.from_arguments(args)
+    with job_scheduler(args.inputs, scheduling, detector_job=True, fits_fringes=request.residual, announce=print):
+        summary = run_fringe(ds, args.output, request, overwrite=args.overwrite, progress=scheduling.progress)
     print(summary)
     print(f"wrote the fringe-corrected detector store {args.output}")
     return 0
 
 
 def cmd_straylight(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.io.detector_store import check_detector_output
     from mrsdask.options import from_arguments
     from mrsdask.straylight.request import StraylightRequest
@@ -214,29 +207,27 @@ def cmd_straylight(args) -> int:
     request.check_runnable()
     check_detector_output(args.output, args.overwrite)  # before the inputs are read and a cluster starts
     ds = open_straylight_inputs(args.inputs)
-    scheduler = small_job_scheduler(args, args.inputs, detector_job=True)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
-        summary = run_straylight(ds, args.output, request, overwrite=args.overwrite, progress=not args.no_progress)
+    scheduling = Scheduling.from_arguments(args)
+    with job_scheduler(args.inputs, scheduling, detector_job=True, announce=print):
+        summary = run_straylight(ds, args.output, request, overwrite=args.overwrite, progress=scheduling.progress)
     print(summary)
     return 0
 
 
 def cmd_outlier(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.options import from_arguments
     from mrsdask.outlier import OutlierRequest, run_outlier
 
     request = from_arguments(OutlierRequest, args)
-    scheduler = small_job_scheduler(args, args.inputs, detector_job=True)
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduling = Scheduling.from_arguments(args)
+    with job_scheduler(args.inputs, scheduling, detector_job=True, announce=print):
         summary = run_outlier(args.inputs, args.output, request, overwrite=args.overwrite,
-                              progress=not args.no_progress)
+                              progress=scheduling.progress)
     print(summary)
     return 0
 
 
 def cmd_extract(args) -> int:
-    from mrsdask.cluster import dask_client
     from mrsdask.errors import InputError
     from mrsdask.extract import extract_cubes
     from mrsdask.extract.request import ExtractRequest
@@ -247,13 +238,14 @@ def cmd_extract(args) -> int:
     from mrsdask.io.s3d import is_s3d_path
 
     request = from_arguments(ExtractRequest, args)
+    scheduling = Scheduling.from_arguments(args)
     if all(is_s3d_path(p) for p in args.store):
         if args.cube:
             raise InputError("--cube names cubes of a store; s3d files are extracted whole")
         from mrsdask.extract.files import extract_s3d_files
 
         t0 = time.perf_counter()
-        with dask_client(args.scheduler or "threads", args.n_workers, args.memory_limit, args.threads_per_worker):
+        with scheduler_block(scheduling.scheduler or "threads", scheduling, announce=print):
             files = extract_s3d_files(list(args.store), args.x1d, request, overwrite=args.overwrite)
         print(f"extracted {len(files)} spectrum(s) in {time.perf_counter() - t0:.1f} s")
         from dataclasses import asdict
@@ -272,8 +264,8 @@ def cmd_extract(args) -> int:
     # A few cubes' planes: in this process unless a cluster is named.
     from mrsdask.cluster import configured_scheduler_address
 
-    scheduler = args.scheduler or (None if configured_scheduler_address() else "threads")
-    with dask_client(scheduler, args.n_workers, args.memory_limit, args.threads_per_worker):
+    scheduler = scheduling.scheduler or (None if configured_scheduler_address() else "threads")
+    with scheduler_block(scheduler, scheduling, announce=print):
         t0 = time.perf_counter()
         files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite)
     elapsed = time.perf_counter() - t0
@@ -306,8 +298,7 @@ def cmd_run(args) -> int:
         inputs, extra = _demo_inputs(args, pipeline, run_folder)
     t0 = time.perf_counter()
     outcomes = mrsdask.pipeline.run(
-        pipeline, inputs, run_folder, overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
-        n_workers=args.n_workers, memory_limit=args.memory_limit, threads_per_worker=args.threads_per_worker,
+        pipeline, inputs, run_folder, overwrite=args.overwrite, scheduling=Scheduling.from_arguments(args),
         announce=print, extra=extra)
     states = [o.state for o in outcomes]
     counts = ", ".join(f"{states.count(s)} {s}" for s in ("ran", "resumed", "up to date", "skipped") if s in states)

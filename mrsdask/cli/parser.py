@@ -5,18 +5,11 @@ from __future__ import annotations
 import argparse
 
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("cluster")
-    g.add_argument("--scheduler", default=None,
-                   help="address of a running Dask scheduler, or 'threads'/'synchronous' to run in this process "
-                        "(default $DASK_SCHEDULER_ADDRESS, else a local cluster; 'mrsdask cube' runs a small job "
-                        "in this process)")
-    g.add_argument("--n-workers", type=int, default=None,
-                   help="local cluster: worker processes; threads: threads (default: cores)")
-    g.add_argument("--memory-limit", default=None,
-                   help="local cluster: memory limit per worker (default 2GB); in this process: the memory "
-                        "the tasks are planned for (default none)")
-    g.add_argument("--threads-per-worker", type=int, default=1, help="local cluster: threads per worker")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    """The cluster options, declared by :class:`mrsdask.scheduling.Scheduling`."""
+    from mrsdask.options import add_arguments
+    from mrsdask.scheduling import Scheduling
+
+    add_arguments(p.add_argument_group("cluster"), Scheduling)
 
 
 def _add_simulate_options(p: argparse.ArgumentParser) -> None:

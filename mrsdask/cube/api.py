@@ -24,6 +24,7 @@ from typing import Any
 import xarray as xr
 
 from mrsdask.cube.plan import CubeRequest
+from mrsdask.scheduling import Scheduling, choose_scheduler, scheduler_block
 
 log = logging.getLogger("mrsdask.cube")
 
@@ -58,22 +59,9 @@ def open_build_inputs(inputs_or_dataset: Any, cubepar: Any = None):
     return pars, open_detector_inputs([str(i) for i in items])
 
 
-def build(
-    inputs_or_dataset: Any,
-    store: str,
-    request: CubeRequest | None = None,
-    *,
-    cubepar: Any = None,
-    overwrite: bool = False,
-    keep_scratch: bool = False,
-    progress: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    memory_limit: str | None = None,
-    threads_per_worker: int = 1,
-    announce: Callable[[str], None] | None = None,
-    **options: Any,
-) -> dict[str, xr.Dataset]:
+def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None, *, cubepar: Any = None,
+          overwrite: bool = False, keep_scratch: bool = False, scheduling: Scheduling | None = None,
+          announce: Callable[[str], None] | None = None, **options: Any) -> dict[str, xr.Dataset]:
     """Build cubes into a zarr store, as ``mrsdask cube`` does; the cubes, opened lazily.
 
     Parameters
@@ -99,12 +87,9 @@ def build(
         Rebuild cubes already complete in the store.
     keep_scratch : bool
         Keep the pixel tables after the build.
-    progress : bool
-        Progress bars.
-    scheduler, n_workers, memory_limit, threads_per_worker
-        Where the work runs, as ``mrsdask cube``'s cluster options; by default a small job in
-        this process, else the current client or a new local cluster
-        (:func:`mrsdask.scheduling.choose_scheduler`).
+    scheduling : Scheduling, optional
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small job runs in this process, else on the current client or a new local cluster.
     announce : callable, optional
         Called with the line naming the scheduler and a note on background exposures left
         out (default: logged on ``mrsdask.cube``).
@@ -126,22 +111,20 @@ def build(
         For inputs or a store that cannot be used, before any cluster starts (e.g. an
         in-memory exposure whose gwcs cannot be reached: no ``wcs_asdf``, its file gone).
     """
-    from mrsdask.cluster import check_cluster_options, planned_budget
     from mrsdask.cube.builder import build_cubes, check_build, open_cube
     from mrsdask.options import request_from
-    from mrsdask.scheduling import choose_scheduler, scheduler_block
 
+    scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.cube.build")  # its values checked
     request = request_from(CubeRequest, request, "mrsdask.cube.build", **options)
-    check_cluster_options(n_workers, threads_per_worker, memory_limit)
     pars, ds = open_build_inputs(inputs_or_dataset, cubepar)
-    chosen = choose_scheduler(inputs_or_dataset, scheduler=scheduler, n_workers=n_workers, channels=request.channels)
+    chosen = choose_scheduler(inputs_or_dataset, scheduling, channels=request.channels)
     # Every check that needs no cluster runs before one starts.
-    check_build(ds, store, request, pars, overwrite, planned_budget(chosen, n_workers, memory_limit, threads_per_worker))
+    check_build(ds, store, request, pars, overwrite, scheduling.planned_budget(chosen))
     say = announce or log.info
     n_bkg = int((ds["exptype"].values == "background").sum()) if "exptype" in ds.coords else 0
     if n_bkg:
         say(f"{n_bkg} background exposure(s) in the input are not put in cubes")
-    with scheduler_block(chosen, n_workers=n_workers, memory_limit=memory_limit,
-                         threads_per_worker=threads_per_worker, announce=say, wait=False):
-        names = build_cubes(ds, store, request, pars, progress=progress, overwrite=overwrite, keep_scratch=keep_scratch)
+    with scheduler_block(chosen, scheduling, announce=say, wait=False):
+        names = build_cubes(ds, store, request, pars, progress=scheduling.progress, overwrite=overwrite,
+                            keep_scratch=keep_scratch)
     return {name: open_cube(store, name) for name in names}

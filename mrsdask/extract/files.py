@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-import dask
-
 from mrsdask.extract.request import ExtractRequest
 
 
@@ -47,10 +45,9 @@ def extract_s3d_files(files: list[str], folder: str, request: ExtractRequest, *,
     """
     from mrsdask.errors import InputError
     from mrsdask.extract.leak import correct_spectra
-    from mrsdask.extract.run import spectra
+    from mrsdask.extract.run import spectra, write_spectra
     from mrsdask.io import outputs
     from mrsdask.io.s3d import open_s3d
-    from mrsdask.io.x1d import write_x1d
 
     outputs.check_output_folder(folder, "x1d folder")
     names = [x1d_name(f) for f in files]
@@ -64,11 +61,5 @@ def extract_s3d_files(files: list[str], folder: str, request: ExtractRequest, *,
         spectrum.attrs["cube"] = name
     if request.spectral_leak:
         correct_spectra(lazy, request.override_mrsptcorr)
-    computed = dask.compute(*lazy.values())
-    outputs.make_folder(folder)
-    for name, spectrum, path in zip(lazy, computed, paths):
-        write_x1d(spectrum, path)
-        a = spectrum.attrs
-        announce(f"  wrote {path} from {name} ({a['source_type'].lower()} source at x={a['x_center']:g}, "
-                 f"y={a['y_center']:g}: {a['center_from']}; aperture correction {a['aperture_correction']})")
+    write_spectra(lazy, paths, folder, announce, named=True)
     return paths

@@ -35,10 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mrsdask.io.reference_files import save_reference, stamp_reference
+
 #: MRS PSF FWHM law (Law et al. 2023): FWHM = SLOPE·λ + OFFSET arcsec.
 FWHM_SLOPE, FWHM_OFFSET = 0.033, 0.106
 APCORR_FILES = {"gaussian": "mrsdask_mrs_apcorr_gaussian.asdf", "airy": "mrsdask_mrs_apcorr_airy.asdf"}
 MRSPTCORR_FILE = "mrsdask_mrs_mrsptcorr_approximate.fits"
+#: What the files written here say of their origin (:func:`mrsdask.io.reference_files.stamp_reference`).
+STAMP = {"author": "mrsdask (mrsdask.extract.reffiles)", "useafter": "2022-01-01T00:00:00"}
 #: Half-maximum point of the Airy pattern (2 J1(x)/x)², in x = π D θ / λ.
 AIRY_HALF = 1.616339948
 
@@ -75,16 +79,8 @@ def write_apcorr_file(path: str, psf: str = "gaussian") -> str:
     radius = k[:, None] * fwhm[None, :]
     apcorr = np.broadcast_to(1.0 / encircled_energy(k, psf)[:, None], radius.shape)
     model = MirMrsApcorrModel()
-    model.meta.instrument.name = "MIRI"
-    model.meta.instrument.channel = "N/A"
-    model.meta.exposure.type = "MIR_MRS"
-    model.meta.reftype = "APCORR"
-    model.meta.telescope = "JWST"
-    model.meta.author = "mrsdask (mrsdask.extract.reffiles)"
-    model.meta.pedigree = "DUMMY"
-    model.meta.useafter = "2022-01-01T00:00:00"
-    model.meta.description = (f"{psf} PSF model, FWHM = {FWHM_SLOPE} lambda/um + {FWHM_OFFSET} arcsec "
-                              "(Law et al. 2023); NOT the CRDS flight values")
+    stamp_reference(model, "APCORR", f"{psf} PSF model, FWHM = {FWHM_SLOPE} lambda/um + {FWHM_OFFSET} arcsec "
+                    "(Law et al. 2023); NOT the CRDS flight values", exp_type="MIR_MRS", channel="N/A", **STAMP)
     model.apcorr_table = {
         "channel": "ANY", "band": "ANY",
         "wavelength": wave.astype(np.float32), "wavelength_units": "microns",
@@ -97,9 +93,7 @@ def write_apcorr_file(path: str, psf: str = "gaussian") -> str:
               "Airy of an unobstructed circular pupil: no segments, spiders, cruciform or cube resampling")
     _history(model, f"Built by mrsdask.extract.reffiles.write_apcorr_file(psf={psf!r}): apcorr = 1/EE(r) "
                          f"at r = 0.5..3.5 FWHM. Limits: {limits}.")
-    model.save(path, all_array_storage="inline")
-    model.close()
-    return path
+    return save_reference(model, path, all_array_storage="inline")
 
 
 def write_mrsptcorr_file(path: str) -> str:
@@ -112,23 +106,14 @@ def write_mrsptcorr_file(path: str) -> str:
     leak = np.zeros(wave.size, dtype=[("wavelength", "f4"), ("frac_leak", "f4"), ("err_leak", "f4")])
     leak["wavelength"], leak["frac_leak"], leak["err_leak"] = wave, frac, frac
     model = MirMrsPtCorrModel()
-    model.meta.instrument.name = "MIRI"
-    model.meta.exposure.type = "MIR_MRS"
-    model.meta.reftype = "MRSPTCORR"
-    model.meta.telescope = "JWST"
-    model.meta.author = "mrsdask (mrsdask.extract.reffiles)"
-    model.meta.pedigree = "DUMMY"
-    model.meta.useafter = "2022-01-01T00:00:00"
-    model.meta.description = ("APPROXIMATE spectral leak: Gaussian at 12.2 um, FWHM 0.2 um, peak 4%; an "
-                              "order-of-magnitude estimate, NOT the CRDS flight values")
+    stamp_reference(model, "MRSPTCORR", "APPROXIMATE spectral leak: Gaussian at 12.2 um, FWHM 0.2 um, peak 4%; an "
+                    "order-of-magnitude estimate, NOT the CRDS flight values", exp_type="MIR_MRS", **STAMP)
     model.leakcor_table = leak
     _history(model, "Built by mrsdask.extract.reffiles.write_mrsptcorr_file: FRAC_LEAK is a Gaussian "
                          "shape (12.2 um, FWHM 0.2 um, peak 0.04, zero outside 11.7-12.7 um) estimated from the "
                          "published description of the leak, not measured; ERR_LEAK = FRAC_LEAK. The TRACOR "
                          "and WAVCORR tables are absent (the spectral_leak step does not read them).")
-    model.save(path)
-    model.close()
-    return path
+    return save_reference(model, path)
 
 
 def main(argv: list[str] | None = None) -> int:

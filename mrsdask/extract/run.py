@@ -131,7 +131,6 @@ def extract_cubes(
         The files written.
     """
     from mrsdask.io import outputs
-    from mrsdask.io.x1d import write_x1d
 
     request = make_request(request, options)
     outputs.check_output_folder(folder, "x1d folder")
@@ -140,14 +139,28 @@ def extract_cubes(
     prefix = output_prefix(store, names, prefix)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
-    lazy = spectra(store, names, request=request)
-    computed = dask.compute(*lazy.values())  # all cubes' slabs in one graph, in parallel
+    write_spectra(spectra(store, names, request=request), files, folder, announce)
+    return files
+
+
+def write_spectra(lazy: dict[str, xr.Dataset], files: list[str], folder: str, announce=print, *,
+                  named: bool = False) -> None:
+    """Compute lazy spectra together (all cubes' slabs in one graph, in parallel) and write each as
+    an ``x1d`` file (``files``, in ``folder``, checked already), announcing what each holds.
+
+    ``named``: each line names the spectrum's cube (``lazy``'s key), e.g. its ``s3d`` file.
+    """
+    from mrsdask.io import outputs
+    from mrsdask.io.x1d import write_x1d
+
+    computed = dask.compute(*lazy.values())
     outputs.make_folder(folder)
-    for name, spectrum, path in zip(names, computed, files):
+    for name, spectrum, path in zip(lazy, computed, files):
         write_x1d(spectrum, path)
         a = spectrum.attrs
-        announce(f"  wrote {path} ({a['source_type'].lower()} source at x={a['x_center']:g}, y={a['y_center']:g}: "
-                 f"{a['center_from']}; aperture correction {a['aperture_correction']})")
+        source = f" from {name}" if named else ""
+        announce(f"  wrote {path}{source} ({a['source_type'].lower()} source at x={a['x_center']:g}, "
+                 f"y={a['y_center']:g}: {a['center_from']}; aperture correction {a['aperture_correction']})")
         if str(a.get("proper_motion", "")).startswith("applied"):
             announce(f"    proper motion {a['proper_motion']}")
         if str(a.get("spectral_leak", "")).startswith("applied"):
@@ -156,4 +169,3 @@ def extract_cubes(
         leak = computed[0].attrs.get("spectral_leak", "")
         if not any(str(s.attrs.get("spectral_leak", "")).startswith("applied") for s in computed):
             announce(f"  spectral leak {leak}")
-    return files

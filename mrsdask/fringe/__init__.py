@@ -23,33 +23,15 @@ Public API
 
 from mrsdask.lazy import lazy_exports
 
-#: Public names → the module defining them; imported on first use, so that the light modules
-#: (:mod:`~mrsdask.fringe.request`, for the command-line flags) do not import the numba kernels.
-_EXPORTS = {
-    "correct": "run",
-    "run_fringe": "run",
-    "FringeSummary": "run",
-    "FringeRequest": "request",
-    "apply_fringe_flat": "flat",
-    "divide_by_fringe_flat": "flat",
-    "ColumnFit": "kernels",
-    "FitSettings": "kernels",
-    "FringeComponent": "kernels",
-    "Status": "kernels",
-    "fit_column": "kernels",
-    "fringe_amplitude": "kernels",
-    "FringeFreqReference": "reference",
-    "SliceFringeParams": "reference",
-    "documented_fringefreq": "reference",
-    "read_fringe_flat": "reference",
-    "read_fringefreq": "reference",
-    "write_fringe_flat": "reference",
-    "write_fringefreq": "reference",
-    "correct_columns": "residual",
-    "residual_fringe": "residual",
-    "residual_fringe_summary": "residual",
-    "fit_residual_fringes_1d": "spectrum1d",
-}
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+# Public names by the module defining them; imported on first use, so that the light modules
+# (mrsdask.fringe.request, for the command-line flags) do not import the numba kernels.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "run": ("correct", "run_fringe", "FringeSummary"),
+    "request": ("FringeRequest",),
+    "flat": ("apply_fringe_flat", "divide_by_fringe_flat"),
+    "kernels": ("ColumnFit", "FitSettings", "FringeComponent", "Status", "fit_column", "fringe_amplitude"),
+    "reference": ("FringeFreqReference", "SliceFringeParams", "documented_fringefreq", "read_fringe_flat",
+                  "read_fringefreq", "write_fringe_flat", "write_fringefreq"),
+    "residual": ("correct_columns", "residual_fringe", "residual_fringe_summary"),
+    "spectrum1d": ("fit_residual_fringes_1d",),
+})

@@ -20,8 +20,10 @@ channels 3 and 4 as the step description says.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +32,7 @@ from astropy.io import fits
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.fringe.kernels import FringeComponent
 from mrsdask.instrument.bands import CHANNEL_INFO, SUBBAND_KEYWORD, band_from_name
+from mrsdask.io.reference_files import save_reference, stamp_reference
 
 BAND_KEYWORDS = ("SHORT", "MEDIUM", "LONG")
 TABLE_NAMES = {band: f"RFC_FREQ_{band}" for band in BAND_KEYWORDS}
@@ -146,6 +149,23 @@ def _as_tuple(value, kind):
     return tuple(kind(v) for v in arr)
 
 
+@contextlib.contextmanager
+def open_reference(path: str, what: str) -> Iterator[fits.HDUList]:
+    """A reference FITS file opened (astropy's warnings silenced); a missing or broken file is an
+    :class:`InputError` naming it and ``what`` it should be."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: {what} file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path) as hdul:
+                yield hdul
+    except InputError:
+        raise
+    except Exception as exc:  # astropy raises many kinds for broken files
+        raise InputError(f"{path}: not a readable {what} file ({type(exc).__name__}: {exc})") from exc
+
+
 def read_fringefreq(path: str | os.PathLike) -> FringeFreqReference:
     """Read an official FRINGEFREQ reference file (FITS).
 
@@ -155,49 +175,40 @@ def read_fringefreq(path: str | os.PathLike) -> FringeFreqReference:
         If the file cannot be read or lacks a table or column.
     """
     path = str(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: FRINGEFREQ file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path) as hdul:
-                names = [h.name.upper() for h in hdul]
-                tables: dict[str, dict[int, SliceFringeParams]] = {}
-                n_comp = 0
-                for band, ext in TABLE_NAMES.items():
-                    if ext not in names:
-                        raise InputError(f"{path}: no {ext} table; not a FRINGEFREQ reference file")
-                    data = hdul[ext].data
-                    cols = {c.lower(): c for c in data.columns.names}
-                    missing = [c for c in SLICE_COLUMNS if c not in cols]
-                    if missing:
-                        raise InputError(f"{path}: table {ext} lacks column(s) {', '.join(c.upper() for c in missing)}")
-                    rows = {}
-                    for row in data:
-                        params = SliceFringeParams(
-                            slice=int(round(float(row[cols["slice"]]))),
-                            ffreq=_as_tuple(row[cols["ffreq"]], float),
-                            dffreq=_as_tuple(row[cols["dffreq"]], float),
-                            min_nfringes=_as_tuple(row[cols["min_nfringes"]], int),
-                            max_nfringes=_as_tuple(row[cols["max_nfringes"]], int),
-                            min_snr=_as_tuple(row[cols["min_snr"]], float),
-                            pgram_res=_as_tuple(row[cols["pgram_res"]], float),
-                        )
-                        rows[params.slice] = params
-                        n_comp = max(n_comp, len(params.ffreq))
-                    tables[band] = rows
-                if "MAX_AMP" not in names:
-                    raise InputError(f"{path}: no MAX_AMP table; not a FRINGEFREQ reference file")
-                amp = hdul["MAX_AMP"].data
-                cols = {c.lower(): c for c in amp.columns.names}
-                if "wavelength" not in cols or "amplitude" not in cols:
-                    raise InputError(f"{path}: MAX_AMP needs WAVELENGTH and AMPLITUDE columns")
-                wave = np.asarray(amp[cols["wavelength"]], np.float64)
-                value = np.asarray(amp[cols["amplitude"]], np.float64)
-    except InputError:
-        raise
-    except Exception as exc:  # astropy raises many kinds for broken files
-        raise InputError(f"{path}: not a readable FRINGEFREQ file ({type(exc).__name__}: {exc})") from exc
+    with open_reference(path, "FRINGEFREQ") as hdul:
+        names = [h.name.upper() for h in hdul]
+        tables: dict[str, dict[int, SliceFringeParams]] = {}
+        n_comp = 0
+        for band, ext in TABLE_NAMES.items():
+            if ext not in names:
+                raise InputError(f"{path}: no {ext} table; not a FRINGEFREQ reference file")
+            data = hdul[ext].data
+            cols = {c.lower(): c for c in data.columns.names}
+            missing = [c for c in SLICE_COLUMNS if c not in cols]
+            if missing:
+                raise InputError(f"{path}: table {ext} lacks column(s) {', '.join(c.upper() for c in missing)}")
+            rows = {}
+            for row in data:
+                params = SliceFringeParams(
+                    slice=int(round(float(row[cols["slice"]]))),
+                    ffreq=_as_tuple(row[cols["ffreq"]], float),
+                    dffreq=_as_tuple(row[cols["dffreq"]], float),
+                    min_nfringes=_as_tuple(row[cols["min_nfringes"]], int),
+                    max_nfringes=_as_tuple(row[cols["max_nfringes"]], int),
+                    min_snr=_as_tuple(row[cols["min_snr"]], float),
+                    pgram_res=_as_tuple(row[cols["pgram_res"]], float),
+                )
+                rows[params.slice] = params
+                n_comp = max(n_comp, len(params.ffreq))
+            tables[band] = rows
+        if "MAX_AMP" not in names:
+            raise InputError(f"{path}: no MAX_AMP table; not a FRINGEFREQ reference file")
+        amp = hdul["MAX_AMP"].data
+        cols = {c.lower(): c for c in amp.columns.names}
+        if "wavelength" not in cols or "amplitude" not in cols:
+            raise InputError(f"{path}: MAX_AMP needs WAVELENGTH and AMPLITUDE columns")
+        wave = np.asarray(amp[cols["wavelength"]], np.float64)
+        value = np.asarray(amp[cols["amplitude"]], np.float64)
     order = np.argsort(wave)
     return FringeFreqReference(tables, wave[order], value[order], path, n_comp)
 
@@ -280,17 +291,8 @@ def write_fringefreq(path: str | os.PathLike, reference: FringeFreqReference | N
     amp["wavelength"] = ref.max_amp_wavelength
     amp["amplitude"] = ref.max_amp
     model.max_amp_table = amp
-    model.meta.instrument.name = "MIRI"
-    model.meta.reftype = "fringefreq"
-    model.meta.author = "mrsdask"
-    model.meta.pedigree = "DUMMY"
-    model.meta.useafter = "2000-01-01T00:00:00"
-    model.meta.description = "mrsdask FRINGEFREQ from the values documented in jwst.residual_fringe"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(path, overwrite=True)
-    model.close()
-    return path
+    stamp_reference(model, "fringefreq", "mrsdask FRINGEFREQ from the values documented in jwst.residual_fringe")
+    return save_reference(model, path, overwrite=True)
 
 
 # --------------------------------------------------------------------------- fringe flat
@@ -331,22 +333,13 @@ def read_fringe_flat_info(path: str | os.PathLike) -> FringeFlatInfo:
         If the file is missing, unreadable or has no SCI plane.
     """
     path = str(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: fringe flat not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path) as hdul:
-                if "SCI" not in [h.name.upper() for h in hdul]:
-                    raise InputError(f"{path}: no SCI extension; not a FRINGE reference file")
-                header = hdul[0].header
-                shape = tuple(int(v) for v in hdul["SCI"].shape)
-                detector = str(header.get("DETECTOR", "")).strip().upper()
-                band = str(header.get("BAND", "")).strip().upper()
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+    with open_reference(path, "fringe flat") as hdul:
+        if "SCI" not in [h.name.upper() for h in hdul]:
+            raise InputError(f"{path}: no SCI extension; not a FRINGE reference file")
+        header = hdul[0].header
+        shape = tuple(int(v) for v in hdul["SCI"].shape)
+        detector = str(header.get("DETECTOR", "")).strip().upper()
+        band = str(header.get("BAND", "")).strip().upper()
     if not detector:
         raise InputError(f"{path}: fringe flat has no DETECTOR keyword")
     return FringeFlatInfo(path, detector, band, shape)
@@ -372,16 +365,5 @@ def write_fringe_flat(path: str | os.PathLike, flat: np.ndarray, detector: str, 
     if os.path.exists(path) and not overwrite:
         raise InputError(f"{path}: exists; pass overwrite=True to replace it")
     model = FringeModel(data=np.asarray(flat, np.float32))
-    model.meta.instrument.name = "MIRI"
-    model.meta.instrument.detector = str(detector).upper()
-    model.meta.instrument.band = str(band).upper()
-    model.meta.reftype = "fringe"
-    model.meta.author = "mrsdask"
-    model.meta.pedigree = "DUMMY"
-    model.meta.useafter = "2000-01-01T00:00:00"
-    model.meta.description = "mrsdask fringe flat"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(path, overwrite=True)
-    model.close()
-    return path
+    stamp_reference(model, "fringe", "mrsdask fringe flat", detector=str(detector).upper(), band=str(band).upper())
+    return save_reference(model, path, overwrite=True)

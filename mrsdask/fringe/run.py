@@ -20,6 +20,7 @@ import xarray as xr
 
 from mrsdask.errors import ParameterError
 from mrsdask.fringe.request import FringeRequest
+from mrsdask.scheduling import Scheduling, detector_result
 
 log = logging.getLogger("mrsdask.fringe")
 
@@ -129,19 +130,8 @@ def run_fringe(inputs_or_dataset: Any, output: str, request: FringeRequest, *, o
     return summary
 
 
-def correct(
-    inputs_or_dataset: Any,
-    request: FringeRequest | None = None,
-    *,
-    output: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    memory_limit: str | None = None,
-    threads_per_worker: int = 1,
-    **options: Any,
-) -> xr.Dataset:
+def correct(inputs_or_dataset: Any, request: FringeRequest | None = None, *, output: str | None = None,
+            overwrite: bool = False, scheduling: Scheduling | None = None, **options: Any) -> xr.Dataset:
     """Fringe flat and/or residual-fringe correction: a lazy Dataset, or a store written and opened.
 
     The same work as ``mrsdask fringe`` and the pipeline ``fringe`` step, with the same
@@ -160,11 +150,9 @@ def correct(
         ``persist``, or the residual-fringe fits run once per variable).
     overwrite : bool
         Replace a complete store at ``output``.
-    progress : bool
-        Progress bars.
-    scheduler, n_workers, memory_limit, threads_per_worker
-        Where the work runs when ``output`` is given (:func:`mrsdask.scheduling.choose_scheduler`:
-        a small fringe-flat job in this process; residual fringes on worker processes).
+    scheduling : Scheduling, optional
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small fringe-flat job runs in this process, residual fringes on worker processes.
     **options
         Fields of :class:`FringeRequest` by name (``residual=True``, ``override_fringe=[...]``,
         ``ignore_regions=[(5.0, 5.1)]``) or by their older names (``flat``, ``fringefreq``).
@@ -182,14 +170,9 @@ def correct(
     """
     from mrsdask.options import request_from
 
+    scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.fringe.correct")
     request = request_from(FringeRequest, request, "mrsdask.fringe.correct", **options)
     _check(request)
-    if output is None:
-        return correct_dataset(open_fringe_inputs(inputs_or_dataset), request)
-    from mrsdask.scheduling import write_detector_output
-
-    ds = open_fringe_inputs(inputs_or_dataset)
-    return write_detector_output(
-        inputs_or_dataset, output, lambda out: run_fringe(ds, out, request, overwrite=overwrite, progress=progress),
-        overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-        threads_per_worker=threads_per_worker, fits_fringes=request.residual)
+    return detector_result(inputs_or_dataset, open_fringe_inputs(inputs_or_dataset), request, output,
+                           correct=correct_dataset, run=run_fringe, overwrite=overwrite, scheduling=scheduling,
+                           fits_fringes=request.residual)

@@ -84,6 +84,8 @@ def regions_file(setting: str) -> Path:
     """
     from stdatamodels.jwst.datamodels import RegionsModel
 
+    from mrsdask.io.reference_files import stamp_reference
+
     setting = _check_setting(setting)
     path = cache_dir() / f"mrsdask_regions_{setting}.asdf"
     if path.exists():
@@ -91,16 +93,9 @@ def regions_file(setting: str) -> Path:
     smap = slice_map(setting)
     model = RegionsModel()
     model.regions = np.repeat(smap[None].astype(np.float32), 9, axis=0)
-    model.meta.instrument.name = "MIRI"
-    model.meta.instrument.detector = "MIRIFUSHORT" if setting.startswith("12") else "MIRIFULONG"
-    model.meta.instrument.channel = setting[:2]
-    model.meta.instrument.band = {"A": "SHORT", "B": "MEDIUM", "C": "LONG"}[setting[2]]
-    model.meta.exposure.type = "MIR_MRS"
-    model.meta.description = f"mrsdask regions from ground slice map {setting}"
-    model.meta.author = "mrsdask"
-    model.meta.pedigree = "GROUND"
-    model.meta.useafter = "2000-01-01T00:00:00"
-    model.meta.reftype = "regions"
+    stamp_reference(model, "regions", f"mrsdask regions from ground slice map {setting}", pedigree="GROUND",
+                    exp_type="MIR_MRS", detector="MIRIFUSHORT" if setting.startswith("12") else "MIRIFULONG",
+                    channel=setting[:2], band={"A": "SHORT", "B": "MEDIUM", "C": "LONG"}[setting[2]])
     # Write to a temporary name first so that a concurrent process never reads half a file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".asdf")
     os.close(fd)

@@ -115,20 +115,9 @@ def _record_extraction(model, a: dict) -> list[str]:
 
 
 def write_x1d(spectrum: xr.Dataset, path: str) -> str:
-    """Write a spectrum from :func:`mrsdask.extract.extract_spectrum` as an ``x1d`` FITS file.
-
-    Parameters
-    ----------
-    spectrum : xarray.Dataset
-        Lazy or loaded.
-    path : str
-        Output path or ``s3://`` URL (``*_x1d.fits``); written under a temporary name and moved
-        into place when complete (:func:`mrsdask.io.outputs.staged_file`).
-
-    Returns
-    -------
-    str
-        The path written.
+    """Write a spectrum from :func:`mrsdask.extract.extract_spectrum` (lazy or loaded) as an ``x1d``
+    FITS file at ``path`` (``*_x1d.fits``, a path or ``s3://`` URL), staged as
+    :func:`mrsdask.cube.export.write_s3d` writes; returns ``path``.
     """
     from stdatamodels.jwst import datamodels
 

@@ -11,6 +11,7 @@ from typing import Any
 from mrsdask.errors import ParameterError
 from mrsdask.pipeline.definition import Pipeline, load_pipeline
 from mrsdask.pipeline.runner import StepOutcome, run_pipeline
+from mrsdask.scheduling import Scheduling, job_scheduler
 
 log = logging.getLogger("mrsdask.pipeline")
 
@@ -27,21 +28,10 @@ def _override_items(overrides: Mapping[str, Any] | Sequence[str] | None) -> list
     return [str(item) for item in overrides]
 
 
-def run(
-    pipeline: str | Pipeline,
-    inputs: str | Sequence[str],
-    run_folder: str,
-    *,
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    memory_limit: str | None = None,
-    threads_per_worker: int = 1,
-    announce: Callable[[str], None] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> list[StepOutcome]:
+def run(pipeline: str | Pipeline, inputs: str | Sequence[str], run_folder: str, *,
+        overrides: Mapping[str, Any] | Sequence[str] | None = None, overwrite: bool = False,
+        scheduling: Scheduling | None = None, announce: Callable[[str], None] | None = None,
+        extra: dict[str, Any] | None = None, **keywords: Any) -> list[StepOutcome]:
     """Run a pipeline in a run folder, as ``mrsdask run`` does; resumable.
 
     Parameters
@@ -59,16 +49,15 @@ def run(
         ``["cube.output_type=multi"]`` (as ``--set``), applied before the checks.
     overwrite : bool
         Run every step again, even those that are up to date.
-    progress : bool
-        Progress bars.
-    scheduler, n_workers, memory_limit, threads_per_worker
-        Where the steps run, as ``mrsdask run``'s cluster options; by default a small job in
-        this process, and worker processes for a pipeline that fits residual fringes
-        (:func:`mrsdask.scheduling.choose_scheduler`).
+    scheduling : Scheduling, optional
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
+        By default a small job runs in this process, a pipeline that fits residual fringes on worker processes.
     announce : callable, optional
         Called with one line per event (default: logged on ``mrsdask.pipeline``).
     extra : dict, optional
         Kept in the run record.
+    **keywords
+        The fields of ``scheduling`` as keywords (``n_workers=2``).
 
     Returns
     -------
@@ -78,13 +67,15 @@ def run(
     Raises
     ------
     ParameterError
-        For an unknown step or parameter (naming the closest one) or a bad value, before any
-        work; overrides given with a Pipeline already checked.
+        For an unknown step or parameter (naming the closest one), an unknown keyword or a bad
+        value, before any work; overrides given with a Pipeline already checked.
     MrsdaskError
         From a step; the run record marks it failed.
     """
-    from mrsdask.scheduling import job_scheduler
-
+    scheduling = Scheduling.pop_from(keywords, scheduling, "mrsdask.pipeline.run")
+    if keywords:
+        raise ParameterError(f"mrsdask.pipeline.run: unknown keyword {next(iter(keywords))!r} (step parameters go "
+                             "in overrides={'STEP.PARAM': value})")
     items = _override_items(overrides)
     if isinstance(pipeline, Pipeline):
         if items:
@@ -94,7 +85,6 @@ def run(
     inputs = [str(inputs)] if isinstance(inputs, (str, os.PathLike)) else [str(i) for i in inputs]
     say = announce or log.info
     fits_fringes = any(step.name == "fringe" and step.params.get("residual") for step in pipeline.steps)
-    with job_scheduler(inputs, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-                       threads_per_worker=threads_per_worker, fits_fringes=fits_fringes, announce=say):
-        return run_pipeline(pipeline, inputs, run_folder, overwrite=overwrite, progress=progress, announce=say,
-                            extra=extra)
+    with job_scheduler(inputs, scheduling, fits_fringes=fits_fringes, announce=say):
+        return run_pipeline(pipeline, inputs, run_folder, overwrite=overwrite, progress=scheduling.progress,
+                            announce=say, extra=extra)

@@ -24,6 +24,7 @@ options are declared once, in the requests those take (``BackgroundRequest``,
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -127,18 +128,27 @@ BACKGROUND_STEP = StepType("background", DETECTOR, pipeline_params(BackgroundReq
                            "background subtraction (pixel-by-pixel or master background)")
 
 
+def detector_step(name: str, request: type, runner: str, help: str) -> StepType:
+    """A detector step that is one call of ``runner(inputs, output, request, overwrite=True, progress=)``.
+
+    ``runner`` (``"module:function"``, imported when the step runs) writes the step's new
+    detector store from its inputs and returns the summary of the step's record; the step's
+    parameters are the options of ``request``.
+    """
+    module, function = runner.split(":")
+
+    def run_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
+        run = getattr(importlib.import_module(module), function)
+        summary = run(ctx.inputs, ctx.output, from_parameters(request, p), overwrite=True, progress=ctx.progress)
+        return StepResult(ctx.output, str(summary))
+
+    run_step.__doc__ = f"``{name}``: :func:`{module}.{function}` into a new detector store."
+    return StepType(name, DETECTOR, pipeline_params(request), run_step, help)
+
+
 # --------------------------------------------------------------------------- fringe
-def run_fringe_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
-    """``fringe``: :func:`mrsdask.fringe.run.run_fringe` (fringe flat and/or residual fringes) into a new store."""
-    from mrsdask.fringe.run import run_fringe
-
-    summary = run_fringe(ctx.inputs, ctx.output, from_parameters(FringeRequest, p), overwrite=True,
-                         progress=ctx.progress)
-    return StepResult(ctx.output, str(summary))
-
-
-FRINGE_STEP = StepType("fringe", DETECTOR, pipeline_params(FringeRequest), run_fringe_step,
-                       "fringe flat and residual-fringe correction")
+FRINGE_STEP = detector_step("fringe", FringeRequest, "mrsdask.fringe.run:run_fringe",
+                            "fringe flat and residual-fringe correction")
 
 
 # --------------------------------------------------------------------------- cube
@@ -189,15 +199,23 @@ def run_export_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     """``export``: the cubes of the last cube step as ``s3d`` FITS files."""
     from mrsdask.cube.export import export_s3d
 
-    prefix = p["prefix"] or ctx.product or "mrsdask"
-    files = export_s3d(ctx.cube_store, ctx.cubes, ctx.output, prefix, announce=ctx.announce)
+    files = export_s3d(ctx.cube_store, ctx.cubes, ctx.output, _prefix(ctx, p), announce=ctx.announce)
     return StepResult(ctx.output, f"{len(files)} s3d file(s) in {ctx.output}", files)
 
 
-EXPORT_STEP = StepType("export", EXPORT, (
-    Param("folder", "str", "s3d", "output folder (under the run folder unless absolute)"),
-    Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
-), run_export_step, "s3d FITS files of the cubes built by the cube step before it")
+def _file_params(folder: str) -> tuple[Param, Param]:
+    """The parameters of a step that writes FITS files: their folder and the start of their names."""
+    return (Param("folder", "str", folder, "output folder (under the run folder unless absolute)"),
+            Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"))
+
+
+def _prefix(ctx: StepContext, p: dict[str, Any]) -> str:
+    """The start of the names of the files a step writes (its ``prefix``, else the inputs' product name)."""
+    return p["prefix"] or ctx.product or "mrsdask"
+
+
+EXPORT_STEP = StepType("export", EXPORT, _file_params("s3d"), run_export_step,
+                       "s3d FITS files of the cubes built by the cube step before it")
 
 # --------------------------------------------------------------------------- extract
 def run_extract_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
@@ -205,15 +223,13 @@ def run_extract_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
     from mrsdask.extract import extract_cubes
 
     request = from_parameters(ExtractRequest, p)
-    files = extract_cubes(ctx.cube_store, ctx.cubes, ctx.output, p["prefix"] or ctx.product or "mrsdask", request,
-                          announce=ctx.announce)
+    files = extract_cubes(ctx.cube_store, ctx.cubes, ctx.output, _prefix(ctx, p), request, announce=ctx.announce)
     done = "aperture correction " + ("on" if request.apply_apcorr else "off")
     return StepResult(ctx.output, f"{len(files)} x1d file(s) in {ctx.output} ({done})", files)
 
 
 EXTRACT_STEP = StepType("extract", EXPORT, (
-    Param("folder", "str", "x1d", "output folder (under the run folder unless absolute)"),
-    Param("prefix", "str", None, "start of the file names (default: the product name of the inputs)"),
+    *_file_params("x1d"),
     *pipeline_params(ExtractRequest),  # the request's options, declared once in mrsdask.extract.request
 ), run_extract_step, "1-D spectra (x1d FITS) of the cubes built by the cube step before it")
 
@@ -235,17 +251,8 @@ OUTLIER_STEP = StepType("outlier", DETECTOR, pipeline_params(OutlierRequest), ru
 
 
 # --------------------------------------------------------------------------- straylight
-def run_straylight_step(ctx: StepContext, p: dict[str, Any]) -> StepResult:
-    """``straylight``: :func:`mrsdask.straylight.run_straylight` (cross-artifact model) into a new store."""
-    from mrsdask.straylight import run_straylight
-
-    summary = run_straylight(ctx.inputs, ctx.output, from_parameters(StraylightRequest, p), overwrite=True,
-                             progress=ctx.progress)
-    return StepResult(ctx.output, str(summary))
-
-
-STRAYLIGHT_STEP = StepType("straylight", DETECTOR, pipeline_params(StraylightRequest), run_straylight_step,
-                           "stray light: the official cross-artifact model (needs override_mrsxartcorr)")
+STRAYLIGHT_STEP = detector_step("straylight", StraylightRequest, "mrsdask.straylight.run:run_straylight",
+                                "stray light: the official cross-artifact model (needs override_mrsxartcorr)")
 
 
 #: All steps by name.

@@ -7,19 +7,11 @@ store, :func:`correct`), and the options :class:`~mrsdask.straylight.request.Str
 (official ``StraylightStep`` names).
 """
 
-from mrsdask.straylight.request import StraylightRequest
+from mrsdask.lazy import lazy_exports
 
-_LAZY = {"DONE_ATTR", "StraylightSummary", "correct", "corrected_by_the_pipeline", "correct_dataset", "run_straylight", "straylight_summary"}
-
-
-def __getattr__(name: str):
-    """The Dask layer is imported when first used (the options alone load no Dask)."""
-    if name in _LAZY:
-        from mrsdask.straylight import run as _run
-
-        return getattr(_run, name)
-    raise AttributeError(f"module 'mrsdask.straylight' has no attribute {name!r}")
-
-
-__all__ = ["DONE_ATTR", "StraylightRequest", "StraylightSummary", "correct", "correct_dataset",
-           "corrected_by_the_pipeline", "run_straylight", "straylight_summary"]
+# The Dask layer is imported when first used (the options alone load no Dask).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "request": ("StraylightRequest",),
+    "run": ("DONE_ATTR", "StraylightSummary", "correct", "correct_dataset", "corrected_by_the_pipeline",
+            "run_straylight", "straylight_summary"),
+})

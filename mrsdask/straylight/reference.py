@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrsdask.errors import InputError
+from mrsdask.io.reference_files import save_reference, stamp_reference
 from mrsdask.straylight.kernels import PARAMETER_COLUMNS
 
 #: Band tables of the file (model attribute ``<name>_table``, FITS extension ``<NAME>``).
@@ -113,13 +114,6 @@ def write_xartcorr(path: str | os.PathLike, tables: dict[str, np.ndarray], descr
         for c, row in zip(PARAMETER_COLUMNS, values):
             table[c] = row
         setattr(model, f"{name}_table", table)
-    model.meta.instrument.name = "MIRI"
-    model.meta.instrument.detector = "N/A"
-    model.meta.exposure.type = "MIR_MRS"
-    model.meta.reftype = "MRSXARTCORR"
-    model.meta.author = "mrsdask"
-    model.meta.pedigree = "DUMMY"
-    model.meta.useafter = "2000-01-01T00:00:00"
-    model.meta.description = description or "MRSXARTCORR parameters written by mrsdask"
-    model.save(str(path))
-    return str(path)
+    stamp_reference(model, "MRSXARTCORR", description or "MRSXARTCORR parameters written by mrsdask",
+                    exp_type="MIR_MRS", detector="N/A")
+    return save_reference(model, path)

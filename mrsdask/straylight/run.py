@@ -37,6 +37,7 @@ import xarray as xr
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.straylight import kernels
 from mrsdask.straylight.request import StraylightRequest
+from mrsdask.scheduling import Scheduling, detector_result
 
 log = logging.getLogger("mrsdask.straylight")
 
@@ -269,19 +270,8 @@ def run_straylight(inputs_or_dataset: Any, output: str, request: StraylightReque
     return summary
 
 
-def correct(
-    inputs_or_dataset: Any,
-    output: str | None = None,
-    request: StraylightRequest | None = None,
-    *,
-    overwrite: bool = False,
-    progress: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    memory_limit: str | None = None,
-    threads_per_worker: int = 1,
-    **options: Any,
-) -> xr.Dataset:
+def correct(inputs_or_dataset: Any, output: str | None = None, request: StraylightRequest | None = None, *,
+            overwrite: bool = False, scheduling: Scheduling | None = None, **options: Any) -> xr.Dataset:
     """Stray-light correction (official cross-artifact model): a lazy Dataset, or a store written and opened.
 
     The same work as ``mrsdask straylight`` and the pipeline ``straylight`` step, with the same
@@ -297,10 +287,8 @@ def correct(
         The options; keyword ``options`` change its fields.
     overwrite : bool
         Replace a complete store at ``output``.
-    progress : bool
-        Progress bars.
-    scheduler, n_workers, memory_limit, threads_per_worker
-        Where the work runs when ``output`` is given (:func:`mrsdask.scheduling.choose_scheduler`).
+    scheduling : Scheduling, optional
+        Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
     **options
         Fields of :class:`StraylightRequest` by name (``override_mrsxartcorr="xart.fits"``,
         ``clean_showers=True``…).
@@ -317,14 +305,8 @@ def correct(
     """
     from mrsdask.options import request_from
 
+    scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.straylight.correct")
     request = request_from(StraylightRequest, request, "mrsdask.straylight.correct", **options)
     request.check_runnable()
-    if output is None:
-        return correct_dataset(open_straylight_inputs(inputs_or_dataset), request)
-    from mrsdask.scheduling import write_detector_output
-
-    ds = open_straylight_inputs(inputs_or_dataset)
-    return write_detector_output(
-        inputs_or_dataset, output, lambda out: run_straylight(ds, out, request, overwrite=overwrite, progress=progress),
-        overwrite=overwrite, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
-        threads_per_worker=threads_per_worker)
+    return detector_result(inputs_or_dataset, open_straylight_inputs(inputs_or_dataset), request, output,
+                           correct=correct_dataset, run=run_straylight, overwrite=overwrite, scheduling=scheduling)

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from mrsdask.bench.cube import STEAL_WARNING_FRACTION, _report
+from mrsdask.bench.cube import _report
+from mrsdask.bench.monitor import STEAL_WARNING_FRACTION
 from mrsdask.bench.monitor import median_of, run_monitored
 
 

@@ -54,7 +54,16 @@ def check_weighting(weighting: str) -> str:
 
 
 @dataclass(frozen=True)
-class BandPars:
+class Float32Row:
+    """A CUBEPAR table row: every field a number, rounded to float32 as the file stores it."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, as_float32(getattr(self, f.name)))
+
+
+@dataclass(frozen=True)
+class BandPars(Float32Row):
     """CUBEPAR row of one band.
 
     Attributes
@@ -72,14 +81,10 @@ class BandPars:
     spaxelsize: float
     spectralstep: float
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, as_float32(getattr(self, f.name)))
-
 
 @dataclass(frozen=True)
-class MSMPars:
-    """CUBEPAR_MSM row of one band (modified Shepard, 1/r^p weighting).
+class RegionOfInterest(Float32Row):
+    """The regions of interest that start a Shepard-weighting row (CUBEPAR_MSM, CUBEPAR_EMSM).
 
     Attributes
     ----------
@@ -87,43 +92,27 @@ class MSMPars:
         Spatial region of interest [arcsec].
     roispectral : float
         Spectral region of interest [µm].
-    power : float
-        Weighting power p.
-    softrad : float
-        Softening radius [arcsec].
     """
 
     roispatial: float
     roispectral: float
+
+
+@dataclass(frozen=True)
+class MSMPars(RegionOfInterest):
+    """CUBEPAR_MSM row of one band (modified Shepard, 1/r^p weighting): the regions of interest,
+    then the weighting power ``power`` (p) and the softening radius ``softrad`` [arcsec]."""
+
     power: float
     softrad: float
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, as_float32(getattr(self, f.name)))
-
 
 @dataclass(frozen=True)
-class EMSMPars:
-    """CUBEPAR_EMSM row of one band (exponential modified Shepard weighting).
+class EMSMPars(RegionOfInterest):
+    """CUBEPAR_EMSM row of one band (exponential modified Shepard weighting): the regions of
+    interest, then the exponential scale radius ``scalerad`` [arcsec]."""
 
-    Attributes
-    ----------
-    roispatial : float
-        Spatial region of interest [arcsec].
-    roispectral : float
-        Spectral region of interest [µm].
-    scalerad : float
-        Exponential scale radius [arcsec].
-    """
-
-    roispatial: float
-    roispectral: float
     scalerad: float
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, as_float32(getattr(self, f.name)))
 
 
 _MULTI_COLUMNS = ("roispatial", "roispectral", "power", "softrad", "scalerad")

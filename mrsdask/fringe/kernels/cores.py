@@ -149,47 +149,50 @@ def modulated_eval(x, t, seg, coef, freqs, terms, nseg):
 
 
 @numba.njit(cache=True, nogil=True)
-def modulated_solve(x, t, seg, y, w, freqs, terms, nseg):
-    """Weighted least squares of the linear coefficients for fixed frequencies and envelopes.
+def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
+    """ΦᵀWΦ, ΦᵀWy (shape (nl, 1)) and yᵀWy of the modulated model for fixed frequencies.
 
-    Returns the coefficients, χ² and log det(ΦᵀWΦ) (Cholesky; raises LinAlgError if ΦᵀWΦ
-    is not positive definite).
+    Φ itself is written into ``phi`` when it has one row per pixel (pass zero rows to skip it).
     """
     nz = 1 + 2 * int(terms.sum()) if terms.size else 1
     nl = nseg * nz
     a_mat = np.zeros((nl, nl))
-    g = np.zeros(nl)
+    g = np.zeros((nl, 1))
     idx = np.empty(nz, np.int64)
     val = np.empty(nz)
+    keep = phi.shape[0] == x.size
     yy = 0.0
     for i in range(x.size):
         used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val)
         wi = w[i]
         yy += wi * y[i] * y[i]
         for u in range(used):
+            if keep:
+                phi[i, idx[u]] = val[u]
             wu = wi * val[u]
-            g[idx[u]] += wu * y[i]
+            g[idx[u], 0] += wu * y[i]
             for v in range(used):
                 a_mat[idx[u], idx[v]] += wu * val[v]
+    return a_mat, g, yy
+
+
+@numba.njit(cache=True, nogil=True)
+def modulated_solve(x, t, seg, y, w, freqs, terms, nseg):
+    """Weighted least squares of the linear coefficients for fixed frequencies and envelopes.
+
+    Returns the coefficients, χ² and log det(ΦᵀWΦ) (Cholesky; raises LinAlgError if ΦᵀWΦ
+    is not positive definite).
+    """
+    nl = nseg * (1 + 2 * int(terms.sum()) if terms.size else 1)
+    a_mat, g, yy = _normal_equations(x, t, seg, y, w, freqs, terms, nseg, np.zeros((0, nl)))
     chol = np.linalg.cholesky(a_mat)
-    # forward and back substitution
-    z = np.empty(nl)
-    for i in range(nl):
-        acc = g[i]
-        for j in range(i):
-            acc -= chol[i, j] * z[j]
-        z[i] = acc / chol[i, i]
-    coef = np.empty(nl)
-    for i in range(nl - 1, -1, -1):
-        acc = z[i]
-        for j in range(i + 1, nl):
-            acc -= chol[j, i] * coef[j]
-        coef[i] = acc / chol[i, i]
+    z = _forward(chol, g)  # forward and back substitution
+    coef = np.ascontiguousarray(_backward(chol, z)[:, 0])
     logdet = 0.0
     zz = 0.0
     for i in range(nl):
         logdet += 2.0 * math.log(chol[i, i])
-        zz += z[i] * z[i]
+        zz += z[i, 0] * z[i, 0]
     chi = yy - zz
     if chi < 0.0:
         chi = 0.0
@@ -227,24 +230,9 @@ def _backward(low, b):
 @numba.njit(cache=True, nogil=True)
 def base_system(x, t, seg, y, w, freqs, terms, nseg):
     """Dense design matrix Φ, Cholesky factor L of ΦᵀWΦ, u = L⁻¹ΦᵀWy, χ² and log det."""
-    nz = 1 + 2 * int(terms.sum()) if terms.size else 1
-    nl = nseg * nz
+    nl = nseg * (1 + 2 * int(terms.sum()) if terms.size else 1)
     phi = np.zeros((x.size, nl))
-    a_mat = np.zeros((nl, nl))
-    g = np.zeros((nl, 1))
-    idx = np.empty(nz, np.int64)
-    val = np.empty(nz)
-    yy = 0.0
-    for i in range(x.size):
-        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val)
-        wi = w[i]
-        yy += wi * y[i] * y[i]
-        for u in range(used):
-            phi[i, idx[u]] = val[u]
-            wu = wi * val[u]
-            g[idx[u], 0] += wu * y[i]
-            for v in range(used):
-                a_mat[idx[u], idx[v]] += wu * val[v]
+    a_mat, g, yy = _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi)
     low = np.linalg.cholesky(a_mat)
     u_vec = np.ascontiguousarray(_forward(low, g)[:, 0])
     chi = yy
