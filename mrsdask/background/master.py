@@ -168,6 +168,7 @@ def cube_background_spectra(
     sigma: float = 3.0,
     maxiters: int = 5,
     progress: bool = False,
+    cubepar: str | None = None,
 ) -> list[BackgroundSpectrum]:
     """Build cubes of the background exposures and extract their BACKGROUND spectra.
 
@@ -187,6 +188,8 @@ def cube_background_spectra(
         Clipping of each plane.
     progress : bool
         Progress bars of the cube builder.
+    cubepar : str, optional
+        Official CUBEPAR reference file of the cubes (default the shipped FLT-9 values).
 
     Returns
     -------
@@ -194,6 +197,7 @@ def cube_background_spectra(
         One per cube, weighted by the exposure time of its exposure(s).
     """
     from mrsdask.cube.builder import build_cubes, open_cube
+    from mrsdask.cube.cubepars import read_cubepar
     from mrsdask.cube.plan import CubeRequest
 
     _, background = exposure_roles(ds)
@@ -201,6 +205,7 @@ def cube_background_spectra(
         raise InputError("no background exposure in the input (association exptype 'background'); "
                          "give background x1d files or a user background spectrum instead")
     request = request or CubeRequest(output_type="band")
+    cubepars = read_cubepar(str(cubepar)) if cubepar else None  # read (and checked) once, before any build
     names = [str(v) for v in ds["filename"].values]
     exptime = np.asarray(ds["exptime"].values, dtype=np.float64)
     groups = [[j] for j in background] if per_exposure else [background]
@@ -215,7 +220,7 @@ def cube_background_spectra(
             stem = names[group[0]].rsplit(".fits", 1)[0] if len(group) == 1 else "background"
             root = os.path.join(root_dir, f"{stem}_bkgcubes.zarr")
             try:
-                cubes = build_cubes(relabelled, root, request, progress=progress, overwrite=True)
+                cubes = build_cubes(relabelled, root, request, cubepars, progress=progress, overwrite=True)
             except ParameterError as exc:
                 log.warning("background exposure(s) %s: no cube (%s)", [names[i] for i in group], exc)
                 continue

@@ -73,6 +73,9 @@ class BackgroundRequest:
     combine_errors: bool = option(
         True, "pixel: add the background ERR in quadrature to the science ERR (the official step does not)",
         kind="bool")
+    cubepar: str | None = option(
+        None, "master: official CUBEPAR reference file of the cubes built from background exposures (default "
+        "the shipped FLT-9 values)", kind="str", input_file=True, metavar="FILE")
     keep_background: bool = option(False, "keep the background exposures in the output", kind="bool")
     force_subtract: bool = option(False, "subtract again from data already background-subtracted", kind="bool",
                                   aliases=("force",), flag_aliases=("--force",))
@@ -87,6 +90,8 @@ class BackgroundRequest:
         if self.maxiters is not None and (isinstance(self.maxiters, bool) or not isinstance(self.maxiters, int)
                                           or self.maxiters < 1):
             raise ParameterError(f"maxiters {self.maxiters!r}: give 1 or more iterations (or none: until converged)")
+        if self.cubepar and self.method != "master":
+            raise ParameterError("cubepar needs method='master' (the pixel method builds no cube)")
         if self.save_master and self.method != "master":
             raise ParameterError("save_master needs method='master' (the pixel method has no 1-D spectrum)")
 
@@ -95,4 +100,4 @@ class BackgroundRequest:
         return {"method": self.method, "user_background": self.user_background, "save_master": self.save_master,
                 "save_2d": self.save_2d, "median_kernel": self.median_kernel, "sigma": float(self.sigma),
                 "maxiters": self.maxiters, "combine_errors": self.combine_errors,
-                "keep_background": self.keep_background, "force": self.force_subtract}
+                "keep_background": self.keep_background, "force": self.force_subtract, "cubepar": self.cubepar}

@@ -204,6 +204,7 @@ def subtract_background(
     save_2d: bool = False,
     cube_request=None,
     cube_workdir: str | None = None,
+    cubepar: str | None = None,
     per_exposure: bool = True,
     force: bool = False,
     progress: bool = False,
@@ -247,6 +248,9 @@ def subtract_background(
         for name in summary.unchanged:
             log.warning("pixel background: %s has no background exposure of its setting; left unchanged", name)
     else:
+        if cubepar and (user_background is not None or background_x1d):
+            log.warning("master background: cubepar %s is not used: no background cube is built from a %s",
+                        cubepar, "user spectrum" if user_background is not None else "background x1d file")
         if user_background is not None:
             master = (user_background if isinstance(user_background, bspec.BackgroundSpectrum)
                       else bspec.read_spectrum(str(user_background)))
@@ -270,7 +274,8 @@ def subtract_background(
                                  "user background spectrum")
             log.info("master background: building cubes of %d background exposure(s): %s",
                      len(background), ", ".join(_names(ds, background)))
-            spectra = cube_background_spectra(ds, cube_workdir, cube_request, per_exposure, progress=progress)
+            spectra = cube_background_spectra(ds, cube_workdir, cube_request, per_exposure, progress=progress,
+                                              cubepar=cubepar)
             master = bspec.combine(spectra, median_kernel)
             summary.source = (f"extended-source extraction (3-sigma clipped mean per plane) of cubes of "
                               f"{len(background)} background exposure(s), combined by exposure time")
@@ -342,6 +347,7 @@ def run_background(
     keep_background: bool = False,
     cube_request=None,
     cube_workdir: str | None = None,
+    cubepar: str | None = None,
     per_exposure: bool = True,
     force: bool = False,
     overwrite: bool = False,
@@ -384,6 +390,9 @@ def run_background(
         cubes, drizzle).
     cube_workdir : str, optional
         Keep those cubes there (default: a temporary folder, removed).
+    cubepar : str, optional
+        Master method from background exposures: the official CUBEPAR reference file their
+        cubes are built with (default the shipped FLT-9 values), as ``mrsdask cube --cubepar``.
     per_exposure : bool
         Master method: one cube set per background exposure (default), else one for all.
     force : bool
@@ -407,7 +416,7 @@ def run_background(
         inputs_or_dataset, method, user_background=user_background, save_master=save_master,
         median_kernel=median_kernel, sigma=sigma, maxiters=maxiters, combine_errors=combine_errors,
         keep_background=keep_background, save_2d=save_2d, cube_request=cube_request,
-        cube_workdir=cube_workdir, per_exposure=per_exposure, force=force, progress=progress,
+        cube_workdir=cube_workdir, cubepar=cubepar, per_exposure=per_exposure, force=force, progress=progress,
     )
     if output_store is not None:
         write_background_store(out, output_store, overwrite=overwrite, progress=progress)

@@ -115,3 +115,30 @@ def test_run_background_store_roundtrip(mixed, tmp_path):
     with pytest.raises(MrsdaskError, match="not a zarr store"):  # refused before any work
         run_background(small, str(folder), method="pixel", overwrite=True)
     assert (folder / "precious.txt").exists()
+
+
+def test_master_background_cubes_use_the_cubepar_given(sim_1a, tmp_path):
+    """--cubepar / cubepar=: the background cubes are built with that CUBEPAR (a coarser 1A
+    spectral step gives a coarser background spectrum); refused for the pixel method."""
+    import dataclasses
+
+    from mrsdask.background.master import cube_background_spectra
+    from mrsdask.background.request import BackgroundRequest
+    from mrsdask.cube.cubepars import default_cubepars, write_cubepar
+    from mrsdask.cube.plan import CubeRequest
+    from mrsdask.io.detector_store import open_cal
+
+    ds = open_cal([str(sim_1a.cal_files[0])])
+    ds = ds.assign_coords(exptype=("exposure", np.array(["background"])))
+    pars = default_cubepars()
+    coarse = dataclasses.replace(pars.bands["1A"], spectralstep=pars.bands["1A"].spectralstep * 4)
+    path = write_cubepar(dataclasses.replace(pars, bands={**pars.bands, "1A": coarse}), tmp_path / "coarse.fits")
+    window = CubeRequest(output_type="band", channels=(1,), wavemin=5.30, wavemax=5.36)
+    with dask.config.set(scheduler="threads"):
+        (default,) = cube_background_spectra(ds, request=window)
+        (given,) = cube_background_spectra(ds, request=window, cubepar=str(path))
+    step = np.median(np.diff(default.wavelength))
+    assert np.median(np.diff(given.wavelength)) == pytest.approx(4 * step, rel=1e-3)
+    with pytest.raises(ParameterError, match="cubepar needs method='master'"):
+        BackgroundRequest(method="pixel", cubepar=str(path))
+    assert BackgroundRequest(method="master", cubepar=str(path)).run_arguments()["cubepar"] == str(path)
