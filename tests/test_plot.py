@@ -18,7 +18,7 @@ def test_images_and_spectra_show_their_data(window_cube_1a, tmp_path, capsys):
 
     store, name = window_cube_1a
     assert main(["extract", store, "--x1d", str(tmp_path / "x1d"), "--no-spectral-leak"]) == 0
-    x1d = str(tmp_path / "x1d" / f"mrsdask_{name}_x1d.fits")
+    x1d = str(tmp_path / "x1d" / f"{open_cube(store, name).attrs['product_name']}_{name}_x1d.fits")
     assert main(["plot", store, "--png", str(tmp_path / "png"), "--x1d", x1d]) == 0
     image, spectra = tmp_path / "png" / f"{name}_image.png", tmp_path / "png" / "spectra.png"
     assert image.stat().st_size > 10_000 and spectra.stat().st_size > 10_000
