@@ -3,13 +3,13 @@
 * :func:`to_spectral_cube` — a cube Dataset (a store's, an s3d's or a cut-out of either) as a
   ``SpectralCube`` (``DaskSpectralCube`` when the Dataset is lazy); behind
   ``cube.mrs.to_spectral_cube()``.
-* :func:`read_s3d` — an ``s3d`` file as a ``SpectralCube``; importing this module registers it as
-  the format ``"mrsdask-s3d"`` of ``SpectralCube.read``::
+* :func:`read_s3d` — an ``s3d`` file as a ``SpectralCube``; importing this module registers it
+  with ``SpectralCube.read`` (:func:`register`): as the format ``"mrsdask-s3d"`` for any s3d,
+  and by itself for a multi-channel one::
 
-      import mrsdask.query.spectral_cube  # registers format "mrsdask-s3d"
+      import mrsdask.query.spectral_cube  # registers the reader
       from spectral_cube import SpectralCube
-      cube = SpectralCube.read("jw01523-o003_t002_miri_ch1-2-3-4-shortmediumlong_s3d.fits",
-                               format="mrsdask-s3d")
+      cube = SpectralCube.read("jw01523-o003_t002_miri_ch1-2-3-4-shortmediumlong_s3d.fits")
 
 ``SpectralCube.read(path)`` with its default ``fits`` reader opens band and channel s3d files,
 but not the multi-channel cube of the official pipeline or of ``mrsdask export``: its
@@ -138,8 +138,9 @@ def read_s3d(filename, use_dask: bool = False, target_cls=None, **kwargs):
 
     Parameters
     ----------
-    filename : str or path-like
-        A local ``*_s3d.fits`` written by the official ``CubeBuildStep`` or ``mrsdask export``.
+    filename : str, path-like or file object
+        A local ``*_s3d.fits`` written by the official ``CubeBuildStep`` or ``mrsdask export``
+        (a file object opened on it: its ``name``).
     use_dask : bool
         A ``DaskSpectralCube`` reading blocks of planes on demand; default a ``SpectralCube``.
     target_cls, **kwargs
@@ -151,21 +152,50 @@ def read_s3d(filename, use_dask: bool = False, target_cls=None, **kwargs):
     """
     from mrsdask.io.s3d import open_s3d
 
-    cube = open_s3d(str(filename))
+    path = getattr(filename, "name", filename)  # astropy's registry may hand over the file it opened
+    cube = open_s3d(str(path))
     if not use_dask:
         cube = cube.load()
     return to_spectral_cube(cube)
 
 
+def is_tabular_s3d(path) -> bool:
+    """True for a FITS file whose SCI extension is a cube with a ``WAVE-TAB`` axis (a multi s3d)."""
+    from astropy.io import fits
+
+    try:
+        header = fits.getheader(str(path), "SCI")
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return header.get("NAXIS") == 3 and str(header.get("CTYPE3", "")).startswith("WAVE-TAB")
+
+
 def register() -> None:
-    """Register :func:`read_s3d` as ``SpectralCube.read(..., format="mrsdask-s3d")`` (idempotent)."""
+    """Register :func:`read_s3d` with ``SpectralCube.read`` (idempotent).
+
+    As the format ``"mrsdask-s3d"`` for any s3d, and found by itself for a multi (``WAVE-TAB``)
+    s3d: ``SpectralCube.read(path)`` then reads it here, and spectral-cube's own ``fits``
+    reader, which cannot read such a file, no longer claims it. Nothing else changes.
+    """
     from astropy.io import registry
 
     _spectral_cube_classes()  # a clear message when spectral-cube is missing
+    from spectral_cube.io.fits import is_fits
     from spectral_cube.spectral_cube import BaseSpectralCube  # the class SpectralCube.read dispatches on
 
-    if FORMAT not in registry.get_formats(BaseSpectralCube, "Read")["Format"]:
-        registry.register_reader(FORMAT, BaseSpectralCube, read_s3d)
+    if FORMAT in registry.get_formats(BaseSpectralCube, "Read")["Format"]:
+        return
+
+    def tabular(origin, filepath, fileobj, *args, **kwargs) -> bool:
+        return origin == "read" and filepath is not None and is_fits(origin, filepath, fileobj, *args, **kwargs) \
+            and is_tabular_s3d(filepath)
+
+    def fits_but_not_tabular(origin, filepath, fileobj, *args, **kwargs) -> bool:
+        return is_fits(origin, filepath, fileobj, *args, **kwargs) and not tabular(origin, filepath, fileobj)
+
+    registry.register_reader(FORMAT, BaseSpectralCube, read_s3d)
+    registry.register_identifier(FORMAT, BaseSpectralCube, tabular)
+    registry.register_identifier("fits", BaseSpectralCube, fits_but_not_tabular, force=True)
 
 
 register()

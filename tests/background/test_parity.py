@@ -46,25 +46,30 @@ def _max_rel(ours, official):
 
 @pytest.fixture(scope="module")
 def many_backgrounds(sim_1a3a, tmp_path_factory):
-    """10 background exposures of setting 12A: the simulated one with fresh noise and outliers."""
-    from stdatamodels.jwst.datamodels import IFUImageModel
+    """10 background exposures of setting 12A: the simulated one with fresh noise and outliers.
+
+    Copies of the file with SCI and DQ replaced in place (astropy), not re-saved through the
+    data model: the same files for both sides, without re-serialising the gwcs ten times."""
+    import shutil
+
+    from astropy.io import fits
 
     folder = tmp_path_factory.mktemp("many_bkg")
     source = _by_setting(sim_1a3a.background_files, "12A")[0]
     rng = np.random.default_rng(42)
+    base, dq = fits.getdata(source, "SCI"), fits.getdata(source, "DQ")
     out = []
-    with IFUImageModel(source) as model:
-        base = model.data.copy()
-        for i in range(10):
-            data = base + rng.normal(0.0, 0.3, base.shape).astype(np.float32)
-            hit = rng.random(base.shape) < 0.02
-            data[hit] += rng.uniform(10, 100, hit.sum()).astype(np.float32)
-            model.data = data
-            model.dq = np.where(rng.random(base.shape) < 0.001, 4, model.dq).astype(np.uint32)
-            path = folder / f"many_12A_bkg{i:02d}_cal.fits"
-            model.meta.filename = path.name
-            model.save(str(path))
-            out.append(str(path))
+    for i in range(10):
+        data = base + rng.normal(0.0, 0.3, base.shape).astype(np.float32)
+        hit = rng.random(base.shape) < 0.02
+        data[hit] += rng.uniform(10, 100, hit.sum()).astype(np.float32)
+        path = folder / f"many_12A_bkg{i:02d}_cal.fits"
+        shutil.copyfile(source, path)
+        with fits.open(path, mode="update") as hdul:
+            hdul["SCI"].data = data.astype(np.float32)
+            hdul["DQ"].data = np.where(rng.random(base.shape) < 0.001, 4, dq).astype(np.uint32)
+            hdul[0].header["FILENAME"] = path.name
+        out.append(str(path))
     return out
 
 

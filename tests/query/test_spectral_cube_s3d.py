@@ -30,13 +30,17 @@ def test_spectral_cube_reads_the_multi_s3d_as_the_official_reader(multi_s3d):
     from spectral_cube import SpectralCube
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
-    import mrsdask.query.spectral_cube  # noqa: F401  (registers the format)
+    import mrsdask.query.spectral_cube  # noqa: F401  (registers the reader)
 
     cube, path = multi_s3d
     lam = cube["wavelength"].values
-    with pytest.raises(ValueError, match="-TAB"):  # why the bridge exists: the default reader fails
-        SpectralCube.read(path, hdu="SCI")
-    sc = SpectralCube.read(path, format="mrsdask-s3d")
+    from spectral_cube.io.fits import load_fits_cube
+
+    with pytest.raises(ValueError, match="-TAB"):  # why the bridge exists: spectral-cube's fits reader fails
+        load_fits_cube(path, hdu="SCI")
+    sc = SpectralCube.read(path)  # found by itself once mrsdask.query.spectral_cube is imported
+    explicit = SpectralCube.read(path, format="mrsdask-s3d")
+    np.testing.assert_array_equal(explicit.spectral_axis, sc.spectral_axis)
     assert sc.wcs.wcs.ctype[2] == "WAVE-TAB" and sc.unit == u.MJy / u.sr
     np.testing.assert_allclose(sc.spectral_axis.to_value(u.um), lam, rtol=1e-7)
     sci, dq = cube["sci"].values, cube["dq"].values
@@ -60,3 +64,21 @@ def test_spectral_cube_reads_the_multi_s3d_as_the_official_reader(multi_s3d):
     lazy = cube.mrs.to_spectral_cube()
     np.testing.assert_allclose(lazy.spectral_axis.to_value(u.um), lam, rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(lazy.filled_data[:].value)[good], sci[good])
+
+
+def test_band_s3d_files_still_go_to_spectral_cubes_own_reader(window_cube_1a, tmp_path):
+    """The registration claims only tabular s3d files: a band s3d is read by spectral-cube's fits reader."""
+    import astropy.units as u
+    from spectral_cube import SpectralCube
+
+    import mrsdask.query.spectral_cube as bridge
+    from mrsdask.cube.export import write_s3d
+    from mrsdask.cube.reader import open_cube
+
+    store, name = window_cube_1a
+    cube = open_cube(store, name).isel(wavelength=slice(0, 40))
+    path = write_s3d(cube, str(tmp_path / "band_s3d.fits"))
+    assert not bridge.is_tabular_s3d(path)
+    sc = SpectralCube.read(path, hdu="SCI")
+    assert sc.wcs.wcs.ctype[2] == "WAVE"
+    np.testing.assert_allclose(sc.spectral_axis.to_value(u.um), cube["wavelength"].values, rtol=1e-6)
