@@ -51,11 +51,26 @@ PLANE_OUTPUTS = {"background": np.float64, "background_error": np.float64, "npix
 # --------------------------------------------------------------------------- 1-D → 2-D
 @functools.lru_cache(maxsize=6)
 def nominal_wavelength_range(setting: str) -> tuple[float, float]:
-    """(min, max) pixel wavelength (µm) of a detector setting, from the shipped reference models."""
-    from mrsdask.instrument.geometry import reference_geometry
+    """(min, max) pixel wavelength (µm) of a detector setting, from the shipped reference models.
 
-    lam = reference_geometry(setting)["wavelength"]
-    return float(np.nanmin(lam)), float(np.nanmax(lam))
+    Only the wavelength model of each slice is evaluated (what
+    :func:`~mrsdask.instrument.geometry.reference_geometry` gives as ``wavelength``, the same
+    numbers): the distortion file and the α, β and edge evaluations took ~3 s a setting, paid
+    on the client before any task of the step could start.
+    """
+    from stdatamodels.jwst.datamodels import SpecwcsModel
+
+    from mrsdask.instrument import reference
+
+    smap = reference.slice_map(setting)
+    lo, hi = np.inf, -np.inf
+    with SpecwcsModel(str(reference.specwcs_file(setting))) as spec:
+        for i, number in enumerate(spec.slices):
+            ys, xs = np.nonzero(smap == number)
+            if ys.size:  # the specwcs model of a slice takes (y, x), as reference_geometry wires it
+                lam = spec.model[i](ys.astype(np.float64), xs.astype(np.float64))
+                lo, hi = min(lo, float(np.nanmin(lam))), max(hi, float(np.nanmax(lam)))
+    return lo, hi
 
 
 def check_coverage(ds: xr.Dataset, spectrum: BackgroundSpectrum, indices: list[int]) -> list[str]:
