@@ -14,7 +14,8 @@ next worker, which dies the same way). Two kinds of task matter:
 
 What a task may use is the smallest worker's limit × the pause fraction, less the worker's
 own footprint (:data:`WORKER_BASELINE_BYTES`: Python, numpy, jwst/gwcs, the numba kernels,
-the cached detector-frame geometry), shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
+the cached detector-frame geometry; or what the worker holds outside Dask's data when that is
+more, :func:`held_memory`, e.g. after earlier pipeline steps), shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
 detector, 2 × 0.38 M channel-1 pixels): worker after imports 231 MB RSS; pixel-table task
 +238 MB peak; 1024-plane slab of a 51 × 39 cube 243 MB traced (93 MB of voxels, 0.75 M rows).
 """
