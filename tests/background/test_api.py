@@ -115,3 +115,26 @@ def test_run_background_store_roundtrip(mixed, tmp_path):
     with pytest.raises(MrsdaskError, match="not a zarr store"):  # refused before any work
         run_background(small, str(folder), method="pixel", overwrite=True)
     assert (folder / "precious.txt").exists()
+
+
+def test_nominal_wavelength_range_is_that_of_the_reference_geometry_and_kept_in_the_cache(tmp_path, monkeypatch):
+    """The coverage check's ranges: the wavelength models alone give the reference geometry's
+    extremes; a later process reads them from the cache folder without opening the models."""
+    import numpy as np
+
+    from mrsdask.background import master
+    from mrsdask.instrument.geometry import reference_geometry
+
+    monkeypatch.setenv("MRSDASK_CACHE", str(tmp_path))
+    master.nominal_wavelength_range.cache_clear()
+    lam = reference_geometry("34A")["wavelength"]
+    assert master.nominal_wavelength_range("34A") == (float(np.nanmin(lam)), float(np.nanmax(lam)))
+    assert (tmp_path / master.RANGES_CACHE).exists()
+    master.nominal_wavelength_range.cache_clear()  # as in a new process
+
+    def opened(*args):
+        raise AssertionError("the reference file was opened although its range is in the cache")
+
+    monkeypatch.setattr(master, "_wavelength_range", opened)
+    assert master.nominal_wavelength_range("34A") == (float(np.nanmin(lam)), float(np.nanmax(lam)))
+    master.nominal_wavelength_range.cache_clear()
