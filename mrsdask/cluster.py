@@ -35,6 +35,9 @@ WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOL
 #: Worker preload module of local clusters (:mod:`mrsdask.preload`): the task modules imported at
 #: worker start rather than in the first task.
 WORKER_PRELOAD = "mrsdask.preload"
+#: Worker preload of every local cluster (:mod:`mrsdask.release`): returns a worker's free heap
+#: when it nears its memory limit, so that a worker does not stay paused on memory it freed.
+WORKER_TRIM_PRELOAD = "mrsdask.release"
 #: Smallest worker memory limit that gets the preload (~230 MB of modules): below it a worker
 #: cannot hold a pixel-table task next to them either (see mrsdask.cube.memory).
 PRELOAD_MIN_MEMORY = 600 * 2**20
@@ -216,7 +219,7 @@ def dask_client(
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
     # Small workers skip the preload: they could not run a pixel-table task anyway, and the
     # preloaded modules would get them killed before the build's memory check can say so.
-    preload = [WORKER_PRELOAD] if limit is None or limit >= PRELOAD_MIN_MEMORY else []
+    preload = [WORKER_TRIM_PRELOAD] + ([WORKER_PRELOAD] if limit is None or limit >= PRELOAD_MIN_MEMORY else [])
     # The nannies are created in the background by scale(): the environment settings must stay
     # in the configuration for as long as the cluster may start (or restart) workers.
     with dask.config.set(environ):

@@ -32,5 +32,9 @@ def warm_up() -> float:
 
 
 def dask_setup(worker) -> None:
-    """Called by Dask when the worker starts (the preload protocol)."""
+    """Called by Dask when the worker starts (the preload protocol); also installs
+    :func:`mrsdask.release.install_auto_trim` (once), for clusters that name only this preload."""
+    from mrsdask.release import install_auto_trim
+
+    install_auto_trim(worker)
     log.info("mrsdask preload: worker ready for mrsdask tasks in %.1f s", warm_up())

@@ -49,13 +49,61 @@ PLANE_OUTPUTS = {"background": np.float64, "background_error": np.float64, "npix
 
 
 # --------------------------------------------------------------------------- 1-D → 2-D
+#: File in :func:`mrsdask.instrument.reference.cache_dir` keeping :func:`nominal_wavelength_range`
+#: of each setting, by the name, size and time of its reference file.
+RANGES_CACHE = "nominal_wavelength_ranges.json"
+
+
 @functools.lru_cache(maxsize=6)
 def nominal_wavelength_range(setting: str) -> tuple[float, float]:
-    """(min, max) pixel wavelength (µm) of a detector setting, from the shipped reference models."""
-    from mrsdask.instrument.geometry import reference_geometry
+    """(min, max) pixel wavelength (µm) of a detector setting, from the shipped reference models.
 
-    lam = reference_geometry(setting)["wavelength"]
-    return float(np.nanmin(lam)), float(np.nanmax(lam))
+    Only the wavelength model of each slice is evaluated (what
+    :func:`~mrsdask.instrument.geometry.reference_geometry` gives as ``wavelength``, the same
+    numbers), and the result is kept in the cache folder (:data:`RANGES_CACHE`): opening the
+    models cost ~3 s a setting (1 s for the wavelength model alone), paid on the client before
+    any task of the step could start.
+    """
+    import json
+
+    from mrsdask.instrument import reference
+
+    path = reference.specwcs_file(setting)
+    info = path.stat()
+    key = f"{setting}:{path.name}:{info.st_size}:{info.st_mtime_ns}"
+    cache = reference.cache_dir() / RANGES_CACHE
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key][0]), float(known[key][1])
+    found = _wavelength_range(setting, str(path))
+    known[key] = list(found)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:  # another process may write it too: each writes whole, the last one stays
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, cache)
+    except OSError as exc:
+        log.debug("cannot keep the wavelength ranges in %s: %s", cache, exc)
+    return found
+
+
+def _wavelength_range(setting: str, specwcs: str) -> tuple[float, float]:
+    """(min, max) of the wavelength models of a specwcs file over their slices' pixels."""
+    from stdatamodels.jwst.datamodels import SpecwcsModel
+
+    from mrsdask.instrument import reference
+
+    smap = reference.slice_map(setting)
+    lo, hi = np.inf, -np.inf
+    with SpecwcsModel(specwcs) as spec:
+        for i, number in enumerate(spec.slices):
+            ys, xs = np.nonzero(smap == number)
+            if ys.size:  # the specwcs model of a slice takes (y, x), as reference_geometry wires it
+                lam = spec.model[i](ys.astype(np.float64), xs.astype(np.float64))
+                lo, hi = min(lo, float(np.nanmin(lam))), max(hi, float(np.nanmax(lam)))
+    return lo, hi
 
 
 def check_coverage(ds: xr.Dataset, spectrum: BackgroundSpectrum, indices: list[int]) -> list[str]:

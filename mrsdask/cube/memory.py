@@ -14,7 +14,8 @@ next worker, which dies the same way). Two kinds of task matter:
 
 What a task may use is the smallest worker's limit × the pause fraction, less the worker's
 own footprint (:data:`WORKER_BASELINE_BYTES`: Python, numpy, jwst/gwcs, the numba kernels,
-the cached detector-frame geometry), shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
+the cached detector-frame geometry; or what the worker holds outside Dask's data when that is
+more, :func:`held_memory`, e.g. after earlier pipeline steps), shared by the worker's threads. Numbers measured on the simulated 12A exposures (1024 × 1032
 detector, 2 × 0.38 M channel-1 pixels): worker after imports 231 MB RSS; pixel-table task
 +238 MB peak; 1024-plane slab of a 51 × 39 cube 243 MB traced (93 MB of voxels, 0.75 M rows).
 """
@@ -72,17 +73,20 @@ class TaskBudget:
     limit: int
     threads: int = 1
     fraction: float = 0.8
+    #: What the worker holds without any task: :data:`WORKER_BASELINE_BYTES` for a fresh one,
+    #: more for a worker that earlier steps have run on (:func:`task_budget` measures it).
+    baseline: int = WORKER_BASELINE_BYTES
 
     @property
     def per_task(self) -> int:
         """Bytes one task may use (can be negative: the worker alone does not fit)."""
-        return int((self.limit * self.fraction - WORKER_BASELINE_BYTES) / max(1, self.threads))
+        return int((self.limit * self.fraction - self.baseline) / max(1, self.threads))
 
     def describe(self) -> str:
         """The numbers, in words."""
         left = (f"{format_bytes(self.per_task)} per task" if self.per_task > 0 else "nothing for tasks")
         return (f"the smallest worker memory limit is {format_bytes(self.limit)} ({self.threads} thread{'s' if self.threads > 1 else ''}); Dask pauses "
-                f"a worker at {self.fraction:.0%} of it and the worker itself takes ~{format_bytes(WORKER_BASELINE_BYTES)}, "
+                f"a worker at {self.fraction:.0%} of it and the worker itself takes ~{format_bytes(self.baseline)}, "
                 f"which leaves {left}")
 
 
@@ -111,26 +115,48 @@ def task_budget(client) -> TaskBudget | None:
             return None
         return TaskBudget(int(limit), int(dask.config.get("num_workers", None) or 1), usable_fraction())
     try:
-        workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
+        workers = client.scheduler_info(n_workers=-1)["workers"]
     except Exception:
         return None
     tight = None
     fraction = usable_fraction()
-    for w in workers:
+    held = held_memory(client)
+    for address, w in workers.items():
         limit = int(w.get("memory_limit") or 0)
         if limit <= 0:
             continue
-        budget = TaskBudget(limit, int(w.get("nthreads") or 1), fraction)
+        baseline = max(WORKER_BASELINE_BYTES, held.get(address, 0))
+        budget = TaskBudget(limit, int(w.get("nthreads") or 1), fraction, baseline)
         if tight is None or budget.per_task < tight.per_task:
             tight = budget
     return tight
+
+
+def _held_by_worker(dask_worker=None) -> int:
+    """Resident memory of this worker less what Dask manages in it (its data), bytes."""
+    from mrsdask.release import rss_bytes
+
+    return max(0, rss_bytes() - int(getattr(getattr(dask_worker, "state", None), "nbytes", 0) or 0))
+
+
+def held_memory(client) -> dict[str, int]:
+    """By worker address: memory each worker holds outside Dask's data (its unmanaged memory), now.
+
+    Measured rather than assumed: earlier steps leave imported modules, compiled kernels and
+    caches behind, and a plan that counts only a fresh worker's footprint can fill a worker
+    past Dask's pause fraction. Empty if the workers cannot be asked.
+    """
+    try:
+        return {address: int(v) for address, v in client.run(_held_by_worker).items()}
+    except Exception:
+        return {}
 
 
 def check_pixel_tables(n_tasks: int, budget: TaskBudget | None) -> None:
     """Fail early if one exposure's pixel-table task cannot fit in a worker."""
     if not n_tasks or budget is None or PIXEL_TABLE_TASK_BYTES <= budget.per_task:
         return
-    need = PIXEL_TABLE_TASK_BYTES + WORKER_BASELINE_BYTES
+    need = PIXEL_TABLE_TASK_BYTES + budget.baseline
     raise ParameterError(
         f"not enough worker memory: a pixel-table task (one exposure's full per-pixel geometry) needs "
         f"about {format_bytes(PIXEL_TABLE_TASK_BYTES)}, but {budget.describe()}; give each worker at least "
@@ -208,12 +234,12 @@ def fit_slabs(spec, budget: TaskBudget | None, explicit: bool):
         one = slab_task_bytes(spec, 1)
         raise ParameterError(
             f"not enough worker memory: {detail}; even a 1-plane slab needs {format_bytes(one)}: give each worker "
-            f"at least {format_bytes((one * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)} (--memory-limit)"
+            f"at least {format_bytes((one * budget.threads + budget.baseline) / budget.fraction)} (--memory-limit)"
         )
     if explicit:
         raise ParameterError(
             f"not enough worker memory: {detail}; pass --slab-planes {best} (or fewer) or a larger "
-            f"--memory-limit (at least {format_bytes((need * budget.threads + WORKER_BASELINE_BYTES) / budget.fraction)})"
+            f"--memory-limit (at least {format_bytes((need * budget.threads + budget.baseline) / budget.fraction)})"
         )
     import logging
 

@@ -1,7 +1,7 @@
 """Detector stacks: open level-2 FITS lazily, write and read zarr detector stores, export FITS.
 
 * :func:`open_cal` — a lazy detector Dataset from cal/rate files, globs or associations; pixel
-  planes are read and per-pixel geometry computed from each file's own WCS, chunk by chunk,
+  planes are read and per-pixel geometry computed from each file's own WCS, exposure by exposure,
   only when computed.
 * :func:`write_detector_store` — ingest to zarr (local or ``s3://``) in parallel; the store is
   marked complete only when every chunk is written.
@@ -103,7 +103,7 @@ def open_cal(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Data
     inputs : list of str
         ``cal``/``rate`` FITS paths or URLs, globs, or official association JSON files.
     chunk_rows : int
-        Rows per chunk (the geometry is computed per chunk).
+        Rows per chunk of the variables (the geometry is computed per exposure, then cut).
 
     Returns
     -------
@@ -122,27 +122,23 @@ def open_cal(inputs: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> xr.Data
 def _dataset_from_infos(infos: list[calfits.ExposureInfo], chunk_rows: int) -> xr.Dataset:
     sci, err, dq = [], [], []
     geometry: dict[str, list] = {name: [] for name in dmodel.GEOMETRY_VARS}
-    row_starts = list(range(0, NY, chunk_rows))
     for info in infos:
         planes = dask.delayed(_planes, pure=True)(info.path, dask_key_name=f"planes-{info.path}")
         for out, idx, dtype in ((sci, 0, np.float32), (err, 1, np.float32), (dq, 2, np.uint32)):
             arr = da.from_delayed(planes[idx], shape=(NY, NX), dtype=dtype)
             out.append(arr.rechunk((chunk_rows, NX))[None])
-        blocks: dict[str, list] = {name: [] for name in dmodel.GEOMETRY_VARS}
-        for y0 in row_starts:
-            y1 = min(NY, y0 + chunk_rows)
-            geom = dask.delayed(geometry_rows, pure=True)(info.path, y0, y1)
-            for name in dmodel.GEOMETRY_VARS:
-                if name.startswith("corner_"):
-                    shape, dtype = (4, y1 - y0, NX), np.float64
-                elif name == "slice":
-                    shape, dtype = (y1 - y0, NX), np.int16
-                else:
-                    shape, dtype = (y1 - y0, NX), np.float64
-                blocks[name].append(da.from_delayed(geom[name], shape=shape, dtype=dtype))
+        # One geometry task per exposure, cut into the row chunks afterwards: a task per chunk
+        # needed the setting's detector-frame geometry (:func:`channel_frame`) in every chunk,
+        # and with the exposures of several settings interleaved on a worker its cache kept
+        # missing (36 evaluations of a channel frame for 8 exposures of 2 settings, instead of 4).
+        geom = dask.delayed(geometry_rows, pure=True)(info.path, 0, NY)
         for name in dmodel.GEOMETRY_VARS:
-            axis = 1 if name.startswith("corner_") else 0
-            geometry[name].append(da.concatenate(blocks[name], axis=axis)[None])
+            if name.startswith("corner_"):
+                shape, chunks, dtype = (4, NY, NX), (4, chunk_rows, NX), np.float64
+            else:
+                shape, chunks = (NY, NX), (chunk_rows, NX)
+                dtype = np.int16 if name == "slice" else np.float64
+            geometry[name].append(da.from_delayed(geom[name], shape=shape, dtype=dtype).rechunk(chunks)[None])
     data_vars = {
         "sci": (("exposure", "y", "x"), da.concatenate(sci)),
         "err": (("exposure", "y", "x"), da.concatenate(err)),

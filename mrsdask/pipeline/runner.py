@@ -20,6 +20,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from mrsdask.errors import InputError, ParameterError
 from mrsdask.io import paths
 from mrsdask.pipeline.definition import CONDITIONS, Pipeline, StepSpec
 from mrsdask.pipeline.steps import CUBE, DETECTOR, EXPORT, StepContext, StepResult
+
+log = logging.getLogger(__name__)
 
 #: The run record's file name inside the run folder.
 MANIFEST = "pipeline-run.json"
@@ -450,6 +453,7 @@ def run_pipeline(
             for line in result.summary.splitlines():
                 announce(f"  {line}")
             announce(f"{label}: done in {seconds:.1f} s")
+            release_step_memory()
             outcomes.append(StepOutcome(step, "resumed" if resume else "ran", result, seconds))
         entries[step.id] = entry
         save()
@@ -461,6 +465,26 @@ def run_pipeline(
     manifest["finished"] = _now()
     save()
     return outcomes
+
+
+def release_step_memory() -> None:
+    """After a step: the workers (or this process, for in-process runs) drop what only that step needed.
+
+    The next step starts from the workers' own footprint rather than from the peak of this
+    one (:mod:`mrsdask.release`: caches, garbage, glibc's free heap); logged, not announced.
+    """
+    from mrsdask.cluster import current_client
+    from mrsdask.release import describe_release, release_process_memory, release_worker_memory
+
+    client = current_client()
+    if client is None:
+        done = release_process_memory()
+        log.info("memory released: %.0f -> %.0f MB", done["rss_before"] / 1e6,
+                                         done["rss_after"] / 1e6)
+        return
+    results = release_worker_memory(client)
+    if results:
+        log.info(describe_release(results))
 
 
 def _now() -> str:

@@ -142,3 +142,26 @@ def test_master_background_cubes_use_the_cubepar_given(sim_1a, tmp_path):
     with pytest.raises(ParameterError, match="cubepar needs method='master'"):
         BackgroundRequest(method="pixel", cubepar=str(path))
     assert BackgroundRequest(method="master", cubepar=str(path)).run_arguments()["cubepar"] == str(path)
+
+
+def test_nominal_wavelength_range_is_that_of_the_reference_geometry_and_kept_in_the_cache(tmp_path, monkeypatch):
+    """The coverage check's ranges: the wavelength models alone give the reference geometry's
+    extremes; a later process reads them from the cache folder without opening the models."""
+    import numpy as np
+
+    from mrsdask.background import master
+    from mrsdask.instrument.geometry import reference_geometry
+
+    monkeypatch.setenv("MRSDASK_CACHE", str(tmp_path))
+    master.nominal_wavelength_range.cache_clear()
+    lam = reference_geometry("34A")["wavelength"]
+    assert master.nominal_wavelength_range("34A") == (float(np.nanmin(lam)), float(np.nanmax(lam)))
+    assert (tmp_path / master.RANGES_CACHE).exists()
+    master.nominal_wavelength_range.cache_clear()  # as in a new process
+
+    def opened(*args):
+        raise AssertionError("the reference file was opened although its range is in the cache")
+
+    monkeypatch.setattr(master, "_wavelength_range", opened)
+    assert master.nominal_wavelength_range("34A") == (float(np.nanmin(lam)), float(np.nanmax(lam)))
+    master.nominal_wavelength_range.cache_clear()

@@ -327,3 +327,22 @@ class FaultyProxy:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
+
+
+#: What :func:`fragment_heap` keeps (a worker-side module global, as a per-process cache would).
+_PINNED: list = []
+
+
+def fragment_heap(nbytes: int, block: int = 256 * 1024) -> int:
+    """In a worker: allocate ``nbytes`` in heap-sized blocks, free all but the last; the RSS after.
+
+    The one block kept sits above the freed ones, so glibc cannot give them back by shrinking
+    the heap: the process keeps ``nbytes`` of free heap, as after a step of many mid-sized
+    arrays, until something trims it.
+    """
+    from mrsdask.release import rss_bytes
+
+    blocks = [np.ones(block // 8) for _ in range(max(1, nbytes // block))]
+    _PINNED.append(blocks[-1])
+    del blocks
+    return rss_bytes()
