@@ -131,6 +131,16 @@ def test_strong_lines_on_fringe_peaks_keep_their_flux(band):
     assert np.all(np.abs(shifts_2d) < (0.015 if band == "4C" else 0.01)), message
 
 
+@pytest.mark.xfail(strict=True, reason="issue 19, open: 4C with the fringe phase of seed 2 moves the line fluxes by "
+                   "up to 5.6 % (1-D, 8 main sines) and 1.7 % (per column); seeds 0-2 of every other band are < 1 %")
+def test_strong_lines_4c_other_fringe_phase():
+    col = line_spectrum("4C", seed=2, ews=(0.05, 0.05, 0.1))
+    out = fit_residual_fringes_1d(col.flux, col.wavelength, channel=4)
+    shifts_1d = line_flux_shifts(col, out)
+    shifts_2d = line_flux_shifts(col, col.flux * _column_fit(col, 4).factor)
+    assert np.all(np.abs(shifts_1d) < 0.01) and np.all(np.abs(shifts_2d) < 0.01), (shifts_1d, shifts_2d)
+
+
 def test_channel2_main_fringe_found_next_to_strong_lines():
     """Lines 17× the continuum used to inflate the feature statistics so that nothing was masked,
     and the main fringe got no evidence at all (the channel-4 'no main component' symptom)."""

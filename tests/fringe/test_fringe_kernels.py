@@ -117,6 +117,18 @@ def test_clip_runaway_zeroes_large_excursions():
     assert clipped.sum() < 120
 
 
+def test_clip_runaway_zeroes_a_model_acting_as_an_offset():
+    # a sine of unresolved frequency on the few pixels of a slice-edge column (seen in band 3A:
+    # F ≈ +0.55 on 43 pixels, factor 0.63): small peak-to-peak over a period, far from 0
+    nu = np.linspace(1000.0, 1010.0, 43)
+    fringe = 0.55 + 0.02 * np.sin(2 * np.pi * nu / 3.0)
+    out, clipped = K.clip_runaway(fringe, nu, 0.8, 3.0)
+    assert clipped.all() and np.all(out == 0)
+    # an ordinary fringe within the allowed amplitude is left alone
+    out, clipped = K.clip_runaway(0.3 * np.sin(2 * np.pi * nu / 3.0), nu, 0.8, 3.0)
+    assert not clipped.any()
+
+
 def test_segments_split_on_large_gaps_and_join_small_pieces():
     nu = np.concatenate([np.arange(0, 50, 0.3), np.arange(200, 230, 0.3), np.arange(400, 401, 0.3)])
     seg, breaks = K.segments(nu, gap=15.0, min_pixels=20)

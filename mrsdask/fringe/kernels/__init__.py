@@ -60,7 +60,8 @@ For each fringe component (main, then dichroic):
    :func:`support_taper`; e.g. above 27.6 µm in 1-D), and under masked lines its local
    amplitude is bounded by the one around them (:func:`bound_in_features`).
 7. **Runaway check** (:func:`clip_runaway`): where the local peak-to-peak amplitude of ``F``
-   exceeds the allowed maximum, ``F`` is set to 0 (those pixels are flagged).
+   exceeds the allowed maximum, or ``|F|`` exceeds half of it (a nearly constant model on a
+   short column), ``F`` is set to 0 (those pixels are flagged).
 8. The column is multiplied by ``1/(1 + F)``; factors of the components multiply. With two
    components, each is then fitted again on the data divided by the other (continuing its
    search): the main fringe is first fitted with the dichroic fringe as noise, which hides

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from scipy.interpolate import LSQUnivariateSpline
 
+from mrsdask.fringe.kernels.cores import schoenberg_whitney
+
 
 def baseline_knots(x: np.ndarray, period: float, degree: int) -> np.ndarray:
     """Interior knots for a baseline spline: one per fringe period, uniformly in ν.
@@ -27,19 +29,16 @@ def baseline_knots(x: np.ndarray, period: float, degree: int) -> np.ndarray:
     knots = lo + (hi - lo) / m * np.arange(1, m)
     need = degree + 1
     # Drop knots so that each interval [t_j, t_j+1) has enough points.
+    pos = np.searchsorted(x, knots, side="left").tolist()
     kept = []
     start = 0
-    for t in knots:
-        count = np.searchsorted(x, t, side="left") - start
-        if count >= need:
-            kept.append(t)
-            start += count
-    if kept:
-        last_count = x.size - np.searchsorted(x, kept[-1], side="left")
-        while kept and last_count < need:
-            kept.pop()
-            last_count = x.size - (np.searchsorted(x, kept[-1], side="left") if kept else 0)
-    return np.asarray(kept, dtype=np.float64)
+    for j, p in enumerate(pos):
+        if p - start >= need:
+            kept.append(j)
+            start = p
+    while kept and x.size - pos[kept[-1]] < need:
+        kept.pop()
+    return knots[kept].astype(np.float64)
 
 
 def spline_well_posed(x: np.ndarray, knots: np.ndarray, degree: int, lo: float, hi: float) -> bool:
@@ -65,23 +64,12 @@ def spline_well_posed(x: np.ndarray, knots: np.ndarray, degree: int, lo: float, 
     -------
     bool
     """
-    xs = np.unique(np.asarray(x, np.float64))
+    xs = np.asarray(x, np.float64)
+    if xs.size > 1 and not np.all(xs[1:] > xs[:-1]):
+        xs = np.unique(xs)
     k = int(degree)
     t = np.concatenate([np.full(k + 1, lo), np.asarray(knots, np.float64), np.full(k + 1, hi)])
-    n = t.size - k - 1
-    if xs.size < n:
-        return False
-    i = 0
-    for j in range(n):
-        lower, upper = t[j], t[j + k + 1]
-        # first unused point above the lower knot (at or above ``lo`` for the first coefficient)
-        i = max(i, int(np.searchsorted(xs, lower, side="left" if j == 0 else "right")))
-        if i >= xs.size:
-            return False
-        if not (xs[i] < upper or (j == n - 1 and xs[i] <= upper)):
-            return False
-        i += 1
-    return True
+    return bool(schoenberg_whitney(xs, t, k))
 
 
 def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: float, degree: int = 2,

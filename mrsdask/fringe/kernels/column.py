@@ -71,7 +71,10 @@ def clip_runaway(fringe: np.ndarray, nu: np.ndarray, max_ptp, period: float) -> 
     """Zero the fringe model where its local peak-to-peak amplitude is too large.
 
     The local peak-to-peak amplitude is the running max minus the running min of the model
-    over one fringe period. Where it exceeds ``max_ptp`` the model is set to 0, over that
+    over one fringe period. Where it exceeds ``max_ptp``, or where ``|F|`` itself exceeds
+    ``max_ptp / 2`` (a model that is nearly constant over a period, e.g. a sine of unresolved
+    frequency on the few pixels of a slice-edge column acting as an offset, has a small
+    peak-to-peak amplitude but can be far from 0), the model is set to 0, over that
     stretch grown by one period, and the pixels are flagged. This is the intent of the
     official ``check_res_fringes`` (which compares the sum of the absolute envelopes with
     twice the MAX_AMP table), without its envelope nodes.
@@ -100,7 +103,8 @@ def clip_runaway(fringe: np.ndarray, nu: np.ndarray, max_ptp, period: float) -> 
     step = np.median(np.abs(np.diff(nu)))
     win = int(max(3, min(n, round(period / step) if step > 0 else 3)))
     ptp = maximum_filter1d(fringe, win, mode="nearest") - minimum_filter1d(fringe, win, mode="nearest")
-    bad = ptp > np.asarray(max_ptp)
+    limit = np.asarray(max_ptp)
+    bad = (ptp > limit) | (np.abs(fringe) > 0.5 * limit)
     if not bad.any():
         return fringe, bad
     bad = grow_mask(bad, win // 2 + 1)

@@ -23,19 +23,28 @@ def trig_tables(x, freqs):
     if nk == 0:
         return cos_t, sin_t
     step = freqs[1] - freqs[0] if nk > 1 else 0.0
+    # Frequency-major, so that the tables are written contiguously; per pixel the values
+    # are those of the recurrence along the grid (the same operations in the same order).
+    cd = np.empty(nx)
+    sd = np.empty(nx)
+    c = np.empty(nx)
+    s = np.empty(nx)
     for i in range(nx):
-        cd = math.cos(2.0 * math.pi * step * x[i])
-        sd = math.sin(2.0 * math.pi * step * x[i])
-        c = 1.0
-        s = 0.0
-        for k in range(nk):
-            if k % 32 == 0:
-                # Re-anchor now and then so that rounding cannot accumulate.
-                c = math.cos(2.0 * math.pi * freqs[k] * x[i])
-                s = math.sin(2.0 * math.pi * freqs[k] * x[i])
-            cos_t[k, i] = c
-            sin_t[k, i] = s
-            c, s = c * cd - s * sd, s * cd + c * sd
+        cd[i] = math.cos(2.0 * math.pi * step * x[i])
+        sd[i] = math.sin(2.0 * math.pi * step * x[i])
+    for k in range(nk):
+        if k % 32 == 0:
+            # Re-anchor now and then so that rounding cannot accumulate.
+            for i in range(nx):
+                c[i] = math.cos(2.0 * math.pi * freqs[k] * x[i])
+                s[i] = math.sin(2.0 * math.pi * freqs[k] * x[i])
+        for i in range(nx):
+            ci = c[i]
+            si = s[i]
+            cos_t[k, i] = ci
+            sin_t[k, i] = si
+            c[i] = ci * cd[i] - si * sd[i]
+            s[i] = si * cd[i] + ci * sd[i]
     return cos_t, sin_t
 
 
@@ -312,3 +321,87 @@ def add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, n
     coef[:n_old] = beta_old[:, 0]
     coef[n_old:] = beta_new[:, 0]
     return coef, max(chi, 0.0), logdet
+
+
+@numba.njit(cache=True, nogil=True)
+def gls_reduction_direct(x, freqs, w, y):
+    """:func:`gls_setup` and :func:`gls_reduction` in one pass, without storing the tables.
+
+    For a periodogram evaluated once (the fine grid around a peak): the cos/sin values come
+    from the same recurrence as :func:`trig_tables` and every sum runs over the pixels in the
+    same order, so the result is bitwise that of the tabulated path, without writing and
+    reading two ``freqs × pixels`` tables.
+    """
+    nk, nx = freqs.size, x.size
+    wsum = 0.0
+    ysum = 0.0
+    yy = 0.0
+    for i in range(nx):
+        wsum += w[i]
+        ysum += w[i] * y[i]
+        yy += w[i] * y[i] * y[i]
+    yy -= ysum * ysum / wsum
+    c1 = np.zeros(nk)
+    s1 = np.zeros(nk)
+    c2 = np.zeros(nk)
+    s2 = np.zeros(nk)
+    cs1 = np.zeros(nk)
+    yc = np.zeros(nk)
+    ys = np.zeros(nk)
+    out = np.zeros(nk)
+    if nk == 0:
+        return out, yy
+    step = freqs[1] - freqs[0] if nk > 1 else 0.0
+    for i in range(nx):
+        cd = math.cos(2.0 * math.pi * step * x[i])
+        sd = math.sin(2.0 * math.pi * step * x[i])
+        wi = w[i]
+        wy = w[i] * y[i]
+        c = 1.0
+        s = 0.0
+        for k in range(nk):
+            if k % 32 == 0:
+                c = math.cos(2.0 * math.pi * freqs[k] * x[i])
+                s = math.sin(2.0 * math.pi * freqs[k] * x[i])
+            c1[k] += wi * c
+            s1[k] += wi * s
+            c2[k] += wi * c * c
+            s2[k] += wi * s * s
+            cs1[k] += wi * c * s
+            yc[k] += wy * c
+            ys[k] += wy * s
+            c, s = c * cd - s * sd, s * cd + c * sd
+    for k in range(nk):
+        cc = c2[k] - c1[k] * c1[k] / wsum
+        ss = s2[k] - s1[k] * s1[k] / wsum
+        cs = cs1[k] - c1[k] * s1[k] / wsum
+        ycc = yc[k] - ysum * c1[k] / wsum
+        yss = ys[k] - ysum * s1[k] / wsum
+        d = cc * ss - cs * cs
+        if d > 0.0:
+            out[k] = (ss * ycc * ycc + cc * yss * yss - 2.0 * cs * ycc * yss) / d
+    return out, yy
+
+
+@numba.njit(cache=True, nogil=True)
+def schoenberg_whitney(xs, t, k):
+    """The Schoenberg–Whitney test of :func:`~mrsdask.fringe.kernels.baseline.spline_well_posed`
+    on distinct increasing ``xs`` and the full knot vector ``t`` of degree ``k``."""
+    n = t.size - k - 1
+    if xs.size < n:
+        return False
+    i = 0
+    for j in range(n):
+        lower = t[j]
+        upper = t[j + k + 1]
+        if j == 0:
+            pos = np.searchsorted(xs, lower, side="left")
+        else:
+            pos = np.searchsorted(xs, lower, side="right")
+        i = max(i, pos)
+        if i >= xs.size:
+            return False
+        if not (xs[i] < upper or (j == n - 1 and xs[i] <= upper)):
+            return False
+        i += 1
+    return True

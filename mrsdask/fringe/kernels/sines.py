@@ -137,24 +137,32 @@ class _Problem:
         return coef
 
 
-def _polish_frequencies(prob: _Problem, freqs: np.ndarray, terms: np.ndarray, delta: float) -> np.ndarray:
-    """One parabola step per frequency (the others fixed) towards the maximum of the evidence."""
+def _polish_frequencies(prob: _Problem, freqs: np.ndarray, terms: np.ndarray, delta: float):
+    """One parabola step per frequency (the others fixed) towards the maximum of the evidence.
+
+    Returns the frequencies and ``prob.log_z`` at them (evidence and coefficients): the value
+    at the current frequencies is carried from one frequency to the next instead of being
+    solved again.
+    """
     freqs = freqs.copy()
+    current = prob.log_z(freqs, terms)
     for k in range(freqs.size):
         def z_at(f, _k=k):
             trial = freqs.copy()
             trial[_k] = f
-            return prob.log_z(trial, terms)[0]
+            return prob.log_z(trial, terms)
 
         f0 = freqs[k]
-        z_lo, z_mid, z_hi = z_at(f0 - delta), z_at(f0), z_at(f0 + delta)
+        z_lo, z_mid, z_hi = z_at(f0 - delta)[0], current[0], z_at(f0 + delta)[0]
         curv = -(z_hi - 2.0 * z_mid + z_lo)
         if not (curv > 0 and np.isfinite(curv)):
             continue
         f_new = f0 + float(np.clip(0.5 * delta * (z_hi - z_lo) / curv, -2.0 * delta, 2.0 * delta))
-        if z_at(f_new) > z_mid:
+        at_new = z_at(f_new)
+        if at_new[0] > z_mid:
             freqs[k] = f_new
-    return freqs
+            current = at_new
+    return freqs, current
 
 
 def _admissible(coef, amp_limit) -> bool:
@@ -219,8 +227,8 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     best = (freqs, terms, coef)
     n_start = 0
     if start is not None and start.n and start.n_segments == prob.nseg and prob.span > 0:
-        f_start = _polish_frequencies(prob, start.freq.copy(), start.terms, 0.5 / (settings.oversample * prob.span))
-        z_start, c_start = prob.log_z(f_start, start.terms)
+        f_start, (z_start, c_start) = _polish_frequencies(prob, start.freq.copy(), start.terms,
+                                                          0.5 / (settings.oversample * prob.span))
         if np.isfinite(z_start) and _admissible(c_start, settings.amplitude_limit):
             best = (f_start, start.terms.copy(), c_start)
             freq_terms = list(start.freq_terms)
