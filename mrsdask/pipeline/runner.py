@@ -471,14 +471,18 @@ def release_step_memory() -> None:
     """After a step: the workers (or this process, for in-process runs) drop what only that step needed.
 
     The next step starts from the workers' own footprint rather than from the peak of this
-    one (:mod:`mrsdask.release`: caches, garbage, glibc's free heap); logged, not announced.
+    one (:mod:`mrsdask.release`: garbage and glibc's free heap; on workers also the per-process
+    caches, whose unmanaged memory would count towards Dask's pause threshold). In process
+    there is no such threshold, and the caches (bounded: a few detector frames and slice maps)
+    hold the geometry that the next step of the same exposures needs again, so they are kept.
+    Logged, not announced.
     """
     from mrsdask.cluster import current_client
     from mrsdask.release import describe_release, release_process_memory, release_worker_memory
 
     client = current_client()
     if client is None:
-        done = release_process_memory()
+        done = release_process_memory(caches=False)
         log.info("memory released: %.0f -> %.0f MB", done["rss_before"] / 1e6,
                                          done["rss_after"] / 1e6)
         return

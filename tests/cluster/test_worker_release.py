@@ -67,13 +67,19 @@ def test_releasing_worker_memory_returns_the_free_heap_and_empties_the_caches():
         assert client.submit(cached, pure=False).result(timeout=30) == 0
 
 
-def test_a_pipeline_step_in_this_process_is_followed_by_a_release(monkeypatch):
+def test_a_pipeline_step_in_this_process_is_followed_by_a_release_that_keeps_the_geometry(monkeypatch):
+    """In process, the heap is released after a step but the bounded geometry caches are kept:
+    the next step of the same exposures needs them again, and no Dask pause threshold counts them."""
     from mrsdask.instrument import frames
     from mrsdask.pipeline import runner
+    from mrsdask import release
 
+    calls, real_trim = [], release.malloc_trim
+    monkeypatch.setattr(release, "malloc_trim", lambda: calls.append("trim") or real_trim())
     monkeypatch.setitem(frames.SLICE_MAPS, "test", object())
     runner.release_step_memory()
-    assert "test" not in frames.SLICE_MAPS
+    assert "test" in frames.SLICE_MAPS
+    assert calls == ["trim"]
 
 
 @pytest.mark.parametrize("fraction", [0.6])
