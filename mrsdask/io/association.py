@@ -18,11 +18,13 @@ class Member:
 
     ``exptype`` is the association's role (``science`` or ``background``), or ``None`` for a
     file given on its own: its role is then read from its header (``BKGDTARG``), as the
-    official association rules decide it.
+    official association rules decide it. ``product`` is the name of the association's product
+    (what the official spec3 names its outputs after), ``None`` for a file given on its own.
     """
 
     path: str
     exptype: str | None
+    product: str | None = None
 
 
 def read_association(path: str) -> tuple[str, list[Member]]:
@@ -55,7 +57,7 @@ def read_association(path: str) -> tuple[str, list[Member]]:
             if exptype not in ("science", "background"):
                 continue
             full = expname if (paths.is_remote(expname) or posixpath.isabs(expname)) else posixpath.join(base, expname)
-            members.append(Member(full, exptype))
+            members.append(Member(full, exptype, name))
     if not members:
         raise InputError(f"{path}: association lists no science or background members")
     return name, members

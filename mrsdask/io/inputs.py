@@ -104,6 +104,6 @@ def inputs_product_name(inputs, members: list[Member]) -> str:
     without its suffix (:func:`product_name`).
     """
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    if len(items) == 1 and str(items[0]).lower().endswith(".json"):
-        return read_association(str(items[0]))[0]
+    if len(items) == 1 and str(items[0]).lower().endswith(".json") and members and members[0].product:
+        return members[0].product  # read by resolve_inputs: the association is not read again
     return product_name(m.path for m in members if m.exptype != "background")
