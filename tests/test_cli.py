@@ -7,13 +7,14 @@ import pytest
 
 
 from tests.conftest import run_cli as _run
+from tests.conftest import run_cli_here
 
 
 #: A stretch of band 1A (µm): what the command tests check does not need every plane.
 WINDOW = ("--wavemin", "5.0", "--wavemax", "5.4")
 
 
-def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
+def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path, capsys):
     store = str(tmp_path / "cubes.zarr")
     s3d = str(tmp_path / "s3d")
     proc = _run("cube", str(sim_1a.association), "-o", store, "--channel", "1", *WINDOW, "--n-workers", "2",
@@ -41,11 +42,11 @@ def test_cube_command_on_a_local_cluster_with_s3d_export(sim_1a, tmp_path):
         assert model.meta.wcsinfo.ctype3 == "WAVE"
         assert model.meta.wcsinfo.crval3 == pytest.approx(float(cube["wavelength"][0]))
         assert model.wavetable.wavelength.size == cube.sizes["wavelength"]
-    info = _run("info", store)
+    info = run_cli_here(capsys, "info", store)
     assert info.returncode == 0 and "ch1-short" in info.stdout and "complete" in info.stdout
     # With no cluster named, a job this small runs in the command's own process: same cube.
     mine = str(tmp_path / "in_process.zarr")
-    proc = _run("cube", str(sim_1a.association), "-o", mine, "--channel", "1", *WINDOW, "--no-progress")
+    proc = run_cli_here(capsys, "cube", str(sim_1a.association), "-o", mine, "--channel", "1", *WINDOW, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
     other = xr.open_zarr(mine, group="ch1-short", consolidated=False)
@@ -113,7 +114,7 @@ def test_bad_input_from_the_command_line_exits_2_with_one_line(sim_1a, tmp_path)
     assert not os.path.exists(tmp_path / "o.zarr" / "ch3-short")
 
 
-def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, tmp_path):
+def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, tmp_path, capsys):
     """Detector steps chain through stores: fringe flat -> store -> cube."""
     import xarray as xr
 
@@ -122,7 +123,7 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     flat = str(tmp_path / "fringe_12A.fits")
     write_fringe_flat(flat, np.full((1024, 1032), 2.0), "MIRIFUSHORT", "SHORT")
     store = str(tmp_path / "flat.zarr")
-    proc = _run("fringe", str(sim_1a.association), "-o", store, "--flat", flat, "--no-progress")
+    proc = run_cli_here(capsys, "fringe", str(sim_1a.association), "-o", store, "--flat", flat, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = xr.open_zarr(store, consolidated=False)
     from astropy.io import fits
@@ -131,7 +132,7 @@ def test_fringe_flat_command_writes_a_corrected_store_that_builds_cubes(sim_1a, 
     np.testing.assert_allclose(out["sci"].isel(exposure=0).values, original / 2.0, rtol=1e-6, equal_nan=True)
     cubes = str(tmp_path / "cubes.zarr")
     summary = str(tmp_path / "summary.json")
-    proc = _run("cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--no-progress", "--json", summary)
+    proc = run_cli_here(capsys, "cube", store, "-o", cubes, "--channel", "1", *WINDOW, "--no-progress", "--json", summary)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ch1-short" in proc.stdout
     import json
@@ -165,10 +166,10 @@ def test_every_option_of_every_command_says_what_it_is():
     assert "MIRI MRS" in parser.description and "``" not in parser.description
 
 
-def test_small_ingest_runs_in_process_with_a_progress_bar(sim_1a, tmp_path):
+def test_small_ingest_runs_in_process_with_a_progress_bar(sim_1a, tmp_path, capsys):
     """A detector job of two exposures starts no cluster and shows its progress (issue 16, item 8)."""
     store = str(tmp_path / "det.zarr")
-    proc = _run("ingest", *map(str, sim_1a.cal_files), "-o", store)
+    proc = run_cli_here(capsys, "ingest", *map(str, sim_1a.cal_files), "-o", store)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "in-process Dask scheduler: threads" in proc.stdout and "local Dask cluster" not in proc.stdout
     assert "writing the detector store" in proc.stdout

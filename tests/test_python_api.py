@@ -29,7 +29,7 @@ import mrsdask.fringe
 import mrsdask.pipeline
 from mrsdask.errors import ParameterError
 from tests.cluster import dask_procs
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 DETECTOR_VARS = ("sci", "err", "dq")
 CUBE_VARS = ("sci", "err", "dq", "wmap")
@@ -49,8 +49,9 @@ def _roles_association(sim, folder) -> str:
 WINDOW = {"wavemin": dask_procs.WAVEMIN, "wavemax": dask_procs.WAVEMAX}
 
 
-def _cli(*args):
-    proc = run_cli(*args, "--no-progress")
+def _cli(capsys, *args):
+    """The command in this process (the same ``main`` as ``mrsdask``; its process is tested elsewhere)."""
+    proc = run_cli_here(capsys, *args, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -68,7 +69,7 @@ def _same_detector(api: xr.Dataset, cli_store: str, variables=DETECTOR_VARS) -> 
         np.testing.assert_array_equal(api[var].values, other[var].values, err_msg=var)
 
 
-def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference, tmp_path):
+def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference, tmp_path, capsys):
     out = str(tmp_path)
     association = str(sim_1a.association)
 
@@ -83,7 +84,7 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
     roles = _roles_association(sim_1a, out)
     subtracted = mrsdask.background.subtract(roles, output=f"{out}/bkg.zarr", method="pixel")
     assert subtracted.sizes["exposure"] == 1 and json.loads(subtracted.attrs["mrsdask_background"])["method"] == "pixel"
-    _cli("background", roles, "-o", f"{out}/cli_bkg.zarr", "--method", "pixel")
+    _cli(capsys, "background", roles, "-o", f"{out}/cli_bkg.zarr", "--method", "pixel")
     _same_detector(subtracted, f"{out}/cli_bkg.zarr")
     lazy = mrsdask.background.subtract(roles, method="pixel")
     assert isinstance(lazy["sci"].data, da.Array)
@@ -92,7 +93,7 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
     # 3. Background -> cube, through the store and in memory: the lazy Dataset's exposures are
     # computed from its own arrays by the cube's tasks. Both equal the CLI's cubes of its store.
     bkg_cubes = mrsdask.cube.build(subtracted, f"{out}/bkg_cubes.zarr", channels=(1,), **WINDOW)
-    _cli("cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1",
+    _cli(capsys, "cube", f"{out}/cli_bkg.zarr", "-o", f"{out}/cli_bkg_cubes.zarr", "--channel", "1",
          "--wavemin", str(WINDOW["wavemin"]), "--wavemax", str(WINDOW["wavemax"]))
     _same_cubes(bkg_cubes, f"{out}/cli_bkg_cubes.zarr")
     assert not np.array_equal(bkg_cubes["ch1-short"]["sci"].values, reference["sci"], equal_nan=True)
@@ -106,7 +107,7 @@ def test_notebook_chain_through_the_python_api_equals_the_cli(sim_1a, reference,
     columns = f"{out}/columns.zarr"
     write_detector_store(subtracted.isel(x=slice(160, 200)), columns)
     corrected = mrsdask.fringe.correct(columns, output=f"{out}/fringe.zarr", residual=True, scheduler="threads")
-    stdout = _cli("fringe", columns, "-o", f"{out}/cli_fringe.zarr", "--residual", "--scheduler", "threads")
+    stdout = _cli(capsys, "fringe", columns, "-o", f"{out}/cli_fringe.zarr", "--residual", "--scheduler", "threads")
     assert "slice columns" in stdout and "wrote the fringe-corrected detector store" in stdout
     rf_vars = DETECTOR_VARS + ("rf_factor", "rf_flag", "rf_status", "rf_period")
     _same_detector(corrected, f"{out}/cli_fringe.zarr", rf_vars)

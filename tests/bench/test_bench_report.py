@@ -61,10 +61,10 @@ def test_repeated_runs_report_the_median_and_the_spread(capsys):
     assert "medians of 3 runs per side" in out and "wall 10.0-30.0 s" in out
 
 
-def test_repeat_below_one_is_refused_before_any_work(tmp_path):
-    from tests.conftest import run_cli
+def test_repeat_below_one_is_refused_before_any_work(tmp_path, capsys):
+    from tests.conftest import run_cli_here
 
-    proc = run_cli("bench", "cube", "--repeat", "0", "--workdir", str(tmp_path / "b"))
+    proc = run_cli_here(capsys, "bench", "cube", "--repeat", "0", "--workdir", str(tmp_path / "b"))
     assert proc.returncode == 2 and "--repeat 0" in proc.stderr
     assert not (tmp_path / "b").exists()
 

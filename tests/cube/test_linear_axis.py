@@ -9,7 +9,7 @@ import xarray as xr
 from mrsdask.cube.builder import linear_axis
 from mrsdask.cube.cubepars import default_cubepars
 from mrsdask.cube.plan import CubeRequest, plan_cubes
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 ROWS = [{"index": 0, "channel": "12", "band": "SHORT", "exptype": "science"},
         {"index": 1, "channel": "12", "band": "MEDIUM", "exptype": "science"}]
@@ -30,26 +30,27 @@ def test_linear_axis_follows_the_official_rule_and_defaults_to_what_can_be_built
     assert linear_axis(request, plan, default_cubepars()) is expected
 
 
-def test_linear_axis_forced_on_bands_of_different_steps_says_how_to_fix_it(sim_1a, tmp_path):
-    proc = run_cli("cube", *map(str, sim_1a.cal_files), "-o", str(tmp_path / "c.zarr"), "--channel", "1", "2",
+def test_linear_axis_forced_on_bands_of_different_steps_says_how_to_fix_it(sim_1a, tmp_path, capsys):
+    proc = run_cli_here(capsys, "cube", *map(str, sim_1a.cal_files), "-o", str(tmp_path / "c.zarr"), "--channel", "1", "2",
                    "--band", "short", "--linear-wave", "--scheduler", "threads", "--no-progress")
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "--scalew" in err[0] and "--no-linear-wave" in err[0]
 
 
-def test_readme_selection_command_builds_one_tabular_cube(sim_1a, tmp_path):
+def test_readme_selection_command_builds_one_tabular_cube(sim_1a, tmp_path, capsys, monkeypatch):
     """README: ``mrsdask cube det.zarr -o cubes.zarr --channel 1 2 --band short medium``.
 
     Built over 5.6–7.6 µm (the end of 1A and the start of 2A) to keep it short: the bands'
     different steps, which made the official default fail, are both in it.
     """
     det = str(tmp_path / "det.zarr")
-    assert run_cli("ingest", *map(str, sim_1a.cal_files), "-o", det, "--scheduler", "threads",
+    monkeypatch.chdir(tmp_path)
+    assert run_cli_here(capsys, "ingest", *map(str, sim_1a.cal_files), "-o", det, "--scheduler", "threads",
                    "--no-progress").returncode == 0
     cubes = str(tmp_path / "cubes.zarr")
-    proc = run_cli("cube", det, "-o", cubes, "--channel", "1", "2", "--band", "short", "medium",
-                   "--wavemin", "5.6", "--wavemax", "7.6", "--no-progress", cwd=str(tmp_path))
+    proc = run_cli_here(capsys, "cube", det, "-o", cubes, "--channel", "1", "2", "--band", "short", "medium",
+                        "--wavemin", "5.6", "--wavemax", "7.6", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-2000:]
     cube = xr.open_zarr(cubes, group="ch1-2-short", consolidated=False)  # the data hold band A only
     assert cube.attrs["wavelength_axis"] == "tabular"

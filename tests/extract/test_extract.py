@@ -174,15 +174,13 @@ def test_a_centre_outside_the_cube_is_refused(band_cube):
         extract_spectrum(cube, source_type="point", center=(80.0, 3.0))
 
 
-def test_extract_command_writes_x1d_files(band_cube, tmp_path):
-    import subprocess
-    import sys
+def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys):
+    from tests.conftest import run_cli_here
 
     store, name, _ = band_cube
     out = str(tmp_path / "x1d")
     # --source-type: the flag of earlier releases for --ifu-set-srctype
-    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", store, "--x1d", out, "--source-type", "point",
-                           "--no-ifu-rfcorr"], capture_output=True, text=True, timeout=600)
+    proc = run_cli_here(capsys, "extract", store, "--x1d", out, "--source-type", "point", "--no-ifu-rfcorr")
     assert proc.returncode == 0, proc.stderr[-3000:]
     product = open_cube(store, name).attrs["product_name"]  # the cube's product, not a fixed prefix
     assert product and os.listdir(out) == [f"{product}_{name}_x1d.fits"]
@@ -192,6 +190,5 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path):
     header = fits.getheader(os.path.join(out, f"{product}_{name}_x1d.fits"))
     assert header["APCORR"] is True and header["APCORFIL"] == "mrsdask_mrs_apcorr_gaussian.asdf"
     assert header["S_EXTR1D"] == "COMPLETE" and header["SRCPOS"].startswith("spaxel nearest")
-    proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", str(tmp_path / "nothing.zarr"), "--x1d", out],
-                          capture_output=True, text=True, timeout=600)
+    proc = run_cli_here(capsys, "extract", str(tmp_path / "nothing.zarr"), "--x1d", out)
     assert proc.returncode == 2 and "no zarr store there" in proc.stderr

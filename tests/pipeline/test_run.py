@@ -10,6 +10,7 @@ import pytest
 from mrsdask.errors import InputError
 from mrsdask.pipeline import MANIFEST, load_pipeline, read_manifest, run_pipeline
 from tests.conftest import run_cli as _cli
+from tests.conftest import run_cli_here
 
 DEFINITION = """\
 name: bg-cubes
@@ -131,7 +132,8 @@ def test_the_run_folder_must_be_new_empty_or_a_run_folder(sim_1a, tmp_path):
 
 
 
-def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
+def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path, capsys):
+    """The first run in its own process, as a user runs it; the rest in this one (same ``main``)."""
     folder = str(tmp_path / "run")
     args = ("run", "cubes", str(sim_1a.association), "-o", folder, "--set", "cube.channels=[1]",
             "--set", f"cube.wavemin={WAVEMIN}", "--set", f"cube.wavemax={WAVEMAX}",
@@ -144,7 +146,7 @@ def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
     assert len(os.listdir(os.path.join(folder, "x1d"))) == 1
     with open(os.path.join(folder, MANIFEST)) as fobj:
         assert json.load(fobj)["pipeline"] == "cubes"
-    proc = _cli(*args, "--json", "-")  # the machine-readable summary on standard output
+    proc = run_cli_here(capsys, *args, "--json", "-")  # the machine-readable summary on standard output
     assert proc.returncode == 0 and "(3 up to date, 1 skipped)" in proc.stdout
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert summary["command"] == "run" and summary["pipeline"] == "cubes"
@@ -152,12 +154,12 @@ def test_mrsdask_run_on_the_command_line(sim_1a, tmp_path):
         ("outlier", "skipped"), ("cube", "up to date"), ("export", "up to date"), ("extract", "up to date")]
     assert summary["steps"][1]["products"] == ["ch1-short"] and summary["provenance"]["software"]["mrsdask"]
     # Mistakes exit with status 2 and one line, before anything is written.
-    proc = _cli("run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
+    proc = run_cli_here(capsys, "run", "cubes", str(sim_1a.association), "-o", str(tmp_path / "other"), "--set", "cube.bogus=1")
     assert proc.returncode == 2 and "unknown parameter 'bogus'" in proc.stderr
     assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "other")
-    proc = _cli("run", "no-such-pipeline", str(sim_1a.association), "-o", str(tmp_path / "other"))
+    proc = run_cli_here(capsys, "run", "no-such-pipeline", str(sim_1a.association), "-o", str(tmp_path / "other"))
     assert proc.returncode == 2 and "no pipeline of that name" in proc.stderr
-    proc = _cli("run", "--list")
+    proc = run_cli_here(capsys, "run", "--list")
     assert proc.returncode == 0 and "fringe-cubes" in proc.stdout
 
 

@@ -96,18 +96,21 @@ def test_group_names_must_stay_inside_the_store(tmp_path, name):
     assert cube_store.group_path("s3://b/c.zarr", "ch1-short") == "s3://b/c.zarr/ch1-short"
 
 
-def test_commands_refuse_outputs_outside_a_store(sim_1a, tmp_path):
+def test_commands_refuse_outputs_outside_a_store(sim_1a, tmp_path, capsys):
+    """In this process (the command's ``main``): the refusal comes before any cluster starts."""
+    from tests.conftest import run_cli_here
+
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / "paper.txt").write_text("precious")
-    proc = dask_procs.cli("cube", sim_1a.cal_files[0], "-o", folder, *dask_procs.SELECTION,
-                          "--n-workers", "1", "--no-progress", "--overwrite", timeout=300)
+    proc = run_cli_here(capsys, "cube", sim_1a.cal_files[0], "-o", folder, *dask_procs.SELECTION,
+                        "--n-workers", "1", "--no-progress", "--overwrite")
     assert proc.returncode == 2 and "not a zarr store" in proc.stderr, proc.stderr
     assert sorted(os.listdir(folder)) == ["paper.txt"]
     target = tmp_path / "det.txt"
     target.write_text("precious")
-    proc = dask_procs.cli("ingest", sim_1a.cal_files[0], "-o", target, "--overwrite", "--n-workers", "1",
-                          "--no-progress", timeout=300)
+    proc = run_cli_here(capsys, "ingest", sim_1a.cal_files[0], "-o", target, "--overwrite", "--n-workers", "1",
+                        "--no-progress")
     assert proc.returncode == 2 and "a file is already there" in proc.stderr, proc.stderr
     assert target.read_text() == "precious"
 
