@@ -342,8 +342,10 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     xw = x[w > 0]
     support = (float(xw[0]), float(xw[-1]))
     try:
+        step = float(np.median(np.diff(x)))
+        half_width = max(2, int(settings.envelope_window * main.ffreq / step)) if step > 0 else 2
         feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features,
-                              settings.feature_sigma_wings)
+                              settings.feature_sigma_wings, half_width)
         wf = np.where(feats, 0.0, w)
         factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
                                                               codes=codes)

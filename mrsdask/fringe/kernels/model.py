@@ -155,6 +155,10 @@ class FitSettings:
     feature_sigma_wings : float
         A feature extends over its contiguous neighbours deviating by more than this many
         (robust) standard deviations: the wings of a strong line.
+    envelope_window : float
+        Extrema of the feature search's envelopes are the extremes over ± this many main
+        fringe periods (at least 2 pixels each side): wide enough that a shorter ripple (the
+        dichroic fringe, noise) has no extrema on the slopes of the main fringe.
     smooth_features : int
         If > 1, features are also searched on a running mean of this many pixels (the
         official step uses 7 in channels 3 and 4, against the dichroic fringe).
@@ -198,6 +202,7 @@ class FitSettings:
     feature_sigma: float = 5.0
     feature_grow: int = 1
     feature_sigma_wings: float = 2.0
+    envelope_window: float = 0.25
     smooth_features: int = 0
     refine_features: bool = True
     backfit: int = 1
