@@ -204,14 +204,33 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
     return 1.0 / (1.0 + fringe), sines, bad, base, code
 
 
+def _response(change, x, w, sines, comp, settings) -> float:
+    """How much a relative change of a component's input moves its fitted fringe, to first order.
+
+    The fringe model is linear in its coefficients: a change ``Δ`` of the input (the data
+    divided by the others' factors) changes the residual by about ``Δ``, and the model by
+    the fit of its own sines (same frequencies and envelopes) to ``Δ``. Returns the largest
+    absolute value of that fit over the weighted pixels; without sines, the largest ``|Δ|``.
+    """
+    use = w > 0
+    if sines is None or sines.n == 0 or np.count_nonzero(use) <= 2 * sines.coef.size:
+        return float(np.max(np.abs(change[use]))) if use.any() else 0.0
+    moved = refit_sines(x[use], change[use], w[use], sines, replace(comp, robust=False), settings)
+    if moved is sines:  # singular: no estimate
+        return np.inf
+    return float(np.max(np.abs(moved(x[use], with_offset=False))))
+
+
 def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None):
     """Fit all components on one set of weights; returns factor, sines, clipped, last baseline, codes.
 
     Component k is fitted on the data divided by the factors of the others: in the first
     round those before it, in later rounds (``settings.component_rounds``) all others, its
-    sine search continuing from the previous round. With ``previous`` (the sines of an
-    earlier pass, per component) the first round continues from them too (the second
-    feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
+    sine search continuing from the previous round. A component is not fitted again while
+    the change of the others since its last fit would not move its model by more than
+    ``settings.round_tolerance`` (:func:`_response`), and the rounds stop when no component
+    was fitted again. With ``previous`` (the sines of an earlier pass, per component) the
+    first round continues from them too (the second feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
     (placeholders, low S/N); others are filled in.
     """
     n = f.size
@@ -223,23 +242,31 @@ def _fit_components(x, f, w, components, settings, max_ptp, support, feats, prev
     fixed = [c in (ComponentStatus.PLACEHOLDER, ComponentStatus.LOW_SNR) for c in codes]
     baseline = None
     rounds = max(1, int(settings.component_rounds)) if sum(not fx for fx in fixed) > 1 else 1
+    fitted_on = [None] * n_comp  # per component, the product of the others' factors it was last fitted with
     for rnd in range(rounds):
+        refitted = False
         for i, comp in enumerate(components):
             if fixed[i] or comp.is_placeholder:
                 continue
-            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i)]
-            g = f * np.prod([factors[k] for k in others], axis=0) if others else f
             if rnd > 0 and codes[i] not in (ComponentStatus.FITTED, ComponentStatus.NO_EVIDENCE,
                                             ComponentStatus.CLIPPED):
                 continue  # could not be fitted at all: the others do not change that
-            fac, sines, bad, base, code = _fit_one(x, g, w, comp, settings, max_ptp, sines_out[i], support, feats)
+            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i)]
+            divided = np.prod([factors[k] for k in others], axis=0) if others else np.ones(n)
+            if fitted_on[i] is not None and _response(divided / fitted_on[i] - 1.0, x, w, sines_out[i], comp,
+                                                      settings) <= settings.round_tolerance:
+                continue  # what changed in the others would not change this component's fit
+            fitted_on[i] = divided
+            refitted = True
+            fac, sines, bad, base, code = _fit_one(x, f * divided, w, comp, settings, max_ptp, sines_out[i],
+                                                   support, feats)
             codes[i] = code
             sines_out[i] = sines
             if fac is None:
                 continue
             factors[i], clipped[i] = fac, bad
             baseline = base if base is not None else baseline
-        if rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes):
+        if not refitted or (rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes)):
             break
     factor = np.prod(factors, axis=0)
     return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes
