@@ -159,7 +159,7 @@ def modulated_eval(x, t, seg, coef, freqs, terms, nseg):
 
 @numba.njit(cache=True, nogil=True)
 def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
-    """ΦᵀWΦ, ΦᵀWy (shape (nl, 1)) and yᵀWy of the modulated model for fixed frequencies.
+    """ΦᵀWΦ (its lower triangle), ΦᵀWy (shape (nl, 1)) and yᵀWy of the modulated model for fixed frequencies.
 
     Φ itself is written into ``phi`` when it has one row per pixel (pass zero rows to skip it).
     """
@@ -180,7 +180,8 @@ def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
                 phi[i, idx[u]] = val[u]
             wu = wi * val[u]
             g[idx[u], 0] += wu * y[i]
-            for v in range(used):
+            # the lower triangle only (idx increases with u): Cholesky reads no more
+            for v in range(u + 1):
                 a_mat[idx[u], idx[v]] += wu * val[v]
     return a_mat, g, yy
 
@@ -282,7 +283,7 @@ def add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, n
             wv = wi * vals[a]
             ja = base + a
             h[ja] += wv * y[i]
-            for b in range(2 * d):
+            for b in range(a + 1):  # lower triangles of C and of the Schur complement: Cholesky reads no more
                 c_mat[ja, base + b] += wv * vals[b]
             for r in range(n_old):
                 pr = phi[i, r]
@@ -294,7 +295,7 @@ def add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, n
     for a in range(m):
         for r in range(n_old):
             rr[a] -= v_mat[r, a] * u_vec[r]
-        for b in range(m):
+        for b in range(a + 1):
             acc = 0.0
             for r in range(n_old):
                 acc += v_mat[r, a] * v_mat[r, b]
