@@ -163,7 +163,7 @@ def bound_in_features(fringe: np.ndarray, x: np.ndarray, features: np.ndarray, p
 
 
 # --------------------------------------------------------------------------- one column
-def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
+def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats, tables=None):
     """One component on data ``g``: (factor, sines, clipped, baseline, ComponentStatus)."""
     n = g.size
     use = w > 0
@@ -181,7 +181,7 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
         return None, prev, None, None, ComponentStatus.TOO_FEW_PIXELS
     resid = np.zeros(n)
     resid[ok] = g[ok] / base[ok] - 1.0
-    sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
+    sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev, tables=tables)
     for _ in range(settings.backfit if sines.n else 0):
         model = sines(x, with_offset=False)
         base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
@@ -221,7 +221,8 @@ def _response(change, x, w, sines, comp, settings) -> float:
     return float(np.max(np.abs(moved(x[use], with_offset=False))))
 
 
-def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None):
+def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None,
+                    tables=None):
     """Fit all components on one set of weights; returns factor, sines, clipped, last baseline, codes.
 
     Component k is fitted on the data divided by the factors of the others: in the first
@@ -231,7 +232,8 @@ def _fit_components(x, f, w, components, settings, max_ptp, support, feats, prev
     ``settings.round_tolerance`` (:func:`_response`), and the rounds stop when no component
     was fitted again. With ``previous`` (the sines of an earlier pass, per component) the
     first round continues from them too (the second feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
-    (placeholders, low S/N); others are filled in.
+    (placeholders, low S/N); others are filled in. ``tables``: the column's periodogram
+    tables (see :class:`~mrsdask.fringe.kernels.periodogram.Periodogram`).
     """
     n = f.size
     n_comp = len(components)
@@ -259,7 +261,7 @@ def _fit_components(x, f, w, components, settings, max_ptp, support, feats, prev
             fitted_on[i] = divided
             refitted = True
             fac, sines, bad, base, code = _fit_one(x, f * divided, w, comp, settings, max_ptp, sines_out[i],
-                                                   support, feats)
+                                                   support, feats, tables)
             codes[i] = code
             sines_out[i] = sines
             if fac is None:
@@ -374,8 +376,9 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
         feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features,
                               settings.feature_sigma_wings, half_width)
         wf = np.where(feats, 0.0, w)
+        tables = {}
         factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
-                                                              codes=codes)
+                                                              codes=codes, tables=tables)
         if settings.refine_features and base is not None:
             corrected = f * factor
             base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
@@ -385,7 +388,8 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)
                 factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support,
-                                                                      feats, previous=sines, codes=codes)
+                                                                      feats, previous=sines, codes=codes,
+                                                                      tables=tables)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         out.status = Status.FIT_FAILED
         out.message = f"{type(exc).__name__}: {exc}"

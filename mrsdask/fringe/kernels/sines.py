@@ -171,7 +171,8 @@ def _admissible(coef, amp_limit) -> bool:
 
 
 def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component: FringeComponent,
-              settings: FitSettings = FitSettings(), start: SineFit | None = None) -> SineFit:
+              settings: FitSettings = FitSettings(), start: SineFit | None = None,
+              tables: dict | None = None) -> SineFit:
     """Fit amplitude-modulated sines to relative residuals, choosing them by the evidence.
 
     Sines are added one at a time. For each: the strongest frequency of the weighted
@@ -205,6 +206,8 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     start : SineFit, optional
         Continue from these sines (their coefficients re-solved on the new data) instead of
         starting from none; used by the second feature pass.
+    tables : dict, optional
+        Cache of periodogram tables shared by the fits of one column (see :class:`Periodogram`).
 
     Returns
     -------
@@ -246,7 +249,7 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
         return result()
     df = 1.0 / (settings.oversample * prob.span)
     grid = np.arange(f_lo, f_hi + 0.5 * df, df)
-    pgram = Periodogram(prob.x, prob.w, grid, prob.seg)
+    pgram = Periodogram(prob.x, prob.w, grid, prob.seg, tables)
     try:
         prob.set_base(best[0], best[1])
     except np.linalg.LinAlgError:
