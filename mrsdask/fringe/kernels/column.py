@@ -174,7 +174,8 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats, tables=None
         return None, prev, None, None, ComponentStatus.TOO_FEW_PERIODS
     degree = comp.baseline_degree
     start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
-    base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
+    spacing = settings.baseline_knot_periods * comp.ffreq
+    base = fit_baseline(x, start, w, spacing, degree, comp.use_robust, settings.robust_domain)
     ok = use & (base > 0)
     if np.count_nonzero(ok) < settings.min_pixels:
         # a baseline that is not positive where the data are: nothing to divide by
@@ -184,8 +185,7 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats, tables=None
     sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev, tables=tables)
     for _ in range(settings.backfit if sines.n else 0):
         model = sines(x, with_offset=False)
-        base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
-                                settings.robust_domain)
+        base_new = fit_baseline(x, g / (1.0 + model), w, spacing, degree, comp.use_robust, settings.robust_domain)
         ok_new = use & (base_new > 0)
         if np.count_nonzero(ok_new) < settings.min_pixels:
             break  # keep the last baseline and sines that had the pixels
