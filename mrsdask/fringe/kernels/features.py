@@ -188,7 +188,7 @@ def find_features(flux: np.ndarray, usable: np.ndarray | None = None, sigma: flo
         strong = dev > thresholds[0]
         # wings from the data themselves only: the smoothed variant spreads every line already
         found = with_wings(strong, dev > thresholds[1]) if i == 0 else strong
-        if half_width > 2:
+        if half_width > 2 and found.any():
             # only features that stand out from the midline of the wide envelopes too
             dev_wide, thresholds_wide = _envelope_deviation(flux[idx], y, half_width, sigma, sigma_wings,
                                                             robust_start=i == 0)
