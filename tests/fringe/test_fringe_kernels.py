@@ -209,3 +209,14 @@ def test_max_ptp_array_follows_input_order():
     res = K.fit_column(flux, nu, [MAIN], max_ptp=limit)
     assert res.clipped[600:].mean() > 0.9
     assert res.clipped[:400].mean() < 0.1
+
+
+def test_pchip_matches_scipy():
+    from scipy.interpolate import PchipInterpolator
+
+    rng = np.random.default_rng(3)
+    x = np.arange(500.0)
+    for n in (2, 3, 7, 40):
+        xn = np.unique(np.concatenate([[0.0, 499.0], rng.choice(np.arange(1, 499), n - 2, replace=False)]))
+        for yn in (rng.normal(size=xn.size), np.sin(xn / 30.0)):
+            np.testing.assert_allclose(K.features.pchip(xn, yn, x), PchipInterpolator(xn, yn)(x), rtol=0, atol=1e-12)

@@ -16,10 +16,16 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def trig_tables(x, freqs):
-    """cos and sin of 2π·freqs[k]·x[i] for a uniform frequency grid (angle-addition recurrence)."""
+    """cos and sin of 2π·freqs[k]·x[i] for a uniform frequency grid (angle-addition recurrence).
+
+    Computed in float64, stored in float32: the tables (frequencies × pixels, 6 MB each for
+    the dichroic window of a channel-4 column in float64) are written once and read for
+    every periodogram, so their memory traffic is the cost; the sums over them stay in
+    float64, and the grid only locates peaks (refined by :func:`gls_reduction_direct`).
+    """
     nk, nx = freqs.size, x.size
-    cos_t = np.empty((nk, nx))
-    sin_t = np.empty((nk, nx))
+    cos_t = np.empty((nk, nx), np.float32)
+    sin_t = np.empty((nk, nx), np.float32)
     if nk == 0:
         return cos_t, sin_t
     step = freqs[1] - freqs[0] if nk > 1 else 0.0
@@ -41,8 +47,8 @@ def trig_tables(x, freqs):
         for i in range(nx):
             ci = c[i]
             si = s[i]
-            cos_t[k, i] = ci
-            sin_t[k, i] = si
+            cos_t[k, i] = np.float32(ci)
+            sin_t[k, i] = np.float32(si)
             c[i] = ci * cd[i] - si * sd[i]
             s[i] = si * cd[i] + ci * sd[i]
     return cos_t, sin_t
@@ -330,8 +336,8 @@ def gls_reduction_direct(x, freqs, w, y):
 
     For a periodogram evaluated once (the fine grid around a peak): the cos/sin values come
     from the same recurrence as :func:`trig_tables` and every sum runs over the pixels in the
-    same order, so the result is bitwise that of the tabulated path, without writing and
-    reading two ``freqs × pixels`` tables.
+    same order, so the result is that of the tabulated path (to the float32 rounding of the
+    tables), without writing and reading two ``freqs × pixels`` tables.
     """
     nk, nx = freqs.size, x.size
     wsum = 0.0

