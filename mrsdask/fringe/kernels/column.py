@@ -223,23 +223,27 @@ def _response(change, x, w, sines, comp, settings) -> float:
 
 def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None,
                     tables=None):
-    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline, codes.
+    """Fit all components on one set of weights.
+
+    Returns the factor, the sines, the clipped pixels, the last baseline, the codes and the
+    factor of each component (``previous`` of a later pass).
 
     Component k is fitted on the data divided by the factors of the others: in the first
     round those before it, in later rounds (``settings.component_rounds``) all others, its
     sine search continuing from the previous round. A component is not fitted again while
     the change of the others since its last fit would not move its model by more than
     ``settings.round_tolerance`` (:func:`_response`), and the rounds stop when no component
-    was fitted again. With ``previous`` (the sines of an earlier pass, per component) the
-    first round continues from them too (the second feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
+    was fitted again. With ``previous`` (the sines and the factors of an earlier pass, per
+    component: the second feature pass) the first round continues from those sines too, and
+    divides out all the other components' factors from the start, as a later round. ``codes`` are the :class:`ComponentStatus` decided before fitting
     (placeholders, low S/N); others are filled in. ``tables``: the column's periodogram
     tables (see :class:`~mrsdask.fringe.kernels.periodogram.Periodogram`).
     """
     n = f.size
     n_comp = len(components)
-    factors = [np.ones(n) for _ in range(n_comp)]
+    factors = [np.ones(n) for _ in range(n_comp)] if previous is None else list(previous[1])
     clipped = [np.zeros(n, bool) for _ in range(n_comp)]
-    sines_out = list(previous) if previous is not None else [None] * n_comp
+    sines_out = list(previous[0]) if previous is not None else [None] * n_comp
     codes = list(codes) if codes is not None else [ComponentStatus.NOT_RUN] * n_comp
     fixed = [c in (ComponentStatus.PLACEHOLDER, ComponentStatus.LOW_SNR) for c in codes]
     baseline = None
@@ -253,7 +257,7 @@ def _fit_components(x, f, w, components, settings, max_ptp, support, feats, prev
             if rnd > 0 and codes[i] not in (ComponentStatus.FITTED, ComponentStatus.NO_EVIDENCE,
                                             ComponentStatus.CLIPPED):
                 continue  # could not be fitted at all: the others do not change that
-            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i)]
+            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i or previous is not None)]
             divided = np.prod([factors[k] for k in others], axis=0) if others else np.ones(n)
             if fitted_on[i] is not None and _response(divided / fitted_on[i] - 1.0, x, w, sines_out[i], comp,
                                                       settings) <= settings.round_tolerance:
@@ -271,7 +275,7 @@ def _fit_components(x, f, w, components, settings, max_ptp, support, feats, prev
         if not refitted or (rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes)):
             break
     factor = np.prod(factors, axis=0)
-    return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes
+    return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes, factors
 
 
 def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.ndarray | None = None,
@@ -377,8 +381,8 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
                               settings.feature_sigma_wings, half_width)
         wf = np.where(feats, 0.0, w)
         tables = {}
-        factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
-                                                              codes=codes, tables=tables)
+        factor, sines, clipped, base, codes, factors = _fit_components(x, f, wf, active, settings, max_ptp,
+                                                                       support, feats, codes=codes, tables=tables)
         if settings.refine_features and base is not None:
             corrected = f * factor
             base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
@@ -387,9 +391,9 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
             if new.any():
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)
-                factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support,
-                                                                      feats, previous=sines, codes=codes,
-                                                                      tables=tables)
+                factor, sines, clipped, base, codes, factors = _fit_components(
+                    x, f, wf, active, settings, max_ptp, support, feats, previous=(sines, factors), codes=codes,
+                    tables=tables)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         out.status = Status.FIT_FAILED
         out.message = f"{type(exc).__name__}: {exc}"
