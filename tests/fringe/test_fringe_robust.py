@@ -67,8 +67,8 @@ def test_component_without_a_positive_baseline_is_too_few_pixels():
     f = -np.ones(x.size)  # a baseline that is negative everywhere: nothing to divide by
     from mrsdask.fringe.kernels import column
 
-    factor, sines, clipped, _, codes = column._fit_components(x, f, np.ones(x.size), [MAIN], FitSettings(), 0.8,
-                                                             (x[0], x[-1]), np.zeros(x.size, bool))
+    factor, sines, clipped, _, codes, _ = column._fit_components(x, f, np.ones(x.size), [MAIN], FitSettings(), 0.8,
+                                                                (x[0], x[-1]), np.zeros(x.size, bool))
     assert codes == [K.ComponentStatus.TOO_FEW_PIXELS]
     assert sines == [None]
     assert np.all(factor == 1.0) and not clipped.any()

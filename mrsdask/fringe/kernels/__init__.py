@@ -36,8 +36,10 @@ than 5 periods (edge columns of curved slices) get their own envelopes (see
 
 For each fringe component (main, then dichroic):
 
-1. **Baseline** ``B``: least-squares spline in ν with one interior knot per fringe period
-   (a spline sampled once per period cannot follow the fringe itself), quadratic with robust
+1. **Baseline** ``B``: least-squares spline in ν with an interior knot every 1.5 fringe
+   periods (``FitSettings.baseline_knot_periods``; the official step: every period, where a
+   quadratic spline still follows part of the fringe and leaves a distorted residual that
+   the sines fit with runaway pairs), quadratic with robust
    Tukey-biweight reweighting (``domain = 10`` scale units) for the main fringe, linear and
    plain for the dichroic one (:func:`fit_baseline`). Emission/absorption features have zero
    weight; across them the baseline is interpolated linearly.
@@ -65,13 +67,18 @@ For each fringe component (main, then dichroic):
 8. The column is multiplied by ``1/(1 + F)``; factors of the components multiply. With two
    components, each is then fitted again on the data divided by the other (continuing its
    search): the main fringe is first fitted with the dichroic fringe as noise, which hides
-   its weaker sines (``FitSettings.component_rounds``).
+   its weaker sines (``FitSettings.component_rounds``). A component is fitted again only if
+   the change of the others would move its model by more than
+   ``FitSettings.round_tolerance`` (its own sines fitted to that change).
 9. Each component gets a :class:`ComponentStatus`: fitted, or why not (no evidence, S/N,
    placeholder, pixels, periods, clipped).
 
 Features are found twice: first from the envelope of the data (:func:`find_features`, as the
 official 1-D variant does, but with clipping that starts from a robust scale, so that strong
-lines do not hide themselves by inflating the standard deviation, and with their wings), then — after a first fit — as outliers of the data from the
+lines do not hide themselves by inflating the standard deviation, and with their wings; a
+feature must also stand out from envelopes through extrema over a quarter fringe period, so
+that a shorter ripple such as the dichroic fringe cannot make the fringe crests look like
+lines), then — after a first fit — as outliers of the data from the
 fringe-corrected smooth model (:func:`residual_features`), which finds lines weaker than the
 fringe amplitude. If the second pass finds new features, baselines and coefficients are
 fitted again without them, and the search for sines continues from those of the first pass.

@@ -1,4 +1,4 @@
-"""The baseline of a column: a least-squares spline in wavenumber with one knot per fringe period.
+"""The baseline of a column: a least-squares spline in wavenumber with knots about a fringe period apart.
 
 :func:`fit_baseline` (robust Tukey-biweight reweighting for the main fringe, plain for the
 dichroic one), with features masked and interpolated across; :func:`baseline_knots` and
@@ -74,7 +74,7 @@ def spline_well_posed(x: np.ndarray, knots: np.ndarray, degree: int, lo: float, 
 
 def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: float, degree: int = 2,
                  robust: bool = True, domain: float = 10.0, max_iter: int = 10) -> np.ndarray:
-    """Smooth baseline of ``y(x)``: LSQ spline with one knot per ``period``.
+    """Smooth baseline of ``y(x)``: LSQ spline with a knot every ``period`` (the knot spacing).
 
     Parameters
     ----------

@@ -163,7 +163,7 @@ def bound_in_features(fringe: np.ndarray, x: np.ndarray, features: np.ndarray, p
 
 
 # --------------------------------------------------------------------------- one column
-def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
+def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats, tables=None):
     """One component on data ``g``: (factor, sines, clipped, baseline, ComponentStatus)."""
     n = g.size
     use = w > 0
@@ -174,18 +174,18 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
         return None, prev, None, None, ComponentStatus.TOO_FEW_PERIODS
     degree = comp.baseline_degree
     start = g if prev is None or prev.n == 0 else g / (1.0 + prev(x, with_offset=False))
-    base = fit_baseline(x, start, w, comp.ffreq, degree, comp.use_robust, settings.robust_domain)
+    spacing = settings.baseline_knot_periods * comp.ffreq
+    base = fit_baseline(x, start, w, spacing, degree, comp.use_robust, settings.robust_domain)
     ok = use & (base > 0)
     if np.count_nonzero(ok) < settings.min_pixels:
         # a baseline that is not positive where the data are: nothing to divide by
         return None, prev, None, None, ComponentStatus.TOO_FEW_PIXELS
     resid = np.zeros(n)
     resid[ok] = g[ok] / base[ok] - 1.0
-    sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev)
+    sines = fit_sines(x[ok], resid[ok], w[ok], comp, settings, start=prev, tables=tables)
     for _ in range(settings.backfit if sines.n else 0):
         model = sines(x, with_offset=False)
-        base_new = fit_baseline(x, g / (1.0 + model), w, comp.ffreq, degree, comp.use_robust,
-                                settings.robust_domain)
+        base_new = fit_baseline(x, g / (1.0 + model), w, spacing, degree, comp.use_robust, settings.robust_domain)
         ok_new = use & (base_new > 0)
         if np.count_nonzero(ok_new) < settings.min_pixels:
             break  # keep the last baseline and sines that had the pixels
@@ -204,45 +204,78 @@ def _fit_one(x, g, w, comp, settings, max_ptp, prev, support, feats):
     return 1.0 / (1.0 + fringe), sines, bad, base, code
 
 
-def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None):
-    """Fit all components on one set of weights; returns factor, sines, clipped, last baseline, codes.
+def _response(change, x, w, sines, comp, settings) -> float:
+    """How much a relative change of a component's input moves its fitted fringe, to first order.
+
+    The fringe model is linear in its coefficients: a change ``Δ`` of the input (the data
+    divided by the others' factors) changes the residual by about ``Δ``, and the model by
+    the fit of its own sines (same frequencies and envelopes) to ``Δ``. Returns the largest
+    absolute value of that fit over the weighted pixels; without sines, the largest ``|Δ|``.
+    """
+    use = w > 0
+    if sines is None or sines.n == 0 or np.count_nonzero(use) <= 2 * sines.coef.size:
+        return float(np.max(np.abs(change[use]))) if use.any() else 0.0
+    moved = refit_sines(x[use], change[use], w[use], sines, replace(comp, robust=False), settings)
+    if moved is sines:  # singular: no estimate
+        return np.inf
+    return float(np.max(np.abs(moved(x[use], with_offset=False))))
+
+
+def _fit_components(x, f, w, components, settings, max_ptp, support, feats, previous=None, codes=None,
+                    tables=None):
+    """Fit all components on one set of weights.
+
+    Returns the factor, the sines, the clipped pixels, the last baseline, the codes and the
+    factor of each component (``previous`` of a later pass).
 
     Component k is fitted on the data divided by the factors of the others: in the first
     round those before it, in later rounds (``settings.component_rounds``) all others, its
-    sine search continuing from the previous round. With ``previous`` (the sines of an
-    earlier pass, per component) the first round continues from them too (the second
-    feature pass). ``codes`` are the :class:`ComponentStatus` decided before fitting
-    (placeholders, low S/N); others are filled in.
+    sine search continuing from the previous round. A component is not fitted again while
+    the change of the others since its last fit would not move its model by more than
+    ``settings.round_tolerance`` (:func:`_response`), and the rounds stop when no component
+    was fitted again. With ``previous`` (the sines and the factors of an earlier pass, per
+    component: the second feature pass) the first round continues from those sines too, and
+    divides out all the other components' factors from the start, as a later round. ``codes`` are the :class:`ComponentStatus` decided before fitting
+    (placeholders, low S/N); others are filled in. ``tables``: the column's periodogram
+    tables (see :class:`~mrsdask.fringe.kernels.periodogram.Periodogram`).
     """
     n = f.size
     n_comp = len(components)
-    factors = [np.ones(n) for _ in range(n_comp)]
+    factors = [np.ones(n) for _ in range(n_comp)] if previous is None else list(previous[1])
     clipped = [np.zeros(n, bool) for _ in range(n_comp)]
-    sines_out = list(previous) if previous is not None else [None] * n_comp
+    sines_out = list(previous[0]) if previous is not None else [None] * n_comp
     codes = list(codes) if codes is not None else [ComponentStatus.NOT_RUN] * n_comp
     fixed = [c in (ComponentStatus.PLACEHOLDER, ComponentStatus.LOW_SNR) for c in codes]
     baseline = None
     rounds = max(1, int(settings.component_rounds)) if sum(not fx for fx in fixed) > 1 else 1
+    fitted_on = [None] * n_comp  # per component, the product of the others' factors it was last fitted with
     for rnd in range(rounds):
+        refitted = False
         for i, comp in enumerate(components):
             if fixed[i] or comp.is_placeholder:
                 continue
-            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i)]
-            g = f * np.prod([factors[k] for k in others], axis=0) if others else f
             if rnd > 0 and codes[i] not in (ComponentStatus.FITTED, ComponentStatus.NO_EVIDENCE,
                                             ComponentStatus.CLIPPED):
                 continue  # could not be fitted at all: the others do not change that
-            fac, sines, bad, base, code = _fit_one(x, g, w, comp, settings, max_ptp, sines_out[i], support, feats)
+            others = [k for k in range(n_comp) if k != i and (rnd > 0 or k < i or previous is not None)]
+            divided = np.prod([factors[k] for k in others], axis=0) if others else np.ones(n)
+            if fitted_on[i] is not None and _response(divided / fitted_on[i] - 1.0, x, w, sines_out[i], comp,
+                                                      settings) <= settings.round_tolerance:
+                continue  # what changed in the others would not change this component's fit
+            fitted_on[i] = divided
+            refitted = True
+            fac, sines, bad, base, code = _fit_one(x, f * divided, w, comp, settings, max_ptp, sines_out[i],
+                                                   support, feats, tables)
             codes[i] = code
             sines_out[i] = sines
             if fac is None:
                 continue
             factors[i], clipped[i] = fac, bad
             baseline = base if base is not None else baseline
-        if rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes):
+        if not refitted or (rounds > 1 and not any(c == ComponentStatus.FITTED for c in codes)):
             break
     factor = np.prod(factors, axis=0)
-    return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes
+    return factor, sines_out, np.logical_or.reduce(clipped), baseline, codes, factors
 
 
 def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.ndarray | None = None,
@@ -342,11 +375,14 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
     xw = x[w > 0]
     support = (float(xw[0]), float(xw[-1]))
     try:
+        step = float(np.median(np.diff(x)))
+        half_width = max(2, int(settings.envelope_window * main.ffreq / step)) if step > 0 else 2
         feats = find_features(f, w > 0, settings.feature_sigma, settings.feature_grow, settings.smooth_features,
-                              settings.feature_sigma_wings)
+                              settings.feature_sigma_wings, half_width)
         wf = np.where(feats, 0.0, w)
-        factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support, feats,
-                                                              codes=codes)
+        tables = {}
+        factor, sines, clipped, base, codes, factors = _fit_components(x, f, wf, active, settings, max_ptp,
+                                                                       support, feats, codes=codes, tables=tables)
         if settings.refine_features and base is not None:
             corrected = f * factor
             base2 = fit_baseline(x, corrected, wf, main.ffreq, main.baseline_degree, True, settings.robust_domain)
@@ -355,8 +391,9 @@ def fit_column(flux: np.ndarray, wavenumber: np.ndarray, components, *, err: np.
             if new.any():
                 feats = feats | new
                 wf = np.where(feats, 0.0, w)
-                factor, sines, clipped, base, codes = _fit_components(x, f, wf, active, settings, max_ptp, support,
-                                                                      feats, previous=sines, codes=codes)
+                factor, sines, clipped, base, codes, factors = _fit_components(
+                    x, f, wf, active, settings, max_ptp, support, feats, previous=(sines, factors), codes=codes,
+                    tables=tables)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         out.status = Status.FIT_FAILED
         out.message = f"{type(exc).__name__}: {exc}"

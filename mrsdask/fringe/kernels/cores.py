@@ -16,10 +16,16 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def trig_tables(x, freqs):
-    """cos and sin of 2π·freqs[k]·x[i] for a uniform frequency grid (angle-addition recurrence)."""
+    """cos and sin of 2π·freqs[k]·x[i] for a uniform frequency grid (angle-addition recurrence).
+
+    Computed in float64, stored in float32: the tables (frequencies × pixels, 6 MB each for
+    the dichroic window of a channel-4 column in float64) are written once and read for
+    every periodogram, so their memory traffic is the cost; the sums over them stay in
+    float64, and the grid only locates peaks (refined by :func:`gls_reduction_direct`).
+    """
     nk, nx = freqs.size, x.size
-    cos_t = np.empty((nk, nx))
-    sin_t = np.empty((nk, nx))
+    cos_t = np.empty((nk, nx), np.float32)
+    sin_t = np.empty((nk, nx), np.float32)
     if nk == 0:
         return cos_t, sin_t
     step = freqs[1] - freqs[0] if nk > 1 else 0.0
@@ -41,8 +47,8 @@ def trig_tables(x, freqs):
         for i in range(nx):
             ci = c[i]
             si = s[i]
-            cos_t[k, i] = ci
-            sin_t[k, i] = si
+            cos_t[k, i] = np.float32(ci)
+            sin_t[k, i] = np.float32(si)
             c[i] = ci * cd[i] - si * sd[i]
             s[i] = si * cd[i] + ci * sd[i]
     return cos_t, sin_t
@@ -159,7 +165,7 @@ def modulated_eval(x, t, seg, coef, freqs, terms, nseg):
 
 @numba.njit(cache=True, nogil=True)
 def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
-    """ΦᵀWΦ, ΦᵀWy (shape (nl, 1)) and yᵀWy of the modulated model for fixed frequencies.
+    """ΦᵀWΦ (its lower triangle), ΦᵀWy (shape (nl, 1)) and yᵀWy of the modulated model for fixed frequencies.
 
     Φ itself is written into ``phi`` when it has one row per pixel (pass zero rows to skip it).
     """
@@ -180,7 +186,8 @@ def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
                 phi[i, idx[u]] = val[u]
             wu = wi * val[u]
             g[idx[u], 0] += wu * y[i]
-            for v in range(used):
+            # the lower triangle only (idx increases with u): Cholesky reads no more
+            for v in range(u + 1):
                 a_mat[idx[u], idx[v]] += wu * val[v]
     return a_mat, g, yy
 
@@ -282,7 +289,7 @@ def add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, n
             wv = wi * vals[a]
             ja = base + a
             h[ja] += wv * y[i]
-            for b in range(2 * d):
+            for b in range(a + 1):  # lower triangles of C and of the Schur complement: Cholesky reads no more
                 c_mat[ja, base + b] += wv * vals[b]
             for r in range(n_old):
                 pr = phi[i, r]
@@ -294,7 +301,7 @@ def add_component(phi, low, u_vec, chi_old, logdet_old, x, t, seg, y, w, f, d, n
     for a in range(m):
         for r in range(n_old):
             rr[a] -= v_mat[r, a] * u_vec[r]
-        for b in range(m):
+        for b in range(a + 1):
             acc = 0.0
             for r in range(n_old):
                 acc += v_mat[r, a] * v_mat[r, b]
@@ -329,8 +336,8 @@ def gls_reduction_direct(x, freqs, w, y):
 
     For a periodogram evaluated once (the fine grid around a peak): the cos/sin values come
     from the same recurrence as :func:`trig_tables` and every sum runs over the pixels in the
-    same order, so the result is bitwise that of the tabulated path, without writing and
-    reading two ``freqs × pixels`` tables.
+    same order, so the result is that of the tabulated path (to the float32 rounding of the
+    tables), without writing and reading two ``freqs × pixels`` tables.
     """
     nk, nx = freqs.size, x.size
     wsum = 0.0

@@ -23,7 +23,11 @@ class Periodogram:
     each call for a new residual costs two passes over the tables.
     """
 
-    def __init__(self, x: np.ndarray, w: np.ndarray, freqs: np.ndarray, seg: np.ndarray | None = None):
+    def __init__(self, x: np.ndarray, w: np.ndarray, freqs: np.ndarray, seg: np.ndarray | None = None,
+                 tables: dict | None = None):
+        """``tables``: a dict in which the trigonometric tables are kept and looked up by the
+        segment's abscissae and the grid (the fits of one column share it: its later rounds
+        search the same pixels on the same grid)."""
         self.freqs = np.ascontiguousarray(freqs, dtype=np.float64)
         x = np.ascontiguousarray(x, dtype=np.float64)
         w = np.ascontiguousarray(w, dtype=np.float64)
@@ -33,7 +37,14 @@ class Periodogram:
             sel = np.flatnonzero(seg == s)
             if sel.size < 4:
                 continue
-            cos_t, sin_t = trig_tables(x[sel], self.freqs)
+            xs = np.ascontiguousarray(x[sel])
+            key = None if tables is None else (xs.tobytes(), self.freqs[0], self.freqs[-1], self.freqs.size)
+            if key is not None and key in tables:
+                cos_t, sin_t = tables[key]
+            else:
+                cos_t, sin_t = trig_tables(xs, self.freqs)
+                if key is not None:
+                    tables[key] = (cos_t, sin_t)
             ws = np.ascontiguousarray(w[sel])
             self.parts.append((sel, cos_t, sin_t, ws, gls_setup(cos_t, sin_t, ws)))
 

@@ -116,12 +116,17 @@ class _Problem:
         log_vol = k * math.log(2.0 * self.settings.amplitude_limit)
         return log_evidence(chi, self.n, logdet, k, log_vol, self.sum_log_w, self.settings.noise_limits), coef
 
-    def robust_coef(self, freqs, terms, domain):
-        """Coefficients with two rounds of Tukey-biweight reweighting."""
-        coef, chi, _ = self.solve(freqs, terms)
+    def robust_coef(self, freqs, terms, domain, coef=None):
+        """Coefficients with two rounds of Tukey-biweight reweighting (from ``coef``, the
+        unweighted solution, if it is known)."""
+        chi = None
+        if coef is None:
+            coef, chi, _ = self.solve(freqs, terms)
         k = coef.size
         for _ in range(2):
             res = self.y - self.model(coef, freqs, terms)
+            if chi is None:
+                chi = float(np.sum(self.w * res * res))
             scale = math.sqrt(float(np.sum(self.w * res * res)) / max(self.n - k, 1))
             if scale == 0.0:
                 break
@@ -140,17 +145,29 @@ class _Problem:
 def _polish_frequencies(prob: _Problem, freqs: np.ndarray, terms: np.ndarray, delta: float):
     """One parabola step per frequency (the others fixed) towards the maximum of the evidence.
 
-    Returns the frequencies and ``prob.log_z`` at them (evidence and coefficients): the value
-    at the current frequencies is carried from one frequency to the next instead of being
-    solved again.
+    Each trial frequency of sine k is solved by block elimination on the factorised model
+    without sine k (:meth:`_Problem.log_z_add`), the cost of sine k's columns only. Returns
+    the frequencies and ``prob.log_z`` at them (evidence and coefficients).
     """
     freqs = freqs.copy()
     current = prob.log_z(freqs, terms)
+    sizes = 2 * prob.nseg * np.asarray(terms, np.int64)
+    starts = prob.nseg + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     for k in range(freqs.size):
-        def z_at(f, _k=k):
-            trial = freqs.copy()
-            trial[_k] = f
-            return prob.log_z(trial, terms)
+        others = np.arange(freqs.size) != k
+        try:
+            prob.set_base(freqs[others], terms[others])
+        except np.linalg.LinAlgError:
+            continue
+        a, b = int(starts[k]), int(starts[k] + sizes[k])
+
+        def z_at(f):
+            z, c = prob.log_z_add(f, int(terms[k]))
+            if c is None:
+                return z, c
+            # sine k's block from the end back to its place
+            n_before = c.size - (b - a)
+            return z, np.concatenate([c[:a], c[n_before:], c[a:n_before]])
 
         f0 = freqs[k]
         z_lo, z_mid, z_hi = z_at(f0 - delta)[0], current[0], z_at(f0 + delta)[0]
@@ -171,7 +188,8 @@ def _admissible(coef, amp_limit) -> bool:
 
 
 def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component: FringeComponent,
-              settings: FitSettings = FitSettings(), start: SineFit | None = None) -> SineFit:
+              settings: FitSettings = FitSettings(), start: SineFit | None = None,
+              tables: dict | None = None) -> SineFit:
     """Fit amplitude-modulated sines to relative residuals, choosing them by the evidence.
 
     Sines are added one at a time. For each: the strongest frequency of the weighted
@@ -205,6 +223,8 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     start : SineFit, optional
         Continue from these sines (their coefficients re-solved on the new data) instead of
         starting from none; used by the second feature pass.
+    tables : dict, optional
+        Cache of periodogram tables shared by the fits of one column (see :class:`Periodogram`).
 
     Returns
     -------
@@ -238,7 +258,7 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
     def result():
         f, d, c = best
         if f.size and component.use_robust:
-            c = prob.robust_coef(f, d, settings.robust_domain)
+            c = prob.robust_coef(f, d, settings.robust_domain, c)
         return SineFit(f.copy(), d.copy(), c, prob.nu0, prob.breaks, prob.seg_mid, prob.seg_half,
                        np.asarray(evidences), np.asarray(freq_terms[: f.size]))
 
@@ -246,7 +266,7 @@ def fit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, component:
         return result()
     df = 1.0 / (settings.oversample * prob.span)
     grid = np.arange(f_lo, f_hi + 0.5 * df, df)
-    pgram = Periodogram(prob.x, prob.w, grid, prob.seg)
+    pgram = Periodogram(prob.x, prob.w, grid, prob.seg, tables)
     try:
         prob.set_base(best[0], best[1])
     except np.linalg.LinAlgError:
