@@ -118,54 +118,23 @@ def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParamete
     InputError
         If the file cannot be read as an ``Extract1dIFUModel`` with the four vectors.
     """
-    found = _read_extract1d_tree(path)
-    if found is None:
-        found = _read_extract1d_model(path)
-    values, subtract, method, subpixels = found
-    return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
-                                method=str(method), subpixels=int(subpixels), bkg_sigma_clip=bkg_sigma_clip,
-                                source=str(path).rsplit("/", 1)[-1])
-
-
-_VECTORS = ("wavelength", "radius", "inner_bkg", "outer_bkg")
-
-
-def _read_extract1d_tree(path: str):
-    """(vectors, subtract_background, method, subpixels) of a plain ASDF EXTRACT1D file, read with
-    libyaml (:func:`mrsdask.io.asdf_tree.read_tree`); None for anything else (then the datamodel reads it).
-
-    Opening it as an ``Extract1dIFUModel`` loads asdf's extensions and the model's schemas:
-    ~4 CPU-s, in a command whose extraction takes less than 1.
-    """
-    from mrsdask.io import paths
-    from mrsdask.io.asdf_tree import UnsupportedTree, read_tree
-
-    try:
-        with paths.open_file(str(path), "rb") as fobj:
-            tree = read_tree(fobj.read())
-        data, meta = tree["data"], tree.get("meta", {})
-        vectors = [data[name] for name in _VECTORS]
-    except (UnsupportedTree, OSError, KeyError, TypeError, ValueError):
-        return None
-    if not (isinstance(meta, dict) and all(isinstance(v, np.ndarray) for v in vectors)):
-        return None
-    # as stored (float32): the official step scales the radii in that precision (ifu_rscale)
-    return ([np.array(v).ravel() for v in vectors], meta.get("subtract_background"),
-            meta.get("method") or "exact", meta.get("subpixels") or 10)
-
-
-def _read_extract1d_model(path: str):
-    """What :func:`_read_extract1d_tree` returns, read as an ``Extract1dIFUModel``."""
     from stdatamodels.jwst.datamodels import Extract1dIFUModel
 
     try:
         with Extract1dIFUModel(path) as ref:
             data = ref.data
-            values = [np.array(getattr(data, name)).ravel() for name in _VECTORS]
+            # as stored (float32): the official step scales the radii in that precision (ifu_rscale)
+            values = [np.array(getattr(data, name)).ravel()
+                      for name in ("wavelength", "radius", "inner_bkg", "outer_bkg")]
             meta = ref.meta
-            return values, meta.subtract_background, meta.method or "exact", meta.subpixels or 10
+            subtract = meta.subtract_background
+            method = meta.method or "exact"
+            subpixels = meta.subpixels or 10
     except Exception as exc:  # any unreadable or foreign file
         raise InputError(f"{path}: not an IFU EXTRACT1D reference file (Extract1dIFUModel) ({exc})") from exc
+    return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
+                                method=str(method), subpixels=int(subpixels), bkg_sigma_clip=bkg_sigma_clip,
+                                source=str(path).rsplit("/", 1)[-1])
 
 
 def write_extract1d(params: ExtractionParameters, path: str) -> str:

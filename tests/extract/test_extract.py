@@ -195,19 +195,3 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mrsdask.cli", "extract", str(tmp_path / "nothing.zarr"), "--x1d", out],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "no zarr store there" in proc.stderr
-
-
-def test_extract1d_plain_reader_reads_what_the_datamodel_reads(tmp_path):
-    """The libyaml reader of EXTRACT1D files gives the datamodel's values, dtypes and metadata."""
-    from dataclasses import replace
-
-    from mrsdask.extract.parameters import _read_extract1d_model, _read_extract1d_tree
-
-    params = replace(default_parameters(), method="exact", subpixels=7, subtract_background=False)
-    path = write_extract1d(params, str(tmp_path / "ref.asdf"))
-    plain, model = _read_extract1d_tree(path), _read_extract1d_model(path)
-    assert plain[1:] == model[1:] == (False, "exact", 7)
-    for a, b in zip(plain[0], model[0]):
-        assert a.dtype == b.dtype == np.float32
-        np.testing.assert_array_equal(a, b)
-    assert _read_extract1d_tree(str(tmp_path / "missing.asdf")) is None  # the datamodel reports it
