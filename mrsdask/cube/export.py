@@ -215,7 +215,14 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     str
         The path written.
     """
-    with outputs.staged_file(path) as tmp:
+    from concurrent.futures import ThreadPoolExecutor
+
+    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+    with outputs.staged_file(path) as tmp, ThreadPoolExecutor(1) as pool:
+        # The gwcs and its ASDF form are Python work (the jwst import and asdf's extensions cost
+        # ~2.5 CPU-s the first time in a process); the image streaming below mostly runs outside
+        # the GIL (decompression, byte swapping, writes): the two run side by side.
+        asdf_hdu = pool.submit(lambda: _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}}))
         primary = _primary_header(ds)
         primary["FILENAME"] = os.path.basename(str(path))
         fits.PrimaryHDU(header=primary).writeto(tmp)
@@ -223,13 +230,11 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
         _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
         _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
         _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
-        wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
         table = _wave_table(wave)
         hdu = fits.BinTableHDU(table, name="WCS-TABLE")
         hdu.header["TUNIT1"] = "um"
         fits.append(tmp, hdu.data, hdu.header)
-        asdf_hdu = _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}})
-        fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
+        fits.append(tmp, asdf_hdu.result().data, asdf_hdu.result().header)
     return path
 
 
