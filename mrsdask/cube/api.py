@@ -121,7 +121,7 @@ def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None
     with phase("open inputs"):
         pars, ds = open_build_inputs(inputs_or_dataset, cubepar)
     with phase("checks"):
-        chosen = choose_scheduler(inputs_or_dataset, scheduling, channels=request.channels)
+        chosen = choose_scheduler(inputs_or_dataset, scheduling, channels=request.channels, cube=True)
         # Every check that needs no cluster runs before one starts.
         check_build(ds, store, request, pars, overwrite, scheduling.planned_budget(chosen))
     say = announce or log.info

@@ -156,7 +156,8 @@ def build_cubes(
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
     cube_store.open_group(root, mode="a").attrs["convention"] = cube_store.STORE_CONVENTION
     cube_store.open_group(scratch, mode="a")
-    wait_until_ready(scheduler_client())  # a local cluster may still be starting its workers
+    with phase("workers ready"):
+        wait_until_ready(scheduler_client())  # a local cluster may still be starting its workers
     n_workers = scheduler_threads()
     budget = memory.task_budget(scheduler_client())  # fail early, with numbers, if tasks cannot fit
 
