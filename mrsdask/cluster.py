@@ -55,11 +55,22 @@ IN_PROCESS_SCHEDULERS = ("threads", "synchronous")
 #: multi from 6 exposures (12 exposure-channels) 8.5 vs 9.7 s; from 12 (24) 13.8-15.0 vs
 #: 14.0 s; from 24 (48) 24.5 vs 22.5 s; channel cubes from 24 exposures 20.0 vs 17.5 s.
 IN_PROCESS_MAX_EXPOSURE_CHANNELS = 16
+#: The same limit for cube jobs. Their in-process pixel tables hand every exposure its setting's
+#: detector frames (:func:`mrsdask.cube.pixels.build_pixel_table_group`); before, tasks of two
+#: settings in two threads evicted each other's frames and recomputed them, which the figures
+#: above include. Measured since (CPU time of the whole command, 2 cores under load 6-8, so
+#: wall times are not a quiet machine's): multi cube from 24 exposures (48) in process 36.9
+#: CPU-s, 59.6 s wall, vs 2 workers 49.7 CPU-s, 71.9 s; 4 channel cubes from 24 exposures 35.0
+#: CPU-s, 81.4 s vs 45.8 CPU-s, 85.7 s. The workers' start (imports) and the pickled task
+#: traffic cost more than the GIL, which the compiled kernels release, takes back.
+IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS = 48
 
 
-def in_process_is_faster(n_exposure_channels: int) -> bool:
-    """Whether a job of ``n_exposure_channels`` pixel tables should skip the local cluster."""
-    return 0 < n_exposure_channels <= IN_PROCESS_MAX_EXPOSURE_CHANNELS
+def in_process_is_faster(n_exposure_channels: int, cube: bool = False) -> bool:
+    """Whether a job of ``n_exposure_channels`` pixel tables (a cube job's if ``cube``) should skip
+    the local cluster."""
+    most = IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS if cube else IN_PROCESS_MAX_EXPOSURE_CHANNELS
+    return 0 < n_exposure_channels <= most
 
 
 #: Memory limit of each local worker when none is given.

@@ -217,7 +217,7 @@ def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detect
 
 
 def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, channels: Sequence[int] | None = None,
-                     detector_job: bool = False, fits_fringes: bool = False) -> str | None:
+                     detector_job: bool = False, fits_fringes: bool = False, cube: bool = False) -> str | None:
     """The scheduler a job runs on (module docstring): a name for :func:`mrsdask.cluster.dask_client`.
 
     Parameters
@@ -230,6 +230,9 @@ def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, chann
         See :func:`exposure_channels`.
     fits_fringes : bool
         The job fits residual fringes: worker processes whatever its size.
+    cube : bool
+        A cube build alone (:func:`mrsdask.cube.build`): it runs in process up to a larger size
+        (:data:`mrsdask.cluster.IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS`).
 
     Returns
     -------
@@ -250,7 +253,7 @@ def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, chann
     if configured:
         return configured
     size = exposure_channels(inputs, channels, detector_job)
-    return "threads" if size is not None and in_process_is_faster(size) else None
+    return "threads" if size is not None and in_process_is_faster(size, cube=cube) else None
 
 
 @contextlib.contextmanager

@@ -174,8 +174,10 @@ def test_the_scheduler_choice_is_the_librarys(sim_1a, monkeypatch):
     assert choose_scheduler(ds, detector_job=True, fits_fringes=True) is None  # residual fringes: processes
     assert choose_scheduler(ds, Scheduling(n_workers=2)) is None
     assert choose_scheduler(ds, Scheduling(scheduler="tcp://host:8786")) == "tcp://host:8786"
-    big = xr.concat([ds] * 5, dim="exposure")  # 20 exposure-channels: a local cluster
-    assert choose_scheduler(big) is None and choose_scheduler(big, channels=(1,)) == "threads"
+    big = xr.concat([ds] * 13, dim="exposure")  # 52 exposure-channels: a local cluster
+    assert choose_scheduler(big, cube=True) is None and choose_scheduler(big, channels=(1,), cube=True) == "threads"
+    mid = xr.concat([ds] * 5, dim="exposure")  # 20: a cube build in process, other jobs on a cluster
+    assert choose_scheduler(mid, cube=True) == "threads" and choose_scheduler(mid) is None
     with dask.config.set(scheduler="synchronous"):  # the caller's in-process choice is kept
         assert choose_scheduler(big) == "synchronous"
     with dask.config.set({"scheduler-address": "tcp://127.0.0.1:1"}):  # a cluster named in Dask's config files

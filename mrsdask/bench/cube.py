@@ -16,7 +16,8 @@ import json
 import os
 import sys
 
-from mrsdask.bench.monitor import check_repeat, median_of, print_sides, run_alternating
+from mrsdask.bench.monitor import check_repeat, median_of, print_phases, print_sides, run_alternating
+from mrsdask.phases import parse_phases
 from mrsdask.scheduling import Scheduling
 
 BENCH_CASES = {
@@ -100,7 +101,8 @@ def run(args) -> int:
     results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
                      "machine": {"cores": os.cpu_count()}}
     store = os.path.join(workdir, "mrsdask.zarr")
-    mine_cmd = [sys.executable, "-m", "mrsdask.cli", "cube", *files, "-o", store, "--output-type", output_type,
+    # --log-level info: the command logs its phases (mrsdask.phases), reported below.
+    mine_cmd = [sys.executable, "-m", "mrsdask.cli", "--log-level", "info", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
                 "--overwrite", *Scheduling(n_workers=args.n_workers, memory_limit=args.memory_limit).flags()]
     off_dir = os.path.join(workdir, "official")
@@ -112,6 +114,8 @@ def run(args) -> int:
     results["repeat"] = args.repeat
     results["mrsdask"] = median_of(runs["mrsdask"])
     results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])
+    with open(results["mrsdask"]["log"]) as fobj:
+        results["mrsdask"]["phases"] = parse_phases(fobj.read())
     if not args.skip_official:
         results["official"] = median_of(runs["official"])
         results["speedup_wall"] = results["official"]["wall_s"] / results["mrsdask"]["wall_s"]
@@ -154,6 +158,7 @@ def _report(r: dict) -> None:
     print_sides(r)
     if "mrsdask" in r:
         print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")
+        print_phases(r["mrsdask"])
     if "speedup_wall" in r:
         print(f"speed-up (official wall / mrsdask wall): {r['speedup_wall']:.1f}x; "
               f"CPU time ratio {r['official']['cpu_s_sampled'] / max(r['mrsdask']['cpu_s_sampled'], 1e-9):.1f}x")

@@ -52,6 +52,11 @@ class _Monitor(threading.Thread):
     def cpu_seconds(self) -> float:
         return float(sum(self._cpu.values()))
 
+    @property
+    def root_cpu_seconds(self) -> float:
+        """CPU time of the command's own process (without its workers)."""
+        return float(self._cpu.get(self.proc.pid, 0.0))
+
 
 #: Above this share of stolen CPU time the report says the machine was not quiet.
 STEAL_WARNING_FRACTION = 0.05
@@ -91,7 +96,7 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds,
+        "returncode": rc, "wall_s": wall, "cpu_s_sampled": mon.cpu_seconds, "cpu_s_root": mon.root_cpu_seconds,
         "peak_rss_total_gb": mon.peak_total / 1e9, "peak_rss_process_gb": mon.peak_single / 1e9,
         "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
         # Share of the machine's CPU time that a virtual machine's host took during the run:
@@ -173,6 +178,25 @@ def print_sides(r: dict) -> None:
     if stolen > STEAL_WARNING_FRACTION:
         print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "
               "wall times and their ratio are not those of a quiet machine (run again when it is)")
+
+
+def print_phases(side: dict) -> None:
+    """The phases a run logged (``side["phases"]``, :func:`mrsdask.phases.parse_phases`): wall and CPU
+    time of each, the rest of the command's own process (interpreter exit, what no phase covers),
+    and the CPU time of its worker processes (a local cluster's), from the last run."""
+    phases = side.get("phases") or {}
+    if not phases:
+        return
+    print(f"  {'phase (last run)':28s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}")
+    for name, (wall, cpu) in phases.items():
+        print(f"  {name:28s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}")
+    last = side["runs"][-1] if side.get("runs") else side
+    wall = last["wall_s"]
+    root = side.get("cpu_s_root")
+    rest_cpu = f"{root - sum(c for _, c in phases.values()):8.2f}" if root is not None else f"{'?':>8s}"
+    print(f"  {'rest of the process':28s} {wall - sum(w for w, _ in phases.values()):8.2f} {rest_cpu}")
+    if root is not None:
+        print(f"  {'worker processes':28s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}")
 
 
 def check_repeat(repeat: int) -> None:

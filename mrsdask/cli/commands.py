@@ -95,6 +95,9 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
+    from mrsdask.phases import phase, startup
+
+    startup()
     scheduling = Scheduling.from_arguments(args)  # checked, before anything else
     request = _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
@@ -112,7 +115,8 @@ def cmd_cube(args) -> int:
     # store, task memory) runs before one starts, and a small job runs in this process.
     from mrsdask.cube.api import build, open_build_inputs
 
-    pars, ds = open_build_inputs(inputs, args.cubepar)
+    with phase("open inputs"):
+        pars, ds = open_build_inputs(inputs, args.cubepar)
     t0 = time.perf_counter()
     cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
                   scheduling=scheduling, announce=print)
@@ -126,7 +130,8 @@ def cmd_cube(args) -> int:
     if args.s3d:
         from mrsdask.cube.export import export_s3d
 
-        files = export_s3d(args.output, list(cubes), args.s3d, overwrite=args.overwrite)
+        with phase("s3d export"):
+            files = export_s3d(args.output, list(cubes), args.s3d, overwrite=args.overwrite)
     from dataclasses import asdict
 
     _write_summary(args, {

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 import xarray as xr
 
 from mrsdask.cube.plan import CubeRequest
+from mrsdask.phases import phase
 from mrsdask.scheduling import Scheduling, choose_scheduler, scheduler_block
 
 log = logging.getLogger("mrsdask.cube")
@@ -116,15 +118,23 @@ def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None
 
     scheduling = Scheduling.pop_from(options, scheduling, "mrsdask.cube.build")  # its values checked
     request = request_from(CubeRequest, request, "mrsdask.cube.build", **options)
-    pars, ds = open_build_inputs(inputs_or_dataset, cubepar)
-    chosen = choose_scheduler(inputs_or_dataset, scheduling, channels=request.channels)
-    # Every check that needs no cluster runs before one starts.
-    check_build(ds, store, request, pars, overwrite, scheduling.planned_budget(chosen))
+    with phase("open inputs"):
+        pars, ds = open_build_inputs(inputs_or_dataset, cubepar)
+    with phase("checks"):
+        chosen = choose_scheduler(inputs_or_dataset, scheduling, channels=request.channels, cube=True)
+        # Every check that needs no cluster runs before one starts.
+        check_build(ds, store, request, pars, overwrite, scheduling.planned_budget(chosen))
     say = announce or log.info
     n_bkg = int((ds["exptype"].values == "background").sum()) if "exptype" in ds.coords else 0
     if n_bkg:
         say(f"{n_bkg} background exposure(s) in the input are not put in cubes")
-    with scheduler_block(chosen, scheduling, announce=say, wait=False):
-        names = build_cubes(ds, store, request, pars, progress=scheduling.progress, overwrite=overwrite,
-                            keep_scratch=keep_scratch)
+    with contextlib.ExitStack() as stack:
+        with phase("scheduler start"):
+            stack.enter_context(scheduler_block(chosen, scheduling, announce=say, wait=False))
+        try:
+            names = build_cubes(ds, store, request, pars, progress=scheduling.progress, overwrite=overwrite,
+                                keep_scratch=keep_scratch)
+        finally:
+            with phase("scheduler close"):
+                stack.close()
     return {name: open_cube(store, name) for name in names}

@@ -26,7 +26,6 @@ a cube), :mod:`~mrsdask.cube.dispatch` (tasks and their running), :mod:`~mrsdask
 from __future__ import annotations
 
 import logging
-import time
 
 import dask
 import numpy as np
@@ -51,6 +50,7 @@ from mrsdask.io import outputs
 from mrsdask.io.inputs import product_name
 from mrsdask.io.sources import exposure_sources
 from mrsdask.io.zarr_store import consolidate
+from mrsdask.phases import phase
 from mrsdask.progress import scheduler_client
 
 __all__ = [
@@ -156,7 +156,8 @@ def build_cubes(
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
     cube_store.open_group(root, mode="a").attrs["convention"] = cube_store.STORE_CONVENTION
     cube_store.open_group(scratch, mode="a")
-    wait_until_ready(scheduler_client())  # a local cluster may still be starting its workers
+    with phase("workers ready"):
+        wait_until_ready(scheduler_client())  # a local cluster may still be starting its workers
     n_workers = scheduler_threads()
     budget = memory.task_budget(scheduler_client())  # fail early, with numbers, if tasks cannot fit
 
@@ -174,27 +175,28 @@ def build_cubes(
     # setting, which share the detector-frame geometry.
     memory.check_pixel_tables(len(missing), budget)
     todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers)
-    t0 = time.perf_counter()
-    for infos in run_tasks(todo, "pixel tables", progress):
-        for info in infos:
-            tables[(info.exposure, info.channel)] = info
+    with phase(f"pixel tables ({len(todo)} tasks)"):
+        for infos in run_tasks(todo, "pixel tables", progress):
+            for info in infos:
+                tables[(info.exposure, info.channel)] = info
     for (index, channel), info in tables.items():
         if info.n == 0:
             log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
 
     # 2. grids and empty cubes.
-    offsets = moving_target_offsets(rows) if moving_target else {}
-    if offsets:
-        log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
-    product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
-        r["filename"] for r in rows if r.get("exptype") != "background")
-    specs = []
-    for plan in plans:
-        spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
-        spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-        attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
-        spec, done = prepare_cube(root, spec, attrs, overwrite)
-        specs.append((spec, done))
+    with phase("grids"):
+        offsets = moving_target_offsets(rows) if moving_target else {}
+        if offsets:
+            log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
+        product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
+            r["filename"] for r in rows if r.get("exptype") != "background")
+        specs = []
+        for plan in plans:
+            spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
+            spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
+            attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
+            spec, done = prepare_cube(root, spec, attrs, overwrite)
+            specs.append((spec, done))
 
     # 3. slabs of every cube, together.
     tasks, keys = [], []
@@ -207,29 +209,28 @@ def build_cubes(
                 continue
             tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
             keys.append((spec.name, s))
-    log.info("pixel tables: %d exposure task(s) in %.1f s", len(todo), time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
-    log.info("cube slabs: %d task(s) in %.1f s", len(tasks), time.perf_counter() - t0)
+    with phase(f"slabs ({len(tasks)} tasks)"):
+        results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
 
     # 4. finish.
-    names = []
-    for spec, done in specs:
-        names.append(spec.name)
-        if done is None:
-            continue
-        ngood = np.zeros(spec.wave.nz, dtype=np.int64)
-        for s in range(spec.n_slabs):
-            z0, z1 = spec.slab_bounds(s)
-            counts = results.get((spec.name, s))
-            ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
-        restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
-        n_tears = finish_cube(spec, root, ngood)
-        log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
-                 spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
-    if not keep_scratch:
-        remove_group(root, cube_store.SCRATCH)
-    consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
+    with phase("finish"):
+        names = []
+        for spec, done in specs:
+            names.append(spec.name)
+            if done is None:
+                continue
+            ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+            for s in range(spec.n_slabs):
+                z0, z1 = spec.slab_bounds(s)
+                counts = results.get((spec.name, s))
+                ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
+            restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
+            n_tears = finish_cube(spec, root, ngood)
+            log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
+                     spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
+        if not keep_scratch:
+            remove_group(root, cube_store.SCRATCH)
+        consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
     return names
 
 

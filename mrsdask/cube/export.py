@@ -129,6 +129,11 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     wavelength table for a WAVE-TAB axis), with the bounding box of the cube's voxels: the
     pipeline's ``IFUCubeData.setup_final_ifucube_model``. Only metadata is read.
 
+    ``create_fitswcs`` takes a data model; an empty ``IFUCubeModel`` costs ~5 CPU-s the first
+    time in a process (its schemas are loaded), so its body runs here on the keyword dict that
+    ``wcsinfo_from_model`` would read from such a model (:func:`_model_wcsinfo`), with the
+    same jwst functions: the gwcs is the same.
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -141,21 +146,46 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     gwcs.WCS
         From voxel indices (x, y, z; 0-based) to (RA, Dec) in degrees and wavelength in µm.
     """
-    from jwst.assign_wcs.pointing import create_fitswcs
-    from stdatamodels.jwst.datamodels import IFUCubeModel
+    import astropy.units as u
+    from gwcs import coordinate_frames as cf
+    from gwcs import utils as gwutils
+    from gwcs import wcs as gwcs_wcs
+    from jwst.assign_wcs.pointing import fitswcs_transform_from_model, frame_from_model
 
     header = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
     nz, ny, nx = ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]
-    model = IFUCubeModel()
-    for key, value in header.items():  # the cube's WCS keywords are all meta.wcsinfo fields
-        if key.lower().startswith(("wcsaxes", "crpix", "crval", "cdelt", "ctype", "cunit", "pc", "ps3_")):
-            setattr(model.meta.wcsinfo, key.lower(), value)
-    if header.get("CTYPE3") == "WAVE-TAB":
-        model.wavetable = _wave_table(ds["wavelength"].values if wavelength is None else wavelength)
-    wcs = create_fitswcs(model)
+    wcsinfo = _model_wcsinfo(header)
+    wavetable = None
+    _, spectral_axes, _ = gwutils.get_axes(wcsinfo)
+    if spectral_axes and wcsinfo["CTYPE"][spectral_axes[0]] == "WAVE-TAB":
+        wavetable = _wave_table(ds["wavelength"].values if wavelength is None else wavelength)
+    transform = fitswcs_transform_from_model(wcsinfo, wavetable=wavetable)
+    if wcsinfo["WCSAXES"] != 3:
+        raise ValueError(f"a cube has 3 WCS axes, not {wcsinfo['WCSAXES']}")
+    detector = cf.CoordinateFrame(name="detector", naxes=3, axes_order=(0, 1, 2), unit=(u.pix, u.pix, u.pix),
+                                  axes_type=["SPATIAL", "SPATIAL", "SPECTRAL"], axes_names=("x", "y", "z"),
+                                  axis_physical_types=None)
+    wcs = gwcs_wcs.WCS([(detector, transform), (frame_from_model(wcsinfo), None)])
     wcs.bounding_box = ((0, nx - 1), (0, ny - 1), (0, nz - 1))
-    model.close()
     return wcs
+
+
+def _model_wcsinfo(header: fits.Header) -> dict:
+    """What ``jwst.assign_wcs.pointing.wcsinfo_from_model`` reads from an ``IFUCubeModel`` whose
+    ``meta.wcsinfo`` holds the cube's WCS keywords: a keyword the header lacks is None there
+    (every one of them is in the model's schema), as ``meta.coordinates.reference_frame``."""
+    wcsaxes = header.get("WCSAXES")
+    wcsinfo = {"WCSAXES": wcsaxes}
+    for key in ("CRPIX", "CRVAL", "CDELT", "CTYPE", "CUNIT"):
+        wcsinfo[key] = np.array([header.get(f"{key}{ax}") for ax in range(1, wcsaxes + 1)])
+    pc = np.zeros((wcsaxes, wcsaxes))
+    for i in range(1, wcsaxes + 1):
+        for j in range(1, wcsaxes + 1):
+            pc[i - 1, j - 1] = header.get(f"PC{i}_{j}")
+    wcsinfo["PC"] = pc
+    wcsinfo["RADESYS"] = None
+    wcsinfo["has_cd"] = False
+    return wcsinfo
 
 
 def _asdf_hdu(tree: dict) -> fits.BinTableHDU:
@@ -185,7 +215,14 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     str
         The path written.
     """
-    with outputs.staged_file(path) as tmp:
+    from concurrent.futures import ThreadPoolExecutor
+
+    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+    with outputs.staged_file(path) as tmp, ThreadPoolExecutor(1) as pool:
+        # The gwcs and its ASDF form are Python work (the jwst import and asdf's extensions cost
+        # ~2.5 CPU-s the first time in a process); the image streaming below mostly runs outside
+        # the GIL (decompression, byte swapping, writes): the two run side by side.
+        asdf_hdu = pool.submit(lambda: _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}}))
         primary = _primary_header(ds)
         primary["FILENAME"] = os.path.basename(str(path))
         fits.PrimaryHDU(header=primary).writeto(tmp)
@@ -193,13 +230,11 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
         _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
         _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
         _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
-        wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
         table = _wave_table(wave)
         hdu = fits.BinTableHDU(table, name="WCS-TABLE")
         hdu.header["TUNIT1"] = "um"
         fits.append(tmp, hdu.data, hdu.header)
-        asdf_hdu = _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}})
-        fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
+        fits.append(tmp, asdf_hdu.result().data, asdf_hdu.result().header)
     return path
 
 

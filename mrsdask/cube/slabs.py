@@ -13,6 +13,7 @@ import numpy as np
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.grid import sky_to_tangent
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
+from mrsdask.cube.kernels.finish import finish_accumulators
 from mrsdask.cube.memory import slab_window
 from mrsdask.cube.pixels import read_rows, row_range
 from mrsdask.cube.spec import CubeSpec
@@ -28,7 +29,8 @@ def _nearest_table_index(table: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np.ndarray]:
-    """Accumulate and finish planes ``z0:z1`` of a cube (pure computation, no writes)."""
+    """Accumulate and finish planes ``z0:z1`` of a cube (pure computation, no writes): the planes
+    of :func:`finish_planes` and their ``ngood``."""
     grid, wave = spec.grid, spec.wave
     zc = wave.zcoord[z0:z1]
     zw = wave.zwidth[z0:z1]
@@ -88,33 +90,28 @@ def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np
             else:
                 msm_accumulate(xi, eta, lam, flux, err, rois, roiw, power, softrad, xcoord, ycoord, zc,
                                zw, grid.cdelt, grid.cdelt, *acc)
-    return finish_planes(*acc)
+    return finish_planes(interleaved)
 
 
-def finish_planes(flux_sum, weight_sum, var_sum, count) -> dict[str, np.ndarray]:
-    """Turn accumulators into SCI, ERR, DQ and WMAP planes (official definitions)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        has = count > 0
-        sci = np.where(has, flux_sum / weight_sum, 0.0)
-        var = np.where(has, var_sum / (weight_sum * weight_sum), 0.0)
-    dq = np.where(weight_sum > 0, 0, NON_SCIENCE_HOLE).astype(np.uint32)
-    bad = dq != 0
-    sci[bad] = np.nan
-    var[bad] = np.nan
-    return {
-        "sci": sci.astype(np.float32),
-        "err": np.sqrt(var).astype(np.float32),
-        "dq": dq,
-        "wmap": count.astype(np.float32),
-    }
+def finish_planes(interleaved: np.ndarray) -> dict[str, np.ndarray]:
+    """SCI, ERR, DQ and WMAP planes (official definitions) from the interleaved accumulators
+    ``(nz, ny, nx, 4)``, and ``ngood``: each plane's voxels with DQ 0 (:mod:`mrsdask.cube.kernels.finish`)."""
+    shape = interleaved.shape[:3]
+    planes = {"sci": np.empty(shape, np.float32), "err": np.empty(shape, np.float32),
+              "dq": np.empty(shape, np.uint32), "wmap": np.empty(shape, np.float32)}
+    ngood = np.empty(shape[0], dtype=np.int64)
+    finish_accumulators(interleaved, np.uint32(NON_SCIENCE_HOLE), planes["sci"], planes["err"], planes["dq"],
+                        planes["wmap"], ngood)
+    return {**planes, "ngood": ngood}
 
 
 def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int) -> np.ndarray:
     """Compute one slab, write it to the cube store, return its per-plane good-voxel counts."""
     z0, z1 = spec.slab_bounds(slab_index)
     planes = compute_slab(spec, scratch, z0, z1)
+    ngood = planes.pop("ngood")
     cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
-    return (planes["dq"] == 0).sum(axis=(1, 2))
+    return ngood
 
 
 def good_counts(root: str, spec: CubeSpec, z0: int, z1: int) -> np.ndarray:

@@ -91,18 +91,20 @@ def slice_width(wcs, slice_map: np.ndarray, channel: int) -> float:
     """
     info = CHANNEL_INFO[channel]
     det2ab = detector_to_alpha_beta(wcs)
-    betas = []
-    for number in range(info.first_slice, info.last_slice + 1):
-        ys, xs = np.nonzero(slice_map == number)
-        if ys.size == 0:
-            continue
-        mid = ys.size // 2
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            _, beta, _ = det2ab(float(xs[mid]), float(ys[mid]))
-        if np.isfinite(beta):
-            betas.append(float(beta))
-    unique = np.unique(betas)
+    # The middle pixel (in row-major order) of each slice, all evaluated in one call: one
+    # call per slice cost ~5 ms of Python each (0.1 s per channel, under the GIL).
+    ys, xs = np.nonzero((slice_map >= info.first_slice) & (slice_map <= info.last_slice))
+    labels = slice_map[ys, xs]
+    order = np.argsort(labels, kind="stable")  # row-major order kept within each slice
+    found, first, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    if found.size == 0:
+        raise ValueError(f"cannot find the slice width of channel {channel}: fewer than 2 slices")
+    mid = order[first + counts // 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, beta, _ = det2ab(xs[mid].astype(np.float64), ys[mid].astype(np.float64))
+    beta = np.asarray(beta, dtype=np.float64)
+    unique = np.unique(beta[np.isfinite(beta)])
     if unique.size < 2:
         raise ValueError(f"cannot find the slice width of channel {channel}: fewer than 2 slices")
     return float(abs(unique[1] - unique[0]))

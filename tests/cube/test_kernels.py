@@ -183,3 +183,30 @@ def test_pointcloud_matches_reference(mode):
     assert ref[3].sum() > 100
     for got, want in zip(acc, ref):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+
+
+def test_finish_kernel_gives_the_numpy_planes_to_the_bit():
+    """The compiled finish of a slab equals the numpy expressions of the official definitions."""
+    from mrsdask.cube.slabs import finish_planes
+    from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
+
+    rng = np.random.default_rng(3)
+    acc = rng.normal(1.0, 2.0, (5, 7, 6, 4))
+    acc[..., 1] = np.abs(acc[..., 1]) * (rng.random((5, 7, 6)) > 0.3)  # weight 0 in ~30 %
+    acc[..., 3] = rng.integers(0, 3, (5, 7, 6))  # count 0 in some voxels, also where weight > 0
+    acc[0, 0, 0, 1] = np.nan
+    acc[1, 1, 1, 2] = -1.0  # a negative variance: NaN error, as numpy's sqrt
+    f, w, v, n = (acc[..., i] for i in range(4))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sci = np.where(n > 0, f / w, 0.0)
+        var = np.where(n > 0, v / (w * w), 0.0)
+        dq = np.where(w > 0, 0, NON_SCIENCE_HOLE).astype(np.uint32)
+        sci[dq != 0] = np.nan
+        var[dq != 0] = np.nan
+        want = {"sci": sci.astype(np.float32), "err": np.sqrt(var).astype(np.float32), "dq": dq,
+                "wmap": n.astype(np.float32)}
+    got = finish_planes(acc)
+    for name, values in want.items():
+        assert got[name].dtype == values.dtype
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
+    np.testing.assert_array_equal(got["ngood"], (dq == 0).sum(axis=(1, 2)))
