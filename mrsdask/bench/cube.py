@@ -73,7 +73,7 @@ def simulate_inputs(workdir: str, overrides: dict, mosaic: str | None, pointings
     # Inputs are shared by every case with the same simulation (e.g. channel and multi).
     folder = os.path.join(os.path.dirname(workdir), f"inputs-{digest}")
     stamp = os.path.join(folder, "config.json")
-    if os.path.exists(stamp) and json.load(open(stamp)) == config:
+    if os.path.exists(stamp) and _read_json(stamp) == config:
         files = sorted(glob.glob(os.path.join(folder, "*_cal.fits")))
         if files:
             return files
@@ -81,6 +81,11 @@ def simulate_inputs(workdir: str, overrides: dict, mosaic: str | None, pointings
     with open(stamp, "w") as fobj:
         json.dump(config, fobj)
     return [str(p) for p in result.cal_files]
+
+
+def _read_json(path: str):
+    with open(path) as fobj:
+        return json.load(fobj)
 
 
 def run(args) -> int:
