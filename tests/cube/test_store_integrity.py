@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mrsdask.cli import main
+from tests.conftest import run_cli_here
 
 CUBE = "ch1-short"
 SMALL = ["--channel", "1", "--wavemin", "4.95", "--wavemax", "5.10", "--slab-planes", "16",
@@ -20,12 +21,8 @@ SMALL = ["--channel", "1", "--wavemin", "4.95", "--wavemax", "5.10", "--slab-pla
 
 
 def _cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse refuses a value outside an option's choices
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    proc = run_cli_here(capsys, *args)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _error_line(err: str) -> str:

@@ -32,6 +32,14 @@ def s3_env(s3_server):
                                 AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION="us-east-1")
 
 
+@pytest.fixture
+def s3_env_here(s3_env, monkeypatch):
+    """This process's environment set to reach the server (for commands run in this process)."""
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(variable, s3_env[variable])
+    return s3_env
+
+
 @pytest.fixture(scope="module")
 def s3_cluster(s3_env, tmp_path_factory):
     """A separate-process cluster (scheduler + 2 workers) whose workers reach the S3 server."""

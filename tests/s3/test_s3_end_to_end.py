@@ -56,13 +56,11 @@ def test_cube_from_s3_to_s3_on_a_separate_cluster(sim_1a, s3_server, s3_env, s3_
     assert info.returncode == 2 and "DAMAGED" in info.stdout and "sci planes" in info.stdout, info.stdout + info.stderr
 
 
-def test_missing_s3_input_is_a_clear_error(s3_env, bucket, capsys, monkeypatch):
+def test_missing_s3_input_is_a_clear_error(s3_env_here, bucket, capsys):
     """In this process (the command's ``main``; its own process is tested with the s3 outputs)."""
     from tests.conftest import run_cli_here
 
     name, _ = bucket
-    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(key, s3_env[key])
     proc = run_cli_here(capsys, "cube", f"s3://{name}/nothing/x_cal.fits", "-o", f"s3://{name}/o.zarr",
                         "--no-progress")
     assert proc.returncode == 2, proc.stderr

@@ -14,12 +14,14 @@ def _cli(*args, env, cwd):
                           env=env, cwd=cwd, timeout=600)
 
 
-def test_export_and_extract_write_to_s3(window_cube_1a, s3_env, bucket, tmp_path, capsys, monkeypatch):
+def test_export_and_extract_write_to_s3(window_cube_1a, s3_env_here, bucket, tmp_path, capsys, monkeypatch):
     """Each command in its own process first, as a user runs it; run again in this process (the
     same ``main``; a fresh interpreter costs seconds of imports) it replaces its own file."""
     from tests.conftest import run_cli_here
 
     store, cube = window_cube_1a
+    s3_env = s3_env_here
+    monkeypatch.chdir(tmp_path)  # for the runs in this process, as cwd= for the others
     name, fs = bucket
     product = xr.open_zarr(store, group=cube, consolidated=False).attrs["product_name"]  # files start with it
     for command, option, kind in (("export", "--s3d", "s3d"), ("extract", "--x1d", "x1d")):
@@ -33,11 +35,7 @@ def test_export_and_extract_write_to_s3(window_cube_1a, s3_env, bucket, tmp_path
             else:
                 assert "FLUX" in hdul["EXTRACT1D"].columns.names
         # Its own file is replaced by the same command; nothing half-written is left.
-        with monkeypatch.context() as env:
-            for variable in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-                env.setenv(variable, s3_env[variable])
-            env.chdir(tmp_path)
-            again = run_cli_here(capsys, command, store, option, f"s3://{name}/out/{kind}")
+        again = run_cli_here(capsys, command, store, option, f"s3://{name}/out/{kind}")
         assert again.returncode == 0, again.stderr[-3000:]
         assert fs.ls(f"{name}/out/{kind}", detail=False) == [key]
     assert os.listdir(tmp_path) == [], "a local folder was made for the s3:// output"

@@ -40,13 +40,11 @@ def _child_reads(url, parent_fs, queue):
     queue.put((digest, fs is not parent_fs, os.getpid()))
 
 
-def test_a_forked_process_gets_its_own_filesystem(s3_server, s3_env, bucket, monkeypatch):
+def test_a_forked_process_gets_its_own_filesystem(s3_server, s3_env_here, bucket):
     """fsspec/s3fs instances (event loop, connection pool) are not fork-safe: a child makes its own."""
     name, fs = bucket
     payload = os.urandom(100_000)
     fs.pipe_file(f"{name}/blob.bin", payload)
-    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(key, s3_env[key])
     url = f"s3://{name}/blob.bin"
     parent_fs = paths.filesystem(url)
     assert paths.exists(url)  # the parent's instance is in use (loop and session started)
