@@ -347,6 +347,11 @@ def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients
     """
     degree = coefficients.shape[2] - 1
     pb = np.empty(degree + 1)
+    # Σ_j c_ij β^j for the β of the centre, β - h and β + h, per axis and power i of α: β is
+    # constant along a slice, so these sums are kept while the row and β stay the same.
+    inner = np.empty((3, 2, degree + 1))
+    last_row = -1
+    last_beta = np.nan
     deg2rad = np.pi / 180.0
     rad2deg = 180.0 / np.pi
     for k in range(alpha.size):
@@ -358,6 +363,27 @@ def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients
                 corner_ra[c, k] = np.nan
                 corner_dec[c, k] = np.nan
             continue
+        if row != last_row or not beta[k] == last_beta:
+            for m in range(3):
+                if m == 0:
+                    b = beta[k]
+                elif m == 1:
+                    b = beta[k] - half
+                else:
+                    b = beta[k] + half
+                pb[0] = 1.0
+                for p in range(1, degree + 1):
+                    pb[p] = pb[p - 1] * b
+                for i in range(degree + 1):
+                    s2 = 0.0
+                    s3 = 0.0
+                    for j in range(degree + 1 - i):
+                        s2 += coefficients[row, 0, i, j] * pb[j]
+                        s3 += coefficients[row, 1, i, j] * pb[j]
+                    inner[m, 0, i] = s2
+                    inner[m, 1, i] = s3
+            last_row = row
+            last_beta = beta[k]
         lon0 = 0.0
         lat0 = 0.0
         x0 = 0.0
@@ -372,29 +398,21 @@ def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients
         clat0 = 0.0
         for c in range(5):
             if c == 0:
-                a, b = alpha[k], beta[k]
+                a, m = alpha[k], 0
             elif c == 1:
-                a, b = alpha_lo[k], beta[k] - half
+                a, m = alpha_lo[k], 1
             elif c == 2:
-                a, b = alpha_lo[k], beta[k] + half
+                a, m = alpha_lo[k], 2
             elif c == 3:
-                a, b = alpha_hi[k], beta[k] + half
+                a, m = alpha_hi[k], 2
             else:
-                a, b = alpha_hi[k], beta[k] - half
-            pb[0] = 1.0
-            for p in range(1, degree + 1):
-                pb[p] = pb[p - 1] * b
+                a, m = alpha_hi[k], 1
             v2 = 0.0
             v3 = 0.0
             power_a = 1.0
             for i in range(degree + 1):
-                s2 = 0.0
-                s3 = 0.0
-                for j in range(degree + 1 - i):
-                    s2 += coefficients[row, 0, i, j] * pb[j]
-                    s3 += coefficients[row, 1, i, j] * pb[j]
-                v2 += s2 * power_a
-                v3 += s3 * power_a
+                v2 += inner[m, 0, i] * power_a
+                v3 += inner[m, 1, i] * power_a
                 power_a *= a
             v2 = affine[0, 0] * v2 + affine[0, 1]
             v3 = affine[0, 2] * v3 + affine[0, 3]
