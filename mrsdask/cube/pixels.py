@@ -249,10 +249,11 @@ def build_pixel_table(source: ExposureSource, exposure: int, channel: int, scrat
         del group[key]
     table = group.create_group(key)
     n = int(index.size)
-    columns = [np.asarray(px[name], dtype=np.float64) for name in COLUMNS_F8]
-    corners = [np.asarray(px[name], dtype=np.float64) for name in ("corner_ra", "corner_dec")]
+    # The columns as they are (no stacked copy: a table is ~40 MB), cast only where not float64.
+    columns = tuple(_read_only(px[name]) for name in COLUMNS_F8)
+    corners = tuple(_read_only(px[name][i]) for name in ("corner_ra", "corner_dec") for i in range(4))
     rows = np.empty((n, len(ROW_COLUMNS)), dtype=np.float64)
-    _gather_rows(index, np.stack(columns), np.concatenate(corners), rows)
+    _gather_rows(index, columns, corners, rows)
     local = _local_rows_file(scratch, key)
     if local is not None:
         partial = local + ".partial"
@@ -279,17 +280,26 @@ def build_pixel_table(source: ExposureSource, exposure: int, channel: int, scrat
     return info
 
 
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A C-contiguous float64 read-only view (a copy only where a cast or a gather is needed):
+    one type for every array handed to :func:`_gather_rows` (a numba tuple must be uniform)."""
+    view = np.ascontiguousarray(values, dtype=np.float64).view()
+    view.flags.writeable = False
+    return view
+
+
 @numba.njit(cache=True, nogil=True)
 def _gather_rows(index, columns, corners, rows):  # pragma: no cover - compiled
-    """``rows[k] = (columns[:, index[k]], corners[:, index[k]])``, written row by row."""
-    n_columns = columns.shape[0]
-    n_corners = corners.shape[0]
+    """``rows[k] = (columns[j][index[k]] ..., corners[j][index[k]] ...)``, written row by row
+    (``columns`` and ``corners``: tuples of 1-D arrays)."""
+    n_columns = len(columns)
+    n_corners = len(corners)
     for k in range(index.size):
         i = index[k]
         for j in range(n_columns):
-            rows[k, j] = columns[j, i]
+            rows[k, j] = columns[j][i]
         for j in range(n_corners):
-            rows[k, n_columns + j] = corners[j, i]
+            rows[k, n_columns + j] = corners[j][i]
 
 
 def _info_to_attrs(info: PixelTableInfo, source: ExposureSource) -> dict:
