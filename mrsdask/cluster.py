@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Iterator
 
 from mrsdask.errors import ParameterError
+from mrsdask.release import MMAP_THRESHOLD, TRIM_THRESHOLD, use_task_allocator_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 #: 32 MiB from the heap and trimming above 128 MiB of free heap removes that cost (a 4-exposure
 #: pixel-table run: 17.2 s → 5.4 s, system CPU 11.1 s → 0.1 s) and still returns big blocks.
 #: Values already in the environment win (the nanny's rule), so a site can override them.
-WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOLD_": 128 * 2**20}
+WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD, "MALLOC_TRIM_THRESHOLD_": TRIM_THRESHOLD}
 #: Worker preload module of local clusters (:mod:`mrsdask.preload`): the task modules imported at
 #: worker start rather than in the first task.
 WORKER_PRELOAD = "mrsdask.preload"
@@ -195,6 +196,7 @@ def dask_client(
         limit = check_cluster_options(n_workers, threads, memory_limit)
         note = f", tasks planned for {memory_limit}" if limit is not None else ""
         announce(f"in-process Dask scheduler: {scheduler} ({threads} thread{'s' if threads > 1 else ''}{note})")
+        use_task_allocator_settings()  # as the workers of a local cluster
         with dask.config.set({"scheduler": scheduler, "num_workers": threads, IN_PROCESS_LIMIT_KEY: limit}):
             yield None
         return

@@ -29,6 +29,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 import sys
 import time
 
@@ -63,6 +64,28 @@ def rss_bytes() -> int:
         return int(psutil.Process().memory_info().rss)
     except Exception:  # psutil missing or the process table unreadable
         return 0
+
+
+#: glibc allocator settings of every process that runs mrsdask's tasks: arrays up to 32 MiB
+#: come from the heap and up to 128 MiB of free heap is kept, instead of a fresh ``mmap`` (and
+#: a page fault per 4 KiB page) for each array above 128 KiB. A pixel-table task allocates
+#: and frees ~0.5 GB in arrays of 3-40 MB: on the 24-exposure multi cube in one process this
+#: took the page faults from 350,000 to none and the system time from 5.4 to 3.5 CPU-s.
+#: Local-cluster workers get them as environment variables (:data:`mrsdask.cluster.WORKER_MALLOC_ENV`).
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 128 * 2**20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+
+
+def use_task_allocator_settings() -> bool:
+    """Apply :data:`MMAP_THRESHOLD` and :data:`TRIM_THRESHOLD` to this process (glibc's
+    ``mallopt``): for tasks run in this process. False where there is no glibc, or where the
+    environment sets glibc's own variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``):
+    those win, as on the workers."""
+    mallopt = getattr(_LIBC, "mallopt", None)
+    if mallopt is None or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 def malloc_trim() -> bool:

@@ -7,6 +7,8 @@ nothing managed to spill, never resumes: the run stalls (seen in the 24-exposure
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.cluster.dask_procs import fragment_heap
@@ -88,3 +90,33 @@ def test_the_automatic_trim_leaves_a_worker_below_its_threshold_alone(fraction):
 
     check = AutoTrim(limit=int(rss_bytes() / fraction * 2), fraction=fraction)
     assert check() == 0 and check.trims == 0
+
+
+_FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+from mrsdask.release import use_task_allocator_settings
+applied = use_task_allocator_settings()
+np.ones(2 << 20)  # first use of the heap at this size
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    np.ones(2 << 20)  # 16 MiB, allocated and freed
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.parametrize("environ", [{}, {"MALLOC_TRIM_THRESHOLD_": "65536"}])
+def test_tasks_in_this_process_reuse_the_heap_unless_the_environment_says_otherwise(environ):
+    """In-process tasks get the workers' allocator settings: a freed 16 MiB array's pages are reused
+    (no page faults), except where glibc's own variables are set, as distributed's workers have."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | environ
+    out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    applied, faults = out.stdout.split()
+    # A fresh 16 MiB mapping faults at least once per 2 MiB huge page, ~500 times with 4 KiB pages.
+    if environ:
+        assert applied == "False" and int(faults) >= 20 * 8
+    else:
+        assert applied == "True" and int(faults) < 8
