@@ -118,6 +118,9 @@ def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParamete
     InputError
         If the file cannot be read as an ``Extract1dIFUModel`` with the four vectors.
     """
+    fast = _read_extract1d_tree(path, bkg_sigma_clip)
+    if fast is not None:
+        return fast
     from stdatamodels.jwst.datamodels import Extract1dIFUModel
 
     try:
@@ -135,6 +138,39 @@ def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParamete
     return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
                                 method=str(method), subpixels=int(subpixels), bkg_sigma_clip=bkg_sigma_clip,
                                 source=str(path).rsplit("/", 1)[-1])
+
+
+#: The arrays of an IFU EXTRACT1D file that the extraction uses, in ``data``.
+_EXTRACT1D_VECTORS = ("wavelength", "radius", "inner_bkg", "outer_bkg")
+
+
+def _read_extract1d_tree(path: str, bkg_sigma_clip: float) -> ExtractionParameters | None:
+    """:func:`read_extract1d` through the ASDF tree alone (libyaml and numpy), or None.
+
+    Opening the file as an ``Extract1dIFUModel`` costs ~1.7 CPU-s (the datamodel's schemas and
+    asdf's extensions) for a few kB of numbers. A file whose tree holds the four vectors as
+    plain 1-D arrays of one length, and ``meta.reftype`` EXTRACT1D, is read here; anything
+    else (compressed blocks, another layout, an unreadable file) returns None, and the
+    datamodel reads it, with its own validation and error message.
+    """
+    from mrsdask.io.asdf_tree import UnsupportedTree, read_tree
+    from mrsdask.io.paths import open_file
+
+    try:
+        with open_file(path) as fobj:
+            tree = read_tree(fobj.read())
+        data, meta = tree["data"], tree["meta"]
+        if str(meta.get("reftype", "")).upper() != "EXTRACT1D":
+            return None
+        values = [np.asarray(data[name]) for name in _EXTRACT1D_VECTORS]
+    except (UnsupportedTree, OSError, KeyError, TypeError, AttributeError):
+        return None
+    if not all(v.ndim == 1 and v.dtype.kind == "f" and v.size == values[0].size > 1 for v in values):
+        return None
+    subtract, method, subpixels = (meta.get(k) for k in ("subtract_background", "method", "subpixels"))
+    return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
+                                method=str(method or "exact"), subpixels=int(subpixels or 10),
+                                bkg_sigma_clip=bkg_sigma_clip, source=str(path).rsplit("/", 1)[-1])
 
 
 def write_extract1d(params: ExtractionParameters, path: str) -> str:

@@ -192,3 +192,33 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys):
     assert header["S_EXTR1D"] == "COMPLETE" and header["SRCPOS"].startswith("spaxel nearest")
     proc = run_cli_here(capsys, "extract", str(tmp_path / "nothing.zarr"), "--x1d", out)
     assert proc.returncode == 2 and "no zarr store there" in proc.stderr
+
+
+@pytest.mark.parametrize("storage", ["inline", "internal", "zlib"])
+def test_an_extract1d_file_reads_the_same_without_the_datamodel(tmp_path, monkeypatch, storage):
+    """The tree-only reader of EXTRACT1D files gives what the ``Extract1dIFUModel`` gives, for
+    inline arrays, binary blocks and zlib-compressed blocks."""
+    from dataclasses import fields
+
+    from stdatamodels.jwst.datamodels import Extract1dIFUModel
+
+    from mrsdask.extract import parameters
+
+    path = write_extract1d(default_parameters(), str(tmp_path / "ref.asdf"))
+    if storage != "inline":
+        with Extract1dIFUModel(path) as model:
+            model.meta.method = "exact"
+            model.meta.subtract_background = False
+            model.save(path, all_array_storage="internal",
+                       all_array_compression="zlib" if storage == "zlib" else "input")
+    assert parameters._read_extract1d_tree(path, 3.0) is not None  # read without the datamodel
+    got = read_extract1d(path)
+    monkeypatch.setattr(parameters, "_read_extract1d_tree", lambda *args: None)
+    expected = read_extract1d(path)
+    for field in fields(expected):
+        a, b = getattr(got, field.name), getattr(expected, field.name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), field.name
+        else:
+            assert a == b, field.name
+    assert got.method == ("subpixel" if storage == "inline" else "exact")
