@@ -185,6 +185,21 @@ def scheduler_threads() -> int:
     return max(1, dask.system.CPU_COUNT or 1)
 
 
+def tasks_run_here() -> bool:
+    """Whether the current scheduler runs tasks in this process (Dask's threaded or synchronous one)."""
+    from dask.base import get_scheduler
+
+    from mrsdask.progress import scheduler_client
+
+    if scheduler_client() is not None:
+        return False
+    import dask.local
+    import dask.threaded
+
+    scheduler = get_scheduler()  # None: none configured, a delayed task then runs on threads
+    return scheduler is None or scheduler in (dask.threaded.get, dask.local.get_sync)
+
+
 def merge_exposures(original: da.Array, indices: Sequence[int], new: da.Array | Sequence[da.Array],
                     keep: Sequence[int] | None = None) -> da.Array:
     """``original`` ``(exposure, ...)`` with exposures ``indices`` replaced by the rows of ``new`` (lazy).

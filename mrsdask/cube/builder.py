@@ -4,7 +4,8 @@ Flow for a request (see :func:`build_cubes`):
 
 1. **Pixel tables** — one Dask task per (exposure, channel) selects the usable pixels, takes
    their geometry (computed once from the exposure's own WCS), sorts them by λ and writes them
-   to the store's scratch group (:mod:`mrsdask.cube.pixels`). They do not depend on the cube.
+   to the store's scratch group (:mod:`mrsdask.cube.pixels`), or keeps them in memory for a
+   small job whose tasks run in this process. They do not depend on the cube.
 2. **Grid** — on the client, from footprints and cube parameters, exactly as the official step.
 3. **Slabs** — one task per wavelength slab of each cube reads only the table rows whose λ can
    reach the slab (binary search on the sorted λ), projects them onto the cube's tangent plane,
@@ -37,7 +38,8 @@ from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
 from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks
 from mrsdask.cube.headers import cube_attrs
-from mrsdask.cube.pixels import PixelTableInfo, load_table_info, row_range, table_key
+from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, tables_fit_in_memory,
+                                 tables_in_memory)
 from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
@@ -45,7 +47,7 @@ from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_count
 from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
 from mrsdask.datamodel import detector as dmodel
 from mrsdask.datamodel.detector import exposure_table
-from mrsdask.dispatch import scheduler_threads
+from mrsdask.dispatch import scheduler_threads, tasks_run_here
 from mrsdask.io import outputs
 from mrsdask.io.inputs import product_name
 from mrsdask.io.sources import exposure_sources
@@ -163,74 +165,78 @@ def build_cubes(
 
     # 1. pixel tables (cube independent; reused when present and for the same source).
     needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
-    tables: dict[tuple[int, int], PixelTableInfo] = {}
-    missing: dict[int, list[int]] = {}
-    for index, channel in needed:
-        info = load_table_info(scratch, table_key(index, channel), sources[index])
-        if info is not None:
-            tables[(index, channel)] = info
-        else:
-            missing.setdefault(index, []).append(channel)
-    # Each file and WCS is read once for all its channels; a task takes a few exposures of one
-    # setting, which share the detector-frame geometry.
-    memory.check_pixel_tables(len(missing), budget)
-    todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers)
-    with phase(f"pixel tables ({len(todo)} tasks)"):
-        for infos in run_tasks(todo, "pixel tables", progress):
-            for info in infos:
-                tables[(info.exposure, info.channel)] = info
-    for (index, channel), info in tables.items():
-        if info.n == 0:
-            log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
+    # Those of a small job whose tasks run in this process stay in its memory (not written).
+    in_memory = (tasks_run_here() and not keep_scratch
+                 and tables_fit_in_memory(len(needed), budget.limit if budget is not None else None))
+    with tables_in_memory(scratch, enabled=in_memory):
+        tables: dict[tuple[int, int], PixelTableInfo] = {}
+        missing: dict[int, list[int]] = {}
+        for index, channel in needed:
+            info = load_table_info(scratch, table_key(index, channel), sources[index])
+            if info is not None:
+                tables[(index, channel)] = info
+            else:
+                missing.setdefault(index, []).append(channel)
+        # Each file and WCS is read once for all its channels; a task takes a few exposures of one
+        # setting, which share the detector-frame geometry.
+        memory.check_pixel_tables(len(missing), budget)
+        todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers)
+        with phase(f"pixel tables ({len(todo)} tasks)"):
+            for infos in run_tasks(todo, "pixel tables", progress):
+                for info in infos:
+                    tables[(info.exposure, info.channel)] = info
+        for (index, channel), info in tables.items():
+            if info.n == 0:
+                log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
 
-    # 2. grids and empty cubes.
-    with phase("grids"):
-        offsets = moving_target_offsets(rows) if moving_target else {}
-        if offsets:
-            log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
-        product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
-            r["filename"] for r in rows if r.get("exptype") != "background")
-        specs = []
-        for plan in plans:
-            spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
-            spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-            attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
-            spec, done = prepare_cube(root, spec, attrs, overwrite)
-            specs.append((spec, done))
+        # 2. grids and empty cubes.
+        with phase("grids"):
+            offsets = moving_target_offsets(rows) if moving_target else {}
+            if offsets:
+                log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
+            product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
+                r["filename"] for r in rows if r.get("exptype") != "background")
+            specs = []
+            for plan in plans:
+                spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
+                spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
+                attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
+                spec, done = prepare_cube(root, spec, attrs, overwrite)
+                specs.append((spec, done))
 
-    # 3. slabs of every cube, together.
-    tasks, keys = [], []
-    for spec, done in specs:
-        if done is None:
-            continue
-        spec_d = dask.delayed(spec, traverse=False)
-        for s in range(spec.n_slabs):
-            if done[s]:
-                continue
-            tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
-            keys.append((spec.name, s))
-    with phase(f"slabs ({len(tasks)} tasks)"):
-        results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
-
-    # 4. finish.
-    with phase("finish"):
-        names = []
+        # 3. slabs of every cube, together.
+        tasks, keys = [], []
         for spec, done in specs:
-            names.append(spec.name)
             if done is None:
                 continue
-            ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+            spec_d = dask.delayed(spec, traverse=False)
             for s in range(spec.n_slabs):
-                z0, z1 = spec.slab_bounds(s)
-                counts = results.get((spec.name, s))
-                ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
-            restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
-            n_tears = finish_cube(spec, root, ngood)
-            log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
-                     spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
-        if not keep_scratch:
-            remove_group(root, cube_store.SCRATCH)
-        consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
+                if done[s]:
+                    continue
+                tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
+                keys.append((spec.name, s))
+        with phase(f"slabs ({len(tasks)} tasks)"):
+            results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+
+        # 4. finish.
+        with phase("finish"):
+            names = []
+            for spec, done in specs:
+                names.append(spec.name)
+                if done is None:
+                    continue
+                ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+                for s in range(spec.n_slabs):
+                    z0, z1 = spec.slab_bounds(s)
+                    counts = results.get((spec.name, s))
+                    ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
+                restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
+                n_tears = finish_cube(spec, root, ngood)
+                log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
+                         spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
+            if not keep_scratch:
+                remove_group(root, cube_store.SCRATCH)
+            consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
     return names
 
 

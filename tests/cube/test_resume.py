@@ -90,15 +90,21 @@ def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
     assert set(plain.variables) == {"sci", "err", "dq", "wmap", "wavelength", "ra", "dec"}
 
 
-def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, monkeypatch):
-    """An interrupted build leaves pixel tables and slabs; if an input file is rewritten before
-    the build is run again, nothing of the old build is reused: the result is the new data's."""
+@pytest.mark.parametrize("tables", ["on disk", "in memory"])
+def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, monkeypatch, tables):
+    """An interrupted build leaves pixel tables (those written to the store) and slabs; if an
+    input file is rewritten before the build is run again, nothing of the old build is reused:
+    the result is the new data's."""
     import shutil
 
     import dask
     from astropy.io import fits
 
     import mrsdask.cube.builder as build
+    from mrsdask.cube import pixels
+
+    if tables == "on disk":  # as a cluster's workers write them
+        monkeypatch.setattr(pixels, "MEMORY_TABLES_MAX_BYTES", 0)
 
     files = []
     for path in sim_1a.cal_files:
@@ -111,7 +117,9 @@ def test_a_rewritten_input_is_not_resumed_from_stale_tables(sim_1a, tmp_path, mo
         _crash_on_third_slab(monkeypatch)
         with pytest.raises(RuntimeError, match="simulated crash"):
             build_cubes(open_cal(files), root, request, progress=False)
-        assert os.path.exists(os.path.join(root, "_scratch"))
+        written = [f for _, _, fs in os.walk(os.path.join(root, "_scratch")) for f in fs if f == "rows.npy"]
+        assert len(written) == (len(files) if tables == "on disk" else 0)  # one channel per file
+        assert not pixels._MEMORY_TABLES  # dropped with the failed build
         with fits.open(files[0], mode="update") as hdul:  # the user reprocesses one exposure
             hdul["SCI"].data *= 2.0
         monkeypatch.setattr(build, "build_slab", original)
@@ -138,3 +146,34 @@ def test_stores_with_the_old_marker_layout_still_resume_and_open(tmp_path):
     np.testing.assert_array_equal(cube_store.slabs_done(root, "ch1-short"), [True, True])
     cube_store.set_complete(root, "ch1-short")
     assert set(open_cube(root, "ch1-short").data_vars) == {"sci"}
+
+
+def test_tables_kept_in_memory_give_the_same_cube_as_tables_on_disk(sim_1a, tmp_path):
+    """A small in-process job keeps its pixel tables in memory: nothing is written for them,
+    they are gone after the build, and the cube is the one built from tables in the store."""
+    import dask
+
+    from mrsdask.cube import pixels
+
+    ds = open_cal([str(p) for p in sim_1a.cal_files])
+    request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
+    kept, in_memory = str(tmp_path / "kept.zarr"), str(tmp_path / "memory.zarr")
+    seen = []
+    original = pixels.read_rows
+
+    def spying(scratch, key, *args, **kwargs):
+        seen.append(((scratch, key) in pixels._MEMORY_TABLES,
+                     os.path.exists(os.path.join(scratch, key, "rows.npy"))))
+        return original(scratch, key, *args, **kwargs)
+
+    with dask.config.set(scheduler="threads"), pytest.MonkeyPatch.context() as mp:
+        mp.setattr("mrsdask.cube.slabs.read_rows", spying)
+        build_cubes(ds, kept, request, progress=False, keep_scratch=True)  # kept: written to the store
+        assert seen and all(on_disk and not held for held, on_disk in seen)
+        seen.clear()
+        build_cubes(ds, in_memory, request, progress=False)
+        assert seen and all(held and not on_disk for held, on_disk in seen)
+    assert not pixels._MEMORY_TABLES and not pixels._MEMORY_SCRATCH
+    a, b = open_cube(kept, "ch1-short").load(), open_cube(in_memory, "ch1-short").load()
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
