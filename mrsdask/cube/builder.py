@@ -4,8 +4,8 @@ Flow for a request (see :func:`build_cubes`):
 
 1. **Pixel tables** — one Dask task per (exposure, channel) selects the usable pixels, takes
    their geometry (computed once from the exposure's own WCS), sorts them by λ and writes them
-   to the store's scratch group (:mod:`mrsdask.cube.pixels`), or keeps them in memory for a
-   small job whose tasks run in this process. They do not depend on the cube.
+   to the store's scratch group (:mod:`mrsdask.cube.pixels`); a job whose tasks run in this
+   process keeps them in memory instead, up to a budget. They do not depend on the cube.
 2. **Grid** — on the client, from footprints and cube parameters, exactly as the official step.
 3. **Slabs** — one task per wavelength slab of each cube reads only the table rows whose λ can
    reach the slab (binary search on the sorted λ), projects them onto the cube's tangent plane,
@@ -38,7 +38,7 @@ from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
 from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks
 from mrsdask.cube.headers import cube_attrs
-from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, tables_fit_in_memory,
+from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, table_memory,
                                  tables_in_memory)
 from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
@@ -165,10 +165,10 @@ def build_cubes(
 
     # 1. pixel tables (cube independent; reused when present and for the same source).
     needed = sorted({(i, b.channel) for plan in plans for i, b in plan.inputs})
-    # Those of a small job whose tasks run in this process stay in its memory (not written).
-    in_memory = (tasks_run_here() and not keep_scratch
-                 and tables_fit_in_memory(len(needed), budget.limit if budget is not None else None))
-    with tables_in_memory(scratch, enabled=in_memory):
+    # Where the tasks run in this process, tables stay in its memory (not written), up to a budget.
+    memory_for_tables = (table_memory(budget.limit if budget is not None else None)
+                         if tasks_run_here() and not keep_scratch else 0)
+    with tables_in_memory(scratch, memory_for_tables):
         tables: dict[tuple[int, int], PixelTableInfo] = {}
         missing: dict[int, list[int]] = {}
         for index, channel in needed:

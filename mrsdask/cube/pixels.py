@@ -12,15 +12,16 @@ are a zarr array. A zarr read costs ~0.7 ms of fixed overhead (event loop, codec
 a multi cube makes thousands of them (3,264 for 24 exposures), while the bytes are the same.
 
 A job whose tasks all run in this process (Dask's threaded scheduler) and whose tables are
-small (:func:`tables_fit_in_memory`) keeps them in memory instead (:func:`tables_in_memory`):
-writing a table to the page cache and reading it back costs ~0.1 CPU-s (of ~0.5) per
-exposure-channel on this project's machines.
+that the scratch is not kept for keeps them in memory instead, up to a budget
+(:func:`tables_in_memory`, :func:`table_memory`): writing a table to the page cache and
+reading it back costs ~0.1 CPU-s (of ~0.5) per exposure-channel on this project's machines.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -45,15 +46,15 @@ TABLE_CHUNK = 16384
 COLUMNS_F8 = ("wavelength", "dwavelength", "ra", "dec", "flux", "err")
 #: Column layout of a table's single 2-D ``rows`` array: one read per slab and table.
 ROW_COLUMNS = COLUMNS_F8 + tuple(f"corner_ra{i}" for i in range(4)) + tuple(f"corner_dec{i}" for i in range(4))
-#: Bytes of one exposure-channel's table, at most (~0.37 M rows of 112 B measured: 42 MB).
-TABLE_BYTES_ESTIMATE = 48 * 2**20
-#: Most table bytes a job keeps in memory (:func:`tables_fit_in_memory`): a multi cube from
-#: one dither of the 6 settings (12 tables) fits, 24 exposures (48 tables, 1.8 GB) do not.
+#: Most pixel-table bytes a job keeps in memory (:func:`table_memory`): the 12 tables (0.5 GB)
+#: of a multi cube from one dither of the 6 settings; of 24 exposures' 48 tables (1.8 GB), 15.
 MEMORY_TABLES_MAX_BYTES = 640 * 2**20
 
-#: Scratch groups whose new tables are kept in this process's memory, and those tables:
-#: ``{(scratch, key): (info, source identity, rows)}`` (see :func:`tables_in_memory`).
-_MEMORY_SCRATCH: set[str] = set()
+#: Scratch groups whose new tables are kept in this process's memory, with the bytes each may
+#: still take, and those tables: ``{(scratch, key): (info, source identity, rows)}``
+#: (see :func:`tables_in_memory`).
+_MEMORY_SCRATCH: dict[str, int] = {}
+_MEMORY_LOCK = threading.Lock()
 _MEMORY_TABLES: dict[tuple[str, str], tuple[PixelTableInfo, dict, np.ndarray]] = {}
 
 
@@ -281,7 +282,7 @@ def build_pixel_table(source: ExposureSource, exposure: int, channel: int, scrat
         footprint=footprint,
         wave_range=wave_range,
     )
-    if scratch in _MEMORY_SCRATCH:
+    if _take_memory(scratch, rows.nbytes):
         _MEMORY_TABLES[(scratch, key)] = (info, source.identity(), rows)
         return info
     table = group.create_group(key)
@@ -362,32 +363,44 @@ def load_table_info(scratch: str, key: str, source: ExposureSource) -> PixelTabl
     )
 
 
-def tables_fit_in_memory(n_tables: int, memory_limit: int | None = None) -> bool:
-    """Whether ``n_tables`` new pixel tables may be kept in memory: at most
-    :data:`MEMORY_TABLES_MAX_BYTES`, and at most a quarter of ``memory_limit`` when the job has one."""
-    need = n_tables * TABLE_BYTES_ESTIMATE
-    return need <= MEMORY_TABLES_MAX_BYTES and (memory_limit is None or need <= memory_limit // 4)
+def table_memory(memory_limit: int | None = None) -> int:
+    """Bytes of pixel tables a job may keep in memory: :data:`MEMORY_TABLES_MAX_BYTES`, and at
+    most a quarter of the job's ``memory_limit`` when it has one."""
+    return MEMORY_TABLES_MAX_BYTES if memory_limit is None else min(MEMORY_TABLES_MAX_BYTES, memory_limit // 4)
 
 
 @contextlib.contextmanager
-def tables_in_memory(scratch: str, enabled: bool = True) -> Iterator[None]:
-    """Within the block, pixel tables built in this process for ``scratch`` stay in its memory.
+def tables_in_memory(scratch: str, max_bytes: int) -> Iterator[None]:
+    """Within the block, pixel tables built in this process for ``scratch`` stay in its memory,
+    up to ``max_bytes`` in all (the others are written as usual; 0: none is kept).
 
     For jobs whose tasks all run in this process (a threaded or synchronous Dask scheduler):
-    the tables are neither written to ``scratch`` nor read back from it; a table already
-    there from an earlier, interrupted build is still reused. The tables are dropped when the
-    block ends, however it ends (nothing of them is left for a later build to resume from).
+    such tables are neither written to ``scratch`` nor read back from it; a table already
+    there from an earlier, interrupted build is still reused. They are dropped when the block
+    ends, however it ends (nothing of them is left for a later build to resume from).
     """
-    if not enabled:
+    if max_bytes <= 0:
         yield
         return
-    _MEMORY_SCRATCH.add(scratch)
+    with _MEMORY_LOCK:
+        _MEMORY_SCRATCH[scratch] = int(max_bytes)
     try:
         yield
     finally:
-        _MEMORY_SCRATCH.discard(scratch)
-        for held in [k for k in _MEMORY_TABLES if k[0] == scratch]:
-            del _MEMORY_TABLES[held]
+        with _MEMORY_LOCK:
+            _MEMORY_SCRATCH.pop(scratch, None)
+            for held in [k for k in _MEMORY_TABLES if k[0] == scratch]:
+                del _MEMORY_TABLES[held]
+
+
+def _take_memory(scratch: str, nbytes: int) -> bool:
+    """Whether a table of ``nbytes`` for ``scratch`` is kept in memory (its bytes are then taken)."""
+    with _MEMORY_LOCK:
+        left = _MEMORY_SCRATCH.get(scratch)
+        if left is None or nbytes > left:
+            return False
+        _MEMORY_SCRATCH[scratch] = left - nbytes
+        return True
 
 
 def row_range(info: PixelTableInfo, lam_lo: float, lam_hi: float) -> tuple[int, int]:

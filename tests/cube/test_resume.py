@@ -148,31 +148,38 @@ def test_stores_with_the_old_marker_layout_still_resume_and_open(tmp_path):
     assert set(open_cube(root, "ch1-short").data_vars) == {"sci"}
 
 
-def test_tables_kept_in_memory_give_the_same_cube_as_tables_on_disk(sim_1a, tmp_path):
-    """A small in-process job keeps its pixel tables in memory: nothing is written for them,
-    they are gone after the build, and the cube is the one built from tables in the store."""
+@pytest.mark.parametrize("budget", ["all tables", "one table"])
+def test_tables_kept_in_memory_give_the_same_cube_as_tables_on_disk(sim_1a, tmp_path, monkeypatch, budget):
+    """A job run in this process keeps its pixel tables in memory, up to a budget: nothing is
+    written for them, they are gone after the build, and the cube is the one built from tables
+    in the store."""
     import dask
 
     from mrsdask.cube import pixels
 
+    if budget == "one table":  # the others are written (a larger job)
+        monkeypatch.setattr(pixels, "MEMORY_TABLES_MAX_BYTES", 60 * 2**20)
+
     ds = open_cal([str(p) for p in sim_1a.cal_files])
     request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
     kept, in_memory = str(tmp_path / "kept.zarr"), str(tmp_path / "memory.zarr")
-    seen = []
+    reads = []  # (table, held in memory, written to the store) at each read
     original = pixels.read_rows
 
     def spying(scratch, key, *args, **kwargs):
-        seen.append(((scratch, key) in pixels._MEMORY_TABLES,
-                     os.path.exists(os.path.join(scratch, key, "rows.npy"))))
+        reads.append((key, (scratch, key) in pixels._MEMORY_TABLES,
+                      os.path.exists(os.path.join(scratch, key, "rows.npy"))))
         return original(scratch, key, *args, **kwargs)
 
     with dask.config.set(scheduler="threads"), pytest.MonkeyPatch.context() as mp:
         mp.setattr("mrsdask.cube.slabs.read_rows", spying)
         build_cubes(ds, kept, request, progress=False, keep_scratch=True)  # kept: written to the store
-        assert seen and all(on_disk and not held for held, on_disk in seen)
-        seen.clear()
+        assert reads and all(on_disk and not held for _, held, on_disk in reads)
+        reads.clear()
         build_cubes(ds, in_memory, request, progress=False)
-        assert seen and all(held and not on_disk for held, on_disk in seen)
+    assert reads and all(held != on_disk for _, held, on_disk in reads)
+    held = {key for key, in_memory_, _ in reads if in_memory_}
+    assert len(held) == (len(sim_1a.cal_files) if budget == "all tables" else 1)  # ~42 MB each
     assert not pixels._MEMORY_TABLES and not pixels._MEMORY_SCRATCH
     a, b = open_cube(kept, "ch1-short").load(), open_cube(in_memory, "ch1-short").load()
     for name in ("sci", "err", "dq", "wmap"):
