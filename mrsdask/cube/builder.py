@@ -26,6 +26,7 @@ a cube), :mod:`~mrsdask.cube.dispatch` (tasks and their running), :mod:`~mrsdask
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import dask
@@ -185,6 +186,8 @@ def build_cubes(
             for infos in run_tasks(todo, "pixel tables", progress):
                 for info in infos:
                     tables[(info.exposure, info.channel)] = info
+        if budget is not None and memory_for_tables:  # the slabs plan with what the tables leave
+            budget = dataclasses.replace(budget, baseline=budget.baseline + memory_for_tables)
         for (index, channel), info in tables.items():
             if info.n == 0:
                 log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
