@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-limit", default=None,
                    help="memory limit per local-cluster worker (default 2GB); in process (a small job) it plans the tasks")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
+    p.add_argument("--s3d", action=argparse.BooleanOptionalAction, default=True,
+                   help="mrsdask also writes each cube as s3d FITS, as the official side does (default: yes)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -103,13 +105,15 @@ def run(args) -> int:
     print(f"simulating inputs (or reusing them) next to {workdir} …")
     files = simulate_inputs(workdir, overrides, args.mosaic, args.pointings)
     print(f"{len(files)} input files")
-    results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files),
+    results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files), "s3d": args.s3d,
                      "machine": {"cores": os.cpu_count()}}
     store = os.path.join(workdir, "mrsdask.zarr")
     # --log-level info: the command logs its phases (mrsdask.phases), reported below.
     mine_cmd = [sys.executable, "-m", "mrsdask.cli", "--log-level", "info", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
                 "--overwrite", *Scheduling(n_workers=args.n_workers, memory_limit=args.memory_limit).flags()]
+    if args.s3d:  # the official side saves its cubes as s3d files: the same outputs on both sides
+        mine_cmd += ["--s3d", os.path.join(workdir, "mrsdask-s3d")]
     off_dir = os.path.join(workdir, "official")
     off_cmd = [sys.executable, "-m", "mrsdask.bench.official", off_dir, str(DEFAULT_CUBEPAR_FILE), output_type,
                args.weighting, " ".join(channel), " ".join(band), *files]
@@ -160,6 +164,8 @@ def _report(r: dict) -> None:
     repeat = r.get("repeat", 1)
     print(f"case {r['case']} ({r['weighting']}), {r['n_inputs']} inputs, {r['voxels']:,} voxels, "
           f"{r['machine']['cores']} cores" + (f"; medians of {repeat} runs per side" if repeat > 1 else ""))
+    print("outputs: " + ("s3d FITS files on both sides (mrsdask also its zarr store)" if r.get("s3d", True)
+                         else "mrsdask writes its zarr store only, the official side s3d FITS files (--no-s3d)"))
     print_sides(r)
     if "mrsdask" in r:
         print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")
