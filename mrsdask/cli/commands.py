@@ -105,6 +105,9 @@ def cmd_cube(args) -> int:
         from mrsdask.io.outputs import check_output_folder
 
         check_output_folder(args.s3d, "s3d folder")  # before the build, not after
+        from mrsdask.cube.export import start_writer_warm_up
+
+        start_writer_warm_up()  # the s3d writer's first-time loading overlaps the build
     if not inputs:
         from mrsdask.sim.demo import demo_association
 
