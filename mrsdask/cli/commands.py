@@ -247,6 +247,9 @@ def cmd_extract(args) -> int:
 
     request = from_arguments(ExtractRequest, args)
     scheduling = Scheduling.from_arguments(args)
+    from mrsdask.io.x1d import start_writer_warm_up
+
+    start_writer_warm_up()  # the x1d writer's first-time loading overlaps the extraction
     if all(is_s3d_path(p) for p in args.store):
         if args.cube:
             raise InputError("--cube names cubes of a store; s3d files are extracted whole")

@@ -14,7 +14,6 @@ The file is written under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import threading
 import warnings
@@ -25,9 +24,8 @@ from astropy.io import fits
 
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
+from mrsdask.io.warm_up import in_background
 from mrsdask.provenance import fits_cards
-
-log = logging.getLogger(__name__)
 
 
 def _primary_header(ds: xr.Dataset) -> fits.Header:
@@ -204,33 +202,23 @@ def _asdf_hdu(tree: dict) -> fits.BinTableHDU:
 
 
 def start_writer_warm_up() -> threading.Thread:
-    """Load what :func:`write_s3d` needs for its gwcs in a background thread, and return it.
+    """Load what :func:`write_s3d` needs for its gwcs in a background thread
+    (:func:`mrsdask.io.warm_up.in_background`): the jwst and gwcs imports, asdf's extensions and
+    schemas, ~2.5 CPU-s the first time in a process, more than streaming a band cube's planes."""
 
-    The first gwcs written in a process costs ~2.5 CPU-s (the jwst and gwcs imports, asdf's
-    extensions and schemas), more than streaming the planes of a band cube. A command that will
-    write s3d files starts this first, so that the loading overlaps its build (on 2 cores, one
-    core is mostly free while the pixel tables of a small job are built). A failure here is
-    only logged: the writer then meets it again and reports it.
-    """
+    def load() -> None:
+        import astropy.units as u
+        from astropy.modeling.models import Shift
+        from gwcs import coordinate_frames as cf
+        from gwcs import wcs as gwcs_wcs
+        from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (cube_gwcs)
 
-    def warm_up() -> None:
-        try:
-            import astropy.units as u
-            from astropy.modeling.models import Shift
-            from gwcs import coordinate_frames as cf
-            from gwcs import wcs as gwcs_wcs
-            from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (cube_gwcs)
+        frame = dict(naxes=1, axes_order=(0,), axes_type=["SPATIAL"], unit=(u.pix,))
+        tiny = gwcs_wcs.WCS([(cf.CoordinateFrame(name="detector", **frame), Shift(1.0)),
+                             (cf.CoordinateFrame(name="world", **frame), None)])
+        _asdf_hdu({"meta": {"wcs": tiny}})  # asdf loads its extensions and the converters used
 
-            frame = dict(naxes=1, axes_order=(0,), axes_type=["SPATIAL"], unit=(u.pix,))
-            tiny = gwcs_wcs.WCS([(cf.CoordinateFrame(name="detector", **frame), Shift(1.0)),
-                                 (cf.CoordinateFrame(name="world", **frame), None)])
-            _asdf_hdu({"meta": {"wcs": tiny}})  # asdf loads its extensions and the converters used
-        except Exception as exc:  # reported by the writer itself, if it meets it too
-            log.debug("s3d writer warm-up failed: %s", exc)
-
-    thread = threading.Thread(target=warm_up, name="mrsdask-s3d-warm-up", daemon=True)
-    thread.start()
-    return thread
+    return in_background(load, "mrsdask-s3d-writer-warm-up")
 
 
 def write_s3d(ds: xr.Dataset, path: str) -> str:
