@@ -11,8 +11,8 @@ folder, read by a single positioned read per slab (:func:`read_rows`); in an obj
 are a zarr array. A zarr read costs ~0.7 ms of fixed overhead (event loop, codec pipeline), and
 a multi cube makes thousands of them (3,264 for 24 exposures), while the bytes are the same.
 
-A job whose tasks all run in this process (Dask's threaded scheduler) and whose tables are
-that the scratch is not kept for keeps them in memory instead, up to a budget
+A job whose tasks all run in this process (Dask's threaded or synchronous scheduler) and
+whose scratch is not kept keeps its tables in memory instead, up to a budget
 (:func:`tables_in_memory`, :func:`table_memory`): writing a table to the page cache and
 reading it back costs ~0.1 CPU-s (of ~0.5) per exposure-channel on this project's machines.
 """
