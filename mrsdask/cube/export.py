@@ -17,6 +17,7 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import xarray as xr
@@ -107,15 +108,35 @@ def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stream = fits.StreamingHDU(path, header)
-    step = max(1, int(data.chunks[0][0]) if data.chunks else 64)
-    for z0 in range(0, nz, step):
-        block = np.asarray(data[z0:z0 + step].values, dtype=dtype)
-        if np.dtype(dtype) == np.uint32:
-            block = (block.astype(np.int64) - 2**31).astype(">i4")
-        else:
-            block = block.astype(">f4")
+    stored = data.encoding.get("chunks")  # the store's chunks, when opened without Dask
+    step = max(1, int(data.chunks[0][0]) if data.chunks else int(stored[0]) if stored else 64)
+    for block in _fits_blocks(data, dtype, step):
         stream.write(block)
     stream.close()
+
+
+def _fits_blocks(data: xr.DataArray, dtype, step: int) -> Iterator[np.ndarray]:
+    """The planes of ``data`` in blocks of ``step``, as big-endian FITS data, in order.
+
+    The next block is read (decompressed) and converted in another thread while the caller
+    writes this one: both mostly run outside the GIL. At most two blocks are in memory.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(z0: int) -> np.ndarray:
+        block = np.asarray(data[z0:z0 + step].values, dtype=dtype)
+        if np.dtype(dtype) == np.uint32:
+            return (block.astype(np.int64) - 2**31).astype(">i4")
+        return block.astype(">f4")
+
+    nz = data.shape[0]
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(load, 0)
+        for z0 in range(step, nz + step, step):
+            block = pending.result()
+            if z0 < nz:
+                pending = pool.submit(load, z0)
+            yield block
 
 
 def _wave_table(wavelength) -> np.ndarray:
@@ -335,7 +356,7 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str | None = N
     outputs.make_folder(folder)
     written = []
     for name, path in zip(names, files):
-        write_s3d(open_cube(store, name), path)
+        write_s3d(open_cube(store, name, chunks=None), path)  # streamed block by block: no Dask needed
         announce(f"  wrote {path}")
         written.append(path)
     return written
