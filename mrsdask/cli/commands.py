@@ -105,9 +105,6 @@ def cmd_cube(args) -> int:
         from mrsdask.io.outputs import check_output_folder
 
         check_output_folder(args.s3d, "s3d folder")  # before the build, not after
-        from mrsdask.cube.export import start_writer_warm_up
-
-        start_writer_warm_up()  # the s3d writer's first-time loading overlaps the build
     if not inputs:
         from mrsdask.sim.demo import demo_association
 
@@ -120,6 +117,12 @@ def cmd_cube(args) -> int:
 
     with phase("open inputs"):
         pars, ds = open_build_inputs(inputs, args.cubepar)
+    if args.s3d:
+        from mrsdask.cube.export import start_writer_warm_up
+
+        # The s3d writer's first-time loading (Python work, holding the GIL) runs beside the
+        # build's tasks, which mostly release it; started after the header reads, not beside them.
+        start_writer_warm_up()
     t0 = time.perf_counter()
     cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
                   scheduling=scheduling, announce=print)
