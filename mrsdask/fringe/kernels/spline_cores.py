@@ -23,9 +23,9 @@ SPLINE_OK, SPLINE_BAD_KNOTS = 0, 1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _bspline_basis(t, k, x, ell, h):
-    """The k+1 non-zero B-splines of degree k at ``x`` in ``[t[ell], t[ell+1])`` (FITPACK ``fpbspl``)."""
-    hh = np.empty(k + 1)
+def _bspline_basis(t, k, x, ell, h, hh):
+    """The k+1 non-zero B-splines of degree k at ``x`` in ``[t[ell], t[ell+1])`` (FITPACK ``fpbspl``);
+    ``hh``: scratch of the same size as ``h``."""
     h[0] = 1.0
     for j in range(1, k + 1):
         for i in range(j):
@@ -91,6 +91,7 @@ def lsq_spline_coefficients(x, y, w, t, k):
     a = np.zeros((nk1, k1))
     z = np.zeros(nk1)
     h = np.empty(k1)
+    hh = np.empty(k1)
     ell = k
     for it in range(x.size):
         wi = w[it]
@@ -98,7 +99,7 @@ def lsq_spline_coefficients(x, y, w, t, k):
         yi = y[it] * wi
         while xi >= t[ell + 1] and ell != nk1 - 1:
             ell += 1
-        _bspline_basis(t, k, xi, ell, h)
+        _bspline_basis(t, k, xi, ell, h, hh)
         for i in range(k1):
             h[i] *= wi
         j = ell - k1
@@ -151,6 +152,7 @@ def spline_values(t, c, k, x):
     nk1 = n - k1
     out = np.empty(x.size)
     h = np.empty(k1)
+    hh = np.empty(k1)
     ell = k
     ell1 = ell + 1
     for i in range(x.size):
@@ -161,7 +163,7 @@ def spline_values(t, c, k, x):
         while arg >= t[ell1] and ell != nk1 - 1:
             ell = ell1
             ell1 = ell + 1
-        _bspline_basis(t, k, arg, ell, h)
+        _bspline_basis(t, k, arg, ell, h, hh)
         sp = 0.0
         ll = ell - k1
         for j in range(k1):
