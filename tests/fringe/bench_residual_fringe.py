@@ -61,12 +61,14 @@ from fringe_synth import fringe_pattern  # noqa: E402
 
 # --------------------------------------------------------------------------- resource monitor
 class Monitor:
-    """Wall time, CPU time and peak RSS of this process and all its descendants."""
+    """Wall time, CPU time and peak RSS of this process and all its descendants (only the
+    descendants with ``children_only``)."""
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.05, children_only: bool = False):
         import psutil
 
         self.proc = psutil.Process()
+        self.children_only = children_only
         self.interval = interval
         self.cpu: dict[int, float] = {}
         self.peak_rss = 0
@@ -77,7 +79,7 @@ class Monitor:
         import psutil
 
         rss = 0
-        procs = [self.proc] + self.proc.children(recursive=True)
+        procs = ([] if self.children_only else [self.proc]) + self.proc.children(recursive=True)
         for p in procs:
             try:
                 t = p.cpu_times()
@@ -306,7 +308,7 @@ def timed_process(cmd: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with Monitor() as mon:
+    with Monitor(children_only=True) as mon:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
