@@ -307,6 +307,7 @@ def timed_process(cmd: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``cmd``; its wall time, and the CPU time and peak RSS of it and all its descendants."""
     import resource
 
+    os.sync()  # the input files just written, and the last run's outputs, are on disk before the clock starts
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with Monitor(children_only=True) as mon:
         proc = subprocess.run(cmd, capture_output=True, text=True)
