@@ -65,12 +65,22 @@ IN_PROCESS_MAX_EXPOSURE_CHANNELS = 16
 #: CPU-s, 81.4 s vs 45.8 CPU-s, 85.7 s. The workers' start (imports) and the pickled task
 #: traffic cost more than the GIL, which the compiled kernels release, takes back.
 IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS = 48
+#: The same limit for jobs that fit residual fringes (a detector job counts 2 per exposure). The
+#: fit holds the GIL for about 45 % of its time (numpy and Python between the compiled cores),
+#: which favours processes as jobs grow; but worker start-up and moving the frames and their
+#: geometry between processes cost more on small jobs. Measured (whole ``mrsdask fringe
+#: --residual`` command, 2 cores, load 1.2-2.6 from other work, 34A whole-exposure bench
+#: input): 1 exposure in process 20.3 s wall / 25.2 CPU-s vs 2 workers 28.2 s / 35.6 CPU-s;
+#: 2 exposures 45.0 s / 48.5 CPU-s vs 66.3 s / 75.3 CPU-s. The limit is one exposure until
+#: larger jobs are measured on a quiet machine.
+IN_PROCESS_MAX_FRINGE_EXPOSURE_CHANNELS = 2
 
 
-def in_process_is_faster(n_exposure_channels: int, cube: bool = False) -> bool:
-    """Whether a job of ``n_exposure_channels`` pixel tables (a cube job's if ``cube``) should skip
-    the local cluster."""
-    most = IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS if cube else IN_PROCESS_MAX_EXPOSURE_CHANNELS
+def in_process_is_faster(n_exposure_channels: int, cube: bool = False, fits_fringes: bool = False) -> bool:
+    """Whether a job of ``n_exposure_channels`` pixel tables (a cube job's if ``cube``, one that
+    fits residual fringes if ``fits_fringes``) should skip the local cluster."""
+    most = (IN_PROCESS_MAX_FRINGE_EXPOSURE_CHANNELS if fits_fringes else
+            IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS if cube else IN_PROCESS_MAX_EXPOSURE_CHANNELS)
     return 0 < n_exposure_channels <= most
 
 

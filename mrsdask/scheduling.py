@@ -8,15 +8,14 @@ and made by the ``mrsdask`` commands from their cluster options (declared by its
 The commands and the entry points make the same choice, here:
 
 1. a scheduler named by the caller (``scheduler="tcp://…"``, ``"threads"``…) is used;
-2. a job that fits residual fringes gets worker processes (the fit is long and partly holds
-   the GIL), whatever its size;
-3. worker processes asked for (``n_workers``), a scheduler address in Dask's configuration
+2. worker processes asked for (``n_workers``), a scheduler address in Dask's configuration
    (``scheduler-address``, ``$DASK_SCHEDULER_ADDRESS``), or a current
    ``distributed.Client`` (a launcher's): that cluster;
-4. an in-process scheduler already set in Dask's configuration
+3. an in-process scheduler already set in Dask's configuration
    (``dask.config.set(scheduler="threads")``): kept;
-5. a small job (:func:`mrsdask.cluster.in_process_is_faster`) runs in this process
-   (``"threads"``), anything else on a new local cluster (:func:`mrsdask.cluster.dask_client`).
+4. a small job (:func:`mrsdask.cluster.in_process_is_faster`; smaller for a job that fits
+   residual fringes, whose fit partly holds the GIL) runs in this process (``"threads"``),
+   anything else on a new local cluster (:func:`mrsdask.cluster.dask_client`).
 """
 
 from __future__ import annotations
@@ -229,7 +228,8 @@ def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, chann
     channels, detector_job
         See :func:`exposure_channels`.
     fits_fringes : bool
-        The job fits residual fringes: worker processes whatever its size.
+        The job fits residual fringes: in this process only up to a smaller size
+        (:data:`mrsdask.cluster.IN_PROCESS_MAX_FRINGE_EXPOSURE_CHANNELS`).
     cube : bool
         A cube build alone (:func:`mrsdask.cube.build`): it runs in process up to a larger size
         (:data:`mrsdask.cluster.IN_PROCESS_MAX_CUBE_EXPOSURE_CHANNELS`).
@@ -245,15 +245,13 @@ def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, chann
         return scheduling.scheduler
     from mrsdask.cluster import configured_scheduler_address, current_client, in_process_is_faster
 
-    if fits_fringes:
-        return None
     if scheduling.n_workers is not None or configured_scheduler_address() or current_client() is not None:
         return None
     configured = _configured_in_process()
     if configured:
         return configured
     size = exposure_channels(inputs, channels, detector_job)
-    return "threads" if size is not None and in_process_is_faster(size, cube=cube) else None
+    return "threads" if size is not None and in_process_is_faster(size, cube=cube, fits_fringes=fits_fringes) else None
 
 
 @contextlib.contextmanager

@@ -172,6 +172,8 @@ def test_the_scheduler_choice_is_the_librarys(sim_1a, monkeypatch):
     ds = open_cal(files)
     assert choose_scheduler(files) == choose_scheduler(ds) == "threads"  # 2 exposures x 2 channels
     assert choose_scheduler(ds, detector_job=True, fits_fringes=True) is None  # residual fringes: processes
+    one = ds.isel(exposure=[0])  # ... but for one exposure, in process (worker start-up costs more)
+    assert choose_scheduler(one, detector_job=True, fits_fringes=True) == "threads"
     assert choose_scheduler(ds, Scheduling(n_workers=2)) is None
     assert choose_scheduler(ds, Scheduling(scheduler="tcp://host:8786")) == "tcp://host:8786"
     big = xr.concat([ds] * 13, dim="exposure")  # 52 exposure-channels: a local cluster

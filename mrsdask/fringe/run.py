@@ -152,7 +152,8 @@ def correct(inputs_or_dataset: Any, request: FringeRequest | None = None, *, out
         Replace a complete store at ``output``.
     scheduling : Scheduling, optional
         Where the work runs, and progress bars (:class:`~mrsdask.scheduling.Scheduling`; its fields also as keywords).
-        By default a small fringe-flat job runs in this process, residual fringes on worker processes.
+        By default a small job runs in this process (a residual-fringe fit only for one exposure),
+        others on worker processes.
     **options
         Fields of :class:`FringeRequest` by name (``residual=True``, ``override_fringe=[...]``,
         ``ignore_regions=[(5.0, 5.1)]``) or by their older names (``flat``, ``fringefreq``).

@@ -52,15 +52,47 @@ class Column:
         return 1.0e4 / self.wavelength
 
 
+def _gaps(nu: np.ndarray) -> np.ndarray:
+    """Indices i where ν jumps between pixels i-1 and i: a step over 1.5 times both neighbouring steps."""
+    step = np.abs(np.diff(nu))
+    if step.size < 2:
+        return np.zeros(0, int)
+    before = np.concatenate([[np.inf], step[:-1]])
+    after = np.concatenate([step[1:], [np.inf]])
+    ref = np.minimum(np.where(np.isfinite(before), before, after), np.where(np.isfinite(after), after, before))
+    return np.flatnonzero(step > 1.5 * ref) + 1
+
+
+def _phase(nu: np.ndarray, per: np.ndarray) -> np.ndarray:
+    """2π ∫ dν / P along ``nu``: per-pixel steps (``np.gradient``) within pieces, exact widths across gaps."""
+    gaps = _gaps(nu)
+    if not gaps.size:
+        return 2.0 * np.pi * np.cumsum(np.gradient(nu) / per)
+    ph = np.empty(nu.size)
+    for k, idx in enumerate(np.split(np.arange(nu.size), gaps)):
+        step = np.gradient(nu[idx]) if idx.size > 1 else np.zeros(1)
+        piece = 2.0 * np.pi * np.cumsum(step / per[idx])
+        if k:
+            i, j = idx[0] - 1, idx[0]  # last pixel before the gap, first after it
+            piece += ph[i] + 2.0 * np.pi * (nu[j] - nu[i]) / (0.5 * (per[i] + per[j])) - piece[0]
+        ph[idx] = piece
+    return ph
+
+
 def fringe_pattern(nu: np.ndarray, amplitude: float = 0.1, period: float = 2.9, phase: float = 0.3,
                    am: float = 0.3, chirp: float = 0.005, harmonic: float = 0.1, dichroic: float = 0.0,
                    dichroic_period: float = 0.4) -> np.ndarray:
-    """Relative fringe F(ν) (the data are multiplied by 1 + F)."""
+    """Relative fringe F(ν) (the data are multiplied by 1 + F).
+
+    ``nu`` in pixel order may have gaps (a detector column crossing a curved slice in
+    pieces): the phase ``2π ∫ dν / P(ν)`` is summed within each piece and carried across
+    each gap by the gap's own width, so the fringe is one smooth function of ν everywhere.
+    """
     t = (nu - nu.mean()) / np.ptp(nu)
     amp = amplitude * (1.0 + am * 2.0 * t)
     # Period drifts linearly: phase = 2π ∫ dν / P(ν).
     per = period * (1.0 + chirp * 2.0 * t)
-    ph = 2.0 * np.pi * np.cumsum(np.gradient(nu) / per) + phase
+    ph = _phase(nu, per) + phase
     fringe = amp * (np.sin(ph) + harmonic * np.sin(2.0 * ph + 0.7))
     if dichroic:
         fringe = fringe + dichroic * np.sin(2.0 * np.pi * nu / dichroic_period + 1.1)

@@ -1,5 +1,8 @@
 """The baseline of a column: a least-squares spline in wavenumber with knots about a fringe period apart.
 
+The spline and its reweighting rounds are one compiled call
+(:func:`~mrsdask.fringe.kernels.spline_cores.robust_spline_values`, FITPACK's algorithm).
+
 :func:`fit_baseline` (robust Tukey-biweight reweighting for the main fringe, plain for the
 dichroic one), with features masked and interpolated across; :func:`baseline_knots` and
 :func:`spline_well_posed` choose knots the data can constrain.
@@ -10,9 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.interpolate import LSQUnivariateSpline
 
 from mrsdask.fringe.kernels.cores import schoenberg_whitney
+from mrsdask.fringe.kernels.spline_cores import SPLINE_OK, robust_spline_values
 
 
 def baseline_knots(x: np.ndarray, period: float, degree: int) -> np.ndarray:
@@ -113,31 +116,16 @@ def fit_baseline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, period: floa
     if xu.size < degree + 2:
         value = np.average(yu, weights=wu) if xu.size else 1.0
         return np.full(x.shape, value)
+    if xu.size > 1 and not np.all(xu[1:] >= xu[:-1]):
+        raise ValueError("x must be increasing")
     knots = baseline_knots(xu, period, degree)
-    w_eff = wu.copy()
-    chi_old = np.inf
-    spline = None
-    n_par = knots.size + degree + 1
-    for _ in range(max_iter if robust else 1):
-        spline = LSQUnivariateSpline(xu, yu, knots, w=np.sqrt(w_eff), k=degree)
-        res = yu - spline(xu)
-        chi = float(np.sum(w_eff * res * res))
-        if not robust:
-            break
-        dof = max(float(np.count_nonzero(w_eff)) - n_par, 1.0)
-        scale = math.sqrt(chi / dof) if chi > 0 else 0.0
-        if scale == 0.0:
-            break
-        u = res * np.sqrt(wu) / (domain * scale)
-        w_new = np.where(u * u < 1.0, (1.0 - u * u) ** 2, 0.0) * wu
-        if abs(chi_old - chi) <= 1e-4 * max(chi, 1.0) or np.count_nonzero(w_new) <= n_par + 1:
-            break
-        if not spline_well_posed(xu[w_new > 0], knots, degree, xu[0], xu[-1]):
-            break
-        chi_old = chi
-        w_eff = w_new
+    values, code = robust_spline_values(np.ascontiguousarray(xu, np.float64), np.ascontiguousarray(yu, np.float64),
+                                        np.ascontiguousarray(wu, np.float64), knots, int(degree), bool(robust),
+                                        float(domain), int(max_iter))
+    if code != SPLINE_OK:
+        raise ValueError("the baseline knots do not satisfy the Schoenberg-Whitney conditions for the pixels")
     base = np.empty(x.shape)
-    base[use] = spline(xu)
+    base[use] = values
     if (~use).any():
-        base[~use] = np.interp(x[~use], xu, base[use])
+        base[~use] = np.interp(x[~use], xu, values)
     return base

@@ -121,12 +121,10 @@ def _legendre(t, d, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mod_rows(x, t, s, freqs, terms, nseg, idx, val):
-    """Indices and values of the non-zero design-matrix entries of one pixel."""
-    dmax = 1
-    for k in range(terms.size):
-        dmax = max(dmax, terms[k])
-    leg = np.empty(dmax)
+def _mod_rows(x, t, s, freqs, terms, nseg, idx, val, leg):
+    """Indices and values of the non-zero design-matrix entries of one pixel (``leg``: scratch
+    of :func:`_legendre_scratch`, allocated once per call of the callers, not per pixel)."""
+    dmax = leg.size
     _legendre(t, dmax, leg)
     idx[0] = s
     val[0] = 1.0
@@ -149,13 +147,23 @@ def _mod_rows(x, t, s, freqs, terms, nseg, idx, val):
 
 
 @numba.njit(cache=True, nogil=True)
+def _legendre_scratch(terms):
+    """Room for the Legendre values of the longest envelope of ``terms`` (at least 1)."""
+    dmax = 1
+    for k in range(terms.size):
+        dmax = max(dmax, terms[k])
+    return np.empty(dmax)
+
+
+@numba.njit(cache=True, nogil=True)
 def modulated_eval(x, t, seg, coef, freqs, terms, nseg):
     nz = 1 + 2 * int(terms.sum()) if terms.size else 1
     idx = np.empty(nz, np.int64)
     val = np.empty(nz)
+    leg = _legendre_scratch(terms)
     out = np.empty(x.size)
     for i in range(x.size):
-        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val)
+        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val, leg)
         m = 0.0
         for u in range(used):
             m += coef[idx[u]] * val[u]
@@ -175,10 +183,11 @@ def _normal_equations(x, t, seg, y, w, freqs, terms, nseg, phi):
     g = np.zeros((nl, 1))
     idx = np.empty(nz, np.int64)
     val = np.empty(nz)
+    leg = _legendre_scratch(terms)
     keep = phi.shape[0] == x.size
     yy = 0.0
     for i in range(x.size):
-        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val)
+        used = _mod_rows(x[i], t[i], seg[i], freqs, terms, nseg, idx, val, leg)
         wi = w[i]
         yy += wi * y[i] * y[i]
         for u in range(used):

@@ -55,7 +55,9 @@ def log_evidence(chi2: float, n_pix: int, logdet: float, n_coef: int, log_prior_
 class _Problem:
     """The data of one sine search (sorted wavenumbers, residuals, weights, segments)."""
 
-    def __init__(self, nu, resid, weights, gap, min_segment_pixels, settings):
+    def __init__(self, nu, resid, weights, gap, min_segment_pixels, settings, like: SineFit | None = None):
+        """``like``: keep the segments and phase reference of these sines (a re-fit) instead of
+        finding them in ``nu``."""
         order = np.argsort(np.asarray(nu, np.float64), kind="stable")
         self.nu = np.ascontiguousarray(np.asarray(nu, np.float64)[order])
         self.y = np.ascontiguousarray(np.asarray(resid, np.float64)[order])
@@ -65,14 +67,19 @@ class _Problem:
             raise ValueError(f"a sine fit needs at least one pixel, all with finite wavenumber and residual and "
                              f"positive weight ({self.nu.size} pixels given)")
         self.w = np.ascontiguousarray(w / np.mean(w))
-        self.seg, self.breaks = segments(self.nu, gap, min_segment_pixels)
-        self.nseg = self.breaks.size + 1
-        lo = np.array([self.nu[self.seg == s][0] for s in range(self.nseg)])
-        hi = np.array([self.nu[self.seg == s][-1] for s in range(self.nseg)])
-        self.seg_mid = 0.5 * (lo + hi)
-        self.seg_half = np.maximum(0.5 * (hi - lo), 1e-9)
-        self.span = float(np.max(hi - lo))
-        self.nu0 = 0.5 * (self.nu[0] + self.nu[-1])
+        if like is not None:
+            self.breaks, self.seg_mid, self.seg_half, self.nu0 = like.breaks, like.seg_mid, like.seg_half, like.nu0
+            self.nseg = like.n_segments
+            self.seg = np.searchsorted(like.breaks, self.nu).astype(np.int64)
+        else:
+            self.seg, self.breaks = segments(self.nu, gap, min_segment_pixels)
+            self.nseg = self.breaks.size + 1
+            lo = np.array([self.nu[self.seg == s][0] for s in range(self.nseg)])
+            hi = np.array([self.nu[self.seg == s][-1] for s in range(self.nseg)])
+            self.seg_mid = 0.5 * (lo + hi)
+            self.seg_half = np.maximum(0.5 * (hi - lo), 1e-9)
+            self.span = float(np.max(hi - lo))
+            self.nu0 = 0.5 * (self.nu[0] + self.nu[-1])
         self.x = np.ascontiguousarray(self.nu - self.nu0)
         self.t = np.ascontiguousarray((self.nu - self.seg_mid[self.seg]) / self.seg_half[self.seg])
         self.n = self.nu.size
@@ -329,14 +336,9 @@ def refit_sines(nu: np.ndarray, resid: np.ndarray, weights: np.ndarray, sines: S
     """
     if sines.n == 0:
         return sines
-    prob = _Problem(nu, resid, weights, settings.segment_gap * component.ffreq, settings.min_segment_pixels,
-                    settings)
     # Keep the original segmentation and phase reference.
-    prob.breaks, prob.seg_mid, prob.seg_half, prob.nu0 = sines.breaks, sines.seg_mid, sines.seg_half, sines.nu0
-    prob.nseg = sines.n_segments
-    prob.seg = np.searchsorted(sines.breaks, prob.nu).astype(np.int64)
-    prob.x = np.ascontiguousarray(prob.nu - sines.nu0)
-    prob.t = np.ascontiguousarray((prob.nu - sines.seg_mid[prob.seg]) / sines.seg_half[prob.seg])
+    prob = _Problem(nu, resid, weights, settings.segment_gap * component.ffreq, settings.min_segment_pixels,
+                    settings, like=sines)
     try:
         if component.use_robust:
             coef = prob.robust_coef(sines.freq, sines.terms, settings.robust_domain)
