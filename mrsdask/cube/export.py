@@ -356,7 +356,7 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str | None = N
     outputs.make_folder(folder)
     written = []
     for name, path in zip(names, files):
-        write_s3d(open_cube(store, name, chunks=None), path)  # streamed block by block: no Dask needed
+        write_s3d(open_cube(store, name, dask=False), path)  # streamed block by block: no Dask needed
         announce(f"  wrote {path}")
         written.append(path)
     return written

@@ -68,3 +68,20 @@ def test_cube_gwcs_is_create_fitswcs_of_the_model(axis):
     x, y, z = np.meshgrid(np.arange(6.0), np.arange(5.0), np.arange(0.0, 40.0, 3.0), indexing="ij")
     for got, want in zip(mine(x, y, z), official(x, y, z)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_open_cube_keeps_the_store_chunks_or_opens_without_dask(cube_1a):
+    """Dask chunks are the store's (not merged into larger "auto" chunks: an extraction of a
+    large cube then held several times the memory); ``dask=False`` gives lazy arrays without Dask,
+    which the s3d export streams."""
+    import zarr
+
+    from mrsdask.cube.builder import open_cube
+
+    store, name = cube_1a
+    stored = zarr.open_group(store, mode="r")[name]["sci"].chunks
+    cube = open_cube(store, name)
+    assert tuple(c[0] for c in cube["sci"].chunks) == stored
+    lazy = open_cube(store, name, dask=False)
+    assert lazy["sci"].chunks is None and lazy["sci"].encoding["chunks"] == stored
+    np.testing.assert_array_equal(lazy["sci"][:3].values, cube["sci"][:3].values)
