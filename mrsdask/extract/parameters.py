@@ -149,9 +149,10 @@ def _read_extract1d_tree(path: str, bkg_sigma_clip: float) -> ExtractionParamete
 
     Opening the file as an ``Extract1dIFUModel`` costs ~1.7 CPU-s (the datamodel's schemas and
     asdf's extensions) for a few kB of numbers. A file whose tree holds the four vectors as
-    plain 1-D arrays of one length, and ``meta.reftype`` EXTRACT1D, is read here; anything
-    else (compressed blocks, another layout, an unreadable file) returns None, and the
-    datamodel reads it, with its own validation and error message.
+    plain 1-D arrays of one length (inline, in binary blocks, or zlib/bzp2-compressed ones), and
+    ``meta.reftype`` EXTRACT1D, is read here; anything else (another layout or compression, an
+    unreadable file) returns None, and the datamodel reads it, with its own validation and
+    error message.
     """
     from mrsdask.io.asdf_tree import UnsupportedTree, read_tree
     from mrsdask.io.paths import open_file
