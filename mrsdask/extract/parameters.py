@@ -110,6 +110,10 @@ def default_parameters() -> ExtractionParameters:
     return ExtractionParameters(wave, radius, INNER_RADII * radius, OUTER_RADII * radius)
 
 
+#: The arrays of an IFU EXTRACT1D file that the extraction uses, in ``data``.
+_EXTRACT1D_VECTORS = ("wavelength", "radius", "inner_bkg", "outer_bkg")
+
+
 def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParameters:
     """Read an official EXTRACT1D reference file for IFU cubes (``Extract1dIFUModel``, ASDF).
 
@@ -127,21 +131,21 @@ def read_extract1d(path: str, bkg_sigma_clip: float = 3.0) -> ExtractionParamete
         with Extract1dIFUModel(path) as ref:
             data = ref.data
             # as stored (float32): the official step scales the radii in that precision (ifu_rscale)
-            values = [np.array(getattr(data, name)).ravel()
-                      for name in ("wavelength", "radius", "inner_bkg", "outer_bkg")]
+            values = [np.array(getattr(data, name)).ravel() for name in _EXTRACT1D_VECTORS]
             meta = ref.meta
-            subtract = meta.subtract_background
-            method = meta.method or "exact"
-            subpixels = meta.subpixels or 10
+            subtract, method, subpixels = meta.subtract_background, meta.method, meta.subpixels
     except Exception as exc:  # any unreadable or foreign file
         raise InputError(f"{path}: not an IFU EXTRACT1D reference file (Extract1dIFUModel) ({exc})") from exc
+    return _file_parameters(path, values, subtract, method, subpixels, bkg_sigma_clip)
+
+
+def _file_parameters(path: str, values: list[np.ndarray], subtract, method, subpixels,
+                     bkg_sigma_clip: float) -> ExtractionParameters:
+    """The parameters of an EXTRACT1D file from its four vectors and its metadata (either
+    reader's), with the official step's defaults where the file leaves one out."""
     return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
-                                method=str(method), subpixels=int(subpixels), bkg_sigma_clip=bkg_sigma_clip,
-                                source=str(path).rsplit("/", 1)[-1])
-
-
-#: The arrays of an IFU EXTRACT1D file that the extraction uses, in ``data``.
-_EXTRACT1D_VECTORS = ("wavelength", "radius", "inner_bkg", "outer_bkg")
+                                method=str(method or "exact"), subpixels=int(subpixels or 10),
+                                bkg_sigma_clip=bkg_sigma_clip, source=str(path).rsplit("/", 1)[-1])
 
 
 def _read_extract1d_tree(path: str, bkg_sigma_clip: float) -> ExtractionParameters | None:
@@ -168,10 +172,8 @@ def _read_extract1d_tree(path: str, bkg_sigma_clip: float) -> ExtractionParamete
         return None
     if not all(v.ndim == 1 and v.dtype.kind == "f" and v.size == values[0].size > 1 for v in values):
         return None
-    subtract, method, subpixels = (meta.get(k) for k in ("subtract_background", "method", "subpixels"))
-    return ExtractionParameters(*values, subtract_background=bool(subtract if subtract is not None else True),
-                                method=str(method or "exact"), subpixels=int(subpixels or 10),
-                                bkg_sigma_clip=bkg_sigma_clip, source=str(path).rsplit("/", 1)[-1])
+    return _file_parameters(path, values, meta.get("subtract_background"), meta.get("method"),
+                            meta.get("subpixels"), bkg_sigma_clip)
 
 
 def write_extract1d(params: ExtractionParameters, path: str) -> str:
@@ -186,7 +188,7 @@ def write_extract1d(params: ExtractionParameters, path: str) -> str:
     model.meta.method = params.method
     model.meta.subpixels = int(params.subpixels)
     model.meta.region_type = "target"
-    for name in ("wavelength", "radius", "inner_bkg", "outer_bkg"):
+    for name in _EXTRACT1D_VECTORS:
         setattr(model.data, name, np.asarray(getattr(params, name), dtype=np.float32))
     model.data.axis_ratio = np.ones(len(params.wavelength), dtype=np.float32)
     model.data.axis_pa = np.zeros(len(params.wavelength), dtype=np.float32)
