@@ -247,17 +247,18 @@ def cmd_extract(args) -> int:
     from mrsdask.options import from_arguments
 
     from mrsdask.io.s3d import is_s3d_path
-
-    request = from_arguments(ExtractRequest, args)
-    scheduling = Scheduling.from_arguments(args)
     from mrsdask.io.x1d import start_writer_warm_up
 
-    start_writer_warm_up()  # the x1d writer's first-time loading overlaps the extraction
+    # start_writer_warm_up: the x1d writer's first-time loading overlaps the extraction; it is
+    # started once the inputs are accepted, so that a refused command does not load it.
+    request = from_arguments(ExtractRequest, args)
+    scheduling = Scheduling.from_arguments(args)
     if all(is_s3d_path(p) for p in args.store):
         if args.cube:
             raise InputError("--cube names cubes of a store; s3d files are extracted whole")
         from mrsdask.extract.files import extract_s3d_files
 
+        start_writer_warm_up()
         t0 = time.perf_counter()
         with scheduler_block(scheduling.scheduler or "threads", scheduling, announce=print):
             files = extract_s3d_files(list(args.store), args.x1d, request, overwrite=args.overwrite)
@@ -275,6 +276,7 @@ def cmd_extract(args) -> int:
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
     check_extraction(args.store, names, request)
+    start_writer_warm_up()
     # A few cubes' planes: in this process unless a cluster is named.
     from mrsdask.cluster import configured_scheduler_address
 
