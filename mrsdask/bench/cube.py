@@ -14,6 +14,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import sys
 
 from mrsdask.bench.monitor import check_repeat, median_of, print_phases, print_sides, run_alternating
@@ -46,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
     p.add_argument("--s3d", action=argparse.BooleanOptionalAction, default=True,
                    help="mrsdask also writes each cube as s3d FITS, as the official side does (default: yes)")
+    p.add_argument("--frame-cache", default="machine", choices=["machine", "cold"],
+                   help="mrsdask's detector-frame files (mrsdask.instrument.frame_files): 'machine' uses this "
+                        "machine's, as a user's later runs do (the first run writes them); 'cold' gives each "
+                        "mrsdask run an empty cache folder, as the first run on a machine (default machine)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -106,10 +111,12 @@ def run(args) -> int:
     files = simulate_inputs(workdir, overrides, args.mosaic, args.pointings)
     print(f"{len(files)} input files")
     results: dict = {"case": args.case, "weighting": args.weighting, "n_inputs": len(files), "s3d": args.s3d,
-                     "machine": {"cores": os.cpu_count()}}
+                     "frame_cache": args.frame_cache, "machine": {"cores": os.cpu_count()}}
     store = os.path.join(workdir, "mrsdask.zarr")
     # --log-level info: the command logs its phases (mrsdask.phases), reported below.
-    mine_cmd = [sys.executable, "-m", "mrsdask.cli", "--log-level", "info", "cube", *files, "-o", store, "--output-type", output_type,
+    cold_cache = os.path.join(workdir, "cold-cache")
+    env = ["env", f"MRSDASK_CACHE={cold_cache}"] if args.frame_cache == "cold" else []
+    mine_cmd = [*env, sys.executable, "-m", "mrsdask.cli", "--log-level", "info", "cube", *files, "-o", store, "--output-type", output_type,
                 "--weighting", args.weighting, "--channel", *channel, "--band", *band,
                 "--overwrite", *Scheduling(n_workers=args.n_workers, memory_limit=args.memory_limit).flags()]
     if args.s3d:  # the official side saves its cubes as s3d files: the same outputs on both sides
@@ -119,7 +126,12 @@ def run(args) -> int:
                args.weighting, " ".join(channel), " ".join(band), *files]
     sides = [("mrsdask", "mrsdask", mine_cmd)] + (
         [] if args.skip_official else [("official", "the official CubeBuildStep", off_cmd)])
-    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"))
+
+    def before(side: str) -> None:
+        if side == "mrsdask" and args.frame_cache == "cold":
+            shutil.rmtree(cold_cache, ignore_errors=True)
+
+    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"), before)
     results["repeat"] = args.repeat
     results["mrsdask"] = median_of(runs["mrsdask"])
     results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])
@@ -166,6 +178,9 @@ def _report(r: dict) -> None:
           f"{r['machine']['cores']} cores" + (f"; medians of {repeat} runs per side" if repeat > 1 else ""))
     print("outputs: " + ("s3d FITS files on both sides (mrsdask also its zarr store)" if r.get("s3d", True)
                          else "mrsdask writes its zarr store only, the official side s3d FITS files (--no-s3d)"))
+    print("mrsdask's detector-frame files: " + ("computed and written by every run (--frame-cache cold)"
+                                                if r.get("frame_cache") == "cold" else
+                                                "this machine's, written by the first run that needed them"))
     print_sides(r)
     if "mrsdask" in r:
         print(f"mrsdask ran on: {r['mrsdask'].get('scheduler', 'unknown')}")

@@ -3,7 +3,8 @@
 The detector → α, β, λ step of an MRS gwcs comes from the reference files only: every exposure
 of a setting has the same one (:mod:`mrsdask.io.mrs_wcs` gives it a content key). Its evaluation
 on a channel's ~0.37 M pixels is most of the cost of per-pixel geometry, so it is kept per
-process (:func:`channel_frame`) and only the pointing is evaluated per exposure
+process and in files shared by the processes of a machine (:func:`channel_frame`,
+:mod:`mrsdask.instrument.frame_files`), and only the pointing is evaluated per exposure
 (:func:`mrsdask.instrument.geometry.sky_geometry`). The cube builder's pixel tables and the
 detector store's geometry both use it.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrsdask.instrument import frame_files
 from mrsdask.instrument.bands import CHANNEL_INFO
 from mrsdask.instrument.geometry import DetectorFrameGeometry, detector_frame_geometry, slice_map_of, slice_width
 
@@ -54,7 +56,11 @@ def cache_frame(key: tuple[str, int], entry: ChannelFrame) -> None:
 
 
 def channel_frame(parts, channel: int) -> ChannelFrame:
-    """The channel's pixels and detector-frame geometry, from the cache when the model is known.
+    """The channel's pixels and detector-frame geometry, from the caches when the model is known.
+
+    Looked up in this process's :data:`FRAME_CACHE`, then in the frame files that the processes
+    of the machine share (:mod:`mrsdask.instrument.frame_files`); computed and kept in both
+    when neither has it. An exposure whose gwcs has no content key is always computed.
 
     Parameters
     ----------
@@ -64,16 +70,28 @@ def channel_frame(parts, channel: int) -> ChannelFrame:
         1 to 4.
     """
     key = (parts.instrument_key, channel)
-    if parts.instrument_key is not None and key in FRAME_CACHE:
+    if parts.instrument_key is None:
+        return _compute_frame(parts, channel)
+    if key in FRAME_CACHE:
         FRAME_CACHE.move_to_end(key)
         return FRAME_CACHE[key]
+    stored = frame_files.load_frame(parts.instrument_key, channel)
+    if stored is not None:
+        geometry = DetectorFrameGeometry(**{name: stored[name] for name in frame_files.GEOMETRY_ARRAYS})
+        entry = ChannelFrame(stored["ys"], stored["xs"], geometry, float(stored["dbeta"]))
+    else:
+        entry = _compute_frame(parts, channel)
+        frame_files.save_frame(parts.instrument_key, channel, entry.ys, entry.xs, vars(entry.frame), entry.dbeta)
+    cache_frame(key, entry)
+    return entry
+
+
+def _compute_frame(parts, channel: int) -> ChannelFrame:
+    """Evaluate the exposure's detector step on the channel's pixels."""
     det2ab = parts.detector_to_alpha_beta
     smap = slice_map_of(det2ab)
     ys, xs = np.nonzero(channel_mask(smap, CHANNEL_INFO[channel]))
-    entry = ChannelFrame(ys, xs, detector_frame_geometry(det2ab, xs, ys), slice_width(det2ab, smap, channel))
-    if parts.instrument_key is not None:
-        cache_frame(key, entry)
-    return entry
+    return ChannelFrame(ys, xs, detector_frame_geometry(det2ab, xs, ys), slice_width(det2ab, smap, channel))
 
 
 #: Slice maps of recently seen instrument models (by content key), as :data:`FRAME_CACHE`.
