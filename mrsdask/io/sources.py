@@ -290,7 +290,7 @@ def memory_exposure(ds: xr.Dataset, index: int) -> MemoryExposure:
 
 #: Dask layers that only select, reorder or assemble chunks (and open_cal's own wrapping).
 SELECTION_LAYERS = frozenset({"getitem", "concatenate", "from-value", "shuffle-taker", "rechunk-merge",
-                              "rechunk-split", "rechunk-p2p"})
+                              "rechunk-split", "rechunk-p2p", "exposure_rows"})
 
 
 def opened_geometry(ds: xr.Dataset, index: int, path: str) -> bool:
