@@ -33,31 +33,32 @@ def pixel_table_groups(missing: dict[int, list[int]], rows: list[dict], n_worker
 
 def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: list[ExposureSource],
                       scratch: str, n_workers: int) -> list:
-    """Delayed pixel-table tasks; the exposures of a setting share one detector-frame task.
+    """Delayed pixel-table tasks; the exposures of a setting share its detector frames.
 
     The detector → α, β, λ step is the costly part of an exposure's geometry (reading it and
     evaluating it five times on ~0.75 M pixels) and is the same for every exposure of a
-    setting; one task per setting computes it from the setting's first exposure and Dask hands
-    the result to that setting's table tasks, so it is done once per cluster, not once per
-    worker. A table task whose exposure has another instrument model (another key) computes
-    its own.
+    setting. A setting whose exposures are spread over several table tasks gets one task that
+    computes it from its first exposure, and Dask hands the result to that setting's table
+    tasks, so it is done once per cluster, not once per worker; a setting held by one table
+    task needs no such task (it would read the first exposure's gwcs twice): that task uses
+    its first exposure's frames for all of them (:func:`build_pixel_table_group`). A table
+    task whose exposure has another instrument model (another key) computes its own.
 
     An in-memory exposure (:class:`mrsdask.io.sources.MemoryExposure`) holds its planes as Dask
     arrays: its table task depends on them (Dask computes them first, on the workers), its
     setting's frame task only on its gwcs.
     """
     groups = pixel_table_groups(missing, rows, n_workers)
+    setting_of = [str(rows[group[0][0]]["setting"]) for group in groups]
     shared_of: dict[str, object] = {}
-    for group in groups:
-        setting = str(rows[group[0][0]]["setting"])
-        if setting not in shared_of:
-            channels = sorted({c for g in groups if str(rows[g[0][0]]["setting"]) == setting
-                               for _, chans in g for c in chans})
+    for group, setting in zip(groups, setting_of):
+        if setting not in shared_of and setting_of.count(setting) > 1:
+            channels = sorted({c for g, s in zip(groups, setting_of) if s == setting for _, chans in g for c in chans})
             shared_of[setting] = dask.delayed(setting_frames, pure=False)(
                 sources[group[0][0]].without_planes(), channels)
     return [dask.delayed(build_pixel_table_group, pure=False)(
-        [(sources[i], i, chans) for i, chans in group], scratch, shared_of[str(rows[group[0][0]]["setting"])])
-        for group in groups]
+        [(sources[i], i, chans) for i, chans in group], scratch, shared_of.get(setting))
+        for group, setting in zip(groups, setting_of)]
 
 
 # --------------------------------------------------------------------------- running tasks

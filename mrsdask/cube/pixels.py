@@ -184,13 +184,13 @@ def table_key(exposure: int, channel: int) -> str:
 
 
 def build_pixel_tables(source: ExposureSource, exposure: int, channels: list[int], scratch: str,
-                       shared: SettingFrames | None = None) -> list[PixelTableInfo]:
+                       shared: SettingFrames | None = None, data: ExposureData | None = None) -> list[PixelTableInfo]:
     """Pixel tables of several channels of one exposure (reads its planes and WCS once).
 
     ``shared``: detector frames from :func:`setting_frames`, used when the exposure has their
-    instrument model.
+    instrument model. ``data``: what ``source.read()`` gave, when already read.
     """
-    data = source.read()
+    data = source.read() if data is None else data
     frames = {}
     if shared is not None and data.parts is not None and data.parts.instrument_key == shared.instrument_key:
         frames = shared.frames
@@ -204,15 +204,24 @@ def build_pixel_table_group(jobs: list[tuple[ExposureSource, int, list[int]]], s
     """Pixel tables of several exposures in one task, one exposure after the other.
 
     Exposures of one instrument setting grouped in a task share the detector-frame geometry
-    (see :func:`channel_frame`); ``shared``, from :func:`setting_frames`, provides it so that
-    it is not computed again in this task. It is handed to every exposure, not only left in
-    the process's cache: tasks of other settings running beside this one in other threads
-    would push it out of that cache (it holds one setting), and each exposure would compute
-    it again (24 exposures in process: +9 CPU-s).
+    (see :func:`channel_frame`): ``shared``, from :func:`setting_frames` when the setting's
+    exposures are spread over several tasks, else the frames of the task's first exposure of
+    each instrument model (from this process's cache, the machine's frame files or computed).
+    They are handed to every exposure, not only left in the process's cache: tasks of other
+    settings running beside this one in other threads would push them out of that cache (it
+    holds one setting), and each exposure would look them up again (24 exposures in process,
+    before the frame files: +9 CPU-s).
     """
     remember_frames(shared)
-    return [info for source, exposure, channels in jobs
-            for info in build_pixel_tables(source, exposure, channels, scratch, shared)]
+    infos = []
+    for source, exposure, channels in jobs:
+        data = source.read()
+        key = None if data.parts is None else data.parts.instrument_key
+        if key is not None and (shared is None or shared.instrument_key != key
+                                or not set(channels) <= set(shared.frames)):
+            shared = SettingFrames(key, {c: channel_frame(data.parts, c) for c in channels})
+        infos.extend(build_pixel_tables(source, exposure, channels, scratch, shared, data))
+    return infos
 
 
 def build_pixel_table(source: ExposureSource, exposure: int, channel: int, scratch: str, key: str,

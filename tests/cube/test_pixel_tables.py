@@ -58,17 +58,30 @@ def test_frames_of_another_instrument_model_are_not_used(sim_1a, tmp_path):
 
 
 def test_one_frame_task_per_setting_feeds_all_its_table_tasks():
-    rows = [{"setting": s} for s in ("12A", "12A", "12A", "34A", "34A")]
-    sources = [FitsExposure(f"f{i}", "") for i in range(5)]
-    missing = {0: [1, 2], 1: [1], 2: [2], 3: [3], 4: [3, 4]}
-    groups = pixel_table_groups(missing, rows, n_workers=2)
-    tasks = pixel_table_tasks(missing, rows, sources, "scratch", n_workers=2)
+    rows = [{"setting": s} for s in ("12A",) * 5 + ("34A",) * 2 + ("34B",) * 3]
+    sources = [FitsExposure(f"f{i}", "") for i in range(10)]
+    missing = {0: [1, 2], 1: [1], 2: [2], 3: [1], 4: [2], 5: [3], 6: [3, 4], 7: [4], 8: [3], 9: [4]}
+    groups = pixel_table_groups(missing, rows, n_workers=4)  # tasks of up to 3 exposures
+    assert [len(g) for g in groups] == [3, 2, 2, 3]
+    tasks = pixel_table_tasks(missing, rows, sources, "scratch", n_workers=4)
     assert len(tasks) == len(groups)
     graph = dict(dask.delayed(tasks).__dask_graph__())
-    frame_tasks = {k: v for k, v in graph.items() if str(k).startswith("setting_frames")}
-    assert len(frame_tasks) == 2
-    channels = sorted(tuple(task.args[1]) for task in frame_tasks.values())
-    assert channels == [(1, 2), (3, 4)]
+    frame_tasks = [v for k, v in graph.items() if str(k).startswith("setting_frames")]
+    # 12A is spread over two table tasks: one frame task feeds both. 34A and 34B are each held by
+    # one task, which takes its frames from its first exposure.
+    assert len(frame_tasks) == 1
+    assert frame_tasks[0].args[0].path == "f0" and tuple(frame_tasks[0].args[1]) == (1, 2)
+
+
+def test_a_group_reads_the_frames_once_and_hands_them_to_every_exposure(sim_1a, tmp_path, monkeypatch):
+    sources = _sources(sim_1a)
+    store = str(tmp_path / "t.zarr")
+    zarr.open_group(store, mode="a")
+    calls = []
+    real = pixels.channel_frame
+    monkeypatch.setattr(pixels, "channel_frame", lambda parts, channel: calls.append(channel) or real(parts, channel))
+    infos = pixels.build_pixel_table_group([(sources[0], 0, [1]), (sources[1], 1, [1])], store)
+    assert calls == [1] and [i.n > 0 for i in infos] == [True, True]
 
 
 def test_detector_store_sources_need_no_frames():
