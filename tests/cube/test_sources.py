@@ -91,8 +91,8 @@ def test_a_dataset_changed_in_memory_is_built_from_its_own_arrays(sim_1a, refere
     assert all(type(s) is MemoryExposure and s.wcs_path == str(p) and s.geometry is None
                for s, p in zip(sources, sim_1a.cal_files))
     # The table task of an in-memory exposure depends on its planes; the frame task of its
-    # setting on its gwcs alone (no plane is computed for it).
-    graph = dict(dask.delayed(pixel_table_tasks({0: [1], 1: [1]}, [{"setting": "12A"}] * 2, sources, "s", 1))
+    # setting (spread over two tasks, one per worker) on its gwcs alone (no plane is computed for it).
+    graph = dict(dask.delayed(pixel_table_tasks({0: [1], 1: [1]}, [{"setting": "12A"}] * 2, sources, "s", 2))
                  .__dask_graph__())
     frames = [k for k in graph if str(k).startswith("setting_frames")]
     assert len(frames) == 1 and not any("planes" in str(d) for d in _dependencies(graph, frames[0]))
