@@ -266,26 +266,33 @@ def _aperture_sum(w, oy, ox, values, mask, buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def _clip_mask(plane, clipped, bmask, sigma, unit_sorted, buf, out):
-    """Fill ``out`` with the spaxels outside mean ± sigma·std of the clipped statistics of those of
-    weight 1 (``unit_sorted``: their finite values, sorted, as float64 in ``buf``), or masked; False
-    if no spaxel has weight 1 (``out`` untouched)."""
-    ny, nx = plane.shape
-    covered = False
-    for j in range(ny):
-        for i in range(nx):
-            covered = covered or clipped[j, i] == 1
-    if not covered:
-        return False
+def _clip_mask(plane, bmask, sigma, unit_sorted, buf, out, y0, y1, x0, x1):
+    """Fill ``out[y0:y1, x0:x1]`` with the spaxels outside mean ± sigma·std of the clipped statistics
+    of those of weight 1 (``unit_sorted``: their finite values, sorted, as float64 in ``buf``), or
+    masked; False if there are no such values (``out`` untouched: the mask is then ``bmask``, as
+    bounds of NaN statistics would also give)."""
     n = unit_sorted.size
+    if n == 0:
+        return False
     for i in range(n):
         buf[i] = np.float64(unit_sorted[i])
     mean, std = _clipped_sorted(buf[:n], sigma, 5)
     low, high = mean - sigma * std, mean + sigma * std
-    for j in range(ny):
-        for i in range(nx):
+    for j in range(y0, y1):
+        for i in range(x0, x1):
             out[j, i] = plane[j, i] < low or plane[j, i] > high or bmask[j, i]
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _span(lo, size, n, a, b):
+    """The range [a, b) widened to hold [lo, lo + size) cropped to [0, n) (an empty range adds nothing)."""
+    start, end = max(lo, 0), min(lo + size, n)
+    if start >= end:
+        return a, b
+    if a >= b:
+        return start, end
+    return min(a, start), max(b, end)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -302,14 +309,6 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
     no_annulus = np.zeros((0, 0))
     for k in range(nz):
         unit = unit_sorted[unit_ends[k - 1] if k > 0 else 0:unit_ends[k]]
-        for j in range(ny):
-            for i in range(nx):
-                w = np.float64(wmap[k, j, i])
-                clipped[j, i] = 1.0 if w > 1.0 else w  # np.minimum: NaN stays NaN
-                bmask[j, i] = clipped[j, i] == 0
-                plane[j, i] = np.float64(sci[k, j, i])
-                e = np.float64(err[k, j, i])
-                var[j, i] = e * e
         annulus, an_y, an_x = no_annulus, 0, 0
         has_annulus = False
         r_in, r_out = inner_bkg[k], outer_bkg[k]
@@ -322,6 +321,17 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
         else:
             ap, ap_y, ap_x = rectangle, 0, 0
             full_area = float(nx * ny)
+        # Only the spaxels under the aperture and annulus are summed: only those are converted.
+        y0, y1 = _span(an_y, annulus.shape[0], ny, *_span(ap_y, ap.shape[0], ny, 0, 0))
+        x0, x1 = _span(an_x, annulus.shape[1], nx, *_span(ap_x, ap.shape[1], nx, 0, 0))
+        for j in range(y0, y1):
+            for i in range(x0, x1):
+                w = np.float64(wmap[k, j, i])
+                clipped[j, i] = 1.0 if w > 1.0 else w  # np.minimum: NaN stays NaN
+                bmask[j, i] = clipped[j, i] == 0
+                plane[j, i] = np.float64(sci[k, j, i])
+                e = np.float64(err[k, j, i])
+                var[j, i] = e * e
         area = _aperture_sum(ap, ap_y, ap_x, clipped, bmask, buf)
         if area == 0:
             dq[k] = 1  # DO_NOT_USE
@@ -336,7 +346,9 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
             npixels_bkg[k] = annulus_area
             if annulus_area > 0:
                 scale = area / annulus_area
-                clipped_out = _clip_mask(plane, clipped, bmask, sigma, unit, sorted64, clipmask)
+                clipped_out = _clip_mask(plane, bmask, sigma, unit, sorted64, clipmask,
+                                         max(an_y, 0), min(an_y + annulus.shape[0], ny),
+                                         max(an_x, 0), min(an_x + annulus.shape[1], nx))
                 clip = clipmask if clipped_out else bmask
                 background = _aperture_sum(annulus, an_y, an_x, plane, clip, buf)
                 b_var = _aperture_sum(annulus, an_y, an_x, var, bmask, buf)
@@ -344,7 +356,7 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
                 flux -= background * scale
                 f_var += b_var * scale * scale
         elif not point:
-            if _clip_mask(plane, clipped, bmask, sigma, unit, sorted64, clipmask):
+            if _clip_mask(plane, bmask, sigma, unit, sorted64, clipmask, 0, ny, 0, nx):
                 background_out[k] = _aperture_sum(ap, ap_y, ap_x, plane, clipmask, buf)
                 npixels_bkg[k] = _aperture_sum(ap, ap_y, ap_x, clipped, clipmask, buf)
                 b_var_out[k] = _aperture_sum(ap, ap_y, ap_x, var, clipmask, buf)
