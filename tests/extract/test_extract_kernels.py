@@ -166,3 +166,18 @@ def test_clipped_statistics_are_wanted_where_a_background_is_clipped():
     assert clipped_statistics_used(True, True, inner, outer).tolist() == [True, False, False, False]
     assert not clipped_statistics_used(True, False, inner, outer).any()
     assert clipped_statistics_used(False, True, inner, outer).all()
+
+
+def test_radix_sort_of_float32_planes_is_numpys_order():
+    from mrsdask.extract.kernels import _sort_planes_float32
+
+    rng = np.random.default_rng(9)
+    parts = [rng.normal(0, 1, 3000), rng.normal(0, 1, 500) * 1e-40, rng.uniform(-3e38, 3e38, 300),
+             rng.integers(-3, 3, 400).astype(float), [0.0, -0.0, 1.4e-45, -1.4e-45, 3.4e38, -3.4e38]]
+    values = rng.permutation(np.concatenate(parts)).astype(np.float32)
+    ends = np.array([0, 1, 2, 700, 700, 2500, values.size], dtype=np.int64)
+    got = values.copy()
+    _sort_planes_float32(got, ends)
+    for start, end in zip(np.r_[0, ends[:-1]], ends):
+        np.testing.assert_array_equal(got[start:end], np.sort(values[start:end]))
+        assert np.all(np.diff(np.signbit(got[start:end])[got[start:end] == 0].astype(int)) <= 0)  # -0 first
