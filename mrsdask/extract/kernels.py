@@ -17,8 +17,8 @@ so Dask's threads extract slabs in parallel; nothing here knows about Dask. For 
 
 The apertures are photutils' (:mod:`mrsdask.extract.overlap`, a port of its circular overlap;
 the extended-source rectangle is photutils' own mask, built once per slab), the clipped
-statistics astropy's ``sigma_clipped_stats`` (on values sorted by numpy, in the cube's dtype,
-only for the planes whose background uses them), and
+statistics astropy's ``sigma_clipped_stats`` (on values sorted once, in the cube's dtype, only
+for the planes whose background uses them: :func:`sorted_unit_weight_values`), and
 the sums add the same products in the same (pairwise) order as numpy: the numbers are those
 of the plain numpy/photutils loop it replaces (``tests/extract/numpy_reference.py``), bit
 for bit on the test cubes.
