@@ -275,7 +275,7 @@ def cmd_extract(args) -> int:
     names = args.cube or complete_cubes(args.store)
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
-    check_extraction(args.store, names, request)
+    cubes = check_extraction(args.store, names, request)  # opened once, for the extraction too
     start_writer_warm_up()
     # A few cubes' planes: in this process unless a cluster is named.
     from mrsdask.cluster import configured_scheduler_address
@@ -283,7 +283,8 @@ def cmd_extract(args) -> int:
     scheduler = scheduling.scheduler or (None if configured_scheduler_address() else "threads")
     with scheduler_block(scheduler, scheduling, announce=print):
         t0 = time.perf_counter()
-        files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite)
+        files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite,
+                              cubes=cubes)
     elapsed = time.perf_counter() - t0
     print(f"extracted {len(files)} spectrum(s) in {elapsed:.1f} s")
     from dataclasses import asdict

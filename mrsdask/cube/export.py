@@ -286,12 +286,13 @@ def s3d_path(folder: str, prefix: str, name: str) -> str:
     return outputs.join(folder, f"{prefix}_{name}_s3d.fits")
 
 
-def output_prefix(store: str, names: list[str], prefix: str | None = None) -> str:
+def output_prefix(store: str, names: list[str], prefix: str | None = None, *, first: xr.Dataset | None = None) -> str:
     """The start of the file names of a store's cubes: ``prefix`` if given, else the cubes' product.
 
     The product name is the one the cubes were built under (attribute ``product_name``: an
     association's product name, as the official ``Spec3Pipeline`` names its s3d and x1d files,
     or the first science file's name without its suffix); ``"mrsdask"`` for older stores.
+    ``first``: the first cube, opened already (else it is opened).
     """
     if prefix:
         return prefix
@@ -299,7 +300,7 @@ def output_prefix(store: str, names: list[str], prefix: str | None = None) -> st
         from mrsdask.cube.reader import open_cube
         from mrsdask.datamodel.detector import PRODUCT_ATTR
 
-        name = open_cube(store, names[0]).attrs.get(PRODUCT_ATTR)
+        name = (open_cube(store, names[0]) if first is None else first).attrs.get(PRODUCT_ATTR)
         if name:
             return str(name)
     return "mrsdask"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dask
 import xarray as xr
 
@@ -25,8 +27,14 @@ def complete_cubes(store: str) -> list[str]:
     return sorted(k for k in group.group_keys() if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
 
 
-def check_extraction(store: str, names: list[str], request: ExtractRequest) -> None:
+def check_extraction(store: str, names: list[str], request: ExtractRequest) -> dict[str, xr.Dataset]:
     """Check that every cube opens (complete, whole) and takes the aperture options; no data read.
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        The cubes, opened (lazy) and checked, by name: give them to :func:`spectra` or
+        :func:`extract_cubes` (``cubes=``) so that each cube is opened and its chunks listed once.
 
     Raises
     ------
@@ -36,23 +44,27 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest) -> N
     from mrsdask.cube.builder import open_cube
     from mrsdask.extract.spectrum import check_aperture_options
 
+    cubes = {}
     for name in names:
         cube = open_cube(store, name)
         cube.attrs["cube"] = name
         check_aperture_options(cube, request)
+        cubes[name] = cube
+    return cubes
 
 
-def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
+def spectra(cube_or_store: xr.Dataset | str | Mapping[str, xr.Dataset], names: list[str] | None = None, *,
             request: ExtractRequest | None = None, **options) -> xr.Dataset | dict[str, xr.Dataset]:
     """Lazy 1-D spectra, as the official ``Extract1dStep`` (and ``spectral_leak`` for a store's cubes).
 
     Parameters
     ----------
-    cube_or_store : xarray.Dataset or str
+    cube_or_store : xarray.Dataset, str or dict of str to xarray.Dataset
         One cube (:func:`mrsdask.cube.builder.open_cube`), an official ``s3d`` file
-        (:func:`mrsdask.io.s3d.open_s3d`), or a cube store (path or URL).
+        (:func:`mrsdask.io.s3d.open_s3d`), a cube store (path or URL), or a store's cubes
+        opened and checked already (:func:`check_extraction`), by name.
     names : list of str, optional
-        Cubes of the store (default: every complete cube).
+        Cubes of the store (default: every complete cube, or every cube given).
     request : ExtractRequest, optional
         The options; ``**options`` replace single fields (official names, or the older
         ``source_type``, ``center``, ``rscale``, ``residual_fringe``).
@@ -65,7 +77,6 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
         of a point source is corrected for the spectral leak when ``spectral_leak`` is on
         (its ``spectral_leak`` attribute says what was done, or why not).
     """
-    from mrsdask.cube.builder import open_cube
     from mrsdask.extract.leak import correct_spectra
     from mrsdask.extract.parameters import default_parameters, read_extract1d
 
@@ -76,15 +87,15 @@ def spectra(cube_or_store: xr.Dataset | str, names: list[str] | None = None, *,
         return extract_spectrum(cube_or_store, params, request)
     from mrsdask.io.s3d import is_s3d_path, open_s3d
 
-    if is_s3d_path(str(cube_or_store)):  # an official s3d file: its one cube
+    if isinstance(cube_or_store, Mapping):
+        cubes = dict(cube_or_store) if names is None else {name: cube_or_store[name] for name in names}
+    elif is_s3d_path(str(cube_or_store)):  # an official s3d file: its one cube
         return extract_spectrum(open_s3d(str(cube_or_store)), params, request)
-    store = str(cube_or_store)
-    names = complete_cubes(store) if names is None else list(names)
-    check_extraction(store, names, request)
+    else:
+        store = str(cube_or_store)
+        cubes = check_extraction(store, complete_cubes(store) if names is None else list(names), request)
     out = {}
-    for name in names:
-        cube = open_cube(store, name)
-        cube.attrs["cube"] = name
+    for name, cube in cubes.items():
         out[name] = extract_spectrum(cube, params, request)
         out[name].attrs["cube"] = name
     if request.spectral_leak:
@@ -104,6 +115,7 @@ def extract_cubes(
     *,
     announce=print,
     overwrite: bool = False,
+    cubes: Mapping[str, xr.Dataset] | None = None,
     **options,
 ) -> list[str]:
     """Extract one spectrum per cube and write each as an ``x1d`` file.
@@ -124,6 +136,8 @@ def extract_cubes(
     overwrite : bool
         Replace existing files that mrsdask did not write (files it wrote, ``ORIGIN =
         'mrsdask'``, are replaced anyway). The folder and files are checked before any work.
+    cubes : dict of str to xarray.Dataset, optional
+        ``names``' cubes opened and checked already (:func:`check_extraction`): not opened again.
 
     Returns
     -------
@@ -136,10 +150,11 @@ def extract_cubes(
     outputs.check_output_folder(folder, "x1d folder")
     from mrsdask.cube.export import output_prefix
 
-    prefix = output_prefix(store, names, prefix)
+    prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
-    write_spectra(spectra(store, names, request=request), files, folder, announce)
+    lazy = spectra(cubes, names, request=request) if cubes is not None else spectra(store, names, request=request)
+    write_spectra(lazy, files, folder, announce)
     return files
 
 

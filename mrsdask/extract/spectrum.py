@@ -18,13 +18,24 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.datamodel import cube as cmodel
-from mrsdask.dispatch import map_slabs
+from mrsdask.dispatch import Output, map_slabs
 from mrsdask.errors import ParameterError
 from mrsdask.extract.kernels import OUTPUTS, extract_slab
 from mrsdask.extract.parameters import ExtractionParameters, default_parameters, read_extract1d
 from mrsdask.extract.request import SOURCE_TYPES, ExtractRequest
 
 log = logging.getLogger(__name__)
+
+#: The kernel's float64 sums per plane (its outputs but ``dq``), the rows of :func:`slab_sums`' table.
+SUMS = tuple(name for name in OUTPUTS if name != "dq")
+
+
+def slab_sums(*args, **kwargs) -> dict[str, np.ndarray]:
+    """:func:`~mrsdask.extract.kernels.extract_slab` on a slab, its float64 sums stacked in one
+    ``(len(SUMS), planes)`` table (``sums``), and ``dq``: two arrays per slab for Dask to pick
+    from the task's result instead of seven."""
+    columns = extract_slab(*args, **kwargs)
+    return {"sums": np.stack([columns[name] for name in SUMS]), "dq": columns["dq"]}
 
 
 def source_position(cube: xr.Dataset, ra_t: float | None = None, dec_t: float | None = None
@@ -187,14 +198,19 @@ def extract_spectrum(
         x_c, y_c, how = nx / 2.0 - 0.5, ny / 2.0 - 0.5, "whole cube (extended source)"
         radius = np.full(nz, np.nan)
         radius_px = inner_px = outer_px = np.zeros(nz)
-    col = map_slabs(
-        extract_slab, [cube[name].data for name in ("sci", "err", "wmap")],
-        {name: np.uint32 if name == "dq" else np.float64 for name in OUTPUTS},
+    slabs = map_slabs(
+        slab_sums, [cube[name].data for name in ("sci", "err", "wmap")],
+        {"sums": Output(np.float64, ("sum", "wavelength"), {"sum": len(SUMS)}), "dq": np.uint32},
         per_plane={"radius": radius_px, "inner_bkg": inner_px, "outer_bkg": outer_px},
         shared={"x_center": x_c, "y_center": y_c, "point": point, "subtract_background": params.subtract_background,
                 "method": params.method, "subpixels": params.subpixels, "bkg_sigma_clip": params.bkg_sigma_clip},
         label=f"extraction of cube {_name(cube)}",
     )
+    # The slabs' results joined in one chunk (a spectrum is small): the arithmetic below is then
+    # one task per column, not one per column and slab.
+    sums = slabs["sums"].rechunk((len(SUMS), nz))
+    col = {name: sums[i] for i, name in enumerate(SUMS)}
+    col["dq"] = slabs["dq"].rechunk(nz)
     omega = float(cube.attrs["pixelarea_steradians"])
     npix = da.where(col["npixels"] > 0, col["npixels"], 1.0)
     npix_bkg = da.where(col["npixels_bkg"] > 0, col["npixels_bkg"], 1.0)

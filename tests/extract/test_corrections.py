@@ -305,3 +305,15 @@ def test_spectra_of_a_store_are_lazy_and_say_why_no_leak_correction(sim_1a_cube)
     assert off.attrs["spectral_leak"] == "not applied (spectral_leak off)"
     with pytest.raises(ParameterError, match="extraction option 'radius' is unknown"):
         spectra(store, radius=3)
+
+
+def test_a_spectrum_takes_a_few_tasks_per_slab(sim_1a_cube):
+    """Each slab: its three reads (SCI, ERR, WMAP), the kernel and two picks; the columns' arithmetic
+    runs once per column on the joined slabs, not once per column and slab."""
+    from mrsdask.cube.builder import open_cube
+
+    store, name = sim_1a_cube
+    n_slabs = open_cube(store, name)["sci"].data.numblocks[0]
+    spectrum = spectra(store, [name], apply_apcorr=False, spectral_leak=False, ifu_rfcorr=False)[name]
+    assert n_slabs > 1
+    assert len(spectrum.__dask_graph__()) <= 6 * n_slabs + 50

@@ -123,3 +123,61 @@ def test_slab_shapes_are_checked():
         extract_slab(sci, sci, sci, np.ones(2), np.ones(3), np.ones(3), 2.0, 2.0)
     with pytest.raises(ValueError, match="must have one shape"):
         extract_slab(sci, sci[:2], sci, np.ones(3), np.ones(3), np.ones(3), 2.0, 2.0)
+
+
+def test_weight_one_values_sorted_per_plane_in_their_own_dtype():
+    from mrsdask.extract.kernels import sorted_unit_weight_values
+
+    rng = np.random.default_rng(3)
+    sci, _, wmap = _cube(rng, 7, 9, 11, np.float32)
+    sci[4, 3:5, :] = np.float32(-0.0)
+    wanted = np.array([1, 1, 0, 1, 1, 0, 1], dtype=bool)
+    values, ends = sorted_unit_weight_values(sci, wmap, wanted)
+    assert values.dtype == np.float32
+    for k in range(sci.shape[0]):
+        plane = sci[k].astype(np.float64)[wmap[k] >= 1]
+        want = np.sort(plane[np.isfinite(plane)]) if wanted[k] else np.zeros(0)
+        np.testing.assert_array_equal(values[ends[k - 1] if k else 0:ends[k]].astype(np.float64), want)
+
+
+@pytest.mark.parametrize("point, subtract", [(True, True), (True, False), (False, True)])
+def test_float32_planes_give_the_columns_of_their_float64_copy(point, subtract):
+    """The float32 sort of the weight-1 values (and the planes it skips) change no bit of any column."""
+    rng = np.random.default_rng(4)
+    nz, ny, nx = 12, 19, 21
+    sci, err, wmap = _cube(rng, nz, ny, nx, np.float32)
+    radius = rng.uniform(1.0, 3.0, nz)
+    inner, outer = radius * 1.8, radius * 2.4
+    inner[7], outer[7] = 5.0, 5.0  # no annulus
+    kwargs = dict(point=point, subtract_background=subtract, method="subpixel", subpixels=10, bkg_sigma_clip=3.0)
+    args = (radius, inner, outer, 10.3, 9.2) if point else (None, None, None, nx / 2 - 0.5, ny / 2 - 0.5)
+    got = extract_slab(sci, err, wmap, *args, **kwargs)
+    want = extract_slab(*(a.astype(np.float64) for a in (sci, err, wmap)), *args, **kwargs)
+    for name in OUTPUTS:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    if subtract:
+        assert np.count_nonzero(got["background"]) > nz // 2
+
+
+def test_clipped_statistics_are_wanted_where_a_background_is_clipped():
+    from mrsdask.extract.kernels import clipped_statistics_used
+
+    inner, outer = np.array([1.0, 2.0, 0.0, np.nan]), np.array([2.0, 2.0, 3.0, 4.0])
+    assert clipped_statistics_used(True, True, inner, outer).tolist() == [True, False, False, False]
+    assert not clipped_statistics_used(True, False, inner, outer).any()
+    assert clipped_statistics_used(False, True, inner, outer).all()
+
+
+def test_radix_sort_of_float32_planes_is_numpys_order():
+    from mrsdask.extract.kernels import _sort_planes_float32
+
+    rng = np.random.default_rng(9)
+    parts = [rng.normal(0, 1, 3000), rng.normal(0, 1, 500) * 1e-40, rng.uniform(-3e38, 3e38, 300),
+             rng.integers(-3, 3, 400).astype(float), [0.0, -0.0, 1.4e-45, -1.4e-45, 3.4e38, -3.4e38]]
+    values = rng.permutation(np.concatenate(parts)).astype(np.float32)
+    ends = np.array([0, 1, 2, 700, 700, 2500, values.size], dtype=np.int64)
+    got = values.copy()
+    _sort_planes_float32(got, ends)
+    for start, end in zip(np.r_[0, ends[:-1]], ends):
+        np.testing.assert_array_equal(got[start:end], np.sort(values[start:end]))
+        assert np.all(np.diff(np.signbit(got[start:end])[got[start:end] == 0].astype(int)) <= 0)  # -0 first
