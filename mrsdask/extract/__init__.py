@@ -17,28 +17,16 @@
   :func:`extract_cubes` does all of it for the cubes of a store (``mrsdask extract``).
 """
 
-from mrsdask.extract.apcorr import read_apcorr
-from mrsdask.extract.leak import read_mrsptcorr
-from mrsdask.extract.parameters import (
-    ExtractionParameters,
-    default_parameters,
-    read_extract1d,
-    write_extract1d,
-)
-from mrsdask.extract.request import ExtractRequest
-from mrsdask.extract.run import extract_cubes, spectra
-from mrsdask.extract.spectrum import extract_spectrum, source_position
+from mrsdask.lazy import lazy_exports
 
-__all__ = [
-    "ExtractRequest",
-    "ExtractionParameters",
-    "default_parameters",
-    "extract_cubes",
-    "extract_spectrum",
-    "read_apcorr",
-    "read_extract1d",
-    "read_mrsptcorr",
-    "source_position",
-    "spectra",
-    "write_extract1d",
-]
+# Public names by the module defining them; imported on first use, so that the light modules
+# (mrsdask.extract.request, for the command-line flags) do not import Dask arrays and the
+# numba kernels.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "apcorr": ("read_apcorr",),
+    "leak": ("read_mrsptcorr",),
+    "parameters": ("ExtractionParameters", "default_parameters", "read_extract1d", "write_extract1d"),
+    "request": ("ExtractRequest",),
+    "run": ("extract_cubes", "spectra"),
+    "spectrum": ("extract_spectrum", "source_position"),
+})
