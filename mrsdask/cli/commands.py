@@ -95,16 +95,28 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_cube(args) -> int:
-    from mrsdask.phases import phase, startup
+    from mrsdask.phases import startup
 
     startup()
     scheduling = Scheduling.from_arguments(args)  # checked, before anything else
     request = _cube_request(args)  # a bad parameter is refused before the demo is simulated
     inputs = list(args.inputs)
-    if args.s3d:
-        from mrsdask.io.outputs import check_output_folder
+    if not args.s3d:
+        return _cube_job(args, scheduling, request, inputs)
+    from mrsdask.io import writer_process
+    from mrsdask.io.outputs import check_output_folder
 
-        check_output_folder(args.s3d, "s3d folder")  # before the build, not after
+    check_output_folder(args.s3d, "s3d folder")  # before the build, not after
+    # The s3d writer's first-time loading (~2.5 CPU-s of Python) runs in a second process from
+    # here on, beside this one's imports and the build: mrsdask.io.writer_process.
+    with writer_process.started("s3d"):
+        return _cube_job(args, scheduling, request, inputs)
+
+
+def _cube_job(args, scheduling: Scheduling, request, inputs: list[str]) -> int:
+    """The work of ``mrsdask cube`` once its arguments are checked."""
+    from mrsdask.phases import phase
+
     if not inputs:
         from mrsdask.sim.demo import demo_association
 
@@ -117,12 +129,6 @@ def cmd_cube(args) -> int:
 
     with phase("open inputs"):
         pars, ds = open_build_inputs(inputs, args.cubepar)
-    if args.s3d:
-        from mrsdask.cube.export import start_writer_warm_up
-
-        # The s3d writer's first-time loading (Python work, holding the GIL) runs beside the
-        # build's tasks, which mostly release it; started after the header reads, not beside them.
-        start_writer_warm_up()
     t0 = time.perf_counter()
     cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
                   scheduling=scheduling, announce=print)
@@ -246,19 +252,29 @@ def cmd_extract(args) -> int:
     from mrsdask.io import paths
     from mrsdask.options import from_arguments
 
-    from mrsdask.io.s3d import is_s3d_path
-    from mrsdask.io.x1d import start_writer_warm_up
+    from mrsdask.io import writer_process
 
-    # start_writer_warm_up: the x1d writer's first-time loading overlaps the extraction; it is
-    # started once the inputs are accepted, so that a refused command does not load it.
     request = from_arguments(ExtractRequest, args)
     scheduling = Scheduling.from_arguments(args)
+    # The x1d writer's first-time loading (~2.1 CPU-s of Python) runs in a second process from
+    # here on, beside this one's imports and the extraction: mrsdask.io.writer_process.
+    with writer_process.started("x1d"):
+        return _extract_job(args, request, scheduling)
+
+
+def _extract_job(args, request, scheduling: Scheduling) -> int:
+    """The work of ``mrsdask extract`` once its options are read."""
+    from mrsdask.errors import InputError
+    from mrsdask.extract import extract_cubes
+    from mrsdask.extract.run import check_extraction, complete_cubes
+    from mrsdask.io import paths
+    from mrsdask.io.s3d import is_s3d_path
+
     if all(is_s3d_path(p) for p in args.store):
         if args.cube:
             raise InputError("--cube names cubes of a store; s3d files are extracted whole")
         from mrsdask.extract.files import extract_s3d_files
 
-        start_writer_warm_up()
         t0 = time.perf_counter()
         with scheduler_block(scheduling.scheduler or "threads", scheduling, announce=print):
             files = extract_s3d_files(list(args.store), args.x1d, request, overwrite=args.overwrite)
@@ -276,7 +292,6 @@ def cmd_extract(args) -> int:
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
     cubes = check_extraction(args.store, names, request)  # opened once, for the extraction too
-    start_writer_warm_up()
     # A few cubes' planes: in this process unless a cluster is named.
     from mrsdask.cluster import configured_scheduler_address
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import warnings
 from collections.abc import Iterator
 
@@ -25,7 +24,6 @@ from astropy.io import fits
 
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
-from mrsdask.io.warm_up import in_background
 from mrsdask.provenance import fits_cards
 
 
@@ -169,19 +167,25 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     gwcs.WCS
         From voxel indices (x, y, z; 0-based) to (RA, Dec) in degrees and wavelength in µm.
     """
+    wave = ds["wavelength"].values if wavelength is None else wavelength
+    return _cube_gwcs(ds.attrs["wcs_header"], (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]), wave)
+
+
+def _cube_gwcs(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray):
+    """:func:`cube_gwcs` from the cube's FITS WCS keywords (text), its (nz, ny, nx) and its wavelengths."""
     import astropy.units as u
     from gwcs import coordinate_frames as cf
     from gwcs import utils as gwutils
     from gwcs import wcs as gwcs_wcs
     from jwst.assign_wcs.pointing import fitswcs_transform_from_model, frame_from_model
 
-    header = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
-    nz, ny, nx = ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]
+    header = fits.Header.fromstring(wcs_header, sep="\n")
+    nz, ny, nx = shape
     wcsinfo = _model_wcsinfo(header)
     wavetable = None
     _, spectral_axes, _ = gwutils.get_axes(wcsinfo)
     if spectral_axes and wcsinfo["CTYPE"][spectral_axes[0]] == "WAVE-TAB":
-        wavetable = _wave_table(ds["wavelength"].values if wavelength is None else wavelength)
+        wavetable = _wave_table(wavelength)
     transform = fitswcs_transform_from_model(wcsinfo, wavetable=wavetable)
     if wcsinfo["WCSAXES"] != 3:
         raise ValueError(f"a cube has 3 WCS axes, not {wcsinfo['WCSAXES']}")
@@ -191,6 +195,18 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     wcs = gwcs_wcs.WCS([(detector, transform), (frame_from_model(wcsinfo), None)])
     wcs.bounding_box = ((0, nx - 1), (0, ny - 1), (0, nz - 1))
     return wcs
+
+
+def cube_asdf_bytes(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray) -> bytes:
+    """The ASDF document of a cube's s3d ``ASDF`` extension: its gwcs (:func:`cube_gwcs`), as bytes.
+
+    What :mod:`mrsdask.io.writer_process` runs for :func:`write_s3d` (plain arguments, bytes out).
+    """
+    import asdf
+
+    buffer = io.BytesIO()
+    asdf.AsdfFile({"meta": {"wcs": _cube_gwcs(wcs_header, shape, wavelength)}}).write_to(buffer)
+    return buffer.getvalue()
 
 
 def _model_wcsinfo(header: fits.Header) -> dict:
@@ -211,35 +227,28 @@ def _model_wcsinfo(header: fits.Header) -> dict:
     return wcsinfo
 
 
-def _asdf_hdu(tree: dict) -> fits.BinTableHDU:
-    """The ``ASDF`` extension that ``stdatamodels`` reads its metadata tree from."""
-    import asdf
-
-    buffer = io.BytesIO()
-    asdf.AsdfFile(tree).write_to(buffer)
-    data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)[None, :]
+def _asdf_hdu(document: bytes) -> fits.BinTableHDU:
+    """The ``ASDF`` extension that ``stdatamodels`` reads its metadata tree from (an ASDF document)."""
+    data = np.frombuffer(document, dtype=np.uint8)[None, :]
     column = fits.Column(array=data, format=f"{data.shape[1]}B", name="ASDF_METADATA")
     return fits.BinTableHDU.from_columns([column], name="ASDF")
 
 
-def start_writer_warm_up() -> threading.Thread:
-    """Load what :func:`write_s3d` needs for its gwcs in a background thread
-    (:func:`mrsdask.io.warm_up.in_background`): the jwst and gwcs imports, asdf's extensions and
-    schemas, ~2.5 CPU-s the first time in a process, more than streaming a band cube's planes."""
+def load_writer() -> None:
+    """Load what :func:`cube_asdf_bytes` needs: the jwst and gwcs imports, asdf's extensions and
+    schemas (~2.5 CPU-s the first time in a process; :mod:`mrsdask.io.writer_process` runs it)."""
+    import astropy.units as u
+    from astropy.modeling.models import Shift
+    from gwcs import coordinate_frames as cf
+    from gwcs import wcs as gwcs_wcs
+    from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (_cube_gwcs)
 
-    def load() -> None:
-        import astropy.units as u
-        from astropy.modeling.models import Shift
-        from gwcs import coordinate_frames as cf
-        from gwcs import wcs as gwcs_wcs
-        from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (cube_gwcs)
+    import asdf
 
-        frame = dict(naxes=1, axes_order=(0,), axes_type=["SPATIAL"], unit=(u.pix,))
-        tiny = gwcs_wcs.WCS([(cf.CoordinateFrame(name="detector", **frame), Shift(1.0)),
-                             (cf.CoordinateFrame(name="world", **frame), None)])
-        _asdf_hdu({"meta": {"wcs": tiny}})  # asdf loads its extensions and the converters used
-
-    return in_background(load, "mrsdask-s3d-writer-warm-up")
+    frame = dict(naxes=1, axes_order=(0,), axes_type=["SPATIAL"], unit=(u.pix,))
+    tiny = gwcs_wcs.WCS([(cf.CoordinateFrame(name="detector", **frame), Shift(1.0)),
+                         (cf.CoordinateFrame(name="world", **frame), None)])
+    asdf.AsdfFile({"meta": {"wcs": tiny}}).write_to(io.BytesIO())  # asdf loads its extensions
 
 
 def write_s3d(ds: xr.Dataset, path: str) -> str:
@@ -260,12 +269,16 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from mrsdask.io import writer_process
+
     wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+    shape = (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"])
     with outputs.staged_file(path) as tmp, ThreadPoolExecutor(1) as pool:
         # The gwcs and its ASDF form are Python work (the jwst import and asdf's extensions cost
-        # ~2.5 CPU-s the first time in a process); the image streaming below mostly runs outside
-        # the GIL (decompression, byte swapping, writes): the two run side by side.
-        asdf_hdu = pool.submit(lambda: _asdf_hdu({"meta": {"wcs": cube_gwcs(ds, wave)}}))
+        # ~2.5 CPU-s the first time in a process: in the command's writer process when it has
+        # one); the image streaming below mostly runs outside the GIL (decompression, byte
+        # swapping, writes): the two run side by side.
+        document = pool.submit(writer_process.run, "cube_asdf_bytes", ds.attrs["wcs_header"], shape, wave)
         primary = _primary_header(ds)
         primary["FILENAME"] = os.path.basename(str(path))
         fits.PrimaryHDU(header=primary).writeto(tmp)
@@ -277,7 +290,8 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
         hdu = fits.BinTableHDU(table, name="WCS-TABLE")
         hdu.header["TUNIT1"] = "um"
         fits.append(tmp, hdu.data, hdu.header)
-        fits.append(tmp, asdf_hdu.result().data, asdf_hdu.result().header)
+        asdf_hdu = _asdf_hdu(document.result())
+        fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
     return path
 
 

@@ -165,13 +165,12 @@ def write_spectra(lazy: dict[str, xr.Dataset], files: list[str], folder: str, an
 
     ``named``: each line names the spectrum's cube (``lazy``'s key), e.g. its ``s3d`` file.
     """
-    from mrsdask.io import outputs
-    from mrsdask.io.x1d import write_x1d
+    from mrsdask.io import outputs, writer_process
 
     computed = dask.compute(*lazy.values())
     outputs.make_folder(folder)
     for name, spectrum, path in zip(lazy, computed, files):
-        write_x1d(spectrum, path)
+        writer_process.run("write_x1d", spectrum, path)  # mrsdask.io.x1d.write_x1d, perhaps in the writer process
         a = spectrum.attrs
         source = f" from {name}" if named else ""
         announce(f"  wrote {path}{source} ({a['source_type'].lower()} source at x={a['x_center']:g}, "

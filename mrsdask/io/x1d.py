@@ -9,14 +9,11 @@ summed ERR². Each spectrum carries the gwcs the official step gives it (:func:`
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import xarray as xr
 from astropy.io import fits
 
 from mrsdask.io import outputs
-from mrsdask.io.warm_up import in_background
 from mrsdask.provenance import fits_cards
 
 _COLUMNS = {"WAVELENGTH": "wavelength", "FLUX": "flux", "FLUX_ERROR": "flux_error", "SURF_BRIGHT": "surf_bright",
@@ -117,23 +114,19 @@ def _record_extraction(model, a: dict) -> list[str]:
     return history
 
 
-def start_writer_warm_up() -> threading.Thread:
-    """Load what :func:`write_x1d` needs in a background thread
-    (:func:`mrsdask.io.warm_up.in_background`): the jwst spectrum models' schemas, asdf's
-    extensions and the gwcs converters, ~2.1 of the 2.3 CPU-s of a first ``x1d`` file."""
+def load_writer() -> None:
+    """Load what :func:`write_x1d` needs: the jwst spectrum models' schemas, asdf's extensions
+    and the gwcs converters, ~2.1 of the 2.3 CPU-s of a first ``x1d`` file
+    (:mod:`mrsdask.io.writer_process` runs it)."""
+    import io
 
-    def load() -> None:
-        import io
+    import asdf
+    from stdatamodels.jwst import datamodels
 
-        import asdf
-        from stdatamodels.jwst import datamodels
-
-        datamodels.MRSSpecModel().get_dtype("spec_table")
-        datamodels.MRSMultiSpecModel().close()
-        tiny = spectral_wcs(0.0, 0.0, np.array([5.0, 6.0]))
-        asdf.AsdfFile({"wcs": tiny}).write_to(io.BytesIO())
-
-    return in_background(load, "mrsdask-x1d-writer-warm-up")
+    datamodels.MRSSpecModel().get_dtype("spec_table")
+    datamodels.MRSMultiSpecModel().close()
+    tiny = spectral_wcs(0.0, 0.0, np.array([5.0, 6.0]))
+    asdf.AsdfFile({"wcs": tiny}).write_to(io.BytesIO())
 
 
 def write_x1d(spectrum: xr.Dataset, path: str) -> str:

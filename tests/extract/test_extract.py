@@ -196,6 +196,21 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys, monkeypat
     assert header["S_EXTR1D"] == "COMPLETE" and header["SRCPOS"].startswith("spaxel nearest")
     proc = run_cli_here(capsys, "extract", str(tmp_path / "nothing.zarr"), "--x1d", out)
     assert proc.returncode == 2 and "no zarr store there" in proc.stderr
+    # As a user runs it (its own process: the x1d is written by its writer process,
+    # mrsdask.io.writer_process): the same file, which the official reader opens.
+    from stdatamodels.jwst import datamodels
+
+    from tests.conftest import run_cli
+
+    fresh = str(tmp_path / "fresh")
+    proc = run_cli("extract", store, "--x1d", fresh, "--source-type", "point", "--no-ifu-rfcorr", "--no-progress")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    with datamodels.open(os.path.join(out, f"{product}_{name}_x1d.fits")) as here, \
+            datamodels.open(os.path.join(fresh, f"{product}_{name}_x1d.fits")) as there:
+        assert isinstance(there, datamodels.MRSMultiSpecModel)
+        a, b = here.spec[0].spec_table, there.spec[0].spec_table
+        assert a.dtype == b.dtype and all(np.array_equal(a[c], b[c], equal_nan=True) for c in a.dtype.names)
+        assert there.spec[0].meta.wcs(3.0)[2] == here.spec[0].meta.wcs(3.0)[2]
 
 
 @pytest.mark.parametrize("storage", ["inline", "internal", "zlib"])
