@@ -245,14 +245,9 @@ def cmd_outlier(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from mrsdask.errors import InputError
-    from mrsdask.extract import extract_cubes
     from mrsdask.extract.request import ExtractRequest
-    from mrsdask.extract.run import check_extraction, complete_cubes
-    from mrsdask.io import paths
-    from mrsdask.options import from_arguments
-
     from mrsdask.io import writer_process
+    from mrsdask.options import from_arguments
 
     request = from_arguments(ExtractRequest, args)
     scheduling = Scheduling.from_arguments(args)
