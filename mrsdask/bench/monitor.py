@@ -187,7 +187,8 @@ def print_sides(r: dict) -> None:
 def print_phases(side: dict) -> None:
     """The phases a run logged (``side["phases"]``, :func:`mrsdask.phases.parse_phases`): wall and CPU
     time of each, the rest of the command's own process (interpreter exit, what no phase covers),
-    and the CPU time of its worker processes (a local cluster's), from the last run."""
+    and the CPU time of its child processes (a local cluster's workers, the writer process of
+    :mod:`mrsdask.io.writer_process`), from the last run."""
     phases = side.get("phases") or {}
     if not phases:
         return
@@ -200,7 +201,7 @@ def print_phases(side: dict) -> None:
     rest_cpu = f"{root - sum(c for _, c in phases.values()):8.2f}" if root is not None else f"{'?':>8s}"
     print(f"  {'rest of the process':28s} {wall - sum(w for w, _ in phases.values()):8.2f} {rest_cpu}")
     if root is not None:
-        print(f"  {'worker processes':28s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}")
+        print(f"  {'child processes':28s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}  (workers, writer)")
 
 
 def check_repeat(repeat: int) -> None:
