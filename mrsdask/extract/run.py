@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import dask
 import xarray as xr
 
+from mrsdask.errors import ParameterError
 from mrsdask.extract.request import ExtractRequest
 from mrsdask.extract.spectrum import extract_spectrum, make_request
 
@@ -53,6 +54,17 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest) -> d
     return cubes
 
 
+def _given_cubes(cubes: Mapping[str, xr.Dataset], names: list[str] | None) -> dict[str, xr.Dataset]:
+    """``names``' cubes (default all) of cubes opened already, refusing a name not among them."""
+    if names is None:
+        return dict(cubes)
+    missing = [name for name in names if name not in cubes]
+    if missing:
+        raise ParameterError(f"cube(s) {', '.join(missing)} not among the cubes given ({', '.join(cubes) or 'none'}); "
+                             "open them with check_extraction, or leave them out of the names")
+    return {name: cubes[name] for name in names}
+
+
 def spectra(cube_or_store: xr.Dataset | str | Mapping[str, xr.Dataset], names: list[str] | None = None, *,
             request: ExtractRequest | None = None, **options) -> xr.Dataset | dict[str, xr.Dataset]:
     """Lazy 1-D spectra, as the official ``Extract1dStep`` (and ``spectral_leak`` for a store's cubes).
@@ -88,7 +100,7 @@ def spectra(cube_or_store: xr.Dataset | str | Mapping[str, xr.Dataset], names: l
     from mrsdask.io.s3d import is_s3d_path, open_s3d
 
     if isinstance(cube_or_store, Mapping):
-        cubes = dict(cube_or_store) if names is None else {name: cube_or_store[name] for name in names}
+        cubes = _given_cubes(cube_or_store, names)
     elif is_s3d_path(str(cube_or_store)):  # an official s3d file: its one cube
         return extract_spectrum(open_s3d(str(cube_or_store)), params, request)
     else:
@@ -150,6 +162,8 @@ def extract_cubes(
     outputs.check_output_folder(folder, "x1d folder")
     from mrsdask.cube.export import output_prefix
 
+    if cubes is not None:
+        cubes = _given_cubes(cubes, names)
     prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)

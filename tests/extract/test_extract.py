@@ -241,3 +241,15 @@ def test_an_extract1d_file_reads_the_same_without_the_datamodel(tmp_path, monkey
         else:
             assert a == b, field.name
     assert got.method == ("subpixel" if storage == "inline" else "exact")
+
+
+def test_cubes_given_opened_must_hold_the_names_asked(band_cube):
+    from mrsdask.extract import spectra
+    from mrsdask.extract.run import check_extraction
+    from mrsdask.extract.request import ExtractRequest
+
+    store, name, _ = band_cube
+    cubes = check_extraction(store, [name], ExtractRequest())
+    assert set(spectra(cubes, [name], ifu_rfcorr=False)) == {name}
+    with pytest.raises(ParameterError, match=f"cube\\(s\\) ch9-long not among the cubes given \\({name}\\)"):
+        spectra(cubes, ["ch9-long"])
