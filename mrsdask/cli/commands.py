@@ -131,7 +131,7 @@ def _cube_job(args, scheduling: Scheduling, request, inputs: list[str]) -> int:
         pars, ds = open_build_inputs(inputs, args.cubepar)
     t0 = time.perf_counter()
     cubes = build(ds, args.output, request, cubepar=pars, overwrite=args.overwrite, keep_scratch=args.keep_scratch,
-                  scheduling=scheduling, announce=print)
+                  scheduling=scheduling, announce=print, s3d=args.s3d)
     elapsed = time.perf_counter() - t0
     for name, cube in cubes.items():
         print(f"  {name}: {cube.sizes['x']} x {cube.sizes['y']} x {cube.sizes['wavelength']} "
@@ -139,11 +139,13 @@ def _cube_job(args, scheduling: Scheduling, request, inputs: list[str]) -> int:
     print(f"built {len(cubes)} cube(s) into {args.output} in {elapsed:.1f} s; "
           f"open with xarray.open_zarr({args.output!r}, group=NAME)")
     files = []
-    if args.s3d:
-        from mrsdask.cube.export import export_s3d
+    if args.s3d:  # written by the build, beside its store
+        from mrsdask.cube.export import output_prefix, s3d_path
 
-        with phase("s3d export"):
-            files = export_s3d(args.output, list(cubes), args.s3d, overwrite=args.overwrite)
+        prefix = output_prefix(args.output, list(cubes), first=next(iter(cubes.values()), None))
+        files = [s3d_path(args.s3d, prefix, name) for name in cubes]
+        for path in files:
+            print(f"  wrote {path}")
     from dataclasses import asdict
 
     _write_summary(args, {

@@ -63,7 +63,8 @@ def open_build_inputs(inputs_or_dataset: Any, cubepar: Any = None):
 
 def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None, *, cubepar: Any = None,
           overwrite: bool = False, keep_scratch: bool = False, scheduling: Scheduling | None = None,
-          announce: Callable[[str], None] | None = None, **options: Any) -> dict[str, xr.Dataset]:
+          announce: Callable[[str], None] | None = None, s3d: str | None = None, s3d_prefix: str | None = None,
+          **options: Any) -> dict[str, xr.Dataset]:
     """Build cubes into a zarr store, as ``mrsdask cube`` does; the cubes, opened lazily.
 
     Parameters
@@ -95,6 +96,13 @@ def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None
     announce : callable, optional
         Called with the line naming the scheduler and a note on background exposures left
         out (default: logged on ``mrsdask.cube``).
+    s3d : str, optional
+        Folder (or ``s3://`` prefix) to write each cube into as an official ``s3d`` FITS file
+        too, ``{s3d_prefix}_{name}_s3d.fits``: a new cube's file is written as its slabs are
+        (:mod:`mrsdask.cube.s3d_sink`), no store read-back. An existing file is replaced only if
+        mrsdask wrote it, or with ``overwrite``; checked before any work.
+    s3d_prefix : str, optional
+        Start of the s3d file names (default the product name of the inputs).
     **options
         Fields of :class:`~mrsdask.cube.plan.CubeRequest` by name (``output_type="multi"``,
         ``channels=(1, 2)``) or by their official names, valued as in a pipeline file
@@ -133,7 +141,7 @@ def build(inputs_or_dataset: Any, store: str, request: CubeRequest | None = None
             stack.enter_context(scheduler_block(chosen, scheduling, announce=say, wait=False))
         try:
             names = build_cubes(ds, store, request, pars, progress=scheduling.progress, overwrite=overwrite,
-                                keep_scratch=keep_scratch)
+                                keep_scratch=keep_scratch, s3d=s3d, s3d_prefix=s3d_prefix)
         finally:
             with phase("scheduler close"):
                 stack.close()

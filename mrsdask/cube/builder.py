@@ -38,12 +38,14 @@ from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
 from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks
-from mrsdask.cube.headers import cube_attrs
+from mrsdask.cube.export import check_s3d_outputs, write_s3d
+from mrsdask.cube.headers import cube_attrs, empty_cube_dataset
 from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, table_memory,
                                  tables_in_memory)
 from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
+from mrsdask.cube.s3d_sink import s3d_sinks
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
 from mrsdask.datamodel import detector as dmodel
@@ -115,6 +117,8 @@ def build_cubes(
     overwrite: bool = False,
     keep_scratch: bool = False,
     moving_target: bool = True,
+    s3d: str | None = None,
+    s3d_prefix: str | None = None,
 ) -> list[str]:
     """Build the cubes a request asks for into the zarr store ``root``.
 
@@ -143,6 +147,14 @@ def build_cubes(
         Build the cubes of a MOVING target in the target's frame (the official
         ``assign_mtwcs``; :func:`~mrsdask.cube.spec.moving_target_offsets`). False: in the
         exposures' own WCS, as the official pipeline with ``assign_mtwcs`` skipped.
+    s3d : str, optional
+        Folder (or ``s3://`` prefix) to write every cube into as an ``s3d`` FITS file too,
+        ``{s3d_prefix}_{name}_s3d.fits`` (:func:`mrsdask.cube.export.s3d_path`; ``overwrite``
+        as :func:`~mrsdask.cube.export.check_s3d_outputs`, checked before any pixel is read).
+        A cube built from scratch with tasks in this process gets its file as its slabs are
+        written (:mod:`mrsdask.cube.s3d_sink`); any other one is exported from the store after.
+    s3d_prefix : str, optional
+        Start of the s3d file names (default the cubes' product name).
 
     Returns
     -------
@@ -156,6 +168,13 @@ def build_cubes(
     """
     pars = cubepars or default_cubepars()
     root, rows, sources, plans = check_build(ds, root, request, pars, overwrite)
+    product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
+        r["filename"] for r in rows if r.get("exptype") != "background")
+    s3d_files = {}
+    if s3d:
+        files = check_s3d_outputs(s3d, s3d_prefix or product, [plan.name for plan in plans], overwrite)
+        s3d_files = dict(zip([plan.name for plan in plans], files))
+        outputs.make_folder(s3d)
     scratch = cube_store.group_path(root, cube_store.SCRATCH)
     cube_store.open_group(root, mode="a").attrs["convention"] = cube_store.STORE_CONVENTION
     cube_store.open_group(scratch, mode="a")
@@ -197,49 +216,59 @@ def build_cubes(
             offsets = moving_target_offsets(rows) if moving_target else {}
             if offsets:
                 log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
-            product = ds.attrs.get(dmodel.PRODUCT_ATTR) or product_name(
-                r["filename"] for r in rows if r.get("exptype") != "background")
             specs = []
             for plan in plans:
                 spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
                 spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
                 attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
                 spec, done = prepare_cube(root, spec, attrs, overwrite)
-                specs.append((spec, done))
+                specs.append((spec, done, attrs))
 
-        # 3. slabs of every cube, together.
-        tasks, keys = [], []
-        for spec, done in specs:
-            if done is None:
-                continue
-            spec_d = dask.delayed(spec, traverse=False)
-            for s in range(spec.n_slabs):
-                if done[s]:
-                    continue
-                tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s))
-                keys.append((spec.name, s))
-        with phase(f"slabs ({len(tasks)} tasks)"):
-            results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
-
-        # 4. finish.
-        with phase("finish"):
-            names = []
-            for spec, done in specs:
-                names.append(spec.name)
+        with s3d_sinks() as sinks:
+            # 3. slabs of every cube, together; the s3d file of a new cube written beside its store.
+            tasks, keys = [], []
+            for spec, done, attrs in specs:
                 if done is None:
                     continue
-                ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+                sink = None
+                if spec.name in s3d_files and not done.any() and tasks_run_here():
+                    sink = sinks.start(spec.name, empty_cube_dataset(spec, attrs), s3d_files[spec.name])
+                spec_d = dask.delayed(spec, traverse=False)
                 for s in range(spec.n_slabs):
-                    z0, z1 = spec.slab_bounds(s)
-                    counts = results.get((spec.name, s))
-                    ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
-                restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
-                n_tears = finish_cube(spec, root, ngood)
-                log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
-                         spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", n_tears)
-            if not keep_scratch:
-                remove_group(root, cube_store.SCRATCH)
-            consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
+                    if done[s]:
+                        continue
+                    tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s, sink))
+                    keys.append((spec.name, s))
+            with phase(f"slabs ({len(tasks)} tasks)"):
+                results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+
+            # 4. finish.
+            with phase("finish"):
+                names = []
+                for spec, done, _ in specs:
+                    names.append(spec.name)
+                    if done is None:
+                        continue
+                    ngood = np.zeros(spec.wave.nz, dtype=np.int64)
+                    for s in range(spec.n_slabs):
+                        z0, z1 = spec.slab_bounds(s)
+                        counts = results.get((spec.name, s))
+                        ngood[z0:z1] = counts if counts is not None else good_counts(root, spec, z0, z1)
+                    restore_tear_counts(root, spec, ngood, {s for (n, s) in results if n == spec.name})
+                    tears = finish_cube(spec, root, ngood)
+                    if spec.name in sinks.sinks:
+                        sinks.finish(spec.name, tears)
+                    log.info("cube %s: %s voxels, %d spectral-tear planes blanked",
+                             spec.name, f"{spec.wave.nz * spec.grid.ny * spec.grid.nx:,}", tears.size)
+                if not keep_scratch:
+                    remove_group(root, cube_store.SCRATCH)
+                consolidate(root)  # one read for xarray.open_zarr (the scratch tables are gone from the copy)
+    # The s3d files of cubes kept or resumed, from the store.
+    rest = [name for name in names if name in s3d_files and name not in sinks.sinks]
+    if rest:
+        with phase("s3d export"):
+            for name in rest:
+                write_s3d(open_cube(root, name, dask=False), s3d_files[name])  # block by block: no Dask needed
     return names
 
 

@@ -89,8 +89,15 @@ def _s_region(ds: xr.Dataset) -> str:
     return "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in zip(ra, dec))
 
 
-def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> None:
-    nz, ny, nx = data.shape
+IMAGES = (("SCI", "sci", "MJy/sr", np.float32), ("ERR", "err", "MJy/sr", np.float32),
+          ("DQ", "dq", None, np.uint32), ("WMAP", "wmap", None, np.float32))
+"""The s3d image extensions in file order: (EXTNAME, cube variable, BUNIT, dtype of the values)."""
+
+
+def image_extension_header(header: fits.Header, shape: tuple[int, int, int], dtype) -> fits.Header:
+    """The full header of an s3d image extension of ``shape`` (nz, ny, nx) holding ``dtype`` values:
+    the structural keywords (uint32 as int32 with BZERO = 2**31), then ``header``'s cards."""
+    nz, ny, nx = shape
     full = fits.Header()
     full["XTENSION"] = "IMAGE"
     full["BITPIX"] = {np.dtype(np.float32): -32, np.dtype(np.uint32): 32}[np.dtype(dtype)]
@@ -102,10 +109,25 @@ def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> 
         full["BSCALE"] = 1
         full["BZERO"] = 2**31
     full.extend(header, unique=True)
-    header = full
+    return full
+
+
+def fits_image_data(block: np.ndarray, dtype, inplace: bool = False) -> np.ndarray:
+    """``block`` as the bytes of FITS image data: big-endian float32, or uint32 stored as int32
+    minus 2**31 (BZERO). ``inplace``: convert ``block`` itself (of ``dtype`` already), no copy."""
+    if not (inplace and block.dtype == np.dtype(dtype) and block.flags.c_contiguous and block.flags.writeable):
+        block = np.array(block, dtype=dtype, order="C")
+    if np.dtype(dtype) == np.uint32:
+        block ^= np.uint32(2**31)  # u - 2**31 in two's complement, as int32
+        block = block.view(np.int32)
+    block.byteswap(inplace=True)
+    return block.view(block.dtype.newbyteorder(">"))
+
+
+def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stream = fits.StreamingHDU(path, header)
+        stream = fits.StreamingHDU(path, image_extension_header(header, data.shape, dtype))
     stored = data.encoding.get("chunks")  # the store's chunks, when opened without Dask
     step = max(1, int(data.chunks[0][0]) if data.chunks else int(stored[0]) if stored else 64)
     for block in _fits_blocks(data, dtype, step):
@@ -122,10 +144,7 @@ def _fits_blocks(data: xr.DataArray, dtype, step: int) -> Iterator[np.ndarray]:
     from concurrent.futures import ThreadPoolExecutor
 
     def load(z0: int) -> np.ndarray:
-        block = np.asarray(data[z0:z0 + step].values, dtype=dtype)
-        if np.dtype(dtype) == np.uint32:
-            return (block.astype(np.int64) - 2**31).astype(">i4")
-        return block.astype(">f4")
+        return fits_image_data(np.asarray(data[z0:z0 + step].values), dtype, inplace=True)
 
     nz = data.shape[0]
     with ThreadPoolExecutor(1) as pool:
@@ -251,6 +270,23 @@ def load_writer() -> None:
     asdf.AsdfFile({"meta": {"wcs": tiny}}).write_to(io.BytesIO())  # asdf loads its extensions
 
 
+def write_primary(tmp: str, ds: xr.Dataset, path: str) -> None:
+    """Start the s3d file ``tmp`` (to become ``path``) with the primary HDU of cube ``ds``."""
+    primary = _primary_header(ds)
+    primary["FILENAME"] = os.path.basename(str(path))
+    fits.PrimaryHDU(header=primary).writeto(tmp)
+
+
+def append_tables(tmp: str, wavelength: np.ndarray, document: bytes) -> None:
+    """End an s3d file after its images: the ``WCS-TABLE`` of ``wavelength`` and the ``ASDF``
+    extension holding ``document`` (:func:`cube_asdf_bytes`)."""
+    hdu = fits.BinTableHDU(_wave_table(wavelength), name="WCS-TABLE")
+    hdu.header["TUNIT1"] = "um"
+    fits.append(tmp, hdu.data, hdu.header)
+    asdf_hdu = _asdf_hdu(document)
+    fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
+
+
 def write_s3d(ds: xr.Dataset, path: str) -> str:
     """Write a cube Dataset (from :func:`mrsdask.cube.builder.open_cube`) as an ``s3d`` FITS file.
 
@@ -279,19 +315,10 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
         # one); the image streaming below mostly runs outside the GIL (decompression, byte
         # swapping, writes): the two run side by side.
         document = pool.submit(writer_process.run, "cube_asdf_bytes", ds.attrs["wcs_header"], shape, wave)
-        primary = _primary_header(ds)
-        primary["FILENAME"] = os.path.basename(str(path))
-        fits.PrimaryHDU(header=primary).writeto(tmp)
-        _stream_image(tmp, _image_header(ds, "SCI", "MJy/sr"), ds["sci"], np.float32)
-        _stream_image(tmp, _image_header(ds, "ERR", "MJy/sr"), ds["err"], np.float32)
-        _stream_image(tmp, _image_header(ds, "DQ", None), ds["dq"], np.uint32)
-        _stream_image(tmp, _image_header(ds, "WMAP", None), ds["wmap"], np.float32)
-        table = _wave_table(wave)
-        hdu = fits.BinTableHDU(table, name="WCS-TABLE")
-        hdu.header["TUNIT1"] = "um"
-        fits.append(tmp, hdu.data, hdu.header)
-        asdf_hdu = _asdf_hdu(document.result())
-        fits.append(tmp, asdf_hdu.data, asdf_hdu.header)
+        write_primary(tmp, ds, path)
+        for extname, variable, bunit, dtype in IMAGES:
+            _stream_image(tmp, _image_header(ds, extname, bunit), ds[variable], dtype)
+        append_tables(tmp, wave, document.result())
     return path
 
 

@@ -16,6 +16,7 @@ from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumu
 from mrsdask.cube.kernels.finish import finish_accumulators
 from mrsdask.cube.memory import slab_window
 from mrsdask.cube.pixels import read_rows, row_range
+from mrsdask.cube.s3d_sink import S3dSink
 from mrsdask.cube.spec import CubeSpec
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 
@@ -105,12 +106,15 @@ def finish_planes(interleaved: np.ndarray) -> dict[str, np.ndarray]:
     return {**planes, "ngood": ngood}
 
 
-def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int) -> np.ndarray:
-    """Compute one slab, write it to the cube store, return its per-plane good-voxel counts."""
+def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3dSink | None = None) -> np.ndarray:
+    """Compute one slab, write it to the cube store (and to the cube's s3d file being written,
+    ``s3d``: :mod:`mrsdask.cube.s3d_sink`), return its per-plane good-voxel counts."""
     z0, z1 = spec.slab_bounds(slab_index)
     planes = compute_slab(spec, scratch, z0, z1)
     ngood = planes.pop("ngood")
     cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
+    if s3d is not None:
+        s3d.write_planes(z0, planes)  # converts the planes in place: last
     return ngood
 
 
@@ -128,8 +132,8 @@ def spectral_tear_planes(ngood: np.ndarray) -> np.ndarray:
     return np.nonzero(good & (ngood < threshold))[0]
 
 
-def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
-    """Blank the spectral-tear planes and mark the cube complete; return their number.
+def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> np.ndarray:
+    """Blank the spectral-tear planes and mark the cube complete; return their indices.
 
     The tear planes' good-voxel counts are kept in the attributes (``spectral_tear_counts``):
     once blanked, a plane's count can no longer be read from its DQ, and a repair that
@@ -151,6 +155,6 @@ def finish_cube(spec: CubeSpec, root: str, ngood: np.ndarray) -> int:
     group.attrs.update({"spectral_tear_planes": [int(z) for z in tears],
                         "spectral_tear_counts": [int(ngood[z]) for z in tears]})
     cube_store.set_complete(root, spec.name)
-    return int(tears.size)
+    return tears
 
 
