@@ -7,11 +7,19 @@ Flow for a request (see :func:`build_cubes`):
    to the store's scratch group (:mod:`mrsdask.cube.pixels`); a job whose tasks run in this
    process keeps them in memory instead, up to a budget. They do not depend on the cube.
 2. **Grid** — on the client, from footprints and cube parameters, exactly as the official step.
+   A cube whose grid needs only the exposures' headers (sky-aligned ``multi`` cubes, channels 2
+   and 4 with EMSM/MSM or a tabular axis: :func:`~mrsdask.cube.spec.needs_table_summaries`)
+   is planned before its tables, and each of its slab tasks waits only for the table tasks of
+   the bands its planes fall in (:func:`~mrsdask.cube.dispatch.tables_for_slabs`): slabs run
+   beside the remaining table tasks, keeping both cores busy. Once the tables exist, a slab
+   that one of them reached unexpectedly is computed again with it (none in practice). Where
+   slabs are fitted to a worker memory budget (from the rows the tables hold), every cube waits.
 3. **Slabs** — one task per wavelength slab of each cube reads only the table rows whose λ can
    reach the slab (binary search on the sorted λ), projects them onto the cube's tangent plane,
    runs the weighting kernel (:mod:`mrsdask.cube.kernels`) into slab-sized accumulators and
-   writes the finished planes to the zarr cube. Memory per task is set by the slab, not by
-   the cube or the number of inputs.
+   writes the finished planes to the zarr cube (and to its s3d file when asked:
+   :mod:`mrsdask.cube.s3d_sink`). Memory per task is set by the slab, not by the cube or the
+   number of inputs.
 4. **Finish** — the MIRI spectral-tear clean-up (needs per-plane counts from every slab),
    then the cube is marked complete and the scratch tables are removed.
 
@@ -37,7 +45,7 @@ from mrsdask.cluster import wait_until_ready
 from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
-from mrsdask.cube.dispatch import pixel_table_groups, pixel_table_tasks, run_tasks
+from mrsdask.cube.dispatch import missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks, tables_for_slabs
 from mrsdask.cube.export import check_s3d_outputs, write_s3d
 from mrsdask.cube.headers import cube_attrs, empty_cube_dataset
 from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, table_memory,
@@ -47,7 +55,7 @@ from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
 from mrsdask.cube.s3d_sink import s3d_sinks
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
-from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, plan_cube_spec
+from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, needs_table_summaries, plan_cube_spec
 from mrsdask.datamodel import detector as dmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.dispatch import scheduler_threads, tasks_run_here
@@ -200,52 +208,107 @@ def build_cubes(
         # Each file and WCS is read once for all its channels; a task takes a few exposures of one
         # setting, which share the detector-frame geometry.
         memory.check_pixel_tables(len(missing), budget)
-        todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers)
-        with phase(f"pixel tables ({len(todo)} tasks)"):
-            for infos in run_tasks(todo, "pixel tables", progress):
-                for info in infos:
-                    tables[(info.exposure, info.channel)] = info
-        if budget is not None and memory_for_tables:  # the slabs plan with what the tables leave
-            budget = dataclasses.replace(budget, baseline=budget.baseline + memory_for_tables)
-        for (index, channel), info in tables.items():
-            if info.n == 0:
-                log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
+        groups = pixel_table_groups(missing, rows, n_workers)
+        todo = pixel_table_tasks(missing, rows, sources, scratch, n_workers, groups=groups)
+        task_of = {(i, c): k for k, group in enumerate(groups) for i, channels in group for c in channels}
+        offsets = moving_target_offsets(rows) if moving_target else {}
+        if offsets:
+            log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
 
-        # 2. grids and empty cubes.
-        with phase("grids"):
-            offsets = moving_target_offsets(rows) if moving_target else {}
-            if offsets:
-                log.info("moving target: cubes are built in the target frame (%d exposures shifted)", len(offsets))
-            specs = []
-            for plan in plans:
-                spec = plan_cube_spec(plan, request, rows, tables, sources, pars, n_workers, offsets)
-                spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
-                attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
-                spec, done = prepare_cube(root, spec, attrs, overwrite)
-                specs.append((spec, done, attrs))
+        def plan_and_prepare(plan, known):
+            spec = plan_cube_spec(plan, request, rows, known, sources, pars, n_workers, offsets)
+            spec = memory.fit_slabs(spec, budget, explicit=request.slab_planes is not None)
+            attrs = {**cube_attrs(spec, rows, request, sources), dmodel.PRODUCT_ATTR: product}
+            spec, done = prepare_cube(root, spec, attrs, overwrite)
+            return spec, done, attrs
 
+        # A cube whose grid needs no table summary (headers only) is planned now and its slabs run
+        # beside the table tasks, each as soon as the tables it reads are written; the others wait
+        # for every table. Slab sizes are fitted to a memory budget from the tables' rows: with
+        # one, every cube waits.
+        early = [plan for plan in plans if todo and budget is None
+                 and not needs_table_summaries(plan, request, rows, pars)]
         with s3d_sinks() as sinks:
-            # 3. slabs of every cube, together; the s3d file of a new cube written beside its store.
+            specs, specs_attrs, given = [], {}, {}
             tasks, keys = [], []
-            for spec, done, attrs in specs:
+
+            def add_slabs(spec, done, waits=None):
+                """Slab tasks of a cube's slabs not done (``waits``: per slab, the table tasks it waits for)."""
                 if done is None:
-                    continue
-                sink = None
-                if spec.name in s3d_files and not done.any() and tasks_run_here():
-                    sink = sinks.start(spec.name, empty_cube_dataset(spec, attrs), s3d_files[spec.name])
+                    return
+                sink = sinks.sinks.get(spec.name)
+                if sink is None and spec.name in s3d_files and not done.any() and tasks_run_here():
+                    sink = sinks.start(spec.name, empty_cube_dataset(spec, specs_attrs[spec.name]), s3d_files[spec.name])
                 spec_d = dask.delayed(spec, traverse=False)
+                extra = {"s3d": sink} if sink is not None else {}
                 for s in range(spec.n_slabs):
                     if done[s]:
                         continue
-                    tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s, sink))
+                    if waits is not None:
+                        extra["written"] = tuple(todo[k] for k in waits[s])
+                    tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s, **extra))
                     keys.append((spec.name, s))
-            with phase(f"slabs ({len(tasks)} tasks)"):
-                results = dict(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+
+            with phase("grids"):
+                for plan in early:
+                    pending = {ic: PixelTableInfo.pending(table_key(*ic), *ic)
+                               for ic in {(i, b.channel) for i, b in plan.inputs} if ic not in tables}
+                    spec, done, specs_attrs[plan.name] = plan_and_prepare(plan, {**tables, **pending})
+                    specs.append((spec, done))
+                    bands = {table_key(i, b.channel): b.name for i, b in plan.inputs if (i, b.channel) in pending}
+                    task_of_key = {table_key(*ic): task_of[ic] for ic in pending}
+                    needs = tables_for_slabs(spec, pars, bands)
+                    known = {t.key for t in spec.tables if not t.is_pending}
+                    for s, keys_s in enumerate(needs):
+                        given[(spec.name, s)] = known | set(keys_s)
+                    add_slabs(spec, done, [sorted({task_of_key[key] for key in keys_s}) for keys_s in needs])
+            label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(tasks)} tasks)" if tasks else "")
+            with phase(label):
+                computed = run_tasks(list(todo) + tasks, "pixel tables" + (" and cube slabs" if tasks else ""),
+                                     progress)
+            for infos in computed[:len(todo)]:
+                for info in infos:
+                    tables[(info.exposure, info.channel)] = info
+            results = dict(zip(keys, computed[len(todo):]))
+            if budget is not None and memory_for_tables:  # the slabs plan with what the tables leave
+                budget = dataclasses.replace(budget, baseline=budget.baseline + memory_for_tables)
+            for (index, channel), info in tables.items():
+                if info.n == 0:
+                    log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
+
+            # 2. the early cubes' specs with their tables, and the other cubes' grids. A table that
+            # reached an early slab it was not given to (outside its band's range) has that slab
+            # recomputed with every table.
+            tasks, keys = [], []
+            with phase("grids"):
+                for k, (spec, done) in enumerate(specs):
+                    spec = dataclasses.replace(spec, tables=tuple(tables[(t.exposure, t.channel)] for t in spec.tables))
+                    specs[k] = (spec, done)
+                    if done is None:
+                        continue
+                    keep = done.copy()  # the slabs not to compute again
+                    for s in np.nonzero(~done)[0]:
+                        missed = missed_tables(spec, int(s), given[(spec.name, int(s))])
+                        if missed:
+                            log.warning("cube %s: slab %d is recomputed with the tables %s", spec.name, s, missed)
+                        keep[s] = not missed
+                    if not keep.all():
+                        add_slabs(spec, keep)
+                for plan in plans:
+                    if plan not in early:
+                        spec, done, specs_attrs[plan.name] = plan_and_prepare(plan, tables)
+                        specs.append((spec, done))
+                        add_slabs(spec, done)
+
+            # 3. slabs of the other cubes, together.
+            if tasks:
+                with phase(f"slabs ({len(tasks)} tasks)"):
+                    results.update(zip(keys, run_tasks(tasks, "cube slabs", progress)))
 
             # 4. finish.
             with phase("finish"):
                 names = []
-                for spec, done, _ in specs:
+                for spec, done in sorted(specs, key=lambda item: plans.index(item[0].plan)):
                     names.append(spec.name)
                     if done is None:
                         continue

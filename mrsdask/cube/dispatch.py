@@ -3,11 +3,14 @@
 :func:`pixel_table_tasks` groups the exposures that need pixel tables into Dask tasks (one
 detector-frame task shared per instrument setting); :func:`run_tasks` computes delayed tasks
 on the current scheduler (a ``distributed`` client or a local one) with a progress bar.
+:func:`tables_for_slabs` chooses the table tasks each slab of a cube planned before its tables
+waits for, and :func:`missed_tables` checks that choice once the tables exist.
 """
 
 from __future__ import annotations
 
 import dask
+import numpy as np
 
 from mrsdask.cube.pixels import build_pixel_table_group, setting_frames
 from mrsdask.io.sources import ExposureSource
@@ -32,7 +35,7 @@ def pixel_table_groups(missing: dict[int, list[int]], rows: list[dict], n_worker
 
 
 def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: list[ExposureSource],
-                      scratch: str, n_workers: int) -> list:
+                      scratch: str, n_workers: int, groups: list | None = None) -> list:
     """Delayed pixel-table tasks; the exposures of a setting share its detector frames.
 
     The detector → α, β, λ step is the costly part of an exposure's geometry (reading it and
@@ -47,8 +50,11 @@ def pixel_table_tasks(missing: dict[int, list[int]], rows: list[dict], sources: 
     An in-memory exposure (:class:`mrsdask.io.sources.MemoryExposure`) holds its planes as Dask
     arrays: its table task depends on them (Dask computes them first, on the workers), its
     setting's frame task only on its gwcs.
+
+    ``groups``: :func:`pixel_table_groups`'s result when the caller has it (task ``k`` writes
+    the tables of ``groups[k]``).
     """
-    groups = pixel_table_groups(missing, rows, n_workers)
+    groups = pixel_table_groups(missing, rows, n_workers) if groups is None else groups
     setting_of = [str(rows[group[0][0]]["setting"]) for group in groups]
     shared_of: dict[str, object] = {}
     for group, setting in zip(groups, setting_of):
@@ -90,3 +96,52 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
+
+
+# --------------------------------------------------------------------------- slabs beside tables
+#: Relative margin around a band's CUBEPAR wavelength range within which its pixels' λ are
+#: taken to lie when a slab's tables are chosen before they exist (the detector covers a little
+#: more than the cube's range; a table found to reach further is caught afterwards).
+BAND_RANGE_MARGIN = 0.02
+
+
+def tables_for_slabs(spec, pars, pending: dict[str, str]) -> list[list[str]]:
+    """For each slab of a cube planned before its pixel tables: the pending tables it waits for.
+
+    Parameters
+    ----------
+    spec : CubeSpec
+        A cube whose grid did not need the tables (:func:`mrsdask.cube.spec.needs_table_summaries`).
+    pars : CubePars
+        The cube parameters (each band's wavelength range).
+    pending : dict of str to str
+        Key of each table not written yet → the band of its pixels (``"1A"``…).
+
+    Returns
+    -------
+    list of list of str
+        Per slab, the keys of the pending tables whose band range (widened by
+        :data:`BAND_RANGE_MARGIN`) meets the slab's planes (widened by the spectral region of
+        interest for EMSM/MSM). :func:`missed_tables` checks the guess once the tables exist.
+    """
+    wave, params = spec.wave, spec.params
+    reach = 0.0
+    if spec.weighting != "drizzle":
+        reach = params["roiw"] if wave.linear else float(np.max(params["roiw_table"]))
+    ranges = {key: (pars.bands[band].wavemin * (1 - BAND_RANGE_MARGIN), pars.bands[band].wavemax * (1 + BAND_RANGE_MARGIN))
+              for key, band in pending.items()}
+    needs = []
+    for s in range(spec.n_slabs):
+        z0, z1 = spec.slab_bounds(s)
+        lo = float(wave.zcoord[z0] - wave.zwidth[z0] / 2.0) - reach
+        hi = float(wave.zcoord[z1 - 1] + wave.zwidth[z1 - 1] / 2.0) + reach
+        needs.append([key for key, (a, b) in ranges.items() if a <= hi and b >= lo])
+    return needs
+
+
+def missed_tables(spec, slab_index: int, given: set[str]) -> list[str]:
+    """Tables of a resolved spec that reach a slab's λ window but were not given to its task."""
+    from mrsdask.cube.memory import slab_window
+
+    lo, hi = slab_window(spec, *spec.slab_bounds(slab_index))
+    return [t.key for t in spec.tables if t.key not in given and t.reaches(lo, hi)]

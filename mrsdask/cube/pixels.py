@@ -90,6 +90,29 @@ class PixelTableInfo:
     footprint: np.ndarray
     wave_range: tuple[float, float]
 
+    @classmethod
+    def pending(cls, key: str, exposure: int, channel: int) -> PixelTableInfo:
+        """A table not written yet: its name only (``n = -1``), until a slab task is handed the
+        summaries its table tasks return (:func:`resolve_tables`)."""
+        return cls(key, exposure, channel, -1, np.empty(0), np.nan, np.full((2, 4), np.nan), (np.nan, np.nan))
+
+    @property
+    def is_pending(self) -> bool:
+        """Whether this is a :meth:`pending` placeholder."""
+        return self.n < 0
+
+    def reaches(self, lam_lo: float, lam_hi: float) -> bool:
+        """Whether the table may hold rows with λ in ``[lam_lo, lam_hi]`` (from its λ range)."""
+        return self.n > 0 and not (self.wave_range[1] < lam_lo or self.wave_range[0] > lam_hi)
+
+
+def resolve_tables(tables: tuple[PixelTableInfo, ...], written: list[list[PixelTableInfo]]
+                   ) -> tuple[PixelTableInfo, ...]:
+    """``tables`` with each pending one replaced by its summary from ``written`` (the results
+    of table tasks); a pending table not among them is left out."""
+    found = {info.key: info for infos in written for info in infos}
+    return tuple(found[t.key] if t.is_pending else t for t in tables if not t.is_pending or t.key in found)
+
 
 @dataclass(frozen=True)
 class SettingFrames:

@@ -8,6 +8,8 @@ the cube complete.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from mrsdask.cube import store as cube_store
@@ -15,7 +17,7 @@ from mrsdask.cube.grid import sky_to_tangent
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.kernels.finish import finish_accumulators
 from mrsdask.cube.memory import slab_window
-from mrsdask.cube.pixels import read_rows, row_range
+from mrsdask.cube.pixels import PixelTableInfo, read_rows, resolve_tables, row_range
 from mrsdask.cube.s3d_sink import S3dSink
 from mrsdask.cube.spec import CubeSpec
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
@@ -32,6 +34,9 @@ def _nearest_table_index(table: np.ndarray, values: np.ndarray) -> np.ndarray:
 def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np.ndarray]:
     """Accumulate and finish planes ``z0:z1`` of a cube (pure computation, no writes): the planes
     of :func:`finish_planes` and their ``ngood``."""
+    pending = [t.key for t in spec.tables if t.is_pending]
+    if pending:
+        raise RuntimeError(f"cube {spec.name}: pixel tables {pending} are not written yet")
     grid, wave = spec.grid, spec.wave
     zc = wave.zcoord[z0:z1]
     zw = wave.zwidth[z0:z1]
@@ -106,9 +111,17 @@ def finish_planes(interleaved: np.ndarray) -> dict[str, np.ndarray]:
     return {**planes, "ngood": ngood}
 
 
-def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3dSink | None = None) -> np.ndarray:
+def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3dSink | None = None,
+               written: tuple[list[PixelTableInfo], ...] = ()) -> np.ndarray:
     """Compute one slab, write it to the cube store (and to the cube's s3d file being written,
-    ``s3d``: :mod:`mrsdask.cube.s3d_sink`), return its per-plane good-voxel counts."""
+    ``s3d``: :mod:`mrsdask.cube.s3d_sink`), return its per-plane good-voxel counts.
+
+    ``written``: results of the pixel-table tasks this slab waited for, when its spec was
+    planned before its tables (pending ones, :meth:`PixelTableInfo.pending`): the slab reads
+    those; the builder checks afterwards that no other table reaches it.
+    """
+    if any(t.is_pending for t in spec.tables):
+        spec = dataclasses.replace(spec, tables=resolve_tables(spec.tables, list(written)))
     z0, z1 = spec.slab_bounds(slab_index)
     planes = compute_slab(spec, scratch, z0, z1)
     ngood = planes.pop("ngood")

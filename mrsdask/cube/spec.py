@@ -135,6 +135,31 @@ def linear_axis(request: CubeRequest, plan: CubePlan, pars: CubePars) -> bool:
     return linear
 
 
+def _header_footprint(plan: CubePlan, request: CubeRequest, row: dict) -> np.ndarray | None:
+    """An input's footprint from its ``S_REGION`` where the official step takes it from there
+    (sky-aligned ``multi`` cubes, and cubes of channels 2 and 4 only), else None (the pixels')."""
+    official_type = request.output_type
+    if request.channels != (1, 2, 3, 4) or request.subbands != ("A", "B", "C"):
+        official_type = "user"
+    world = request.coord_system in ("skyalign", "world") and request.cube_pa is None
+    has_ch1_or_3 = any(b.channel in (1, 3) for b in plan.bands)
+    if world and (official_type == "multi" or not has_ch1_or_3) and row["target_type"] != "MOVING":
+        return parse_s_region(row["s_region"])
+    return None
+
+
+def needs_table_summaries(plan: CubePlan, request: CubeRequest, rows: list[dict], pars: CubePars) -> bool:
+    """Whether :func:`plan_cube_spec` needs the pixel tables' summaries of this cube (their
+    footprints, or their largest pixel λ extent for a linear drizzle axis), or only headers.
+
+    A cube that needs none can be planned before its pixel tables exist, and its slabs can run
+    as soon as the tables they read are written (:func:`mrsdask.cube.builder.build_cubes`).
+    """
+    if request.weighting == "drizzle" and linear_axis(request, plan, pars):
+        return True
+    return any(_header_footprint(plan, request, rows[index]) is None for index, _ in plan.inputs)
+
+
 def plan_cube_spec(
     plan: CubePlan,
     request: CubeRequest,
@@ -146,9 +171,6 @@ def plan_cube_spec(
     offsets: dict[int, tuple[float, float]] | None = None,
 ) -> CubeSpec:
     """Compute the grid, parameters and slabs of one cube (client side, cheap)."""
-    official_type = request.output_type
-    if request.channels != (1, 2, 3, 4) or request.subbands != ("A", "B", "C"):
-        official_type = "user"
     linear = linear_axis(request, plan, pars)
     params = cube_parameters(
         pars, [b.name for b in plan.bands], request.weighting, linear, len(plan.inputs),
@@ -162,14 +184,9 @@ def plan_cube_spec(
         rotation = _ifu_rotation(sources[first_index], first_band.channel)
     elif request.cube_pa is not None:
         rotation = float(request.cube_pa)
-    world = request.coord_system in ("skyalign", "world") and request.cube_pa is None
-    has_ch1_or_3 = any(b.channel in (1, 3) for b in plan.bands)
     corner_ra, corner_dec = [], []
     for index, band in plan.inputs:
-        row = rows[index]
-        poly = None
-        if world and (official_type == "multi" or not has_ch1_or_3) and row["target_type"] != "MOVING":
-            poly = parse_s_region(row["s_region"])
+        poly = _header_footprint(plan, request, rows[index])
         if poly is None:
             poly = tables[(index, band.channel)].footprint
         dra, ddec = (offsets or {}).get(index, (0.0, 0.0))

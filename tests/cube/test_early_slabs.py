@@ -1,0 +1,82 @@
+"""Cubes planned from headers run their slabs beside the pixel-table tasks (mrsdask.cube.builder)."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from mrsdask.cube.plan import CubeRequest
+
+#: A channel-2 cube (its grid comes from the exposures' S_REGION, as officially) with EMSM
+#: weighting (no λ extent of the pixels needed): planned before its tables.
+REQUEST = CubeRequest(output_type="band", channels=(2,), subbands=("A",), weighting="emsm",
+                      wavemin=7.6, wavemax=7.8, slab_planes=40)
+
+
+def _build(ds, root, caplog, **options):
+    import dask
+
+    from mrsdask.cube.builder import build_cubes, open_cube
+
+    caplog.clear()
+    with dask.config.set(scheduler="threads"), caplog.at_level(logging.INFO):
+        names = build_cubes(ds, root, REQUEST, progress=False, **options)
+    assert names == ["ch2-short"]
+    cube = open_cube(root, "ch2-short", dask=False)
+    return {name: cube[name].values for name in ("sci", "err", "dq", "wmap")}
+
+
+@pytest.fixture(scope="module")
+def sim_1a_dataset(sim_1a):
+    from mrsdask.io.detector_store import open_cal
+
+    return open_cal([str(p) for p in sim_1a.cal_files])
+
+
+def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_path, caplog):
+    root = str(tmp_path / "cubes.zarr")
+    early = _build(sim_1a_dataset, root, caplog, keep_scratch=True)
+    assert "phase pixel tables (2 tasks) and slabs (" in caplog.text
+    assert "recomputed" not in caplog.text
+    # The tables are kept: the same build again waits for none and plans after them.
+    after = _build(sim_1a_dataset, root, caplog, overwrite=True)
+    assert "and slabs" not in caplog.text and "phase slabs (" in caplog.text
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(early[name], after[name])
+    assert np.isfinite(after["sci"]).any()
+
+
+def test_a_slab_that_missed_a_table_is_recomputed(sim_1a_dataset, tmp_path, caplog, monkeypatch):
+    from mrsdask.cube import dispatch
+
+    reference = _build(sim_1a_dataset, str(tmp_path / "reference.zarr"), caplog)
+    # Band ranges taken far too narrow: no slab waits for the table, each is found to have
+    # missed it once the table exists, and is computed again with it.
+    monkeypatch.setattr(dispatch, "BAND_RANGE_MARGIN", -0.5)
+    missed = _build(sim_1a_dataset, str(tmp_path / "missed.zarr"), caplog)
+    assert "slab 0 is recomputed with the tables ['e0000_ch2', 'e0001_ch2']" in caplog.text
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(missed[name], reference[name])
+
+
+def test_which_cubes_need_their_tables_before_their_grid():
+    from mrsdask.cube.cubepars import default_cubepars
+    from mrsdask.cube.plan import CubePlan
+    from mrsdask.instrument.bands import Band
+    from mrsdask.cube.spec import needs_table_summaries
+
+    region = "POLYGON ICRS 10.0 1.0 10.001 1.0 10.001 1.001 10.0 1.001"
+    rows = [{"s_region": region, "target_type": "FIXED"}]
+    pars = default_cubepars()
+
+    def needs(channel, weighting="emsm", rows=rows, **request):
+        band = Band(f"{channel}A", channel, "A")
+        plan = CubePlan("c", (band,), ((0, band),))
+        return needs_table_summaries(plan, CubeRequest(channels=(channel,), weighting=weighting, **request), rows, pars)
+
+    assert not needs(2) and not needs(4)
+    assert needs(1) and needs(3)  # the official step takes their footprint from the pixels
+    assert needs(2, "drizzle")  # linear drizzle: the pixels' λ extent pads the cube's window
+    assert needs(2, rows=[{"s_region": "", "target_type": "FIXED"}])
+    assert needs(2, rows=[{"s_region": region, "target_type": "MOVING"}])
+    assert needs(2, cube_pa=30.0)
