@@ -192,16 +192,17 @@ def print_phases(side: dict) -> None:
     phases = side.get("phases") or {}
     if not phases:
         return
-    print(f"  {'phase (last run)':28s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}")
+    width = max(28, *(len(name) for name in phases))
+    print(f"  {'phase (last run)':{width}s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}")
     for name, (wall, cpu) in phases.items():
-        print(f"  {name:28s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}")
+        print(f"  {name:{width}s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}")
     last = side["runs"][-1] if side.get("runs") else side
     wall = last["wall_s"]
     root = side.get("cpu_s_root")
     rest_cpu = f"{root - sum(c for _, c in phases.values()):8.2f}" if root is not None else f"{'?':>8s}"
-    print(f"  {'rest of the process':28s} {wall - sum(w for w, _ in phases.values()):8.2f} {rest_cpu}")
+    print(f"  {'rest of the process':{width}s} {wall - sum(w for w, _ in phases.values()):8.2f} {rest_cpu}")
     if root is not None:
-        print(f"  {'child processes':28s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}  (workers, writer)")
+        print(f"  {'child processes':{width}s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}  (workers, writer)")
 
 
 def check_repeat(repeat: int) -> None:
