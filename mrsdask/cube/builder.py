@@ -48,8 +48,8 @@ from mrsdask.cube.cubepars import CubePars, default_cubepars
 from mrsdask.cube.dispatch import missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks, tables_for_slabs
 from mrsdask.cube.export import check_s3d_outputs, write_s3d
 from mrsdask.cube.headers import cube_attrs, empty_cube_dataset
-from mrsdask.cube.pixels import (PixelTableInfo, load_table_info, row_range, table_key, table_memory,
-                                 tables_in_memory)
+from mrsdask.cube.pixels import (PixelTableInfo, expect_readers, load_table_info, released_tables, row_range,
+                                 table_key, table_memory, tables_in_memory)
 from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
@@ -229,11 +229,12 @@ def build_cubes(
         early = [plan for plan in plans if todo and budget is None
                  and not needs_table_summaries(plan, request, rows, pars)]
         with s3d_sinks() as sinks:
-            specs, specs_attrs, given = [], {}, {}
+            specs, specs_attrs, given, readers = [], {}, {}, {}
             tasks, keys = [], []
 
             def add_slabs(spec, done, waits=None):
-                """Slab tasks of a cube's slabs not done (``waits``: per slab, the table tasks it waits for)."""
+                """Slab tasks of a cube's slabs not done (``waits``: per slab, the pending tables it reads
+                and the indices of the table tasks that write them)."""
                 if done is None:
                     return
                 sink = sinks.sinks.get(spec.name)
@@ -245,7 +246,8 @@ def build_cubes(
                     if done[s]:
                         continue
                     if waits is not None:
-                        extra["written"] = tuple(todo[k] for k in waits[s])
+                        extra["written"] = tuple(todo[k] for k in waits[s][1])
+                        extra["reads"] = tuple(waits[s][0])
                     tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s, **extra))
                     keys.append((spec.name, s))
 
@@ -261,7 +263,13 @@ def build_cubes(
                     known = {t.key for t in spec.tables if not t.is_pending}
                     for s, keys_s in enumerate(needs):
                         given[(spec.name, s)] = known | set(keys_s)
-                    add_slabs(spec, done, [sorted({task_of_key[key] for key in keys_s}) for keys_s in needs])
+                    add_slabs(spec, done, [(keys_s, sorted({task_of_key[key] for key in keys_s})) for keys_s in needs])
+                    for s in np.nonzero(~done)[0] if done is not None else ():
+                        for key in needs[s]:
+                            readers[key] = readers.get(key, 0) + 1
+            # A table that only these slabs read leaves memory after the last of them.
+            late_keys = {table_key(i, b.channel) for plan in plans if plan not in early for i, b in plan.inputs}
+            expect_readers(scratch, {key: n for key, n in readers.items() if key not in late_keys})
             label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(tasks)} tasks)" if tasks else "")
             with phase(label):
                 computed = run_tasks(list(todo) + tasks, "pixel tables" + (" and cube slabs" if tasks else ""),
@@ -279,7 +287,7 @@ def build_cubes(
             # 2. the early cubes' specs with their tables, and the other cubes' grids. A table that
             # reached an early slab it was not given to (outside its band's range) has that slab
             # recomputed with every table.
-            tasks, keys = [], []
+            tasks, keys, lost, released = [], [], set(), released_tables(scratch)
             with phase("grids"):
                 for k, (spec, done) in enumerate(specs):
                     spec = dataclasses.replace(spec, tables=tuple(tables[(t.exposure, t.channel)] for t in spec.tables))
@@ -291,9 +299,20 @@ def build_cubes(
                         missed = missed_tables(spec, int(s), given[(spec.name, int(s))])
                         if missed:
                             log.warning("cube %s: slab %d is recomputed with the tables %s", spec.name, s, missed)
+                            lost.update(key for key in missed if key in released)
                         keep[s] = not missed
                     if not keep.all():
                         add_slabs(spec, keep)
+                if lost:  # dropped from memory after their readers: written again for the slabs above
+                    log.info("pixel tables %s are built again for those slabs", sorted(lost))
+                    again: dict[int, list[int]] = {}
+                    for info in tables.values():
+                        if info.key in lost:
+                            again.setdefault(info.exposure, []).append(info.channel)
+                    for infos in run_tasks(pixel_table_tasks(again, rows, sources, scratch, n_workers),
+                                           "pixel tables again", progress):
+                        for info in infos:
+                            tables[(info.exposure, info.channel)] = info
                 for plan in plans:
                     if plan not in early:
                         spec, done, specs_attrs[plan.name] = plan_and_prepare(plan, tables)

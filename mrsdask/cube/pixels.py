@@ -56,6 +56,10 @@ MEMORY_TABLES_MAX_BYTES = 640 * 2**20
 _MEMORY_SCRATCH: dict[str, int] = {}
 _MEMORY_LOCK = threading.Lock()
 _MEMORY_TABLES: dict[tuple[str, str], tuple[PixelTableInfo, dict, np.ndarray]] = {}
+#: Slab tasks still to read a table held in memory before it is dropped (:func:`expect_readers`),
+#: and the tables dropped so (:func:`released_tables`).
+_MEMORY_READERS: dict[tuple[str, str], int] = {}
+_MEMORY_RELEASED: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -106,11 +110,12 @@ class PixelTableInfo:
         return self.n > 0 and not (self.wave_range[1] < lam_lo or self.wave_range[0] > lam_hi)
 
 
-def resolve_tables(tables: tuple[PixelTableInfo, ...], written: list[list[PixelTableInfo]]
-                   ) -> tuple[PixelTableInfo, ...]:
-    """``tables`` with each pending one replaced by its summary from ``written`` (the results
-    of table tasks); a pending table not among them is left out."""
-    found = {info.key: info for infos in written for info in infos}
+def resolve_tables(tables: tuple[PixelTableInfo, ...], written: list[list[PixelTableInfo]],
+                   keys) -> tuple[PixelTableInfo, ...]:
+    """``tables`` with each pending one of ``keys`` replaced by its summary from ``written`` (the
+    results of table tasks); the other pending ones are left out."""
+    keys = set(keys)
+    found = {info.key: info for infos in written for info in infos if info.key in keys}
     return tuple(found[t.key] if t.is_pending else t for t in tables if not t.is_pending or t.key in found)
 
 
@@ -423,6 +428,49 @@ def tables_in_memory(scratch: str, max_bytes: int) -> Iterator[None]:
             _MEMORY_SCRATCH.pop(scratch, None)
             for held in [k for k in _MEMORY_TABLES if k[0] == scratch]:
                 del _MEMORY_TABLES[held]
+            for table in [k for k in _MEMORY_READERS if k[0] == scratch]:
+                del _MEMORY_READERS[table]
+            _MEMORY_RELEASED.difference_update([k for k in _MEMORY_RELEASED if k[0] == scratch])
+
+
+def expect_readers(scratch: str, readers: dict[str, int]) -> None:
+    """Drop each of these tables from memory once that many slab tasks have read it.
+
+    Within :func:`tables_in_memory`: a table held in memory whose readers are all done gives its
+    bytes back to the block's budget, so that tables written later stay in memory too instead
+    of being written to ``scratch`` (24 exposures: 33 of 48 tables were). Each reader reports
+    with :func:`finished_reading`; a table not held in memory is unaffected.
+    """
+    with _MEMORY_LOCK:
+        if scratch not in _MEMORY_SCRATCH:
+            return
+        for key, n in readers.items():
+            if n > 0:
+                _MEMORY_READERS[(scratch, key)] = int(n)
+
+
+def finished_reading(scratch: str, keys) -> None:
+    """A slab task is done with these tables (see :func:`expect_readers`)."""
+    with _MEMORY_LOCK:
+        for key in keys:
+            table = (scratch, key)
+            if table not in _MEMORY_READERS:
+                continue
+            _MEMORY_READERS[table] -= 1
+            if _MEMORY_READERS[table] > 0:
+                continue
+            del _MEMORY_READERS[table]
+            held = _MEMORY_TABLES.pop(table, None)
+            if held is not None and scratch in _MEMORY_SCRATCH:
+                _MEMORY_SCRATCH[scratch] += held[2].nbytes
+                _MEMORY_RELEASED.add(table)
+
+
+def released_tables(scratch: str) -> set[str]:
+    """Keys of the tables of ``scratch`` dropped from memory after their readers (to build again
+    if a slab turns out to need one more)."""
+    with _MEMORY_LOCK:
+        return {key for s, key in _MEMORY_RELEASED if s == scratch}
 
 
 def _take_memory(scratch: str, nbytes: int) -> bool:

@@ -17,7 +17,7 @@ from mrsdask.cube.grid import sky_to_tangent
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.kernels.finish import finish_accumulators
 from mrsdask.cube.memory import slab_window
-from mrsdask.cube.pixels import PixelTableInfo, read_rows, resolve_tables, row_range
+from mrsdask.cube.pixels import PixelTableInfo, finished_reading, read_rows, resolve_tables, row_range
 from mrsdask.cube.s3d_sink import S3dSink
 from mrsdask.cube.spec import CubeSpec
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
@@ -112,18 +112,20 @@ def finish_planes(interleaved: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3dSink | None = None,
-               written: tuple[list[PixelTableInfo], ...] = ()) -> np.ndarray:
+               written: tuple[list[PixelTableInfo], ...] = (), reads: tuple[str, ...] = ()) -> np.ndarray:
     """Compute one slab, write it to the cube store (and to the cube's s3d file being written,
     ``s3d``: :mod:`mrsdask.cube.s3d_sink`), return its per-plane good-voxel counts.
 
     ``written``: results of the pixel-table tasks this slab waited for, when its spec was
-    planned before its tables (pending ones, :meth:`PixelTableInfo.pending`): the slab reads
-    those; the builder checks afterwards that no other table reaches it.
+    planned before its tables (pending ones, :meth:`PixelTableInfo.pending`), and ``reads``
+    the pending tables among them that the slab reads; the builder checks afterwards that no
+    other table reaches it.
     """
     if any(t.is_pending for t in spec.tables):
-        spec = dataclasses.replace(spec, tables=resolve_tables(spec.tables, list(written)))
+        spec = dataclasses.replace(spec, tables=resolve_tables(spec.tables, list(written), reads))
     z0, z1 = spec.slab_bounds(slab_index)
     planes = compute_slab(spec, scratch, z0, z1)
+    finished_reading(scratch, reads)  # a table held in memory goes once its last reader is done
     ngood = planes.pop("ngood")
     cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
     if s3d is not None:

@@ -80,3 +80,36 @@ def test_which_cubes_need_their_tables_before_their_grid():
     assert needs(2, rows=[{"s_region": "", "target_type": "FIXED"}])
     assert needs(2, rows=[{"s_region": region, "target_type": "MOVING"}])
     assert needs(2, cube_pa=30.0)
+
+
+def test_a_table_dropped_after_its_readers_is_built_again_for_a_slab_that_missed_it(sim_1a_dataset, tmp_path,
+                                                                                    caplog, monkeypatch):
+    from mrsdask.cube import dispatch
+    from mrsdask.cube.cubepars import default_cubepars
+
+    reference = _build(sim_1a_dataset, str(tmp_path / "reference.zarr"), caplog)
+    # Band 2A taken to start at 7.7 µm: the slabs above wait for the tables, which leave memory
+    # once those slabs have read them; the slabs below turn out to need them too.
+    monkeypatch.setattr(dispatch, "BAND_RANGE_MARGIN", 1 - 7.7 / default_cubepars().bands["2A"].wavemin)
+    again = _build(sim_1a_dataset, str(tmp_path / "again.zarr"), caplog)
+    assert "slab 0 is recomputed" in caplog.text and "slab 3 is recomputed" not in caplog.text
+    assert "pixel tables ['e0000_ch2', 'e0001_ch2'] are built again" in caplog.text
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(again[name], reference[name])
+
+
+def test_tables_leave_memory_after_their_last_reader(tmp_path):
+    from mrsdask.cube import pixels
+
+    scratch = str(tmp_path / "scratch")
+    with pixels.tables_in_memory(scratch, 1000):
+        assert pixels._take_memory(scratch, 800)
+        pixels._MEMORY_TABLES[(scratch, "a")] = (None, {}, np.zeros(100))  # 800 bytes
+        pixels.expect_readers(scratch, {"a": 2, "b": 1})
+        pixels.finished_reading(scratch, ["a", "b", "c"])
+        assert (scratch, "a") in pixels._MEMORY_TABLES and not pixels._take_memory(scratch, 800)
+        pixels.finished_reading(scratch, ["a"])
+        assert (scratch, "a") not in pixels._MEMORY_TABLES
+        assert pixels.released_tables(scratch) == {"a"}  # "b" was never held in memory
+        assert pixels._take_memory(scratch, 800)  # its bytes are back in the budget
+    assert pixels.released_tables(scratch) == set()
