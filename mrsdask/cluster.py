@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 import weakref
 from collections.abc import Iterator
@@ -207,7 +208,10 @@ def dask_client(
         note = f", tasks planned for {memory_limit}" if limit is not None else ""
         announce(f"in-process Dask scheduler: {scheduler} ({threads} thread{'s' if threads > 1 else ''}{note})")
         use_task_allocator_settings()  # as the workers of a local cluster
-        with dask.config.set({"scheduler": scheduler, "num_workers": threads, IN_PROCESS_LIMIT_KEY: limit}):
+        # The scheduler function, not its name: given a name, dask.compute imports distributed
+        # (~0.2 s) to look for a client that a job in this process cannot have.
+        with dask.config.set({"scheduler": in_process_get(scheduler), "num_workers": threads,
+                              IN_PROCESS_LIMIT_KEY: limit}):
             yield None
         return
     address = scheduler or configured_scheduler_address()
@@ -347,8 +351,27 @@ def wait_until_ready(client, timeout: float = 120.0) -> None:
                 ) from None
 
 
+def in_process_get(name: str):
+    """Dask's scheduler function of an in-process scheduler name (:data:`IN_PROCESS_SCHEDULERS`)."""
+    import dask.local
+    import dask.threaded
+
+    return dask.local.get_sync if name == "synchronous" else dask.threaded.get
+
+
+def in_process_name(value) -> str | None:
+    """The :data:`IN_PROCESS_SCHEDULERS` name of a ``scheduler`` configuration value, or None."""
+    if value in IN_PROCESS_SCHEDULERS:
+        return value
+    if callable(value):
+        return next((name for name in IN_PROCESS_SCHEDULERS if in_process_get(name) is value), None)
+    return None
+
+
 def current_client():
     """The process's default ``distributed.Client`` if one is open, else None."""
+    if "distributed" not in sys.modules:  # none can be open (and importing it costs ~0.2 s)
+        return None
     try:
         from distributed import default_client
 

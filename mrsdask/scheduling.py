@@ -162,10 +162,9 @@ def _configured_in_process() -> str | None:
     """The in-process scheduler set in Dask's configuration, if any."""
     import dask
 
-    from mrsdask.cluster import IN_PROCESS_SCHEDULERS
+    from mrsdask.cluster import in_process_name
 
-    value = dask.config.get("scheduler", None)
-    return value if value in IN_PROCESS_SCHEDULERS else None
+    return in_process_name(dask.config.get("scheduler", None))
 
 
 def exposure_channels(inputs: Any, channels: Sequence[int] | None = None, detector_job: bool = False) -> int | None:

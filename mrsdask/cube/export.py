@@ -65,7 +65,8 @@ def _primary_header(ds: xr.Dataset) -> fits.Header:
     return h
 
 
-def _image_header(ds: xr.Dataset, name: str, bunit: str | None) -> fits.Header:
+def image_header(ds: xr.Dataset, name: str, bunit: str | None) -> fits.Header:
+    """The cards of cube ``ds``'s s3d image extension ``name`` (its WCS, units, weighting, S_REGION)."""
     h = fits.Header.fromstring(ds.attrs["wcs_header"], sep="\n")
     h["EXTNAME"] = name
     if bunit:
@@ -317,7 +318,7 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
         document = pool.submit(writer_process.run, "cube_asdf_bytes", ds.attrs["wcs_header"], shape, wave)
         write_primary(tmp, ds, path)
         for extname, variable, bunit, dtype in IMAGES:
-            _stream_image(tmp, _image_header(ds, extname, bunit), ds[variable], dtype)
+            _stream_image(tmp, image_header(ds, extname, bunit), ds[variable], dtype)
         append_tables(tmp, wave, document.result())
     return path
 
@@ -392,7 +393,7 @@ def export_s3d(store: str, names: list[str], folder: str, prefix: str | None = N
     list of str
         The files written.
     """
-    from mrsdask.cube.builder import open_cube
+    from mrsdask.cube.reader import open_cube
 
     files = check_s3d_outputs(folder, output_prefix(store, names, prefix), names, overwrite)
     outputs.make_folder(folder)

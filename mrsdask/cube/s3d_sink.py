@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 
-from mrsdask.cube.export import (IMAGES, _image_header, append_tables, fits_image_data, image_extension_header,
+from mrsdask.cube.export import (IMAGES, append_tables, fits_image_data, image_extension_header, image_header,
                                  write_primary)
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 from mrsdask.io import outputs
@@ -105,7 +105,7 @@ def start_s3d(tmp: str, cube: xr.Dataset, path: str) -> S3dSink:
     with open(tmp, "r+b") as f:
         end = f.seek(0, os.SEEK_END)
         for extname, _, bunit, dtype in IMAGES:
-            header = image_extension_header(_image_header(cube, extname, bunit), shape, dtype)
+            header = image_extension_header(image_header(cube, extname, bunit), shape, dtype)
             with warnings.catch_warnings():  # as StreamingHDU in write_s3d: long comments are cut
                 warnings.simplefilter("ignore")
                 text = header.tostring(sep="", endcard=True, padding=True)
