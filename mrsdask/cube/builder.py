@@ -7,8 +7,8 @@ Flow for a request (see :func:`build_cubes`):
    to the store's scratch group (:mod:`mrsdask.cube.pixels`); a job whose tasks run in this
    process keeps them in memory instead, up to a budget. They do not depend on the cube.
 2. **Grid** — on the client, from footprints and cube parameters, exactly as the official step.
-   A cube whose grid needs only the exposures' headers (sky-aligned ``multi`` cubes, channels 2
-   and 4 with EMSM/MSM or a tabular axis: :func:`~mrsdask.cube.spec.needs_table_summaries`)
+   A cube whose grid needs only the exposures' headers (sky-aligned ``multi`` cubes, cubes of
+   channels 2 and 4 only: :func:`~mrsdask.cube.spec.needs_table_summaries`)
    is planned before its tables, and each of its slab tasks waits only for the table tasks of
    the bands its planes fall in (:func:`~mrsdask.cube.dispatch.tables_for_slabs`): slabs run
    beside the remaining table tasks, keeping both cores busy. Once the tables exist, a slab
@@ -222,12 +222,12 @@ def build_cubes(
             spec, done = prepare_cube(root, spec, attrs, overwrite)
             return spec, done, attrs
 
-        # A cube whose grid needs no table summary (headers only) is planned now and its slabs run
+        # A cube whose grid needs no table footprint (headers only) is planned now and its slabs run
         # beside the table tasks, each as soon as the tables it reads are written; the others wait
         # for every table. Slab sizes are fitted to a memory budget from the tables' rows: with
         # one, every cube waits.
         early = [plan for plan in plans if todo and budget is None
-                 and not needs_table_summaries(plan, request, rows, pars)]
+                 and not needs_table_summaries(plan, request, rows)]
         with s3d_sinks() as sinks:
             specs, specs_attrs, given, readers = [], {}, {}, {}
             tasks, keys = [], []

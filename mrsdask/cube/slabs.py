@@ -19,7 +19,7 @@ from mrsdask.cube.kernels.finish import finish_accumulators
 from mrsdask.cube.memory import slab_window
 from mrsdask.cube.pixels import PixelTableInfo, finished_reading, read_rows, resolve_tables, row_range
 from mrsdask.cube.s3d_sink import S3dSink
-from mrsdask.cube.spec import CubeSpec
+from mrsdask.cube.spec import CubeSpec, cube_window
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 
 
@@ -122,7 +122,11 @@ def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3
     other table reaches it.
     """
     if any(t.is_pending for t in spec.tables):
-        spec = dataclasses.replace(spec, tables=resolve_tables(spec.tables, list(written), reads))
+        tables = resolve_tables(spec.tables, list(written), reads)
+        # A linear drizzle window pads by its pixels' λ extent: that of the tables this slab reads
+        # (never narrower than their rows' reach, so the same planes as with every table's).
+        dmax = max((t.dwavelength_max for t in tables), default=0.0)
+        spec = dataclasses.replace(spec, tables=tables, window=cube_window(spec.wave, spec.weighting, spec.params, dmax))
     z0, z1 = spec.slab_bounds(slab_index)
     planes = compute_slab(spec, scratch, z0, z1)
     finished_reading(scratch, reads)  # a table held in memory goes once its last reader is done

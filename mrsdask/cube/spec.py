@@ -135,6 +135,25 @@ def linear_axis(request: CubeRequest, plan: CubePlan, pars: CubePars) -> bool:
     return linear
 
 
+def cube_window(wave: WavelengthGrid, weighting: str, params: dict, dwavelength_max: float) -> tuple[float, float]:
+    """The λ window of the pixels a cube reads: the official pre-selection over the whole cube.
+
+    Drizzle on a linear axis pads the cube's ends by CDELT3 plus ``dwavelength_max``, the
+    largest λ extent of its pixels (NaN, from tables not written yet, counts as 0: a slab
+    task recomputes the window from its tables, see :func:`mrsdask.cube.slabs.build_slab`).
+    """
+    if weighting == "drizzle":
+        if wave.linear:
+            dmax = float(dwavelength_max) if np.isfinite(dwavelength_max) else 0.0
+            pad_lo = pad_hi = wave.cdelt3 + dmax
+        else:
+            pad_lo, pad_hi = wave.zwidth[0], wave.zwidth[-1]
+    else:
+        pad = params["roiw"] if wave.linear else float(np.max(params["roiw_table"]))
+        pad_lo = pad_hi = pad
+    return float(wave.zcoord[0] - pad_lo), float(wave.zcoord[-1] + pad_hi)
+
+
 def _header_footprint(plan: CubePlan, request: CubeRequest, row: dict) -> np.ndarray | None:
     """An input's footprint from its ``S_REGION`` where the official step takes it from there
     (sky-aligned ``multi`` cubes, and cubes of channels 2 and 4 only), else None (the pixels')."""
@@ -148,15 +167,13 @@ def _header_footprint(plan: CubePlan, request: CubeRequest, row: dict) -> np.nda
     return None
 
 
-def needs_table_summaries(plan: CubePlan, request: CubeRequest, rows: list[dict], pars: CubePars) -> bool:
-    """Whether :func:`plan_cube_spec` needs the pixel tables' summaries of this cube (their
-    footprints, or their largest pixel λ extent for a linear drizzle axis), or only headers.
+def needs_table_summaries(plan: CubePlan, request: CubeRequest, rows: list[dict]) -> bool:
+    """Whether :func:`plan_cube_spec` needs the pixel tables' footprints for this cube's grid,
+    or only the exposures' headers.
 
     A cube that needs none can be planned before its pixel tables exist, and its slabs can run
     as soon as the tables they read are written (:func:`mrsdask.cube.builder.build_cubes`).
     """
-    if request.weighting == "drizzle" and linear_axis(request, plan, pars):
-        return True
     return any(_header_footprint(plan, request, rows[index]) is None for index, _ in plan.inputs)
 
 
@@ -200,17 +217,9 @@ def plan_cube_spec(
         wave = linear_wavelength_grid(params.wavemin, params.wavemax, params.spectral_size)
     else:
         wave = tabular_wavelength_grid(params.wavelength_table)
-    # Pixel window over the whole cube (the official pre-selection; it matters at the ends).
-    if request.weighting == "drizzle":
-        if linear:
-            dmax = max((tables[(i, b.channel)].dwavelength_max for i, b in plan.inputs), default=0.0)
-            pad_lo = pad_hi = wave.cdelt3 + dmax
-        else:
-            pad_lo, pad_hi = wave.zwidth[0], wave.zwidth[-1]
-    else:
-        pad = params.roiw if linear else float(np.max(params.roiw_table))
-        pad_lo = pad_hi = pad
-    window = (float(wave.zcoord[0] - pad_lo), float(wave.zcoord[-1] + pad_hi))
+    dmax = max((d for d in (tables[(i, b.channel)].dwavelength_max for i, b in plan.inputs) if np.isfinite(d)),
+               default=0.0)
+    window = cube_window(wave, request.weighting, asdict(params), dmax)
     slab_planes = request.slab_planes or auto_slab_planes(grid.nx, grid.ny, wave.nz, n_workers)
     used = tuple(sorted({tables[(i, b.channel)].key: tables[(i, b.channel)] for i, b in plan.inputs}.values(),
                         key=lambda t: t.key))

@@ -7,20 +7,20 @@ import pytest
 
 from mrsdask.cube.plan import CubeRequest
 
-#: A channel-2 cube (its grid comes from the exposures' S_REGION, as officially) with EMSM
-#: weighting (no λ extent of the pixels needed): planned before its tables.
+#: A channel-2 cube (its grid comes from the exposures' S_REGION, as officially): planned
+#: before its tables.
 REQUEST = CubeRequest(output_type="band", channels=(2,), subbands=("A",), weighting="emsm",
                       wavemin=7.6, wavemax=7.8, slab_planes=40)
 
 
-def _build(ds, root, caplog, **options):
+def _build(ds, root, caplog, request=REQUEST, **options):
     import dask
 
     from mrsdask.cube.builder import build_cubes, open_cube
 
     caplog.clear()
     with dask.config.set(scheduler="threads"), caplog.at_level(logging.INFO):
-        names = build_cubes(ds, root, REQUEST, progress=False, **options)
+        names = build_cubes(ds, root, request, progress=False, **options)
     assert names == ["ch2-short"]
     cube = open_cube(root, "ch2-short", dask=False)
     return {name: cube[name].values for name in ("sci", "err", "dq", "wmap")}
@@ -33,13 +33,17 @@ def sim_1a_dataset(sim_1a):
     return open_cal([str(p) for p in sim_1a.cal_files])
 
 
-def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_path, caplog):
+@pytest.mark.parametrize("weighting", ["emsm", "drizzle"])  # drizzle: a linear axis padded by the pixels' dλ
+def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_path, caplog, weighting):
+    import dataclasses
+
     root = str(tmp_path / "cubes.zarr")
-    early = _build(sim_1a_dataset, root, caplog, keep_scratch=True)
+    request = dataclasses.replace(REQUEST, weighting=weighting)
+    early = _build(sim_1a_dataset, root, caplog, request, keep_scratch=True)
     assert "phase pixel tables (2 tasks) and slabs (" in caplog.text
     assert "recomputed" not in caplog.text
     # The tables are kept: the same build again waits for none and plans after them.
-    after = _build(sim_1a_dataset, root, caplog, overwrite=True)
+    after = _build(sim_1a_dataset, root, caplog, request, overwrite=True)
     assert "and slabs" not in caplog.text and "phase slabs (" in caplog.text
     for name in ("sci", "err", "dq", "wmap"):
         np.testing.assert_array_equal(early[name], after[name])
@@ -60,23 +64,21 @@ def test_a_slab_that_missed_a_table_is_recomputed(sim_1a_dataset, tmp_path, capl
 
 
 def test_which_cubes_need_their_tables_before_their_grid():
-    from mrsdask.cube.cubepars import default_cubepars
     from mrsdask.cube.plan import CubePlan
     from mrsdask.instrument.bands import Band
     from mrsdask.cube.spec import needs_table_summaries
 
     region = "POLYGON ICRS 10.0 1.0 10.001 1.0 10.001 1.001 10.0 1.001"
     rows = [{"s_region": region, "target_type": "FIXED"}]
-    pars = default_cubepars()
 
-    def needs(channel, weighting="emsm", rows=rows, **request):
+    def needs(channel, weighting="drizzle", rows=rows, **request):
         band = Band(f"{channel}A", channel, "A")
         plan = CubePlan("c", (band,), ((0, band),))
-        return needs_table_summaries(plan, CubeRequest(channels=(channel,), weighting=weighting, **request), rows, pars)
+        return needs_table_summaries(plan, CubeRequest(channels=(channel,), weighting=weighting, **request), rows)
 
     assert not needs(2) and not needs(4)
     assert needs(1) and needs(3)  # the official step takes their footprint from the pixels
-    assert needs(2, "drizzle")  # linear drizzle: the pixels' λ extent pads the cube's window
+    assert not needs(2, "emsm") and not needs(4, "msm")
     assert needs(2, rows=[{"s_region": "", "target_type": "FIXED"}])
     assert needs(2, rows=[{"s_region": region, "target_type": "MOVING"}])
     assert needs(2, cube_pa=30.0)
