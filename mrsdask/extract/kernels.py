@@ -18,7 +18,7 @@ so Dask's threads extract slabs in parallel; nothing here knows about Dask. For 
 The apertures are photutils' (:mod:`mrsdask.extract.overlap`, a port of its circular overlap;
 the extended-source rectangle is photutils' own mask, built once per slab; numba's cache of
 this module holds the overlap functions compiled in, so a change there must touch this file
-for the cache to be rebuilt), the clipped
+for the cache to be rebuilt: done for the subpixel staircase count), the clipped
 statistics astropy's ``sigma_clipped_stats`` (on values sorted once, in the cube's dtype, only
 for the planes whose background uses them: :func:`sorted_unit_weight_values`), and
 the sums add the same products in the same (pairwise) order as numpy: the numbers are those
