@@ -169,11 +169,11 @@ def _clipped_sorted(x, sigma, maxiters):
             break
         n = hi - lo
         center = x[lo + n // 2] if n % 2 else (x[lo + n // 2 - 1] + x[lo + n // 2]) / 2.0
-        spread = _mean_std(x, lo, hi, scratch)[1]
+        mean, spread = _mean_std(x, lo, hi, scratch)
         new_lo = max(lo, _search(x, center - spread * sigma, False))
         new_hi = min(hi, _search(x, center + spread * sigma, True))
         if new_lo == lo and new_hi == hi:
-            break
+            return mean, spread  # converged: the statistics of these very values, just taken
         lo, hi = new_lo, new_hi
     if hi == lo:
         return np.nan, np.nan
@@ -320,22 +320,46 @@ def _aperture_sum(w, oy, ox, values, mask, buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def _clip_mask(plane, bmask, sigma, unit_sorted, buf, out, y0, y1, x0, x1):
-    """Fill ``out[y0:y1, x0:x1]`` with the spaxels outside mean ± sigma·std of the clipped statistics
-    of those of weight 1 (``unit_sorted``: their finite values, sorted, as float64 in ``buf``), or
-    masked; False if there are no such values (``out`` untouched: the mask is then ``bmask``, as
-    bounds of NaN statistics would also give)."""
+def _clip_bounds(sigma, unit_sorted, buf):
+    """mean ∓ sigma·std of the clipped statistics of the spaxels of weight 1 (``unit_sorted``: their
+    finite values, sorted, as float64 in ``buf``): (True, low, high); (False, NaN, NaN) if there
+    are no such values (nothing is then clipped, as bounds of NaN statistics would also give)."""
     n = unit_sorted.size
     if n == 0:
-        return False
+        return False, np.nan, np.nan
     for i in range(n):
         buf[i] = np.float64(unit_sorted[i])
     mean, std = _clipped_sorted(buf[:n], sigma, 5)
-    low, high = mean - sigma * std, mean + sigma * std
+    return True, mean - sigma * std, mean + sigma * std
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip_mask(plane, bmask, sigma, unit_sorted, buf, out, y0, y1, x0, x1):
+    """Fill ``out[y0:y1, x0:x1]`` with the spaxels outside the bounds of :func:`_clip_bounds`, or
+    masked; False if there are none (``out`` untouched: the mask is then ``bmask``)."""
+    found, low, high = _clip_bounds(sigma, unit_sorted, buf)
+    if not found:
+        return False
     for j in range(y0, y1):
         for i in range(x0, x1):
             out[j, i] = plane[j, i] < low or plane[j, i] > high or bmask[j, i]
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _clipped_aperture_sum(w, oy, ox, values, mask, low, high, buf):
+    """:func:`_aperture_sum` with the spaxels outside [low, high] masked too: the sum over
+    :func:`_clip_mask`'s mask, without filling it."""
+    ny, nx = values.shape
+    m = 0
+    for j in range(max(oy, 0), min(oy + w.shape[0], ny)):
+        for i in range(max(ox, 0), min(ox + w.shape[1], nx)):
+            weight = w[j - oy, i - ox]
+            v = values[j, i]
+            if weight > 0 and not (v < low or v > high or mask[j, i]):
+                buf[m] = weight * v
+                m += 1
+    return pairwise_sum(buf, 0, m)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -400,11 +424,11 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
             npixels_bkg[k] = annulus_area
             if annulus_area > 0:
                 scale = area / annulus_area
-                clipped_out = _clip_mask(plane, bmask, sigma, unit, sorted64, clipmask,
-                                         max(an_y, 0), min(an_y + annulus.shape[0], ny),
-                                         max(an_x, 0), min(an_x + annulus.shape[1], nx))
-                clip = clipmask if clipped_out else bmask
-                background = _aperture_sum(annulus, an_y, an_x, plane, clip, buf)
+                found, low, high = _clip_bounds(sigma, unit, sorted64)
+                if found:
+                    background = _clipped_aperture_sum(annulus, an_y, an_x, plane, bmask, low, high, buf)
+                else:
+                    background = _aperture_sum(annulus, an_y, an_x, plane, bmask, buf)
                 b_var = _aperture_sum(annulus, an_y, an_x, var, bmask, buf)
                 background_out[k], b_var_out[k] = background, b_var
                 flux -= background * scale
