@@ -63,31 +63,43 @@ def rectangle_weights(shape: tuple[int, int], method: str = "subpixel", subpixel
     return np.ascontiguousarray(mask.to_image(shape, dtype=np.float64))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _term(a, j, center, square):
+    """``a[j]``, or ``(a[j] - center)²`` (``square``): a summand of :func:`_pairwise`."""
+    if square:
+        d = a[j] - center
+        return d * d
+    return a[j]
+
+
 @numba.njit(cache=True, nogil=True)
-def _block_sum(a, lo, n):
-    """numpy's sum of at most 128 values: 8 running sums, then the rest one by one."""
+def _block_sum(a, lo, n, center, square):
+    """numpy's sum of at most 128 values (:func:`_term` of ``a[lo:lo+n]``): 8 running sums, then
+    the rest one by one."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
-            res += a[i]
+            res += _term(a, i, center, square)
         return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    r0, r1 = _term(a, lo, center, square), _term(a, lo + 1, center, square)
+    r2, r3 = _term(a, lo + 2, center, square), _term(a, lo + 3, center, square)
+    r4, r5 = _term(a, lo + 4, center, square), _term(a, lo + 5, center, square)
+    r6, r7 = _term(a, lo + 6, center, square), _term(a, lo + 7, center, square)
     i = 8
     while i < n - (n % 8):
         j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
+        r0 += _term(a, j, center, square)
+        r1 += _term(a, j + 1, center, square)
+        r2 += _term(a, j + 2, center, square)
+        r3 += _term(a, j + 3, center, square)
+        r4 += _term(a, j + 4, center, square)
+        r5 += _term(a, j + 5, center, square)
+        r6 += _term(a, j + 6, center, square)
+        r7 += _term(a, j + 7, center, square)
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < n:
-        res += a[lo + i]
+        res += _term(a, lo + i, center, square)
         i += 1
     return res
 
@@ -106,8 +118,15 @@ def pairwise_sum(a, lo, n):
     and adds the halves' sums; the recursion is unrolled onto a stack (numba's cache does
     not hold recursive functions safely).
     """
+    return _pairwise(a, lo, n, 0.0, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise(a, lo, n, center, square):
+    """:func:`pairwise_sum` of :func:`_term` of ``a[lo:lo+n]``: with ``square``, numpy's sum of the
+    array of ``(a - center)**2`` without making that array."""
     if n <= 128:
-        return _block_sum(a, lo, n)
+        return _block_sum(a, lo, n, center, square)
     starts = np.empty(64, dtype=np.int64)
     sizes = np.empty(64, dtype=np.int64)
     left_done = np.zeros(64, dtype=np.bool_)
@@ -120,7 +139,7 @@ def pairwise_sum(a, lo, n):
             starts[top + 1], sizes[top + 1], left_done[top + 1] = starts[top], n2, False
             top += 1
             continue
-        value = _block_sum(a, starts[top], sizes[top])
+        value = _block_sum(a, starts[top], sizes[top], center, square)
         while True:  # hand the finished sum up
             if top == 0:
                 return value
@@ -135,14 +154,11 @@ def pairwise_sum(a, lo, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mean_std(x, lo, hi, scratch):
+def _mean_std(x, lo, hi):
     """``np.mean(x[lo:hi])`` and ``np.std(x[lo:hi])``, the same operations."""
     n = hi - lo
     mean = pairwise_sum(x, lo, n) / n
-    for i in range(n):
-        d = x[lo + i] - mean
-        scratch[i] = d * d
-    return mean, math.sqrt(pairwise_sum(scratch, 0, n) / n)
+    return mean, math.sqrt(_pairwise(x, lo, n, mean, True) / n)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -161,15 +177,13 @@ def _search(x, value, right):
 @numba.njit(cache=True, nogil=True)
 def _clipped_sorted(x, sigma, maxiters):
     """Clipped mean and std of sorted finite values (see :func:`clipped_mean_std`)."""
-    m = x.size
-    scratch = np.empty(m)
-    lo, hi = 0, m
+    lo, hi = 0, x.size
     for _ in range(maxiters):
         if hi == lo:
             break
         n = hi - lo
         center = x[lo + n // 2] if n % 2 else (x[lo + n // 2 - 1] + x[lo + n // 2]) / 2.0
-        mean, spread = _mean_std(x, lo, hi, scratch)
+        mean, spread = _mean_std(x, lo, hi)
         new_lo = max(lo, _search(x, center - spread * sigma, False))
         new_hi = min(hi, _search(x, center + spread * sigma, True))
         if new_lo == lo and new_hi == hi:
@@ -177,7 +191,7 @@ def _clipped_sorted(x, sigma, maxiters):
         lo, hi = new_lo, new_hi
     if hi == lo:
         return np.nan, np.nan
-    return _mean_std(x, lo, hi, scratch)
+    return _mean_std(x, lo, hi)
 
 
 @numba.njit(cache=True, nogil=True)
