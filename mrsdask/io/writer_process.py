@@ -152,8 +152,9 @@ def run(name: str, *args, **kwargs) -> Any:
 
 #: Installed packages whose asdf plugins (extensions, schemas) no file the writers write uses:
 #: loading them is most of the first ``asdf`` use in a process (ndcube's imports matplotlib,
-#: ~0.7 CPU-s together). Writing a file only uses the converters of the types in its tree.
-UNUSED_ASDF_PLUGINS = ("ndcube", "specutils")
+#: stpipe's, for its step-configuration schemas, crds; ~0.8 CPU-s together). Writing a file only
+#: uses the converters of the types in its tree and the schemas of its models.
+UNUSED_ASDF_PLUGINS = ("ndcube", "specutils", "stpipe")
 
 
 def lighter_asdf(skip: tuple[str, ...] = UNUSED_ASDF_PLUGINS) -> bool:
