@@ -174,6 +174,28 @@ def test_a_centre_outside_the_cube_is_refused(band_cube):
         extract_spectrum(cube, source_type="point", center=(80.0, 3.0))
 
 
+def test_an_extraction_in_this_process_does_not_import_distributed(band_cube):
+    """Nor does building its graph (Dask looks for a distributed client when left to choose how
+    to rechunk): ~0.15 s of every local extraction."""
+    import subprocess
+    import sys
+    import textwrap
+
+    store, name, _ = band_cube
+    code = textwrap.dedent(f"""
+        import sys
+        import dask
+        from mrsdask.extract import spectra
+        from mrsdask.scheduling import scheduler_block
+        with scheduler_block("threads"):
+            dask.compute(spectra({store!r}, [{name!r}], source_type="point", ifu_rfcorr=False))
+        print("distributed" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys, monkeypatch, caplog):
     import logging
 
