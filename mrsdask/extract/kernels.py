@@ -16,7 +16,9 @@ so Dask's threads extract slabs in parallel; nothing here knows about Dask. For 
   clipped sum over it is reported as the background (what master background uses).
 
 The apertures are photutils' (:mod:`mrsdask.extract.overlap`, a port of its circular overlap;
-the extended-source rectangle is photutils' own mask, built once per slab), the clipped
+the extended-source rectangle is photutils' own mask, built once per slab; numba's cache of
+this module holds the overlap functions compiled in, so a change there must touch this file
+for the cache to be rebuilt: done for the subpixel staircase count), the clipped
 statistics astropy's ``sigma_clipped_stats`` (on values sorted once, in the cube's dtype, only
 for the planes whose background uses them: :func:`sorted_unit_weight_values`), and
 the sums add the same products in the same (pairwise) order as numpy: the numbers are those
@@ -61,31 +63,43 @@ def rectangle_weights(shape: tuple[int, int], method: str = "subpixel", subpixel
     return np.ascontiguousarray(mask.to_image(shape, dtype=np.float64))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _term(a, j, center, square):
+    """``a[j]``, or ``(a[j] - center)²`` (``square``): a summand of :func:`_pairwise`."""
+    if square:
+        d = a[j] - center
+        return d * d
+    return a[j]
+
+
 @numba.njit(cache=True, nogil=True)
-def _block_sum(a, lo, n):
-    """numpy's sum of at most 128 values: 8 running sums, then the rest one by one."""
+def _block_sum(a, lo, n, center, square):
+    """numpy's sum of at most 128 values (:func:`_term` of ``a[lo:lo+n]``): 8 running sums, then
+    the rest one by one."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
-            res += a[i]
+            res += _term(a, i, center, square)
         return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    r0, r1 = _term(a, lo, center, square), _term(a, lo + 1, center, square)
+    r2, r3 = _term(a, lo + 2, center, square), _term(a, lo + 3, center, square)
+    r4, r5 = _term(a, lo + 4, center, square), _term(a, lo + 5, center, square)
+    r6, r7 = _term(a, lo + 6, center, square), _term(a, lo + 7, center, square)
     i = 8
     while i < n - (n % 8):
         j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
+        r0 += _term(a, j, center, square)
+        r1 += _term(a, j + 1, center, square)
+        r2 += _term(a, j + 2, center, square)
+        r3 += _term(a, j + 3, center, square)
+        r4 += _term(a, j + 4, center, square)
+        r5 += _term(a, j + 5, center, square)
+        r6 += _term(a, j + 6, center, square)
+        r7 += _term(a, j + 7, center, square)
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < n:
-        res += a[lo + i]
+        res += _term(a, lo + i, center, square)
         i += 1
     return res
 
@@ -104,8 +118,15 @@ def pairwise_sum(a, lo, n):
     and adds the halves' sums; the recursion is unrolled onto a stack (numba's cache does
     not hold recursive functions safely).
     """
+    return _pairwise(a, lo, n, 0.0, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise(a, lo, n, center, square):
+    """:func:`pairwise_sum` of :func:`_term` of ``a[lo:lo+n]``: with ``square``, numpy's sum of the
+    array of ``(a - center)**2`` without making that array."""
     if n <= 128:
-        return _block_sum(a, lo, n)
+        return _block_sum(a, lo, n, center, square)
     starts = np.empty(64, dtype=np.int64)
     sizes = np.empty(64, dtype=np.int64)
     left_done = np.zeros(64, dtype=np.bool_)
@@ -118,7 +139,7 @@ def pairwise_sum(a, lo, n):
             starts[top + 1], sizes[top + 1], left_done[top + 1] = starts[top], n2, False
             top += 1
             continue
-        value = _block_sum(a, starts[top], sizes[top])
+        value = _block_sum(a, starts[top], sizes[top], center, square)
         while True:  # hand the finished sum up
             if top == 0:
                 return value
@@ -133,14 +154,11 @@ def pairwise_sum(a, lo, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mean_std(x, lo, hi, scratch):
+def _mean_std(x, lo, hi):
     """``np.mean(x[lo:hi])`` and ``np.std(x[lo:hi])``, the same operations."""
     n = hi - lo
     mean = pairwise_sum(x, lo, n) / n
-    for i in range(n):
-        d = x[lo + i] - mean
-        scratch[i] = d * d
-    return mean, math.sqrt(pairwise_sum(scratch, 0, n) / n)
+    return mean, math.sqrt(_pairwise(x, lo, n, mean, True) / n)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -159,23 +177,21 @@ def _search(x, value, right):
 @numba.njit(cache=True, nogil=True)
 def _clipped_sorted(x, sigma, maxiters):
     """Clipped mean and std of sorted finite values (see :func:`clipped_mean_std`)."""
-    m = x.size
-    scratch = np.empty(m)
-    lo, hi = 0, m
+    lo, hi = 0, x.size
     for _ in range(maxiters):
         if hi == lo:
             break
         n = hi - lo
         center = x[lo + n // 2] if n % 2 else (x[lo + n // 2 - 1] + x[lo + n // 2]) / 2.0
-        spread = _mean_std(x, lo, hi, scratch)[1]
+        mean, spread = _mean_std(x, lo, hi)
         new_lo = max(lo, _search(x, center - spread * sigma, False))
         new_hi = min(hi, _search(x, center + spread * sigma, True))
         if new_lo == lo and new_hi == hi:
-            break
+            return mean, spread  # converged: the statistics of these very values, just taken
         lo, hi = new_lo, new_hi
     if hi == lo:
         return np.nan, np.nan
-    return _mean_std(x, lo, hi, scratch)
+    return _mean_std(x, lo, hi)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -318,22 +334,46 @@ def _aperture_sum(w, oy, ox, values, mask, buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def _clip_mask(plane, bmask, sigma, unit_sorted, buf, out, y0, y1, x0, x1):
-    """Fill ``out[y0:y1, x0:x1]`` with the spaxels outside mean ± sigma·std of the clipped statistics
-    of those of weight 1 (``unit_sorted``: their finite values, sorted, as float64 in ``buf``), or
-    masked; False if there are no such values (``out`` untouched: the mask is then ``bmask``, as
-    bounds of NaN statistics would also give)."""
+def _clip_bounds(sigma, unit_sorted, buf):
+    """mean ∓ sigma·std of the clipped statistics of the spaxels of weight 1 (``unit_sorted``: their
+    finite values, sorted, as float64 in ``buf``): (True, low, high); (False, NaN, NaN) if there
+    are no such values (nothing is then clipped, as bounds of NaN statistics would also give)."""
     n = unit_sorted.size
     if n == 0:
-        return False
+        return False, np.nan, np.nan
     for i in range(n):
         buf[i] = np.float64(unit_sorted[i])
     mean, std = _clipped_sorted(buf[:n], sigma, 5)
-    low, high = mean - sigma * std, mean + sigma * std
+    return True, mean - sigma * std, mean + sigma * std
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip_mask(plane, bmask, sigma, unit_sorted, buf, out, y0, y1, x0, x1):
+    """Fill ``out[y0:y1, x0:x1]`` with the spaxels outside the bounds of :func:`_clip_bounds`, or
+    masked; False if there are none (``out`` untouched: the mask is then ``bmask``)."""
+    found, low, high = _clip_bounds(sigma, unit_sorted, buf)
+    if not found:
+        return False
     for j in range(y0, y1):
         for i in range(x0, x1):
             out[j, i] = plane[j, i] < low or plane[j, i] > high or bmask[j, i]
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _clipped_aperture_sum(w, oy, ox, values, mask, low, high, buf):
+    """:func:`_aperture_sum` with the spaxels outside [low, high] masked too: the sum over
+    :func:`_clip_mask`'s mask, without filling it."""
+    ny, nx = values.shape
+    m = 0
+    for j in range(max(oy, 0), min(oy + w.shape[0], ny)):
+        for i in range(max(ox, 0), min(ox + w.shape[1], nx)):
+            weight = w[j - oy, i - ox]
+            v = values[j, i]
+            if weight > 0 and not (v < low or v > high or mask[j, i]):
+                buf[m] = weight * v
+                m += 1
+    return pairwise_sum(buf, 0, m)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -398,11 +438,11 @@ def _extract_slab(sci, err, wmap, radius, inner_bkg, outer_bkg, x_center, y_cent
             npixels_bkg[k] = annulus_area
             if annulus_area > 0:
                 scale = area / annulus_area
-                clipped_out = _clip_mask(plane, bmask, sigma, unit, sorted64, clipmask,
-                                         max(an_y, 0), min(an_y + annulus.shape[0], ny),
-                                         max(an_x, 0), min(an_x + annulus.shape[1], nx))
-                clip = clipmask if clipped_out else bmask
-                background = _aperture_sum(annulus, an_y, an_x, plane, clip, buf)
+                found, low, high = _clip_bounds(sigma, unit, sorted64)
+                if found:
+                    background = _clipped_aperture_sum(annulus, an_y, an_x, plane, bmask, low, high, buf)
+                else:
+                    background = _aperture_sum(annulus, an_y, an_x, plane, bmask, buf)
                 b_var = _aperture_sum(annulus, an_y, an_x, var, bmask, buf)
                 background_out[k], b_var_out[k] = background, b_var
                 flux -= background * scale

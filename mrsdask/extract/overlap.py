@@ -142,6 +142,9 @@ def circular_overlap_grid(xmin, xmax, ymin, ymax, nx, ny, r, use_exact, subpixel
     bxmax = r + 0.5 * dx
     bymin = -r - 0.5 * dy
     bymax = r + 0.5 * dy
+    if not use_exact:  # the squared subpixel centres of every column and row, computed once
+        x_squares, x_order = _subpixel_squares(xmin, dx, nx, subpixels)
+        y_squares, y_order = _subpixel_squares(ymin, dy, ny, subpixels)
     for i in range(nx):
         pxmin = xmin + i * dx
         pxcen = pxmin + dx * 0.5
@@ -159,5 +162,57 @@ def circular_overlap_grid(xmin, xmax, ymin, ymax, nx, ny, r, use_exact, subpixel
                         if use_exact:
                             frac[j, i] = circular_overlap_single_exact(pxmin, pymin, pxmax, pymax, r) / (dx * dy)
                         else:
-                            frac[j, i] = circular_overlap_single_subpixel(pxmin, pymin, pxmax, pymax, r, subpixels)
+                            frac[j, i] = _subpixel_fraction(x_squares[i], x_order[i], y_squares[j], y_order[j],
+                                                            r ** 2)
     return frac
+
+
+@numba.njit(cache=True, nogil=True)
+def _subpixel_squares(vmin, step, n, subpixels):
+    """Per pixel of a grid axis, the squares of its subpixel centres, each centre computed as
+    :func:`circular_overlap_single_subpixel` computes it (the same additions in the same order);
+    and per pixel whether its squares never decrease (1), never increase (-1) or neither (0)."""
+    out = np.empty((n, subpixels))
+    order = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        pmin = vmin + i * step
+        d = (pmin + step - pmin) / subpixels
+        v = pmin - 0.5 * d
+        up, down = True, True
+        for s in range(subpixels):
+            v += d
+            out[i, s] = v * v
+            if s > 0:
+                up = up and out[i, s - 1] <= out[i, s]
+                down = down and out[i, s - 1] >= out[i, s]
+        order[i] = 1 if up else (-1 if down else 0)
+    return out, order
+
+
+@numba.njit(cache=True, nogil=True)
+def _subpixel_fraction(x_squares, x_order, y_squares, y_order, r_squared):
+    """:func:`circular_overlap_single_subpixel` from the squared subpixel centres of the pixel's column
+    and row (:func:`_subpixel_squares`): the same comparisons' outcome, counted in an integer.
+
+    ``x² + y² < r²`` with x² and y² taken in increasing order: rounded addition never decreases
+    when an operand grows, so for each x² the y² that pass are the first k, and k never grows
+    from one x² to the next; the count walks that staircase (~2n comparisons instead of n²)
+    when both sequences are monotonic (a pixel off both axes), else counts every pair.
+    """
+    n, m = x_squares.size, y_squares.size
+    count = 0
+    if x_order == 0 or y_order == 0:
+        for xx in x_squares:
+            for yy in y_squares:
+                if xx + yy < r_squared:
+                    count += 1
+        return count / (n * m)
+    k = m
+    for a in range(n):
+        xx = x_squares[a] if x_order > 0 else x_squares[n - 1 - a]
+        while k > 0 and not xx + (y_squares[k - 1] if y_order > 0 else y_squares[m - k]) < r_squared:
+            k -= 1
+        if k == 0:
+            break
+        count += k
+    return count / (n * m)

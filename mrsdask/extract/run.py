@@ -42,7 +42,7 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest) -> d
     MrsdaskError
         Naming the cube and what is wrong (see :func:`mrsdask.extract.spectrum.check_aperture_options`).
     """
-    from mrsdask.cube.builder import open_cube
+    from mrsdask.cube.reader import open_cube
     from mrsdask.extract.spectrum import check_aperture_options
 
     cubes = {}
@@ -167,7 +167,10 @@ def extract_cubes(
     prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
-    lazy = spectra(cubes, names, request=request) if cubes is not None else spectra(store, names, request=request)
+    from mrsdask.phases import phase
+
+    with phase("graph"):
+        lazy = spectra(cubes, names, request=request) if cubes is not None else spectra(store, names, request=request)
     write_spectra(lazy, files, folder, announce)
     return files
 
@@ -180,11 +183,14 @@ def write_spectra(lazy: dict[str, xr.Dataset], files: list[str], folder: str, an
     ``named``: each line names the spectrum's cube (``lazy``'s key), e.g. its ``s3d`` file.
     """
     from mrsdask.io import outputs, writer_process
+    from mrsdask.phases import phase
 
-    computed = dask.compute(*lazy.values())
+    with phase("extraction"):
+        computed = dask.compute(*lazy.values())
     outputs.make_folder(folder)
     for name, spectrum, path in zip(lazy, computed, files):
-        writer_process.run("write_x1d", spectrum, path)  # mrsdask.io.x1d.write_x1d, perhaps in the writer process
+        with phase("x1d write"):
+            writer_process.run("write_x1d", spectrum, path)  # mrsdask.io.x1d.write_x1d, perhaps in the writer process
         a = spectrum.attrs
         source = f" from {name}" if named else ""
         announce(f"  wrote {path}{source} ({a['source_type'].lower()} source at x={a['x_center']:g}, "

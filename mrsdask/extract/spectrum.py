@@ -207,10 +207,11 @@ def extract_spectrum(
         label=f"extraction of cube {_name(cube)}",
     )
     # The slabs' results joined in one chunk (a spectrum is small): the arithmetic below is then
-    # one task per column, not one per column and slab.
-    sums = slabs["sums"].rechunk((len(SUMS), nz))
+    # one task per column, not one per column and slab. By tasks, as Dask would choose for so
+    # small an array: left to choose, it imports distributed to look for a client (~0.15 s).
+    sums = slabs["sums"].rechunk((len(SUMS), nz), method="tasks")
     col = {name: sums[i] for i, name in enumerate(SUMS)}
-    col["dq"] = slabs["dq"].rechunk(nz)
+    col["dq"] = slabs["dq"].rechunk(nz, method="tasks")
     omega = float(cube.attrs["pixelarea_steradians"])
     npix = da.where(col["npixels"] > 0, col["npixels"], 1.0)
     npix_bkg = da.where(col["npixels_bkg"] > 0, col["npixels_bkg"], 1.0)

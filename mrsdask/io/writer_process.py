@@ -150,6 +150,53 @@ def run(name: str, *args, **kwargs) -> Any:
     return _function(name)(*args, **kwargs)
 
 
+#: Installed packages whose asdf plugins (extensions, schemas) no file the writers write uses:
+#: loading them is most of the first ``asdf`` use in a process (ndcube's imports matplotlib,
+#: stpipe's, for its step-configuration schemas, crds; ~0.8 CPU-s together). Writing a file only
+#: uses the converters of the types in its tree and the schemas of its models.
+UNUSED_ASDF_PLUGINS = ("ndcube", "specutils", "stpipe")
+
+
+def lighter_asdf(skip: tuple[str, ...] = UNUSED_ASDF_PLUGINS) -> bool:
+    """Make this process's asdf load fewer plugins and read its extension manifests quicker, for
+    writing only; True if done, False where asdf's internals differ (nothing changed: slower).
+
+    Before asdf lists its plugins: the entry points of the ``skip`` packages are left out, and
+    the YAML manifests of the extensions are read by libyaml (pyyaml's ``CSafeLoader``: the same
+    documents, ~4× quicker than the pure-Python ``yaml.safe_load`` asdf uses for them, ~0.3 CPU-s).
+    Call it only in a process that writes (the writer process): a file that holds a skipped
+    package's tags would read there without them.
+    """
+    import yaml
+    from asdf import _entry_points
+    from asdf.extension import _manifest
+
+    listed = getattr(_entry_points, "entry_points", None)
+    if listed is None or getattr(_manifest, "yaml", None) is not yaml:
+        return False
+
+    def entry_points(group):
+        return [e for e in listed(group=group) if e.dist.name not in skip]
+
+    _entry_points.entry_points = entry_points
+    if getattr(yaml, "CSafeLoader", None) is not None:
+        _manifest.yaml = _LibYaml(yaml)
+    return True
+
+
+class _LibYaml:
+    """pyyaml as :mod:`asdf.extension._manifest` uses it, ``safe_load`` by libyaml."""
+
+    def __init__(self, yaml):
+        self._yaml = yaml
+
+    def safe_load(self, stream):
+        return self._yaml.load(stream, Loader=self._yaml.CSafeLoader)
+
+    def __getattr__(self, name):
+        return getattr(self._yaml, name)
+
+
 def serve(fmt: str, conn, commands_end) -> None:
     """The process's work: load ``fmt``'s writers, answer requests on ``conn`` until the command
     closes its end (``commands_end``, which the fork copied, is closed here first: else it

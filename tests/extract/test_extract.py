@@ -174,8 +174,33 @@ def test_a_centre_outside_the_cube_is_refused(band_cube):
         extract_spectrum(cube, source_type="point", center=(80.0, 3.0))
 
 
-def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys, monkeypatch):
+def test_an_extraction_in_this_process_does_not_import_distributed(band_cube):
+    """Nor does building its graph (Dask looks for a distributed client when left to choose how
+    to rechunk): ~0.15 s of every local extraction."""
+    import subprocess
+    import sys
+    import textwrap
+
+    store, name, _ = band_cube
+    code = textwrap.dedent(f"""
+        import sys
+        import dask
+        from mrsdask.extract import spectra
+        from mrsdask.scheduling import scheduler_block
+        with scheduler_block("threads"):
+            dask.compute(spectra({store!r}, [{name!r}], source_type="point", ifu_rfcorr=False))
+        print("distributed" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys, monkeypatch, caplog):
+    import logging
+
     from mrsdask.cube import store as cube_store
+    from mrsdask.phases import parse_phases
     from tests.conftest import run_cli_here
 
     store, name, _ = band_cube
@@ -183,9 +208,13 @@ def test_extract_command_writes_x1d_files(band_cube, tmp_path, capsys, monkeypat
     listed = []  # the command opens the cube, and lists its chunks, once
     monkeypatch.setattr(cube_store, "missing_chunks", lambda *a, f=cube_store.missing_chunks: listed.append(a) or f(*a))
     # --source-type: the flag of earlier releases for --ifu-set-srctype
-    proc = run_cli_here(capsys, "extract", store, "--x1d", out, "--source-type", "point", "--no-ifu-rfcorr")
+    with caplog.at_level(logging.INFO, logger="mrsdask.phases"):
+        proc = run_cli_here(capsys, "--log-level", "info", "extract", store, "--x1d", out, "--source-type", "point",
+                            "--no-ifu-rfcorr")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert listed == [(store, name)]
+    # the phases mrsdask bench reads back from the log
+    assert set(parse_phases(caplog.text)) == {"start-up", "open inputs", "graph", "extraction", "x1d write"}
     product = open_cube(store, name).attrs["product_name"]  # the cube's product, not a fixed prefix
     assert product and os.listdir(out) == [f"{product}_{name}_x1d.fits"]
     assert "aperture correction applied: mrsdask_mrs_apcorr_gaussian.asdf" in proc.stdout

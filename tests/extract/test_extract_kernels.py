@@ -9,7 +9,7 @@ from tests.extract.numpy_reference import clipped_mean_std as numpy_clipped_mean
 from tests.extract.numpy_reference import extract_planes
 
 
-@pytest.mark.parametrize("use_exact, subpixels", [(1, 1), (0, 1), (0, 10), (0, 5)])
+@pytest.mark.parametrize("use_exact, subpixels", [(1, 1), (0, 1), (0, 10), (0, 5), (0, 7)])
 def test_overlap_grid_is_photutils_bit_for_bit(use_exact, subpixels):
     from photutils.geometry import circular_overlap_grid as photutils_grid
 

@@ -95,3 +95,61 @@ def test_every_format_names_a_loader_and_its_calls_exist(fmt):
     writer_process._function(writer_process.LOADERS[fmt][0])
     for name in writer_process.CALLS:
         assert callable(writer_process._function(name))
+
+
+def test_lighter_asdf_leaves_out_the_unused_plugins_and_writes_the_same_x1d(tmp_path):
+    """In fresh interpreters: the x1d file the writer process writes (asdf lightened there) is the
+    one a process with every asdf plugin writes, and the lightened asdf never imports ndcube."""
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import xarray as xr
+        from mrsdask.io import writer_process
+        n = 50
+        wave = np.linspace(5.0, 6.0, n)
+        names = ("flux", "flux_error", "surf_bright", "sb_error", "background", "bkgd_error", "npixels",
+                 "rf_flux", "rf_surf_bright", "rf_background")
+        data = {name: ("wavelength", np.linspace(1.0, 2.0, n) * (k + 1)) for k, name in enumerate(names)}
+        data["dq"] = ("wavelength", np.arange(n, dtype=np.uint32) % 2)
+        spectrum = xr.Dataset(data, coords={"wavelength": wave}, attrs={
+            "slit_ra": 10.0, "slit_dec": -20.0, "source_type": "POINT", "x_center": 4.0, "y_center": 5.0,
+            "center_from": "given (center_xy)", "channel": "1", "band": "short", "targ_ra": 10.0, "targ_dec": -20.0})
+        if sys.argv[1] == "process":
+            with writer_process.started("x1d") as process:
+                assert process is not None
+                writer_process.run("write_x1d", spectrum, sys.argv[2])
+        else:
+            import asdf
+            from mrsdask.io.x1d import write_x1d
+            write_x1d(spectrum, sys.argv[2])
+            assert any(e.package_name == "ndcube" for e in asdf.get_config().extensions)  # every plugin here
+            assert writer_process.lighter_asdf() is True  # what the process did, here after the write
+            asdf.get_config().reset_extensions()
+            assert not any(e.package_name in writer_process.UNUSED_ASDF_PLUGINS for e in asdf.get_config().extensions)
+    """)
+    files = {how: str(tmp_path / how / "spectrum_x1d.fits") for how in ("process", "here")}  # one FILENAME
+    for how, path in files.items():
+        (tmp_path / how).mkdir()
+        out = subprocess.run([sys.executable, "-c", code, how, path], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+    from astropy.io import fits
+
+    with fits.open(files["process"]) as there, fits.open(files["here"]) as here:
+        assert there["EXTRACT1D"].data.tobytes() == here["EXTRACT1D"].data.tobytes()
+        documents = [comparable(h["ASDF"].data.tobytes()).split(b"\n") for h in (there, here)]
+    undated = [[line for line in d if b"date:" not in line and b"_fits_hash:" not in line] for d in documents]
+    assert undated[0] == undated[1]
+
+
+def test_lighter_asdf_does_not_import_the_left_out_packages():
+    code = textwrap.dedent("""
+        import sys
+        from mrsdask.io import writer_process
+        assert writer_process.lighter_asdf() is True
+        from mrsdask.io.x1d import load_writer
+        load_writer()
+        print(sorted(p for p in writer_process.UNUSED_ASDF_PLUGINS + ("matplotlib", "crds") if p in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
