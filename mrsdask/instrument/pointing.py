@@ -114,6 +114,47 @@ class CompiledPointing:
                           self.matrix, self.wrap_360, ra, dec, corner_ra, corner_dec)
         return ra, dec, corner_ra, corner_dec
 
+    def footprint_rows(self, alpha, alpha_lo, alpha_hi, beta, half_width: float, index: np.ndarray,
+                       target: np.ndarray, rows: np.ndarray, sky_at: tuple[int, int, int, int],
+                       copy: tuple[np.ndarray, ...], copy_at: tuple[int, ...]):
+        """:meth:`footprint`, written straight into the rows of a table (no per-pixel corner arrays).
+
+        The centre of every pixel is returned; the corners are mapped only for the pixels that
+        have a row. The numbers are those of :meth:`footprint` bit for bit (the same kernel code).
+
+        Parameters
+        ----------
+        alpha, alpha_lo, alpha_hi, beta : ndarray
+            As :meth:`footprint` (1-D, same length n).
+        half_width : float
+            As :meth:`footprint`.
+        index : ndarray of int64
+            :meth:`label_index` of the pixels.
+        target : ndarray of int64, shape (n,)
+            Row of ``rows`` that pixel ``k`` goes to, or -1 (each row at most once).
+        rows : ndarray, shape (n_rows, n_columns), float64
+            Filled in place: for every pixel with a row, centre RA and Dec in columns
+            ``sky_at[0]`` and ``sky_at[1]``, corner ``i``'s RA and Dec in columns ``sky_at[2] + i``
+            and ``sky_at[3] + i``, and ``copy[j][k]`` in column ``copy_at[j]``.
+        copy : tuple of ndarray
+            Other per-pixel float64 values (C-contiguous, all read-only or all writeable).
+
+        Returns
+        -------
+        ra, dec : ndarray, shape (n,)
+            Centres of all the pixels (deg).
+        finite : ndarray of bool, shape (n_rows,)
+            Whether the row's centre RA and four corner RAs are finite.
+        """
+        arrays = [np.ascontiguousarray(a, dtype=np.float64).ravel() for a in (alpha, alpha_lo, alpha_hi, beta)]
+        n = arrays[0].size
+        ra, dec = np.empty(n), np.empty(n)
+        finite = np.ones(rows.shape[0], dtype=np.bool_)
+        _footprint_rows_kernel(*arrays, float(half_width), index, self.coefficients, self.affine, self.matrix,
+                               self.wrap_360, target, rows, np.asarray(sky_at, dtype=np.int64), copy,
+                               np.asarray(copy_at, dtype=np.int64), ra, dec, finite)
+        return ra, dec, finite
+
 
 def compile_pointing(alpha_beta_to_v2v3, v2v3_to_vacorr, vacorr_to_world) -> CompiledPointing | None:
     """Compile the three pointing steps of an MRS gwcs, or None if they cannot be compiled exactly.
@@ -335,25 +376,126 @@ def _atan2_small(y, x):  # pragma: no cover - compiled
     return np.arctan2(y, x)
 
 
-@numba.njit(cache=True, nogil=True)
-def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
-                      wrap_360, ra, dec, corner_ra, corner_dec):  # pragma: no cover - compiled
-    """Centre and corners of every pixel: (α, β) → (V2, V3) → sky, as the gwcs chain does.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _beta_sums(coefficients, row, beta, half, pb, inner):  # pragma: no cover - compiled
+    """``inner[m, axis, i] = Σ_j c_ij b^j`` for b = β, β - h, β + h (m = 0, 1, 2), per axis and power i
+    of α: β is constant along a slice, so these sums are kept while the label and β stay the same."""
+    degree = coefficients.shape[2] - 1
+    for m in range(3):
+        if m == 0:
+            b = beta
+        elif m == 1:
+            b = beta - half
+        else:
+            b = beta + half
+        pb[0] = 1.0
+        for p in range(1, degree + 1):
+            pb[p] = pb[p - 1] * b
+        for i in range(degree + 1):
+            s2 = 0.0
+            s3 = 0.0
+            for j in range(degree + 1 - i):
+                s2 += coefficients[row, 0, i, j] * pb[j]
+                s3 += coefficients[row, 1, i, j] * pb[j]
+            inner[m, 0, i] = s2
+            inner[m, 1, i] = s3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pixel_sky(alpha, alpha_lo, alpha_hi, inner, affine, matrix, wrap_360, n_points, out):  # pragma: no cover
+    """Sky (deg) of a pixel's centre, ``out[0] = (RA, Dec)``, and, when ``n_points`` is 5, of its
+    corners ``out[1:5]``: (α, β) → (V2, V3) → sky, as the gwcs chain does.
 
     The centre is mapped with the full trigonometry. A corner is a fraction of an arcsecond
     from its centre, so it is mapped by angle addition from the centre's sines and cosines
     and its output angles are the centre's plus the small angle between the two rotated unit
     vectors: the same values to rounding (~1e-14 deg), with no libm call per corner.
     """
-    degree = coefficients.shape[2] - 1
-    pb = np.empty(degree + 1)
-    # Σ_j c_ij β^j for the β of the centre, β - h and β + h, per axis and power i of α: β is
-    # constant along a slice, so these sums are kept while the row and β stay the same.
-    inner = np.empty((3, 2, degree + 1))
-    last_row = -1
-    last_beta = np.nan
+    degree = inner.shape[2] - 1
     deg2rad = np.pi / 180.0
     rad2deg = 180.0 / np.pi
+    lon0 = 0.0
+    lat0 = 0.0
+    x0 = 0.0
+    y0 = 0.0
+    z0 = 0.0
+    h0 = 0.0
+    lon_in0 = 0.0
+    lat_in0 = 0.0
+    slon0 = 0.0
+    clon0 = 0.0
+    slat0 = 0.0
+    clat0 = 0.0
+    for c in range(n_points):
+        if c == 0:
+            a, m = alpha, 0
+        elif c == 1:
+            a, m = alpha_lo, 1
+        elif c == 2:
+            a, m = alpha_lo, 2
+        elif c == 3:
+            a, m = alpha_hi, 2
+        else:
+            a, m = alpha_hi, 1
+        v2 = 0.0
+        v3 = 0.0
+        power_a = 1.0
+        for i in range(degree + 1):
+            v2 += inner[m, 0, i] * power_a
+            v3 += inner[m, 1, i] * power_a
+            power_a *= a
+        v2 = affine[0, 0] * v2 + affine[0, 1]
+        v3 = affine[0, 2] * v3 + affine[0, 3]
+        lon_in = (affine[1, 0] * v2 + affine[1, 1]) * deg2rad
+        lat_in = (affine[1, 2] * v3 + affine[1, 3]) * deg2rad
+        if c == 0:
+            slon0, clon0 = np.sin(lon_in), np.cos(lon_in)
+            slat0, clat0 = np.sin(lat_in), np.cos(lat_in)
+            slon, clon, slat, clat = slon0, clon0, slat0, clat0
+            lon_in0, lat_in0 = lon_in, lat_in
+        else:
+            sd, cd = _sin_cos_small(lon_in - lon_in0)
+            slon = slon0 * cd + clon0 * sd
+            clon = clon0 * cd - slon0 * sd
+            sd, cd = _sin_cos_small(lat_in - lat_in0)
+            slat = slat0 * cd + clat0 * sd
+            clat = clat0 * cd - slat0 * sd
+        x = clat * clon
+        y = clat * slon
+        z = slat
+        xr = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2] * z
+        yr = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2] * z
+        zr = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2] * z
+        h = np.sqrt(xr * xr + yr * yr)  # |x|, |y| ≤ 1: no overflow to guard against (as hypot)
+        if c == 0:
+            x0, y0, z0, h0 = xr, yr, zr, h
+            lat0 = np.arctan2(zr, h)
+            lon0 = 0.0 if h == 0.0 else np.arctan2(yr, xr)
+            lat = lat0
+            lon = lon0
+        else:
+            lat = lat0 + _atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
+            lon = 0.0 if h == 0.0 else lon0 + _atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
+        lon_deg = lon * rad2deg
+        if wrap_360:
+            if lon_deg < 0.0 or lon_deg >= 360.0:
+                lon_deg = lon_deg % 360.0
+        elif lon_deg < -180.0 or lon_deg >= 180.0:
+            lon_deg = (lon_deg + 180.0) % 360.0 - 180.0
+        out[c, 0] = lon_deg
+        out[c, 1] = lat * rad2deg
+
+
+@numba.njit(cache=True, nogil=True)
+def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
+                      wrap_360, ra, dec, corner_ra, corner_dec):  # pragma: no cover - compiled
+    """Centre and corners of every pixel (:func:`_pixel_sky`)."""
+    degree = coefficients.shape[2] - 1
+    pb = np.empty(degree + 1)
+    inner = np.empty((3, 2, degree + 1))
+    out = np.empty((5, 2))
+    last_row = -1
+    last_beta = np.nan
     for k in range(alpha.size):
         row = index[k]
         if row < 0:
@@ -364,97 +506,53 @@ def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients
                 corner_dec[c, k] = np.nan
             continue
         if row != last_row or not beta[k] == last_beta:
-            for m in range(3):
-                if m == 0:
-                    b = beta[k]
-                elif m == 1:
-                    b = beta[k] - half
-                else:
-                    b = beta[k] + half
-                pb[0] = 1.0
-                for p in range(1, degree + 1):
-                    pb[p] = pb[p - 1] * b
-                for i in range(degree + 1):
-                    s2 = 0.0
-                    s3 = 0.0
-                    for j in range(degree + 1 - i):
-                        s2 += coefficients[row, 0, i, j] * pb[j]
-                        s3 += coefficients[row, 1, i, j] * pb[j]
-                    inner[m, 0, i] = s2
-                    inner[m, 1, i] = s3
+            _beta_sums(coefficients, row, beta[k], half, pb, inner)
             last_row = row
             last_beta = beta[k]
-        lon0 = 0.0
-        lat0 = 0.0
-        x0 = 0.0
-        y0 = 0.0
-        z0 = 0.0
-        h0 = 0.0
-        lon_in0 = 0.0
-        lat_in0 = 0.0
-        slon0 = 0.0
-        clon0 = 0.0
-        slat0 = 0.0
-        clat0 = 0.0
-        for c in range(5):
-            if c == 0:
-                a, m = alpha[k], 0
-            elif c == 1:
-                a, m = alpha_lo[k], 1
-            elif c == 2:
-                a, m = alpha_lo[k], 2
-            elif c == 3:
-                a, m = alpha_hi[k], 2
-            else:
-                a, m = alpha_hi[k], 1
-            v2 = 0.0
-            v3 = 0.0
-            power_a = 1.0
-            for i in range(degree + 1):
-                v2 += inner[m, 0, i] * power_a
-                v3 += inner[m, 1, i] * power_a
-                power_a *= a
-            v2 = affine[0, 0] * v2 + affine[0, 1]
-            v3 = affine[0, 2] * v3 + affine[0, 3]
-            lon_in = (affine[1, 0] * v2 + affine[1, 1]) * deg2rad
-            lat_in = (affine[1, 2] * v3 + affine[1, 3]) * deg2rad
-            if c == 0:
-                slon0, clon0 = np.sin(lon_in), np.cos(lon_in)
-                slat0, clat0 = np.sin(lat_in), np.cos(lat_in)
-                slon, clon, slat, clat = slon0, clon0, slat0, clat0
-                lon_in0, lat_in0 = lon_in, lat_in
-            else:
-                sd, cd = _sin_cos_small(lon_in - lon_in0)
-                slon = slon0 * cd + clon0 * sd
-                clon = clon0 * cd - slon0 * sd
-                sd, cd = _sin_cos_small(lat_in - lat_in0)
-                slat = slat0 * cd + clat0 * sd
-                clat = clat0 * cd - slat0 * sd
-            x = clat * clon
-            y = clat * slon
-            z = slat
-            xr = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2] * z
-            yr = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2] * z
-            zr = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2] * z
-            h = np.sqrt(xr * xr + yr * yr)  # |x|, |y| ≤ 1: no overflow to guard against (as hypot)
-            if c == 0:
-                x0, y0, z0, h0 = xr, yr, zr, h
-                lat0 = np.arctan2(zr, h)
-                lon0 = 0.0 if h == 0.0 else np.arctan2(yr, xr)
-                lat = lat0
-                lon = lon0
-            else:
-                lat = lat0 + _atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
-                lon = 0.0 if h == 0.0 else lon0 + _atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
-            lon_deg = lon * rad2deg
-            if wrap_360:
-                if lon_deg < 0.0 or lon_deg >= 360.0:
-                    lon_deg = lon_deg % 360.0
-            elif lon_deg < -180.0 or lon_deg >= 180.0:
-                lon_deg = (lon_deg + 180.0) % 360.0 - 180.0
-            if c == 0:
-                ra[k] = lon_deg
-                dec[k] = lat * rad2deg
-            else:
-                corner_ra[c - 1, k] = lon_deg
-                corner_dec[c - 1, k] = lat * rad2deg
+        _pixel_sky(alpha[k], alpha_lo[k], alpha_hi[k], inner, affine, matrix, wrap_360, 5, out)
+        ra[k] = out[0, 0]
+        dec[k] = out[0, 1]
+        for c in range(4):
+            corner_ra[c, k] = out[c + 1, 0]
+            corner_dec[c, k] = out[c + 1, 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _footprint_rows_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
+                           wrap_360, target, rows, sky_at, copy, copy_at, ra, dec,
+                           finite):  # pragma: no cover - compiled
+    """Centres of every pixel into ``ra``, ``dec``; for each pixel ``k`` with ``target[k] >= 0``, its
+    centre, corners and ``copy`` values written into row ``target[k]`` of ``rows`` (see
+    :meth:`CompiledPointing.footprint_rows`), and ``finite[target[k]]``: whether its centre RA and
+    its four corner RAs are finite."""
+    degree = coefficients.shape[2] - 1
+    pb = np.empty(degree + 1)
+    inner = np.empty((3, 2, degree + 1))
+    out = np.empty((5, 2))
+    last_row = -1
+    last_beta = np.nan
+    for k in range(alpha.size):
+        row = index[k]
+        t = target[k]
+        if row < 0:
+            out[:, :] = np.nan
+        else:
+            if row != last_row or not beta[k] == last_beta:
+                _beta_sums(coefficients, row, beta[k], half, pb, inner)
+                last_row = row
+                last_beta = beta[k]
+            _pixel_sky(alpha[k], alpha_lo[k], alpha_hi[k], inner, affine, matrix, wrap_360, 5 if t >= 0 else 1, out)
+        ra[k] = out[0, 0]
+        dec[k] = out[0, 1]
+        if t < 0:
+            continue
+        rows[t, sky_at[0]] = out[0, 0]
+        rows[t, sky_at[1]] = out[0, 1]
+        ok = np.isfinite(out[0, 0])
+        for c in range(4):
+            rows[t, sky_at[2] + c] = out[c + 1, 0]
+            rows[t, sky_at[3] + c] = out[c + 1, 1]
+            ok = ok and np.isfinite(out[c + 1, 0])
+        for j in range(len(copy)):
+            rows[t, copy_at[j]] = copy[j][k]
+        finite[t] = ok
