@@ -313,8 +313,9 @@ def _build_rows(data: ExposureData, channel: int, frame: ChannelFrame | None) ->
     With a compiled pointing the rows are written by the footprint kernel itself, in λ order
     (:meth:`~mrsdask.instrument.pointing.CompiledPointing.footprint_rows`), and the order is
     the frame's (:attr:`~mrsdask.instrument.frames.ChannelFrame.wavelength_order`) restricted to
-    the rows: no per-pixel corner arrays, gather or sort per table (24 exposures' 48 tables:
-    -5 CPU-s). Otherwise (stored geometry, an uncompiled pointing) from :func:`channel_pixels`.
+    the rows: no per-pixel corner arrays, gather or sort per table (with the vectorised corners,
+    the pixel-table phase of the 24-exposure multi cube: 10.8 -> 7.7 CPU-s, medians of 5-6 runs).
+    Otherwise (stored geometry, an uncompiled pointing) from :func:`channel_pixels`.
     """
     pointing = data.parts.pointing if data.stored is None else None
     if not hasattr(pointing, "footprint_rows"):
