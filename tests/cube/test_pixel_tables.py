@@ -171,3 +171,15 @@ def test_rows_written_by_the_footprint_kernel_are_the_gathered_rows(sim_1a):
     np.testing.assert_array_equal(rows, expected)
     for name in ("ra", "dec", "wavelength", "dwavelength"):
         np.testing.assert_array_equal(px[name], full[name])
+
+
+def test_a_local_table_is_complete_only_once_its_group_metadata_follows_its_rows(sim_1a, tmp_path):
+    source = _sources(sim_1a)[0]
+    store = str(tmp_path / "t.zarr")
+    zarr.open_group(store, mode="a")
+    info = pixels.build_pixel_tables(source, 0, [1], store)[0]
+    assert pixels.load_table_info(store, info.key, source).n == info.n
+    (tmp_path / "t.zarr" / info.key / "zarr.json").unlink()  # interrupted between the rows and the metadata
+    assert pixels.load_table_info(store, info.key, source) is None
+    again = pixels.build_pixel_tables(source, 0, [1], store)[0]
+    assert again.n == info.n and pixels.load_table_info(store, info.key, source).n == info.n
