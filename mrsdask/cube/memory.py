@@ -39,8 +39,8 @@ SLAB_FIXED_BYTES = 16 * MiB
 #: Peak of one exposure's pixel-table task above the worker's baseline.
 PIXEL_TABLE_TASK_BYTES = 240 * MiB
 #: A worker process with mrsdask, jwst/gwcs and the kernels loaded, plus the detector-frame
-#: geometry it keeps for the exposures of a setting (``pixels.FRAME_CACHE_BYTES``, 48 MiB).
-WORKER_BASELINE_BYTES = (224 + 48) * MiB
+#: geometry it keeps for the exposures of a setting (``frames.FRAME_CACHE_BYTES``, 52 MiB).
+WORKER_BASELINE_BYTES = (224 + 52) * MiB
 #: Dask configuration key holding ``--memory-limit`` (bytes) for a job run in this process
 #: (set by :func:`mrsdask.cluster.dask_client`): :func:`task_budget` plans its tasks against it.
 IN_PROCESS_LIMIT_KEY = "mrsdask.in-process-memory-limit"

@@ -114,6 +114,47 @@ class CompiledPointing:
                           self.matrix, self.wrap_360, ra, dec, corner_ra, corner_dec)
         return ra, dec, corner_ra, corner_dec
 
+    def footprint_rows(self, alpha, alpha_lo, alpha_hi, beta, half_width: float, index: np.ndarray,
+                       target: np.ndarray, rows: np.ndarray, sky_at: tuple[int, int, int, int],
+                       copy: tuple[np.ndarray, ...], copy_at: tuple[int, ...]):
+        """:meth:`footprint`, written straight into the rows of a table (no per-pixel corner arrays).
+
+        The centre of every pixel is returned; the corners are mapped only for the pixels that
+        have a row. The numbers are those of :meth:`footprint` bit for bit (the same kernel code).
+
+        Parameters
+        ----------
+        alpha, alpha_lo, alpha_hi, beta : ndarray
+            As :meth:`footprint` (1-D, same length n).
+        half_width : float
+            As :meth:`footprint`.
+        index : ndarray of int64
+            :meth:`label_index` of the pixels.
+        target : ndarray of int64, shape (n,)
+            Row of ``rows`` that pixel ``k`` goes to, or -1 (each row at most once).
+        rows : ndarray, shape (n_rows, n_columns), float64
+            Filled in place: for every pixel with a row, centre RA and Dec in columns
+            ``sky_at[0]`` and ``sky_at[1]``, corner ``i``'s RA and Dec in columns ``sky_at[2] + i``
+            and ``sky_at[3] + i``, and ``copy[j][k]`` in column ``copy_at[j]``.
+        copy : tuple of ndarray
+            Other per-pixel float64 values (C-contiguous, all read-only or all writeable).
+
+        Returns
+        -------
+        ra, dec : ndarray, shape (n,)
+            Centres of all the pixels (deg).
+        finite : ndarray of bool, shape (n_rows,)
+            Whether the row's centre RA and four corner RAs are finite.
+        """
+        arrays = [np.ascontiguousarray(a, dtype=np.float64).ravel() for a in (alpha, alpha_lo, alpha_hi, beta)]
+        n = arrays[0].size
+        ra, dec = np.empty(n), np.empty(n)
+        finite = np.ones(rows.shape[0], dtype=np.bool_)
+        _footprint_rows_kernel(*arrays, float(half_width), index, self.coefficients, self.affine, self.matrix,
+                               self.wrap_360, target, rows, np.asarray(sky_at, dtype=np.int64), copy,
+                               np.asarray(copy_at, dtype=np.int64), ra, dec, finite)
+        return ra, dec, finite
+
 
 def compile_pointing(alpha_beta_to_v2v3, v2v3_to_vacorr, vacorr_to_world) -> CompiledPointing | None:
     """Compile the three pointing steps of an MRS gwcs, or None if they cannot be compiled exactly.
@@ -317,43 +358,199 @@ SMALL_ANGLE = 1e-4
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _sin_cos_series(d):  # pragma: no cover - compiled
+    """sin and cos of an angle below SMALL_ANGLE, by series."""
+    d2 = d * d
+    return d * (1.0 - d2 / 6.0 * (1.0 - d2 / 20.0)), 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _atan_series(t):  # pragma: no cover - compiled
+    """atan(t) for |t| below SMALL_ANGLE, by series."""
+    t2 = t * t
+    return t * (1.0 - t2 * (1.0 / 3.0 - t2 / 5.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _sin_cos_small(d):  # pragma: no cover - compiled
     """sin and cos of an angle; by series when it is below SMALL_ANGLE (no libm call)."""
     if abs(d) > SMALL_ANGLE:
         return np.sin(d), np.cos(d)
-    d2 = d * d
-    return d * (1.0 - d2 / 6.0 * (1.0 - d2 / 20.0)), 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0)
+    return _sin_cos_series(d)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _atan2_small(y, x):  # pragma: no cover - compiled
     """atan2(y, x); by series when the angle is below SMALL_ANGLE."""
     if x > 0.0 and abs(y) < SMALL_ANGLE * x:
-        t = y / x
-        t2 = t * t
-        return t * (1.0 - t2 * (1.0 / 3.0 - t2 / 5.0))
+        return _atan_series(y / x)
     return np.arctan2(y, x)
 
 
-@numba.njit(cache=True, nogil=True)
-def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
-                      wrap_360, ra, dec, corner_ra, corner_dec):  # pragma: no cover - compiled
-    """Centre and corners of every pixel: (α, β) → (V2, V3) → sky, as the gwcs chain does.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rotated(slon, clon, slat, clat, matrix):  # pragma: no cover - compiled
+    """The unit vector of (lon, lat) given by sines and cosines, rotated by ``matrix``, and its
+    distance from the pole (|x|, |y| ≤ 1: no overflow to guard against, as hypot)."""
+    x = clat * clon
+    y = clat * slon
+    z = slat
+    xr = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2] * z
+    yr = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2] * z
+    zr = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2] * z
+    return xr, yr, zr, np.sqrt(xr * xr + yr * yr)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _input_angles(inner, m, a, affine):  # pragma: no cover - compiled
+    """(α, β) → (V2, V3) → velocity aberration → the rotation's input lon, lat (rad), for the
+    β sums ``inner[m]`` (:func:`_beta_sums`) and α = ``a``."""
+    degree = inner.shape[2] - 1
+    v2 = 0.0
+    v3 = 0.0
+    power_a = 1.0
+    for i in range(degree + 1):
+        v2 += inner[m, 0, i] * power_a
+        v3 += inner[m, 1, i] * power_a
+        power_a *= a
+    v2 = affine[0, 0] * v2 + affine[0, 1]
+    v3 = affine[0, 2] * v3 + affine[0, 3]
+    deg2rad = np.pi / 180.0
+    return (affine[1, 0] * v2 + affine[1, 1]) * deg2rad, (affine[1, 2] * v3 + affine[1, 3]) * deg2rad
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _wrap_lon(lon_deg, wrap_360):  # pragma: no cover - compiled
+    """Longitude (deg) wrapped to [0, 360) or [-180, 180)."""
+    if wrap_360:
+        if lon_deg < 0.0 or lon_deg >= 360.0:
+            lon_deg = lon_deg % 360.0
+    elif lon_deg < -180.0 or lon_deg >= 180.0:
+        lon_deg = (lon_deg + 180.0) % 360.0 - 180.0
+    return lon_deg
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _beta_sums(coefficients, row, beta, half, pb, inner):  # pragma: no cover - compiled
+    """``inner[m, axis, i] = Σ_j c_ij b^j`` for b = β, β - h, β + h (m = 0, 1, 2), per axis and power i
+    of α: β is constant along a slice, so these sums are kept while the label and β stay the same."""
+    degree = coefficients.shape[2] - 1
+    for m in range(3):
+        if m == 0:
+            b = beta
+        elif m == 1:
+            b = beta - half
+        else:
+            b = beta + half
+        pb[0] = 1.0
+        for p in range(1, degree + 1):
+            pb[p] = pb[p - 1] * b
+        for i in range(degree + 1):
+            s2 = 0.0
+            s3 = 0.0
+            for j in range(degree + 1 - i):
+                s2 += coefficients[row, 0, i, j] * pb[j]
+                s3 += coefficients[row, 1, i, j] * pb[j]
+            inner[m, 0, i] = s2
+            inner[m, 1, i] = s3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _centre(alpha, inner, affine, matrix):  # pragma: no cover - compiled
+    """A pixel centre with the full trigonometry: the rotation's input angles and their sines
+    and cosines, the rotated unit vector and its distance from the pole, and the output lat, lon
+    (rad; the state its corners are mapped from, see :func:`_pixel_sky`)."""
+    lon_in, lat_in = _input_angles(inner, 0, alpha, affine)
+    slon, clon = np.sin(lon_in), np.cos(lon_in)
+    slat, clat = np.sin(lat_in), np.cos(lat_in)
+    xr, yr, zr, h = _rotated(slon, clon, slat, clat, matrix)
+    lat = np.arctan2(zr, h)
+    lon = 0.0 if h == 0.0 else np.arctan2(yr, xr)
+    return lon_in, lat_in, slon, clon, slat, clat, xr, yr, zr, h, lat, lon
+
+
+#: Order of the corners of a pixel: the α edge (0: α at x - 0.4999, 1: at x + 0.4999) and the
+#: β sums (:func:`_beta_sums`: 1 for β - h, 2 for β + h) of each.
+CORNER_EDGES = ((0, 1), (0, 2), (1, 2), (1, 1))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pixel_sky(alpha, alpha_lo, alpha_hi, inner, affine, matrix, wrap_360, n_points, out):  # pragma: no cover
+    """Sky (deg) of a pixel's centre, ``out[0] = (RA, Dec)``, and, when ``n_points`` is 5, of its
+    corners ``out[1:5]``: (α, β) → (V2, V3) → sky, as the gwcs chain does.
 
     The centre is mapped with the full trigonometry. A corner is a fraction of an arcsecond
     from its centre, so it is mapped by angle addition from the centre's sines and cosines
     and its output angles are the centre's plus the small angle between the two rotated unit
     vectors: the same values to rounding (~1e-14 deg), with no libm call per corner.
     """
+    rad2deg = 180.0 / np.pi
+    lon_in0, lat_in0, slon0, clon0, slat0, clat0, x0, y0, z0, h0, lat0, lon0 = _centre(alpha, inner, affine, matrix)
+    out[0, 0] = _wrap_lon(lon0 * rad2deg, wrap_360)
+    out[0, 1] = lat0 * rad2deg
+    for c in range(n_points - 1):
+        lon_in, lat_in = _input_angles(inner, CORNER_EDGES[c][1], alpha_hi if CORNER_EDGES[c][0] else alpha_lo,
+                                       affine)
+        sd, cd = _sin_cos_small(lon_in - lon_in0)
+        slon = slon0 * cd + clon0 * sd
+        clon = clon0 * cd - slon0 * sd
+        sd, cd = _sin_cos_small(lat_in - lat_in0)
+        slat = slat0 * cd + clat0 * sd
+        clat = clat0 * cd - slat0 * sd
+        xr, yr, zr, h = _rotated(slon, clon, slat, clat, matrix)
+        lat = lat0 + _atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
+        lon = 0.0 if h == 0.0 else lon0 + _atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
+        out[c + 1, 0] = _wrap_lon(lon * rad2deg, wrap_360)
+        out[c + 1, 1] = lat * rad2deg
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _corner_series(lon_in, lat_in, state, q, matrix):  # pragma: no cover - compiled
+    """A corner as :func:`_pixel_sky` maps it when every angle is small, without branches (so that
+    a loop of them is vectorised): lon, lat (rad) and whether every angle is indeed small
+    (else :func:`_pixel_sky`'s values differ and it must be used). ``state[:, q]``: the centre's
+    :func:`_centre`."""
+    d = lon_in - state[0, q]
+    ok = abs(d) <= SMALL_ANGLE
+    sd, cd = _sin_cos_series(d)
+    slon = state[2, q] * cd + state[3, q] * sd
+    clon = state[3, q] * cd - state[2, q] * sd
+    d = lat_in - state[1, q]
+    ok = ok & (abs(d) <= SMALL_ANGLE)
+    sd, cd = _sin_cos_series(d)
+    slat = state[4, q] * cd + state[5, q] * sd
+    clat = state[5, q] * cd - state[4, q] * sd
+    xr, yr, zr, h = _rotated(slon, clon, slat, clat, matrix)
+    y = zr * state[9, q] - state[8, q] * h
+    x = h * state[9, q] + zr * state[8, q]
+    ok = ok & (x > 0.0) & (abs(y) < SMALL_ANGLE * x)
+    lat = state[10, q] + _atan_series(y / x)
+    y = state[6, q] * yr - state[7, q] * xr
+    x = state[6, q] * xr + state[7, q] * yr
+    ok = ok & (x > 0.0) & (abs(y) < SMALL_ANGLE * x) & (h != 0.0)
+    lon = state[11, q] + _atan_series(y / x)
+    return lon, lat, ok
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _corner_block(n, angles, state, matrix, lon, lat, ok):  # pragma: no cover - compiled
+    """:func:`_corner_series` of the four corners of ``n`` pixels (``angles[c], angles[4 + c]``:
+    corner c's input lon, lat; ``state``: their centres'), vectorised. IEEE division: a zero
+    divisor gives inf or NaN, not an exception (its corner is then not ``ok``)."""
+    for c in range(4):
+        for q in range(n):
+            lon[c, q], lat[c, q], ok[c, q] = _corner_series(angles[c, q], angles[4 + c, q], state, q, matrix)
+
+
+@numba.njit(cache=True, nogil=True)
+def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
+                      wrap_360, ra, dec, corner_ra, corner_dec):  # pragma: no cover - compiled
+    """Centre and corners of every pixel (:func:`_pixel_sky`)."""
     degree = coefficients.shape[2] - 1
     pb = np.empty(degree + 1)
-    # Σ_j c_ij β^j for the β of the centre, β - h and β + h, per axis and power i of α: β is
-    # constant along a slice, so these sums are kept while the row and β stay the same.
     inner = np.empty((3, 2, degree + 1))
+    out = np.empty((5, 2))
     last_row = -1
     last_beta = np.nan
-    deg2rad = np.pi / 180.0
-    rad2deg = 180.0 / np.pi
     for k in range(alpha.size):
         row = index[k]
         if row < 0:
@@ -364,97 +561,102 @@ def _footprint_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients
                 corner_dec[c, k] = np.nan
             continue
         if row != last_row or not beta[k] == last_beta:
-            for m in range(3):
-                if m == 0:
-                    b = beta[k]
-                elif m == 1:
-                    b = beta[k] - half
-                else:
-                    b = beta[k] + half
-                pb[0] = 1.0
-                for p in range(1, degree + 1):
-                    pb[p] = pb[p - 1] * b
-                for i in range(degree + 1):
-                    s2 = 0.0
-                    s3 = 0.0
-                    for j in range(degree + 1 - i):
-                        s2 += coefficients[row, 0, i, j] * pb[j]
-                        s3 += coefficients[row, 1, i, j] * pb[j]
-                    inner[m, 0, i] = s2
-                    inner[m, 1, i] = s3
+            _beta_sums(coefficients, row, beta[k], half, pb, inner)
             last_row = row
             last_beta = beta[k]
-        lon0 = 0.0
-        lat0 = 0.0
-        x0 = 0.0
-        y0 = 0.0
-        z0 = 0.0
-        h0 = 0.0
-        lon_in0 = 0.0
-        lat_in0 = 0.0
-        slon0 = 0.0
-        clon0 = 0.0
-        slat0 = 0.0
-        clat0 = 0.0
-        for c in range(5):
-            if c == 0:
-                a, m = alpha[k], 0
-            elif c == 1:
-                a, m = alpha_lo[k], 1
-            elif c == 2:
-                a, m = alpha_lo[k], 2
-            elif c == 3:
-                a, m = alpha_hi[k], 2
+        _pixel_sky(alpha[k], alpha_lo[k], alpha_hi[k], inner, affine, matrix, wrap_360, 5, out)
+        ra[k] = out[0, 0]
+        dec[k] = out[0, 1]
+        for c in range(4):
+            corner_ra[c, k] = out[c + 1, 0]
+            corner_dec[c, k] = out[c + 1, 1]
+
+
+#: Pixels whose corners :func:`_footprint_rows_kernel` maps together (vectorised).
+BLOCK = 256
+
+
+@numba.njit(cache=True, nogil=True)
+def _footprint_rows_kernel(alpha, alpha_lo, alpha_hi, beta, half, index, coefficients, affine, matrix,
+                           wrap_360, target, rows, sky_at, copy, copy_at, ra, dec,
+                           finite):  # pragma: no cover - compiled
+    """Centres of every pixel into ``ra``, ``dec``; for each pixel ``k`` with ``target[k] >= 0``, its
+    centre, corners and ``copy`` values written into row ``target[k]`` of ``rows`` (see
+    :meth:`CompiledPointing.footprint_rows`), and ``finite[target[k]]``: whether its centre RA and
+    its four corner RAs are finite.
+
+    The numbers of :func:`_pixel_sky`, bit for bit, by blocks of :data:`BLOCK` pixels: centres and
+    the corners' input angles pixel by pixel, then the corners of the block together
+    (:func:`_corner_block`: the same operations, vectorised: 4x faster), and any pixel with a
+    corner that is not small (none in practice) again by :func:`_pixel_sky`.
+    """
+    degree = coefficients.shape[2] - 1
+    pb = np.empty(degree + 1)
+    inner = np.empty((3, 2, degree + 1))
+    inner_other = np.empty((3, 2, degree + 1))
+    out = np.empty((5, 2))
+    state = np.empty((12, BLOCK))
+    angles = np.empty((8, BLOCK))
+    lon = np.empty((4, BLOCK))
+    lat = np.empty((4, BLOCK))
+    ok = np.empty((4, BLOCK), dtype=np.bool_)
+    pixel = np.empty(BLOCK, dtype=np.int64)
+    rad2deg = 180.0 / np.pi
+    last_row = -1
+    last_beta = np.nan
+    for k0 in range(0, alpha.size, BLOCK):
+        n = 0
+        for k in range(k0, min(alpha.size, k0 + BLOCK)):
+            row = index[k]
+            t = target[k]
+            if row < 0:
+                ra[k] = np.nan
+                dec[k] = np.nan
+                if t >= 0:
+                    out[:, :] = np.nan
+                    _write_row(rows, t, k, out, sky_at, copy, copy_at, finite)
+                continue
+            if row != last_row or not beta[k] == last_beta:
+                _beta_sums(coefficients, row, beta[k], half, pb, inner)
+                last_row = row
+                last_beta = beta[k]
+            centre = _centre(alpha[k], inner, affine, matrix)
+            ra[k] = _wrap_lon(centre[11] * rad2deg, wrap_360)
+            dec[k] = centre[10] * rad2deg
+            if t < 0:
+                continue
+            for i in range(12):
+                state[i, n] = centre[i]
+            for c in range(4):
+                angles[c, n], angles[4 + c, n] = _input_angles(
+                    inner, CORNER_EDGES[c][1], alpha_hi[k] if CORNER_EDGES[c][0] else alpha_lo[k], affine)
+            pixel[n] = k
+            n += 1
+        _corner_block(n, angles, state, matrix, lon, lat, ok)
+        for q in range(n):
+            k = pixel[q]
+            if ok[0, q] and ok[1, q] and ok[2, q] and ok[3, q]:
+                out[0, 0] = ra[k]
+                out[0, 1] = dec[k]
+                for c in range(4):
+                    out[c + 1, 0] = _wrap_lon(lon[c, q] * rad2deg, wrap_360)
+                    out[c + 1, 1] = lat[c, q] * rad2deg
             else:
-                a, m = alpha_hi[k], 1
-            v2 = 0.0
-            v3 = 0.0
-            power_a = 1.0
-            for i in range(degree + 1):
-                v2 += inner[m, 0, i] * power_a
-                v3 += inner[m, 1, i] * power_a
-                power_a *= a
-            v2 = affine[0, 0] * v2 + affine[0, 1]
-            v3 = affine[0, 2] * v3 + affine[0, 3]
-            lon_in = (affine[1, 0] * v2 + affine[1, 1]) * deg2rad
-            lat_in = (affine[1, 2] * v3 + affine[1, 3]) * deg2rad
-            if c == 0:
-                slon0, clon0 = np.sin(lon_in), np.cos(lon_in)
-                slat0, clat0 = np.sin(lat_in), np.cos(lat_in)
-                slon, clon, slat, clat = slon0, clon0, slat0, clat0
-                lon_in0, lat_in0 = lon_in, lat_in
-            else:
-                sd, cd = _sin_cos_small(lon_in - lon_in0)
-                slon = slon0 * cd + clon0 * sd
-                clon = clon0 * cd - slon0 * sd
-                sd, cd = _sin_cos_small(lat_in - lat_in0)
-                slat = slat0 * cd + clat0 * sd
-                clat = clat0 * cd - slat0 * sd
-            x = clat * clon
-            y = clat * slon
-            z = slat
-            xr = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2] * z
-            yr = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2] * z
-            zr = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2] * z
-            h = np.sqrt(xr * xr + yr * yr)  # |x|, |y| ≤ 1: no overflow to guard against (as hypot)
-            if c == 0:
-                x0, y0, z0, h0 = xr, yr, zr, h
-                lat0 = np.arctan2(zr, h)
-                lon0 = 0.0 if h == 0.0 else np.arctan2(yr, xr)
-                lat = lat0
-                lon = lon0
-            else:
-                lat = lat0 + _atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
-                lon = 0.0 if h == 0.0 else lon0 + _atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
-            lon_deg = lon * rad2deg
-            if wrap_360:
-                if lon_deg < 0.0 or lon_deg >= 360.0:
-                    lon_deg = lon_deg % 360.0
-            elif lon_deg < -180.0 or lon_deg >= 180.0:
-                lon_deg = (lon_deg + 180.0) % 360.0 - 180.0
-            if c == 0:
-                ra[k] = lon_deg
-                dec[k] = lat * rad2deg
-            else:
-                corner_ra[c - 1, k] = lon_deg
-                corner_dec[c - 1, k] = lat * rad2deg
+                _beta_sums(coefficients, index[k], beta[k], half, pb, inner_other)
+                _pixel_sky(alpha[k], alpha_lo[k], alpha_hi[k], inner_other, affine, matrix, wrap_360, 5, out)
+            _write_row(rows, target[k], k, out, sky_at, copy, copy_at, finite)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _write_row(rows, t, k, out, sky_at, copy, copy_at, finite):  # pragma: no cover - compiled
+    """Row ``t`` of a table from pixel ``k``'s sky points ``out`` (see :func:`_footprint_rows_kernel`)."""
+    rows[t, sky_at[0]] = out[0, 0]
+    rows[t, sky_at[1]] = out[0, 1]
+    good = np.isfinite(out[0, 0])
+    for c in range(4):
+        rows[t, sky_at[2] + c] = out[c + 1, 0]
+        rows[t, sky_at[3] + c] = out[c + 1, 1]
+        good = good and np.isfinite(out[c + 1, 0])
+    for j in range(len(copy)):
+        rows[t, copy_at[j]] = copy[j][k]
+    finite[t] = good

@@ -122,3 +122,64 @@ def test_a_truncated_local_table_is_reported_not_misread(sim_1a, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="truncated"):
         pixels.read_rows(store, info.key, 0, info.n, corners=True, n_rows=info.n)
+
+
+def test_the_frame_order_restricted_to_a_subset_is_the_subset_stable_sort():
+    rng = np.random.default_rng(3)
+    lam = np.round(rng.uniform(5.0, 5.1, 5000), 3)  # many ties
+    lam[rng.choice(lam.size, 40, replace=False)] = np.nan
+    cf = frames.ChannelFrame(np.zeros(lam.size, np.int64), np.zeros(lam.size, np.int64),
+                             frames.DetectorFrameGeometry(*(lam,) * 6), 0.1)
+    keep = rng.random(lam.size) < 0.7
+    keep[np.isnan(lam)] = False
+    target = np.empty(lam.size, np.int64)
+    n = pixels._sorted_targets(cf.wavelength_order, keep, target)
+    index = np.flatnonzero(keep)
+    expected = index[np.argsort(lam[index], kind="stable")]
+    assert n == expected.size and np.all(target[~keep] == -1)
+    rows_of = np.full(n, -1)
+    rows_of[target[keep]] = index
+    np.testing.assert_array_equal(rows_of, expected)
+    assert not cf.wavelength_order.flags.writeable
+
+
+def test_rows_written_by_the_footprint_kernel_are_the_gathered_rows(sim_1a):
+    """The fused path (compiled pointing) gives the rows of full per-pixel arrays, sorted and
+    gathered, bit for bit: with λ ties, unusable pixels and pixels whose corners are undefined."""
+    import dataclasses
+
+    from mrsdask.datamodel.dq import DO_NOT_USE
+
+    data = _sources(sim_1a)[0].read()
+    assert hasattr(data.parts.pointing, "footprint_rows")
+    cf = frames.channel_frame(data.parts, 1)
+    f = cf.frame
+    rng = np.random.default_rng(5)
+    some = rng.choice(f.alpha.size, 50, replace=False)
+    alpha_lo = f.alpha_lo.copy()
+    alpha_lo[some[:10]] = np.nan  # centre defined, two corners not
+    lam = np.round(f.wavelength, 4)  # ties, kept in detector order
+    lam[some[10:15]] = 100.0  # in no λ range of the pointing: no sky position
+    frame = frames.ChannelFrame(cf.ys, cf.xs, dataclasses.replace(f, alpha_lo=alpha_lo, wavelength=lam), cf.dbeta)
+    sci, dq = data.sci.copy(), data.dq.copy()
+    sci[cf.ys[some[15:25]], cf.xs[some[15:25]]] = np.nan
+    dq[cf.ys[some[25:35]], cf.xs[some[25:35]]] |= DO_NOT_USE
+    data = dataclasses.replace(data, sci=sci, dq=dq)
+    rows, px = pixels._build_rows(data, 1, frame)
+    expected, full = pixels._gathered_rows(pixels.channel_pixels(data, 1, frame))
+    assert rows.shape == expected.shape and rows.shape[0] == f.alpha.size - 35
+    np.testing.assert_array_equal(rows, expected)
+    for name in ("ra", "dec", "wavelength", "dwavelength"):
+        np.testing.assert_array_equal(px[name], full[name])
+
+
+def test_a_local_table_is_complete_only_once_its_group_metadata_follows_its_rows(sim_1a, tmp_path):
+    source = _sources(sim_1a)[0]
+    store = str(tmp_path / "t.zarr")
+    zarr.open_group(store, mode="a")
+    info = pixels.build_pixel_tables(source, 0, [1], store)[0]
+    assert pixels.load_table_info(store, info.key, source).n == info.n
+    (tmp_path / "t.zarr" / info.key / "zarr.json").unlink()  # interrupted between the rows and the metadata
+    assert pixels.load_table_info(store, info.key, source) is None
+    again = pixels.build_pixel_tables(source, 0, [1], store)[0]
+    assert again.n == info.n and pixels.load_table_info(store, info.key, source).n == info.n

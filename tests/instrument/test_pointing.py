@@ -111,3 +111,39 @@ def test_pixel_geometry_with_a_compiled_pointing_equals_the_gwcs(sim_1a):
     assert np.isfinite(geom.ra).sum() > 100
     for name in ("ra", "dec", "corner_ra", "corner_dec"):
         np.testing.assert_allclose(getattr(geom, name), getattr(plain, name), rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_footprint_rows_are_the_footprint_bit_for_bit(real_steps, frame):
+    _, steps = real_steps
+    compiled = pointing.compile_pointing(*steps)
+    f = frame.frame
+    half = frame.dbeta / 2
+    lam = f.wavelength.copy()
+    lam[:3] = np.nan  # no label: no sky position
+    alpha_hi = f.alpha_hi.copy()
+    alpha_hi[1000:1005] += 2e4  # corners far (0.1 rad) from their centre: the full trigonometry
+    alpha_hi[2000] = np.nan  # a centre without two of its corners
+    ra, dec, cra, cdec = compiled.footprint(f.alpha, f.alpha_lo, alpha_hi, f.beta, half, lam)
+    rng = np.random.default_rng(1)
+    n = f.alpha.size
+    target = rng.permutation(n)
+    target[target >= n - 100] = -1  # 100 pixels without a row
+    rows = np.full((n - 100, 16), -7.0)
+    index = compiled.label_index(f.alpha, f.beta, lam)
+    extra = np.arange(n, dtype=np.float64)
+    extra.flags.writeable = False
+    got_ra, got_dec, finite = compiled.footprint_rows(f.alpha, f.alpha_lo, alpha_hi, f.beta, half, index, target,
+                                                      rows, (1, 2, 3, 7), (extra,), (15,))
+    np.testing.assert_array_equal(got_ra, ra)
+    np.testing.assert_array_equal(got_dec, dec)
+    has = target >= 0
+    t = target[has]
+    np.testing.assert_array_equal(rows[t, 1], ra[has])
+    np.testing.assert_array_equal(rows[t, 2], dec[has])
+    for i in range(4):
+        np.testing.assert_array_equal(rows[t, 3 + i], cra[i, has])
+        np.testing.assert_array_equal(rows[t, 7 + i], cdec[i, has])
+    np.testing.assert_array_equal(rows[t, 15], extra[has])
+    assert np.all(rows[:, [0, 11, 12, 13, 14]] == -7.0)  # other columns untouched
+    np.testing.assert_array_equal(finite[t], np.isfinite(ra[has]) & np.all(np.isfinite(cra[:, has]), axis=0))
+    assert (~finite).sum() == np.count_nonzero(target[:3] >= 0) + (target[2000] >= 0) > 0
