@@ -19,7 +19,7 @@ def _build(ds, root, caplog, request=REQUEST, **options):
     from mrsdask.cube.builder import build_cubes, open_cube
 
     caplog.clear()
-    with dask.config.set(scheduler="threads"), caplog.at_level(logging.INFO):
+    with dask.config.set(scheduler="threads"), caplog.at_level(logging.INFO, logger="mrsdask"):
         names = build_cubes(ds, root, request, progress=False, **options)
     assert names == ["ch2-short"]
     cube = open_cube(root, "ch2-short", dask=False)
