@@ -55,7 +55,8 @@ from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
 from mrsdask.cube.s3d_sink import s3d_sinks
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
-from mrsdask.cube.spec import CubeSpec, linear_axis, moving_target_offsets, needs_table_summaries, plan_cube_spec
+from mrsdask.cube.spec import (CubeSpec, cube_window, linear_axis, moving_target_offsets, needs_table_summaries,
+                               plan_cube_spec)
 from mrsdask.datamodel import detector as dmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.dispatch import scheduler_threads, tasks_run_here
@@ -290,7 +291,10 @@ def build_cubes(
             tasks, keys, lost, released = [], [], set(), released_tables(scratch)
             with phase("grids"):
                 for k, (spec, done) in enumerate(specs):
-                    spec = dataclasses.replace(spec, tables=tuple(tables[(t.exposure, t.channel)] for t in spec.tables))
+                    used = tuple(tables[(t.exposure, t.channel)] for t in spec.tables)
+                    dmax = max((t.dwavelength_max for t in used), default=0.0)  # as plan_cube_spec with every table
+                    spec = dataclasses.replace(spec, tables=used,
+                                               window=cube_window(spec.wave, spec.weighting, spec.params, dmax))
                     specs[k] = (spec, done)
                     if done is None:
                         continue

@@ -34,9 +34,14 @@ def sim_1a_dataset(sim_1a):
 
 
 @pytest.mark.parametrize("weighting", ["emsm", "drizzle"])  # drizzle: a linear axis padded by the pixels' dλ
-def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_path, caplog, weighting):
+def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_path, caplog, monkeypatch, weighting):
     import dataclasses
 
+    import mrsdask.cube.builder as builder
+
+    finished = []  # the specs the two builds end with: the same grid, window and tables
+    real_finish = builder.finish_cube
+    monkeypatch.setattr(builder, "finish_cube", lambda spec, *a: finished.append(spec) or real_finish(spec, *a))
     root = str(tmp_path / "cubes.zarr")
     request = dataclasses.replace(REQUEST, weighting=weighting)
     early = _build(sim_1a_dataset, root, caplog, request, keep_scratch=True)
@@ -48,6 +53,8 @@ def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_
     for name in ("sci", "err", "dq", "wmap"):
         np.testing.assert_array_equal(early[name], after[name])
     assert np.isfinite(after["sci"]).any()
+    assert finished[0].window == finished[1].window and finished[0].grid == finished[1].grid
+    assert [t.key for t in finished[0].tables] == [t.key for t in finished[1].tables]
 
 
 def test_a_slab_that_missed_a_table_is_recomputed(sim_1a_dataset, tmp_path, caplog, monkeypatch):
