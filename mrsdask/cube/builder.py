@@ -117,6 +117,87 @@ def check_build(ds: xr.Dataset, root: str, request: CubeRequest, cubepars: CubeP
     return root, rows, sources, plans
 
 
+class SlabTasks:
+    """The slab tasks of one Dask compute of :func:`build_cubes`, and where their planes go.
+
+    ``todo``: the pixel-table tasks that slabs planned before their tables wait for (by index);
+    ``attrs``: each cube's attributes (for its s3d file, started with its first slab task).
+    """
+
+    def __init__(self, root: str, scratch: str, sinks, s3d_files: dict[str, str], todo: list):
+        self.root, self.scratch, self.sinks, self.s3d_files, self.todo = root, scratch, sinks, s3d_files, todo
+        self.attrs: dict[str, dict] = {}
+        self.tasks: list = []
+        self.keys: list[tuple[str, int]] = []
+
+    def add(self, spec: CubeSpec, done: np.ndarray | None, waits: list | None = None) -> None:
+        """Tasks for a cube's slabs not ``done``; ``waits``: per slab, the pending tables it reads
+        and the indices (in ``todo``) of the table tasks that write them."""
+        if done is None:
+            return
+        sink = self.sinks.sinks.get(spec.name)
+        if sink is None and spec.name in self.s3d_files and not done.any() and tasks_run_here():
+            sink = self.sinks.start(spec.name, empty_cube_dataset(spec, self.attrs[spec.name]),
+                                    self.s3d_files[spec.name])
+        spec_d = dask.delayed(spec, traverse=False)
+        extra = {"s3d": sink} if sink is not None else {}
+        for s in range(spec.n_slabs):
+            if done[s]:
+                continue
+            if waits is not None:
+                extra["written"] = tuple(self.todo[k] for k in waits[s][1])
+                extra["reads"] = tuple(waits[s][0])
+            self.tasks.append(dask.delayed(build_slab, pure=False)(spec_d, self.root, self.scratch, s, **extra))
+            self.keys.append((spec.name, s))
+
+    def run(self, label: str, progress: bool, before: list = ()) -> tuple[list, dict]:
+        """Compute ``before`` (table tasks) and the slab tasks in one graph; their results (the
+        slabs' by ``(cube, slab)``). The slab tasks are then cleared for the next compute."""
+        computed = run_tasks(list(before) + self.tasks, label, progress)
+        results = dict(zip(self.keys, computed[len(before):]))
+        self.tasks, self.keys = [], []
+        return computed[:len(before)], results
+
+
+def _with_tables(spec: CubeSpec, tables: dict) -> CubeSpec:
+    """A spec planned before its tables, with their summaries: what :func:`plan_cube_spec` gives
+    with every table (its tables, and the window that a linear drizzle axis pads by their dλ)."""
+    used = tuple(tables[(t.exposure, t.channel)] for t in spec.tables)
+    dmax = max((t.dwavelength_max for t in used), default=0.0)
+    return dataclasses.replace(spec, tables=used, window=cube_window(spec.wave, spec.weighting, spec.params, dmax))
+
+
+def _recompute_missed_slabs(specs: list, given: dict, slabs: SlabTasks, tables: dict, released: set[str],
+                            table_tasks, progress: bool) -> None:
+    """Add to ``slabs`` the early slabs that a table reached without being given to them.
+
+    ``given``: the tables each ``(cube, slab)`` task read; ``released``: tables that left memory
+    after their readers, built again here (``table_tasks(missing)``) if such a slab needs one.
+    """
+    lost = set()
+    for spec, done in specs:
+        if done is None:
+            continue
+        keep = done.copy()  # the slabs not to compute again
+        for s in np.nonzero(~done)[0]:
+            missed = missed_tables(spec, int(s), given[(spec.name, int(s))])
+            if missed:
+                log.warning("cube %s: slab %d is recomputed with the tables %s", spec.name, s, missed)
+                lost.update(key for key in missed if key in released)
+            keep[s] = not missed
+        if not keep.all():
+            slabs.add(spec, keep)
+    if lost:  # dropped from memory after their readers: written again for those slabs
+        log.info("pixel tables %s are built again for those slabs", sorted(lost))
+        again: dict[int, list[int]] = {}
+        for info in tables.values():
+            if info.key in lost:
+                again.setdefault(info.exposure, []).append(info.channel)
+        for infos in run_tasks(table_tasks(again), "pixel tables again", progress):
+            for info in infos:
+                tables[(info.exposure, info.channel)] = info
+
+
 def build_cubes(
     ds: xr.Dataset,
     root: str,
@@ -230,33 +311,13 @@ def build_cubes(
         early = [plan for plan in plans if todo and budget is None
                  and not needs_table_summaries(plan, request, rows)]
         with s3d_sinks() as sinks:
-            specs, specs_attrs, given, readers = [], {}, {}, {}
-            tasks, keys = [], []
-
-            def add_slabs(spec, done, waits=None):
-                """Slab tasks of a cube's slabs not done (``waits``: per slab, the pending tables it reads
-                and the indices of the table tasks that write them)."""
-                if done is None:
-                    return
-                sink = sinks.sinks.get(spec.name)
-                if sink is None and spec.name in s3d_files and not done.any() and tasks_run_here():
-                    sink = sinks.start(spec.name, empty_cube_dataset(spec, specs_attrs[spec.name]), s3d_files[spec.name])
-                spec_d = dask.delayed(spec, traverse=False)
-                extra = {"s3d": sink} if sink is not None else {}
-                for s in range(spec.n_slabs):
-                    if done[s]:
-                        continue
-                    if waits is not None:
-                        extra["written"] = tuple(todo[k] for k in waits[s][1])
-                        extra["reads"] = tuple(waits[s][0])
-                    tasks.append(dask.delayed(build_slab, pure=False)(spec_d, root, scratch, s, **extra))
-                    keys.append((spec.name, s))
-
+            specs, given, readers = [], {}, {}
+            slabs = SlabTasks(root, scratch, sinks, s3d_files, todo)
             with phase("grids"):
                 for plan in early:
                     pending = {ic: PixelTableInfo.pending(table_key(*ic), *ic)
                                for ic in {(i, b.channel) for i, b in plan.inputs} if ic not in tables}
-                    spec, done, specs_attrs[plan.name] = plan_and_prepare(plan, {**tables, **pending})
+                    spec, done, slabs.attrs[plan.name] = plan_and_prepare(plan, {**tables, **pending})
                     specs.append((spec, done))
                     bands = {table_key(i, b.channel): b.name for i, b in plan.inputs if (i, b.channel) in pending}
                     task_of_key = {table_key(*ic): task_of[ic] for ic in pending}
@@ -264,21 +325,20 @@ def build_cubes(
                     known = {t.key for t in spec.tables if not t.is_pending}
                     for s, keys_s in enumerate(needs):
                         given[(spec.name, s)] = known | set(keys_s)
-                    add_slabs(spec, done, [(keys_s, sorted({task_of_key[key] for key in keys_s})) for keys_s in needs])
+                    slabs.add(spec, done, [(keys_s, sorted({task_of_key[key] for key in keys_s})) for keys_s in needs])
                     for s in np.nonzero(~done)[0] if done is not None else ():
                         for key in needs[s]:
                             readers[key] = readers.get(key, 0) + 1
             # A table that only these slabs read leaves memory after the last of them.
             late_keys = {table_key(i, b.channel) for plan in plans if plan not in early for i, b in plan.inputs}
             expect_readers(scratch, {key: n for key, n in readers.items() if key not in late_keys})
-            label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(tasks)} tasks)" if tasks else "")
+            label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(slabs.tasks)} tasks)" if slabs.tasks else "")
             with phase(label):
-                computed = run_tasks(list(todo) + tasks, "pixel tables" + (" and cube slabs" if tasks else ""),
-                                     progress)
-            for infos in computed[:len(todo)]:
+                written, results = slabs.run("pixel tables" + (" and cube slabs" if slabs.tasks else ""), progress,
+                                             before=todo)
+            for infos in written:
                 for info in infos:
                     tables[(info.exposure, info.channel)] = info
-            results = dict(zip(keys, computed[len(todo):]))
             if budget is not None and memory_for_tables:  # the slabs plan with what the tables leave
                 budget = dataclasses.replace(budget, baseline=budget.baseline + memory_for_tables)
             for (index, channel), info in tables.items():
@@ -288,45 +348,22 @@ def build_cubes(
             # 2. the early cubes' specs with their tables, and the other cubes' grids. A table that
             # reached an early slab it was not given to (outside its band's range) has that slab
             # recomputed with every table.
-            tasks, keys, lost, released = [], [], set(), released_tables(scratch)
             with phase("grids"):
                 for k, (spec, done) in enumerate(specs):
-                    used = tuple(tables[(t.exposure, t.channel)] for t in spec.tables)
-                    dmax = max((t.dwavelength_max for t in used), default=0.0)  # as plan_cube_spec with every table
-                    spec = dataclasses.replace(spec, tables=used,
-                                               window=cube_window(spec.wave, spec.weighting, spec.params, dmax))
-                    specs[k] = (spec, done)
-                    if done is None:
-                        continue
-                    keep = done.copy()  # the slabs not to compute again
-                    for s in np.nonzero(~done)[0]:
-                        missed = missed_tables(spec, int(s), given[(spec.name, int(s))])
-                        if missed:
-                            log.warning("cube %s: slab %d is recomputed with the tables %s", spec.name, s, missed)
-                            lost.update(key for key in missed if key in released)
-                        keep[s] = not missed
-                    if not keep.all():
-                        add_slabs(spec, keep)
-                if lost:  # dropped from memory after their readers: written again for the slabs above
-                    log.info("pixel tables %s are built again for those slabs", sorted(lost))
-                    again: dict[int, list[int]] = {}
-                    for info in tables.values():
-                        if info.key in lost:
-                            again.setdefault(info.exposure, []).append(info.channel)
-                    for infos in run_tasks(pixel_table_tasks(again, rows, sources, scratch, n_workers),
-                                           "pixel tables again", progress):
-                        for info in infos:
-                            tables[(info.exposure, info.channel)] = info
+                    specs[k] = (_with_tables(spec, tables), done)
+                _recompute_missed_slabs(specs, given, slabs, tables, released_tables(scratch),
+                                        lambda again: pixel_table_tasks(again, rows, sources, scratch, n_workers),
+                                        progress)
                 for plan in plans:
                     if plan not in early:
-                        spec, done, specs_attrs[plan.name] = plan_and_prepare(plan, tables)
+                        spec, done, slabs.attrs[plan.name] = plan_and_prepare(plan, tables)
                         specs.append((spec, done))
-                        add_slabs(spec, done)
+                        slabs.add(spec, done)
 
             # 3. slabs of the other cubes, together.
-            if tasks:
-                with phase(f"slabs ({len(tasks)} tasks)"):
-                    results.update(zip(keys, run_tasks(tasks, "cube slabs", progress)))
+            if slabs.tasks:
+                with phase(f"slabs ({len(slabs.tasks)} tasks)"):
+                    results.update(slabs.run("cube slabs", progress)[1])
 
             # 4. finish.
             with phase("finish"):
