@@ -74,6 +74,7 @@ class WriterProcess:
         import multiprocessing
 
         self.fmt = fmt
+        self._lock = threading.Lock()  # one request at a time on the pipe, whichever thread asks
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
         self._proc = context.Process(target=serve, args=(fmt, child, self._conn), name=f"mrsdask-{fmt}-writer",
@@ -92,8 +93,9 @@ class WriterProcess:
             What the function raised there.
         """
         try:
-            self._conn.send((name, args, kwargs))
-            ok, value = self._conn.recv()
+            with self._lock:
+                self._conn.send((name, args, kwargs))
+                ok, value = self._conn.recv()
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             raise WriterProcessError(f"the {self.fmt} writer process stopped ({type(exc).__name__})") from None
         if not ok:
@@ -203,6 +205,7 @@ def serve(fmt: str, conn, commands_end) -> None:
     would never end), then end without the module teardown (~0.7 s with asdf and jwst loaded)."""
     commands_end.close()
     try:
+        lighter_asdf()  # this process only writes: the plugins no written file uses are left out
         _function(LOADERS[fmt][0])()
     except Exception as exc:  # the call that needs it meets the failure again and reports it
         log.debug("loading the %s writers failed: %s", fmt, exc)

@@ -116,14 +116,10 @@ def _record_extraction(model, a: dict) -> list[str]:
 
 def load_writer() -> None:
     """Load what :func:`write_x1d` needs: the jwst spectrum models' schemas, asdf's extensions
-    and the gwcs converters, ~2.1 of the 2.3 CPU-s of a first ``x1d`` file; ~1.1 with asdf
-    lightened (:func:`mrsdask.io.writer_process.lighter_asdf`: this is called in the writer
-    process only)."""
+    and the gwcs converters, ~2.1 of the 2.3 CPU-s of a first ``x1d`` file; ~1.1 in the writer
+    process, which lightens asdf first (:func:`mrsdask.io.writer_process.lighter_asdf`)."""
     import io
 
-    from mrsdask.io.writer_process import lighter_asdf
-
-    lighter_asdf()
     import asdf
     from stdatamodels.jwst import datamodels
 
