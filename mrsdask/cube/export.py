@@ -306,21 +306,27 @@ def write_s3d(ds: xr.Dataset, path: str) -> str:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from mrsdask.io import writer_process
-
-    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
-    shape = (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"])
     with outputs.staged_file(path) as tmp, ThreadPoolExecutor(1) as pool:
-        # The gwcs and its ASDF form are Python work (the jwst import and asdf's extensions cost
-        # ~2.5 CPU-s the first time in a process: in the command's writer process when it has
-        # one); the image streaming below mostly runs outside the GIL (decompression, byte
-        # swapping, writes): the two run side by side.
-        document = pool.submit(writer_process.run, "cube_asdf_bytes", ds.attrs["wcs_header"], shape, wave)
+        # The image streaming below mostly runs outside the GIL (decompression, byte swapping,
+        # writes): the ASDF document is made beside it.
+        document, wave = submit_asdf_document(pool, ds)
         write_primary(tmp, ds, path)
         for extname, variable, bunit, dtype in IMAGES:
             _stream_image(tmp, image_header(ds, extname, bunit), ds[variable], dtype)
         append_tables(tmp, wave, document.result())
     return path
+
+
+def submit_asdf_document(pool, ds: xr.Dataset):
+    """Start making cube ``ds``'s ASDF document (:func:`cube_asdf_bytes`) in ``pool``: in the
+    command's writer process when it has one (:mod:`mrsdask.io.writer_process`), as its gwcs and
+    ASDF form are Python work (~2.5 CPU-s of imports and asdf extensions the first time in a
+    process). Returns the future and the cube's wavelengths as the WCS-TABLE holds them (float32)."""
+    from mrsdask.io import writer_process
+
+    wave = np.asarray(ds["wavelength"].values, dtype=np.float32)
+    shape = (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"])
+    return pool.submit(writer_process.run, "cube_asdf_bytes", ds.attrs["wcs_header"], shape, wave), wave
 
 
 def s3d_path(folder: str, prefix: str, name: str) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from mrsdask.cube.export import (IMAGES, append_tables, fits_image_data, image_extension_header, image_header,
-                                 write_primary)
+                                 submit_asdf_document, write_primary)
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 from mrsdask.io import outputs
 
@@ -140,14 +140,8 @@ class S3dSinks:
     def start(self, name: str, cube: xr.Dataset, path: str) -> S3dSink:
         """Stage the file of cube ``name`` (final ``path``) and lay it out; its ASDF document is
         made meanwhile (in the command's writer process when it has one)."""
-        from mrsdask.io import writer_process
-
         tmp = self._stack.enter_context(outputs.staged_file(path))
-        wave = np.asarray(cube["wavelength"].values, dtype=np.float32)
-        shape = (cube.sizes["wavelength"], cube.sizes["y"], cube.sizes["x"])
-        self._documents[name] = self._pool.submit(writer_process.run, "cube_asdf_bytes",
-                                                  cube.attrs["wcs_header"], shape, wave)
-        self._wavelengths[name] = wave
+        self._documents[name], self._wavelengths[name] = submit_asdf_document(self._pool, cube)
         self.sinks[name] = start_s3d(tmp, cube, path)
         return self.sinks[name]
 
