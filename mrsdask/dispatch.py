@@ -182,7 +182,7 @@ def scheduler_threads() -> int:
             return max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
         except Exception:
             return 2
-    return max(1, dask.system.CPU_COUNT or 1)
+    return max(1, dask.config.get("num_workers", None) or dask.system.CPU_COUNT or 1)
 
 
 def tasks_run_here() -> bool:

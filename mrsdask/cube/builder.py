@@ -12,8 +12,10 @@ Flow for a request (see :func:`build_cubes`):
    is planned before its tables, and each of its slab tasks waits only for the table tasks of
    the bands its planes fall in (:func:`~mrsdask.cube.dispatch.tables_for_slabs`): slabs run
    beside the remaining table tasks, keeping both cores busy. Once the tables exist, a slab
-   that one of them reached unexpectedly is computed again with it (none in practice). Where
-   slabs are fitted to a worker memory budget (from the rows the tables hold), every cube waits.
+   that one of them reached unexpectedly is computed again with it (none in practice). Any
+   other cube is planned as soon as its own tables are written, and its slabs start then
+   (:func:`~mrsdask.cube.dispatch.run_with_follow_ups`). Where slabs are fitted to a worker
+   memory budget (from the rows the tables hold), every cube waits for every table.
 3. **Slabs** — one task per wavelength slab of each cube reads only the table rows whose λ can
    reach the slab (binary search on the sorted λ), projects them onto the cube's tangent plane,
    runs the weighting kernel (:mod:`mrsdask.cube.kernels`) into slab-sized accumulators and
@@ -35,6 +37,7 @@ a cube), :mod:`~mrsdask.cube.dispatch` (tasks and their running), :mod:`~mrsdask
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 
 import dask
@@ -45,7 +48,8 @@ from mrsdask.cluster import wait_until_ready
 from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
-from mrsdask.cube.dispatch import missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks, tables_for_slabs
+from mrsdask.cube.dispatch import (missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks, run_with_follow_ups,
+                                   tables_for_slabs)
 from mrsdask.cube.export import check_s3d_outputs, write_s3d
 from mrsdask.cube.headers import cube_attrs, empty_cube_dataset
 from mrsdask.cube.pixels import (PixelTableInfo, expect_readers, load_table_info, released_tables, row_range,
@@ -130,33 +134,48 @@ class SlabTasks:
         self.tasks: list = []
         self.keys: list[tuple[str, int]] = []
 
+    def _slabs(self, spec: CubeSpec, done: np.ndarray, waits: list | None = None):
+        """Each slab not ``done`` and its task's keyword arguments (the cube's s3d sink is started
+        with the first)."""
+        sink = self.sinks.sinks.get(spec.name)
+        if sink is None and spec.name in self.s3d_files and not done.any() and tasks_run_here():
+            sink = self.sinks.start(spec.name, empty_cube_dataset(spec, self.attrs[spec.name]),
+                                    self.s3d_files[spec.name])
+        for s in np.nonzero(~done)[0]:
+            extra = {"s3d": sink} if sink is not None else {}
+            if waits is not None:
+                extra["written"] = tuple(self.todo[k] for k in waits[s][1])
+                extra["reads"] = tuple(waits[s][0])
+            yield int(s), extra
+
     def add(self, spec: CubeSpec, done: np.ndarray | None, waits: list | None = None) -> None:
         """Tasks for a cube's slabs not ``done``; ``waits``: per slab, the pending tables it reads
         and the indices (in ``todo``) of the table tasks that write them."""
         if done is None:
             return
-        sink = self.sinks.sinks.get(spec.name)
-        if sink is None and spec.name in self.s3d_files and not done.any() and tasks_run_here():
-            sink = self.sinks.start(spec.name, empty_cube_dataset(spec, self.attrs[spec.name]),
-                                    self.s3d_files[spec.name])
         spec_d = dask.delayed(spec, traverse=False)
-        extra = {"s3d": sink} if sink is not None else {}
-        for s in range(spec.n_slabs):
-            if done[s]:
-                continue
-            if waits is not None:
-                extra["written"] = tuple(self.todo[k] for k in waits[s][1])
-                extra["reads"] = tuple(waits[s][0])
+        for s, extra in self._slabs(spec, done, waits):
             self.tasks.append(dask.delayed(build_slab, pure=False)(spec_d, self.root, self.scratch, s, **extra))
             self.keys.append((spec.name, s))
 
-    def run(self, label: str, progress: bool, before: list = ()) -> tuple[list, dict]:
-        """Compute ``before`` (table tasks) and the slab tasks in one graph; their results (the
-        slabs' by ``(cube, slab)``). The slab tasks are then cleared for the next compute."""
-        computed = run_tasks(list(before) + self.tasks, label, progress)
-        results = dict(zip(self.keys, computed[len(before):]))
+    def calls(self, spec: CubeSpec, done: np.ndarray | None) -> list:
+        """A cube's slabs not ``done``, whose tables are all written, as ``((cube, slab), function)``
+        pairs to run now (:func:`~mrsdask.cube.dispatch.run_with_follow_ups`)."""
+        if done is None:
+            return []
+        return [((spec.name, s), functools.partial(build_slab, spec, self.root, self.scratch, s, **extra))
+                for s, extra in self._slabs(spec, done)]
+
+    def take(self) -> tuple[list, list]:
+        """The slab tasks added so far and their ``(cube, slab)`` keys; cleared for the next compute."""
+        tasks, keys = self.tasks, self.keys
         self.tasks, self.keys = [], []
-        return computed[:len(before)], results
+        return tasks, keys
+
+    def run(self, label: str, progress: bool) -> dict:
+        """Compute the slab tasks added so far; their results by ``(cube, slab)``."""
+        tasks, keys = self.take()
+        return dict(zip(keys, run_tasks(tasks, label, progress)))
 
 
 def _with_tables(spec: CubeSpec, tables: dict) -> CubeSpec:
@@ -305,11 +324,11 @@ def build_cubes(
             return spec, done, attrs
 
         # A cube whose grid needs no table footprint (headers only) is planned now and its slabs run
-        # beside the table tasks, each as soon as the tables it reads are written; the others wait
-        # for every table. Slab sizes are fitted to a memory budget from the tables' rows: with
-        # one, every cube waits.
-        early = [plan for plan in plans if todo and budget is None
-                 and not needs_table_summaries(plan, request, rows)]
+        # beside the table tasks, each as soon as the tables it reads are written; the others are
+        # planned as soon as all their own tables are written. Slab sizes are fitted to a memory
+        # budget from the tables' rows: with one, every cube waits for every table.
+        follow = bool(todo) and budget is None
+        early = [plan for plan in plans if follow and not needs_table_summaries(plan, request, rows)]
         with s3d_sinks() as sinks:
             specs, given, readers = [], {}, {}
             slabs = SlabTasks(root, scratch, sinks, s3d_files, todo)
@@ -330,12 +349,35 @@ def build_cubes(
                         for key in needs[s]:
                             readers[key] = readers.get(key, 0) + 1
             # A table that only these slabs read leaves memory after the last of them.
-            late_keys = {table_key(i, b.channel) for plan in plans if plan not in early for i, b in plan.inputs}
+            late = [plan for plan in plans if plan not in early]
+            late_keys = {table_key(i, b.channel) for plan in late for i, b in plan.inputs}
             expect_readers(scratch, {key: n for key, n in readers.items() if key not in late_keys})
+            n_early = len(specs)
+            # The other cubes, planned beside the tasks as soon as their own tables are written
+            # (on this process's threads; elsewhere after every table), and their slabs run then.
+            waiting = [plan for plan in late if follow]
+
+            def plan_ready_cubes(infos: list) -> list:
+                log.debug("pixel tables %s written", ", ".join(info.key for info in infos))
+                for info in infos:
+                    tables[(info.exposure, info.channel)] = info
+                calls = []
+                for plan in [p for p in waiting if all((i, b.channel) in tables for i, b in p.inputs)]:
+                    waiting.remove(plan)
+                    log.debug("cube %s: its tables are written; planned beside the other tasks", plan.name)
+                    spec, done, slabs.attrs[plan.name] = plan_and_prepare(plan, tables)
+                    specs.append((spec, done))
+                    calls.extend(slabs.calls(spec, done))
+                return calls
+
             label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(slabs.tasks)} tasks)" if slabs.tasks else "")
-            with phase(label):
-                written, results = slabs.run("pixel tables" + (" and cube slabs" if slabs.tasks else ""), progress,
-                                             before=todo)
+            with phase(label + (", cubes planned as their tables arrive" if waiting else "")):
+                tasks, keys = slabs.take()
+                computed, results = run_with_follow_ups(
+                    todo + tasks, "pixel tables" + (" and cube slabs" if tasks or waiting else ""), progress,
+                    lambda k, result: plan_ready_cubes(result) if k < len(todo) else [])
+                written = computed[:len(todo)]
+                results.update(zip(keys, computed[len(todo):]))
             for infos in written:
                 for info in infos:
                     tables[(info.exposure, info.channel)] = info
@@ -345,17 +387,18 @@ def build_cubes(
                 if info.n == 0:
                     log.warning("exposure %s channel %d: no usable pixel", rows[index]["filename"], channel)
 
-            # 2. the early cubes' specs with their tables, and the other cubes' grids. A table that
-            # reached an early slab it was not given to (outside its band's range) has that slab
-            # recomputed with every table.
+            # 2. the early cubes' specs with their tables, and the grids of the cubes not planned
+            # yet. A table that reached an early slab it was not given to (outside its band's
+            # range) has that slab recomputed with every table.
             with phase("grids"):
-                for k, (spec, done) in enumerate(specs):
+                for k, (spec, done) in enumerate(specs[:n_early]):
                     specs[k] = (_with_tables(spec, tables), done)
-                _recompute_missed_slabs(specs, given, slabs, tables, released_tables(scratch),
+                _recompute_missed_slabs(specs[:n_early], given, slabs, tables, released_tables(scratch),
                                         lambda again: pixel_table_tasks(again, rows, sources, scratch, n_workers),
                                         progress)
+                planned = {spec.name for spec, _ in specs}
                 for plan in plans:
-                    if plan not in early:
+                    if plan.name not in planned:
                         spec, done, slabs.attrs[plan.name] = plan_and_prepare(plan, tables)
                         specs.append((spec, done))
                         slabs.add(spec, done)
@@ -363,7 +406,7 @@ def build_cubes(
             # 3. slabs of the other cubes, together.
             if slabs.tasks:
                 with phase(f"slabs ({len(slabs.tasks)} tasks)"):
-                    results.update(slabs.run("cube slabs", progress)[1])
+                    results.update(slabs.run("cube slabs", progress))
 
             # 4. finish.
             with phase("finish"):

@@ -2,12 +2,17 @@
 
 :func:`pixel_table_tasks` groups the exposures that need pixel tables into Dask tasks (one
 detector-frame task shared per instrument setting); :func:`run_tasks` computes delayed tasks
-on the current scheduler (a ``distributed`` client or a local one) with a progress bar.
+on the current scheduler (a ``distributed`` client or a local one) with a progress bar, and
+:func:`run_with_follow_ups` also runs the work that their results make possible as they arrive.
 :func:`tables_for_slabs` chooses the table tasks each slab of a cube planned before its tables
 waits for, and :func:`missed_tables` checks that choice once the tables exist.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import dask
 import numpy as np
@@ -96,6 +101,80 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
             return list(dask.compute(*tasks))
     finally:
         bar.close()
+
+
+FollowUp = Callable[[int, Any], list[tuple[Hashable, Callable[[], Any]]]]
+
+
+def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: FollowUp) -> tuple[list, dict]:
+    """Compute delayed ``tasks`` and the work that their results make possible, as they arrive.
+
+    Parameters
+    ----------
+    tasks : list of Delayed
+        The tasks, computed together.
+    label : str
+        Shown before the progress bar.
+    progress : bool
+        Show a progress bar.
+    follow_up : callable
+        ``follow_up(i, result)``, called in this thread as task ``i`` finishes: more work as
+        ``(key, function)`` pairs (functions of no argument).
+
+    Returns
+    -------
+    results : list
+        The tasks' results, in order.
+    follow_ups : dict
+        Each follow-up's result by its key.
+
+    Notes
+    -----
+    On this process's threads (Dask's threaded scheduler, 2 threads or more) the follow-ups run
+    on the tasks' own threads as soon as they are given, beside the tasks still to run. On any
+    other scheduler (a cluster, the synchronous one) they run after every task, as a second
+    compute.
+    """
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    from mrsdask.dispatch import scheduler_threads
+
+    threads = scheduler_threads()
+    if scheduler_client() is not None or get_scheduler() not in (None, dask.threaded.get) or threads < 2:
+        results = run_tasks(tasks, label, progress)
+        more = [pair for i, result in enumerate(results) for pair in follow_up(i, result)]
+        done = run_tasks([dask.delayed(function, pure=False)() for _, function in more], label, progress)
+        return results, dict(zip([key for key, _ in more], done))
+    from dask.callbacks import Callback
+
+    index = {task.key: i for i, task in enumerate(tasks)}
+    bar = ProgressBar(progress, label, len(tasks))
+    futures: dict = {}
+    # Dask's own executor where it has one: it hands the submitting thread's context to the tasks.
+    executor = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
+    with executor(threads) as pool:
+
+        def finished(key, result, dsk, state, worker_id):
+            if key not in index:
+                return
+            bar.advance()
+            more = follow_up(index[key], result)
+            bar.set_total(len(tasks) + len(futures) + len(more))
+            for name, function in more:
+                futures[name] = pool.submit(function)
+                futures[name].add_done_callback(lambda _: bar.advance())
+
+        try:
+            with Callback(posttask=finished):
+                results = list(dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=threads, pool=pool))
+            return results, {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            for future in futures.values():  # not started: dropped (the running ones are waited for)
+                future.cancel()
+            raise
+        finally:
+            bar.close()
 
 
 # --------------------------------------------------------------------------- slabs beside tables

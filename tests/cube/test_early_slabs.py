@@ -122,3 +122,29 @@ def test_tables_leave_memory_after_their_last_reader(tmp_path):
         assert pixels.released_tables(scratch) == {"a"}  # "b" was never held in memory
         assert pixels._take_memory(scratch, 800)  # its bytes are back in the budget
     assert pixels.released_tables(scratch) == set()
+
+
+def test_a_cube_that_needs_its_tables_is_planned_as_they_arrive(sim_1a_dataset, tmp_path, caplog):
+    """A channel-1 cube (footprint from its pixels) beside a channel-2 one (from headers): planned
+    in the table tasks' compute once its own tables are written, the same cube as planned after."""
+    import dataclasses
+
+    import dask
+
+    from mrsdask.cube.builder import build_cubes, open_cube
+
+    request = dataclasses.replace(REQUEST, channels=(1, 2, 3, 4), subbands=("A", "B", "C"), wavemin=None,
+                                  wavemax=None, slab_planes=200)  # every band present: 1A and 2A
+    root = str(tmp_path / "cubes.zarr")
+    cubes = []
+    for overwrite in (False, True):  # the second build finds the tables kept by the first
+        caplog.clear()
+        with dask.config.set(scheduler="threads"), caplog.at_level(logging.DEBUG, logger="mrsdask"):
+            names = build_cubes(sim_1a_dataset, root, request, progress=False, keep_scratch=True, overwrite=overwrite)
+        assert names == ["ch1-short", "ch2-short"]
+        planned_beside = "cube ch1-short: its tables are written; planned beside the other tasks" in caplog.text
+        assert planned_beside is not overwrite
+        cubes.append({name: open_cube(root, "ch1-short", dask=False)[name].values for name in ("sci", "err", "dq", "wmap")})
+    for name in ("sci", "err", "dq", "wmap"):
+        np.testing.assert_array_equal(cubes[0][name], cubes[1][name])
+    assert np.isfinite(cubes[0]["sci"]).any()
