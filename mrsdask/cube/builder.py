@@ -48,8 +48,8 @@ from mrsdask.cluster import wait_until_ready
 from mrsdask.cube import memory
 from mrsdask.cube import store as cube_store
 from mrsdask.cube.cubepars import CubePars, default_cubepars
-from mrsdask.cube.dispatch import (missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks, run_with_follow_ups,
-                                   tables_for_slabs)
+from mrsdask.cube.dispatch import (Work, missed_tables, pixel_table_groups, pixel_table_tasks, run_tasks,
+                                   run_with_follow_ups, tables_for_slabs)
 from mrsdask.cube.export import check_s3d_outputs, write_s3d
 from mrsdask.cube.headers import cube_attrs, empty_cube_dataset
 from mrsdask.cube.pixels import (PixelTableInfo, expect_readers, load_table_info, released_tables, row_range,
@@ -122,60 +122,66 @@ def check_build(ds: xr.Dataset, root: str, request: CubeRequest, cubepars: CubeP
 
 
 class SlabTasks:
-    """The slab tasks of one Dask compute of :func:`build_cubes`, and where their planes go.
+    """The slab tasks of the cubes of :func:`build_cubes`, and where their planes go.
 
-    ``todo``: the pixel-table tasks that slabs planned before their tables wait for (by index);
-    ``attrs``: each cube's attributes (for its s3d file, started with its first slab task).
+    ``attrs``: each cube's attributes (for its s3d file, started with its first slab).
     """
 
-    def __init__(self, root: str, scratch: str, sinks, s3d_files: dict[str, str], todo: list):
-        self.root, self.scratch, self.sinks, self.s3d_files, self.todo = root, scratch, sinks, s3d_files, todo
+    def __init__(self, root: str, scratch: str, sinks, s3d_files: dict[str, str]):
+        self.root, self.scratch, self.sinks, self.s3d_files = root, scratch, sinks, s3d_files
         self.attrs: dict[str, dict] = {}
         self.tasks: list = []
         self.keys: list[tuple[str, int]] = []
 
-    def _slabs(self, spec: CubeSpec, done: np.ndarray, waits: list | None = None):
-        """Each slab not ``done`` and its task's keyword arguments (the cube's s3d sink is started
-        with the first)."""
+    def _slabs(self, spec: CubeSpec, done: np.ndarray):
+        """Each slab not ``done`` and its cube's s3d sink, if it has one (started with the first)."""
         sink = self.sinks.sinks.get(spec.name)
         if sink is None and spec.name in self.s3d_files and not done.any() and tasks_run_here():
             sink = self.sinks.start(spec.name, empty_cube_dataset(spec, self.attrs[spec.name]),
                                     self.s3d_files[spec.name])
         for s in np.nonzero(~done)[0]:
-            extra = {"s3d": sink} if sink is not None else {}
-            if waits is not None:
-                extra["written"] = tuple(self.todo[k] for k in waits[s][1])
-                extra["reads"] = tuple(waits[s][0])
-            yield int(s), extra
+            yield int(s), sink
 
-    def add(self, spec: CubeSpec, done: np.ndarray | None, waits: list | None = None) -> None:
-        """Tasks for a cube's slabs not ``done``; ``waits``: per slab, the pending tables it reads
-        and the indices (in ``todo``) of the table tasks that write them."""
+    def add(self, spec: CubeSpec, done: np.ndarray | None) -> None:
+        """Delayed tasks for a cube's slabs not ``done``, to compute with :meth:`run`."""
         if done is None:
             return
         spec_d = dask.delayed(spec, traverse=False)
-        for s, extra in self._slabs(spec, done, waits):
-            self.tasks.append(dask.delayed(build_slab, pure=False)(spec_d, self.root, self.scratch, s, **extra))
+        for s, sink in self._slabs(spec, done):
+            self.tasks.append(dask.delayed(build_slab, pure=False)(spec_d, self.root, self.scratch, s, s3d=sink))
             self.keys.append((spec.name, s))
 
-    def calls(self, spec: CubeSpec, done: np.ndarray | None) -> list:
-        """A cube's slabs not ``done``, whose tables are all written, as ``((cube, slab), function)``
-        pairs to run now (:func:`~mrsdask.cube.dispatch.run_with_follow_ups`)."""
+    def work(self, spec: CubeSpec, done: np.ndarray | None, waits: list | None = None) -> list[Work]:
+        """A cube's slabs not ``done`` as :class:`~mrsdask.cube.dispatch.Work` keyed ``(cube, slab)``.
+
+        ``waits``: for a cube planned before its tables, per slab, the pending tables it reads
+        and the indices of the table tasks that write them (the slab comes after those);
+        without it, every table of the cube is written.
+        """
         if done is None:
             return []
-        return [((spec.name, s), functools.partial(build_slab, spec, self.root, self.scratch, s, **extra))
-                for s, extra in self._slabs(spec, done)]
-
-    def take(self) -> tuple[list, list]:
-        """The slab tasks added so far and their ``(cube, slab)`` keys; cleared for the next compute."""
-        tasks, keys = self.tasks, self.keys
-        self.tasks, self.keys = [], []
-        return tasks, keys
+        work = []
+        for s, sink in self._slabs(spec, done):
+            if waits is None:
+                work.append(Work((spec.name, s), functools.partial(build_slab, spec, self.root, self.scratch, s, s3d=sink)))
+            else:
+                reads, after = waits[s]
+                work.append(Work((spec.name, s), functools.partial(_build_slab_after, spec, self.root, self.scratch, s,
+                                                                   sink, tuple(reads)), tuple(after)))
+        return work
 
     def run(self, label: str, progress: bool) -> dict:
-        """Compute the slab tasks added so far; their results by ``(cube, slab)``."""
-        tasks, keys = self.take()
+        """Compute the tasks added so far (then cleared); their results by ``(cube, slab)``."""
+        tasks, keys = self.tasks, self.keys
+        self.tasks, self.keys = [], []
         return dict(zip(keys, run_tasks(tasks, label, progress)))
+
+
+def _build_slab_after(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d, reads: tuple[str, ...],
+                      *written) -> np.ndarray:
+    """:func:`build_slab` of a slab planned before its tables, given the results of the table
+    tasks it came after (``written``) and the keys of the pending tables it reads."""
+    return build_slab(spec, root, scratch, slab_index, s3d=s3d, written=written, reads=reads)
 
 
 def _with_tables(spec: CubeSpec, tables: dict) -> CubeSpec:
@@ -330,9 +336,18 @@ def build_cubes(
         follow = bool(todo) and budget is None
         early = [plan for plan in plans if follow and not needs_table_summaries(plan, request, rows)]
         with s3d_sinks() as sinks:
-            specs, given, readers = [], {}, {}
-            slabs = SlabTasks(root, scratch, sinks, s3d_files, todo)
-            with phase("grids"):
+            specs, given = [], {}
+            slabs = SlabTasks(root, scratch, sinks, s3d_files)
+            late = [plan for plan in plans if plan not in early]
+            late_keys = {table_key(i, b.channel) for plan in late for i, b in plan.inputs}
+            # The other cubes, planned beside the tasks as soon as their own tables are written
+            # (on this process's threads; elsewhere after every table), and their slabs run then.
+            waiting = [plan for plan in late if follow]
+
+            def plan_early_cubes() -> list[Work]:
+                """The cubes planned from headers, while the table tasks run; each of their slabs
+                comes after the table tasks that write the tables it reads."""
+                work, readers = [], {}
                 for plan in early:
                     pending = {ic: PixelTableInfo.pending(table_key(*ic), *ic)
                                for ic in {(i, b.channel) for i, b in plan.inputs} if ic not in tables}
@@ -344,40 +359,35 @@ def build_cubes(
                     known = {t.key for t in spec.tables if not t.is_pending}
                     for s, keys_s in enumerate(needs):
                         given[(spec.name, s)] = known | set(keys_s)
-                    slabs.add(spec, done, [(keys_s, sorted({task_of_key[key] for key in keys_s})) for keys_s in needs])
+                    work.extend(slabs.work(spec, done, [(keys_s, sorted({task_of_key[key] for key in keys_s}))
+                                                        for keys_s in needs]))
                     for s in np.nonzero(~done)[0] if done is not None else ():
                         for key in needs[s]:
                             readers[key] = readers.get(key, 0) + 1
-            # A table that only these slabs read leaves memory after the last of them.
-            late = [plan for plan in plans if plan not in early]
-            late_keys = {table_key(i, b.channel) for plan in late for i, b in plan.inputs}
-            expect_readers(scratch, {key: n for key, n in readers.items() if key not in late_keys})
-            n_early = len(specs)
-            # The other cubes, planned beside the tasks as soon as their own tables are written
-            # (on this process's threads; elsewhere after every table), and their slabs run then.
-            waiting = [plan for plan in late if follow]
+                # A table that only these slabs read leaves memory after the last of them.
+                expect_readers(scratch, {key: n for key, n in readers.items() if key not in late_keys})
+                return work
 
-            def plan_ready_cubes(infos: list) -> list:
+            def plan_ready_cubes(infos: list) -> list[Work]:
                 log.debug("pixel tables %s written", ", ".join(info.key for info in infos))
                 for info in infos:
                     tables[(info.exposure, info.channel)] = info
-                calls = []
+                work = []
                 for plan in [p for p in waiting if all((i, b.channel) in tables for i, b in p.inputs)]:
                     waiting.remove(plan)
                     log.debug("cube %s: its tables are written; planned beside the other tasks", plan.name)
                     spec, done, slabs.attrs[plan.name] = plan_and_prepare(plan, tables)
                     specs.append((spec, done))
-                    calls.extend(slabs.calls(spec, done))
-                return calls
+                    work.extend(slabs.work(spec, done))
+                return work
 
-            label = f"pixel tables ({len(todo)} tasks)" + (f" and slabs ({len(slabs.tasks)} tasks)" if slabs.tasks else "")
-            with phase(label + (", cubes planned as their tables arrive" if waiting else "")):
-                tasks, keys = slabs.take()
-                computed, results = run_with_follow_ups(
-                    todo + tasks, "pixel tables" + (" and cube slabs" if tasks or waiting else ""), progress,
-                    lambda k, result: plan_ready_cubes(result) if k < len(todo) else [])
-                written = computed[:len(todo)]
-                results.update(zip(keys, computed[len(todo):]))
+            written, results = [], {}
+            if todo:
+                with phase(f"pixel tables ({len(todo)} tasks)" + (", grids and slabs" if early or waiting else "")):
+                    written, results = run_with_follow_ups(
+                        todo, "pixel tables" + (" and cube slabs" if early or waiting else ""), progress,
+                        lambda k, infos: plan_ready_cubes(infos), start=plan_early_cubes)
+            n_early = len(early)
             for infos in written:
                 for info in infos:
                     tables[(info.exposure, info.channel)] = info

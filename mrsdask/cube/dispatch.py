@@ -10,8 +10,11 @@ waits for, and :func:`missed_tables` checks that choice once the tables exist.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -103,10 +106,18 @@ def run_tasks(tasks: list, label: str, progress: bool = True) -> list:
         bar.close()
 
 
-FollowUp = Callable[[int, Any], list[tuple[Hashable, Callable[[], Any]]]]
+@dataclass(frozen=True)
+class Work:
+    """A function to run once the tasks ``after`` (their indices) have finished: it is called
+    with their results, in that order (:func:`run_with_follow_ups`)."""
+
+    key: Hashable
+    function: Callable[..., Any]
+    after: tuple[int, ...] = ()
 
 
-def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: FollowUp) -> tuple[list, dict]:
+def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: Callable[[int, Any], list[Work]],
+                        start: Callable[[], list[Work]] | None = None) -> tuple[list, dict]:
     """Compute delayed ``tasks`` and the work that their results make possible, as they arrive.
 
     Parameters
@@ -118,22 +129,24 @@ def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: Foll
     progress : bool
         Show a progress bar.
     follow_up : callable
-        ``follow_up(i, result)``, called in this thread as task ``i`` finishes: more work as
-        ``(key, function)`` pairs (functions of no argument).
+        ``follow_up(i, result)``, called in this thread as task ``i`` finishes: more work.
+    start : callable, optional
+        Called in this thread once the tasks have started: more work (e.g. planned meanwhile).
 
     Returns
     -------
     results : list
         The tasks' results, in order.
-    follow_ups : dict
-        Each follow-up's result by its key.
+    done : dict
+        The result of each :class:`Work` by its key.
 
     Notes
     -----
-    On this process's threads (Dask's threaded scheduler, 2 threads or more) the follow-ups run
-    on the tasks' own threads as soon as they are given, beside the tasks still to run. On any
-    other scheduler (a cluster, the synchronous one) they run after every task, as a second
-    compute.
+    On this process's threads (Dask's threaded scheduler, 2 threads or more) the tasks are
+    computed by a thread of their own while this one plans, and each piece of work runs on the
+    tasks' threads as soon as the tasks it comes after have finished, beside those still to
+    run. On any other scheduler (a cluster, the synchronous one) the work runs after every task,
+    as a second compute.
     """
     import dask.threaded
     from dask.base import get_scheduler
@@ -143,32 +156,60 @@ def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: Foll
     threads = scheduler_threads()
     if scheduler_client() is not None or get_scheduler() not in (None, dask.threaded.get) or threads < 2:
         results = run_tasks(tasks, label, progress)
-        more = [pair for i, result in enumerate(results) for pair in follow_up(i, result)]
-        done = run_tasks([dask.delayed(function, pure=False)() for _, function in more], label, progress)
-        return results, dict(zip([key for key, _ in more], done))
+        work = (start() if start else []) + [w for i, result in enumerate(results) for w in follow_up(i, result)]
+        done = run_tasks([dask.delayed(w.function, pure=False)(*(results[k] for k in w.after)) for w in work],
+                         label, progress)
+        return results, {w.key: value for w, value in zip(work, done)}
     from dask.callbacks import Callback
 
     index = {task.key: i for i, task in enumerate(tasks)}
+    events: queue.SimpleQueue = queue.SimpleQueue()  # (index, result) of each finished task; None: all done
+    outcome: dict = {}
     bar = ProgressBar(progress, label, len(tasks))
-    futures: dict = {}
     # Dask's own executor where it has one: it hands the submitting thread's context to the tasks.
     executor = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
     with executor(threads) as pool:
 
         def finished(key, result, dsk, state, worker_id):
-            if key not in index:
-                return
-            bar.advance()
-            more = follow_up(index[key], result)
-            bar.set_total(len(tasks) + len(futures) + len(more))
-            for name, function in more:
-                futures[name] = pool.submit(function)
-                futures[name].add_done_callback(lambda _: bar.advance())
+            if key in index:
+                events.put((index[key], result))
+
+        def compute():
+            try:
+                outcome["results"] = list(dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=threads,
+                                                       pool=pool, callbacks=[Callback(posttask=finished)._callback]))
+            except BaseException as exc:  # raised in the caller's thread below
+                outcome["error"] = exc
+            finally:
+                events.put(None)
+
+        scheduler = threading.Thread(target=compute, name="mrsdask-tasks", daemon=True)
+        scheduler.start()
+        results: dict[int, Any] = {}
+        waiting: list[Work] = []
+        futures: dict = {}
+
+        def submit(work: list[Work]) -> None:
+            waiting.extend(work)
+            ready = [w for w in waiting if all(k in results for k in w.after)]
+            for w in ready:
+                waiting.remove(w)
+                futures[w.key] = pool.submit(w.function, *(results[k] for k in w.after))
+                futures[w.key].add_done_callback(lambda _: bar.advance())
+            bar.set_total(len(tasks) + len(futures) + len(waiting))
 
         try:
-            with Callback(posttask=finished):
-                results = list(dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=threads, pool=pool))
-            return results, {name: future.result() for name, future in futures.items()}
+            try:
+                submit(start() if start else [])
+                while (event := events.get()) is not None:
+                    results[event[0]] = event[1]
+                    bar.advance()
+                    submit(follow_up(*event))
+            finally:
+                scheduler.join()  # a failure here waits for the tasks under way, then is raised
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome["results"], {key: future.result() for key, future in futures.items()}
         except BaseException:
             for future in futures.values():  # not started: dropped (the running ones are waited for)
                 future.cancel()

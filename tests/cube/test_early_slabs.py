@@ -45,11 +45,11 @@ def test_slabs_beside_the_tables_equal_the_build_after_them(sim_1a_dataset, tmp_
     root = str(tmp_path / "cubes.zarr")
     request = dataclasses.replace(REQUEST, weighting=weighting)
     early = _build(sim_1a_dataset, root, caplog, request, keep_scratch=True)
-    assert "phase pixel tables (2 tasks) and slabs (" in caplog.text
+    assert "phase pixel tables (2 tasks), grids and slabs:" in caplog.text
     assert "recomputed" not in caplog.text
     # The tables are kept: the same build again waits for none and plans after them.
     after = _build(sim_1a_dataset, root, caplog, request, overwrite=True)
-    assert "and slabs" not in caplog.text and "phase slabs (" in caplog.text
+    assert "grids and slabs" not in caplog.text and "phase slabs (" in caplog.text
     for name in ("sci", "err", "dq", "wmap"):
         np.testing.assert_array_equal(early[name], after[name])
     assert np.isfinite(after["sci"]).any()

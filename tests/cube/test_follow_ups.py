@@ -5,11 +5,11 @@ import threading
 import dask
 import pytest
 
-from mrsdask.cube.dispatch import run_with_follow_ups
+from mrsdask.cube.dispatch import Work, run_with_follow_ups
 
 
 def _tasks(gate: threading.Event):
-    """Task 0 returns at once; task 1 waits (up to 20 s) for ``gate``, which only task 0's follow-up opens."""
+    """Task 0 returns at once; task 1 waits (up to 20 s) for ``gate``."""
     def first():
         return "first"
 
@@ -25,37 +25,56 @@ def test_follow_ups_run_beside_the_tasks_still_running():
 
     def follow_up(i, result):
         calls.append((i, result))
-        return [("open", lambda: gate.set() or "opened")] if i == 0 else []
+        return [Work("open", lambda: gate.set() or "opened")] if i == 0 else []
 
     with dask.config.set(scheduler="threads", num_workers=2):
-        results, more = run_with_follow_ups(_tasks(gate), "test", False, follow_up)
-    # Task 1 finished only because the follow-up ran while it was waiting.
+        results, done = run_with_follow_ups(_tasks(gate), "test", False, follow_up)
+    # Task 1 finished only because task 0's follow-up ran while it was waiting.
     assert results == ["first", "second"]
-    assert more == {"open": "opened"}
+    assert done == {"open": "opened"}
     assert sorted(calls) == [(0, "first"), (1, "second")]
 
 
-def test_elsewhere_follow_ups_run_after_the_tasks():
+def test_work_given_at_the_start_runs_after_the_tasks_it_needs():
     gate = threading.Event()
-    gate.set()  # one thread: task 1 must not wait for a follow-up that runs after it
+    planned_while_running = []
+
+    def start():
+        # Planned in the caller's thread while the tasks run: task 1 is still waiting for the gate.
+        planned_while_running.append(not gate.is_set())
+        return [Work("open", lambda: gate.set() or "opened"),
+                Work("both", lambda a, b: f"{a} and {b}", after=(0, 1)),
+                Work("first", lambda a: f"after {a}", after=(0,))]
+
+    with dask.config.set(scheduler="threads", num_workers=2):
+        results, done = run_with_follow_ups(_tasks(gate), "test", False, lambda i, r: [], start=start)
+    assert results == ["first", "second"] and planned_while_running == [True]
+    assert done == {"open": "opened", "both": "first and second", "first": "after first"}
+
+
+def test_elsewhere_the_work_runs_after_the_tasks():
+    gate = threading.Event()
+    gate.set()  # one thread: task 1 must not wait for work that runs after it
 
     def follow_up(i, result):
-        return [(f"after {i}", lambda: f"{result} done")]
+        return [Work(f"after {i}", lambda: f"{result} done")]
 
     with dask.config.set(scheduler="synchronous"):
-        results, more = run_with_follow_ups(_tasks(gate), "test", False, follow_up)
+        results, done = run_with_follow_ups(_tasks(gate), "test", False, follow_up,
+                                            start=lambda: [Work("both", lambda a, b: a + b, after=(0, 1))])
     assert results == ["first", "second"]
-    assert more == {"after 0": "first done", "after 1": "second done"}
+    assert done == {"after 0": "first done", "after 1": "second done", "both": "firstsecond"}
 
 
-def test_a_failing_follow_up_fails_the_run():
-    def follow_up(i, result):
-        def fail():
-            raise ValueError("follow-up failed")
+@pytest.mark.parametrize("where", ["task", "follow-up", "start"])
+def test_a_failure_anywhere_fails_the_run(where):
+    def fail():
+        raise ValueError(f"{where} failed")
 
-        return [("bad", fail)] if i == 0 else []
-
-    with dask.config.set(scheduler="threads", num_workers=2), pytest.raises(ValueError, match="follow-up failed"):
-        gate = threading.Event()
-        gate.set()
-        run_with_follow_ups(_tasks(gate), "test", False, follow_up)
+    gate = threading.Event()
+    gate.set()
+    tasks = _tasks(gate) + ([dask.delayed(fail, pure=False)()] if where == "task" else [])
+    with dask.config.set(scheduler="threads", num_workers=2), pytest.raises(ValueError, match=f"{where} failed"):
+        run_with_follow_ups(tasks, "test", False,
+                            lambda i, r: [Work("bad", fail)] if where == "follow-up" and i == 0 else [],
+                            start=fail if where == "start" else None)

@@ -29,11 +29,11 @@ def _crash_on_third_slab(monkeypatch) -> list[int]:
     original = build.build_slab
     calls = []
 
-    def failing(spec, root_, scratch, slab_index):
+    def failing(spec, root_, scratch, slab_index, **options):
         calls.append(slab_index)
         if len(calls) == 3:
             raise RuntimeError("simulated crash")
-        return original(spec, root_, scratch, slab_index)
+        return original(spec, root_, scratch, slab_index, **options)
 
     monkeypatch.setattr(build, "build_slab", failing)
     return calls
@@ -61,9 +61,9 @@ def test_resume_recomputes_only_missing_slabs(sim_1a, tmp_path, monkeypatch):
         # Second run: the same command resumes; count the slabs it computes.
         computed = []
 
-        def counting(spec, root_, scratch, slab_index):
+        def counting(spec, root_, scratch, slab_index, **options):
             computed.append(slab_index)
-            return original(spec, root_, scratch, slab_index)
+            return original(spec, root_, scratch, slab_index, **options)
 
         monkeypatch.setattr(build, "build_slab", counting)
         build_cubes(ds, root, request, progress=False)
