@@ -67,7 +67,7 @@ from mrsdask.dispatch import scheduler_threads, tasks_run_here
 from mrsdask.io import outputs
 from mrsdask.io.inputs import product_name
 from mrsdask.io.sources import exposure_sources
-from mrsdask.io.zarr_store import consolidate
+from mrsdask.io.zarr_store import consolidate, consolidated_on_leaving
 from mrsdask.phases import phase
 from mrsdask.progress import scheduler_client
 
@@ -303,7 +303,9 @@ def build_cubes(
     # Where the tasks run in this process, tables stay in its memory (not written), up to a budget.
     memory_for_tables = (table_memory(budget.limit if budget is not None else None)
                          if tasks_run_here() and not keep_scratch else 0)
-    with tables_in_memory(scratch, memory_for_tables):
+    # The store's consolidated metadata is written once, at the end (or on an error), not at
+    # each cube's creation and completion.
+    with tables_in_memory(scratch, memory_for_tables), consolidated_on_leaving(root):
         tables: dict[tuple[int, int], PixelTableInfo] = {}
         missing: dict[int, list[int]] = {}
         for index, channel in needed:

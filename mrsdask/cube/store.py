@@ -26,7 +26,7 @@ import xarray as xr
 import zarr
 
 from mrsdask.io import paths
-from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, open_group, zarr_store
+from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, consolidated_names, open_group, zarr_store
 
 SCRATCH = "_scratch"
 BUILD = "_build"  # child group of a cube holding the build's own bookkeeping (slab markers)
@@ -68,7 +68,8 @@ def create_cube_group(root: str, name: str, ds: xr.Dataset, chunks: tuple[int, i
     build = open_group(group_path(root, name), mode="r+").require_group(BUILD)
     build.create_array("slab_done", shape=(nslabs,), chunks=(1,), dtype=bool, fill_value=False,
                        overwrite=True)
-    consolidate(root)  # an earlier cube of this name, complete in the copy, is gone
+    # An earlier cube of this name in the copy is gone: the copy is made again at once.
+    consolidate(root, now=name in consolidated_names(root))
 
 
 def slabs_done(root: str, name: str) -> np.ndarray:
@@ -102,7 +103,7 @@ def set_complete(root: str, name: str, value: bool = True) -> None:
     group = open_group(group_path(root, name), mode="r+")
     if not value:
         group.attrs[COMPLETE_ATTR] = False
-        consolidate(root)
+        consolidate(root, now=True)  # the copy must not say complete
         return
     manifest = {key: _n_chunks(group[key]) for key in sorted(group.array_keys()) if key not in BOOKKEEPING}
     group.attrs.update({CHUNKS_ATTR: manifest})

@@ -285,3 +285,34 @@ def test_consolidated_metadata_opens_in_one_read_and_follows_the_markers(sim_1a,
     code, _, err = _cli(capsys, "cube", sim_1a.association, "-o", store, *SMALL)  # resumes, completes
     assert code == 0, err
     assert xr.open_zarr(store, group=CUBE).attrs["mrsdask_complete"] is True
+
+
+def test_a_build_writes_the_consolidated_copy_once_unless_it_would_be_wrong(tmp_path, monkeypatch):
+    """Within consolidated_on_leaving, a consolidation that only lets the copy fall behind waits
+    for the end of the block (also on an error); one that keeps it from being wrong is done at once."""
+    import zarr
+
+    from mrsdask.io import zarr_store
+
+    root = str(tmp_path / "store.zarr")
+    zarr.open_group(root, mode="w", zarr_format=3)
+    written = []
+    real = zarr.consolidate_metadata
+    monkeypatch.setattr(zarr, "consolidate_metadata", lambda *a, **k: written.append(1) or real(*a, **k))
+    with zarr_store.consolidated_on_leaving(root):
+        for name in ("a", "b"):
+            zarr.open_group(f"{root}/{name}", mode="w", zarr_format=3)
+            zarr_store.consolidate(root)
+            with zarr_store.consolidated_on_leaving(root):  # nested: still the outer block's
+                zarr_store.consolidate(root)
+        assert written == [] and zarr_store.consolidated_names(root) == set()
+    assert len(written) == 1 and zarr_store.consolidated_names(root) == {"a", "b"}
+    with pytest.raises(RuntimeError), zarr_store.consolidated_on_leaving(root):
+        zarr_store.consolidate(root, now=True)
+        assert len(written) == 2
+        zarr.open_group(f"{root}/c", mode="w", zarr_format=3)
+        zarr_store.consolidate(root)
+        raise RuntimeError("a build fails")
+    assert len(written) == 3 and zarr_store.consolidated_names(root) == {"a", "b", "c"}
+    zarr_store.consolidate(root)  # outside a block: at once
+    assert len(written) == 4
