@@ -3,7 +3,8 @@
 Detector exposures and cubes are xarray datasets backed by zarr; the heavy steps
 (cube building, background, fringe) run as Dask tasks over wavelength slabs or
 detector chunks, in bounded memory. Importing the package registers the ``.mrs`` cube
-accessor (:mod:`mrsdask.query`).
+accessor (:mod:`mrsdask.query`) as soon as xarray is imported (at once if it is already): a
+command that needs no xarray (``mrsdask extract`` of a store) does not import it (~0.5 s).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -13,6 +14,14 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from mrsdask import query as _query  # noqa: E402,F401  registers the xarray ``.mrs`` accessor
+from mrsdask.lazy import when_imported  # noqa: E402
+
+
+def _register_accessor(xarray) -> None:
+    """Register the ``.mrs`` accessor (importing :mod:`mrsdask.query` does)."""
+    import mrsdask.query  # noqa: F401
+
+
+when_imported("xarray", _register_accessor)
 
 __all__ = ["__version__"]

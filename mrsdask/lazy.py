@@ -35,3 +35,53 @@ def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__, sorted(exports)
+
+
+def when_imported(module: str, callback: Callable[[Any], None]) -> None:
+    """Call ``callback(module)`` once ``module`` is imported: now if it is, else as soon as its
+    first import has run (before that import returns).
+
+    For what a package adds to another only when that one is used (mrsdask's ``.mrs`` xarray
+    accessor): a command that never imports it does not pay for it.
+    """
+    if module in sys.modules:
+        callback(sys.modules[module])
+        return
+    sys.meta_path.insert(0, _AfterImport(module, callback))
+
+
+class _AfterImport:
+    """A meta-path finder that lets the other finders find one module, then runs a callback after
+    the module's code (its loader is the module's own again from the start of that code)."""
+
+    def __init__(self, name: str, callback: Callable[[Any], None]):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        from importlib.util import find_spec
+
+        sys.meta_path.remove(self)
+        spec = find_spec(fullname)  # by the finders after this one
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenCall(spec.loader, self.callback)
+        return spec
+
+
+class _ThenCall:
+    """A module's loader that runs a callback after the module's code."""
+
+    def __init__(self, loader, callback: Callable[[Any], None]):
+        self._loader, self._callback = loader, callback
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        self._callback(module)
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)

@@ -246,8 +246,16 @@ def cmd_outlier(args) -> int:
     return 0
 
 
+def _extract_scheduler(scheduling: Scheduling) -> str | None:
+    """Where ``mrsdask extract`` computes: a few cubes' planes, in this process unless a cluster is named."""
+    from mrsdask.cluster import configured_scheduler_address
+
+    return scheduling.scheduler or (None if configured_scheduler_address() else "threads")
+
+
 def cmd_extract(args) -> int:
     from mrsdask.extract.request import ExtractRequest
+    from mrsdask.extract.stored import direct_applies
     from mrsdask.io import writer_process
     from mrsdask.options import from_arguments
     from mrsdask.phases import startup
@@ -255,10 +263,12 @@ def cmd_extract(args) -> int:
     startup()
     request = from_arguments(ExtractRequest, args)
     scheduling = Scheduling.from_arguments(args)
-    # What the job and the x1d writer both import (astropy's FITS and WCS, and with the WCS
-    # astropy's coordinates, tables and asdf: ~0.35 CPU-s), imported once, before the fork.
-    import astropy.io.fits  # noqa: F401
-    import astropy.wcs  # noqa: F401
+    if not (direct_applies(request) and _extract_scheduler(scheduling) in ("threads", "synchronous")):
+        # What the job and the x1d writer both import (astropy's FITS and WCS, and with the WCS
+        # astropy's coordinates, tables and asdf: ~0.35 CPU-s), imported once, before the fork;
+        # a direct extraction (mrsdask.extract.stored) needs neither here.
+        import astropy.io.fits  # noqa: F401
+        import astropy.wcs  # noqa: F401
 
     # The x1d writer's first-time loading (~1.1 CPU-s of Python) runs in a second process from
     # here on, beside this one's imports and the extraction: mrsdask.io.writer_process.
@@ -272,7 +282,7 @@ def _extract_job(args, request, scheduling: Scheduling) -> int:
     from mrsdask.extract import extract_cubes
     from mrsdask.extract.run import check_extraction, complete_cubes
     from mrsdask.io import paths
-    from mrsdask.io.s3d import is_s3d_path
+    from mrsdask.io.paths import is_s3d_path
     from mrsdask.phases import phase
 
     if all(is_s3d_path(p) for p in args.store):
@@ -296,12 +306,9 @@ def _extract_job(args, request, scheduling: Scheduling) -> int:
     names = args.cube or complete_cubes(args.store)
     if not names:
         raise InputError(f"{args.store}: holds no complete cube")
-    with phase("open inputs"):
-        cubes = check_extraction(args.store, names, request)  # opened once, for the extraction too
-    # A few cubes' planes: in this process unless a cluster is named.
-    from mrsdask.cluster import configured_scheduler_address
-
-    scheduler = scheduling.scheduler or (None if configured_scheduler_address() else "threads")
+    scheduler = _extract_scheduler(scheduling)
+    with phase("open inputs"):  # opened once, for the extraction too; without xarray where it can be
+        cubes = check_extraction(args.store, names, request, direct=scheduler in ("threads", "synchronous"))
     with scheduler_block(scheduler, scheduling, announce=print):
         t0 = time.perf_counter()
         files = extract_cubes(args.store, names, args.x1d, args.prefix, request, overwrite=args.overwrite,

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
+from mrsdask.cube.reader import output_prefix  # noqa: F401  (its home was here)
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
 from mrsdask.provenance import fits_cards
@@ -332,26 +333,6 @@ def submit_asdf_document(pool, ds: xr.Dataset):
 def s3d_path(folder: str, prefix: str, name: str) -> str:
     """Official-style file name of cube ``name``: ``{prefix}_{name}_s3d.fits`` in ``folder``."""
     return outputs.join(folder, f"{prefix}_{name}_s3d.fits")
-
-
-def output_prefix(store: str, names: list[str], prefix: str | None = None, *, first: xr.Dataset | None = None) -> str:
-    """The start of the file names of a store's cubes: ``prefix`` if given, else the cubes' product.
-
-    The product name is the one the cubes were built under (attribute ``product_name``: an
-    association's product name, as the official ``Spec3Pipeline`` names its s3d and x1d files,
-    or the first science file's name without its suffix); ``"mrsdask"`` for older stores.
-    ``first``: the first cube, opened already (else it is opened).
-    """
-    if prefix:
-        return prefix
-    if names:
-        from mrsdask.cube.reader import open_cube
-        from mrsdask.datamodel.detector import PRODUCT_ATTR
-
-        name = (open_cube(store, names[0]) if first is None else first).attrs.get(PRODUCT_ATTR)
-        if name:
-            return str(name)
-    return "mrsdask"
 
 
 def check_s3d_outputs(folder: str, prefix: str, names: list[str], overwrite: bool = False) -> list[str]:

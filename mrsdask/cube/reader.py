@@ -7,11 +7,14 @@ chunks since (:func:`check_cube_whole`).
 
 from __future__ import annotations
 
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from mrsdask.cube import store as cube_store
 from mrsdask.errors import DamagedStoreError, IncompleteStoreError, InputError
 from mrsdask.io.zarr_store import COMPLETE_ATTR, zarr_store
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def check_cube_whole(root: str, name: str) -> None:
@@ -37,6 +40,8 @@ def open_cube(root: str, name: str, dask: bool = True) -> xr.Dataset:
     arrays, without Dask: a whole-cube stream, such as the s3d export, then reads each block
     straight from zarr (half the CPU time of a Dask read).
     """
+    import xarray as xr
+
     if not cube_store.cube_exists(root, name):
         raise InputError(f"{root}: holds no cube {name!r}")
     # Not chunks="auto": that merges the store's chunks into ~128 MiB Dask chunks (an
@@ -47,3 +52,22 @@ def open_cube(root: str, name: str, dask: bool = True) -> xr.Dataset:
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
     check_cube_whole(root, name)
     return ds.drop_vars("slab_done", errors="ignore")  # stores written before the markers moved to _build/
+
+
+def output_prefix(store: str, names: list[str], prefix: str | None = None, *, first=None) -> str:
+    """The start of the file names of a store's cubes: ``prefix`` if given, else the cubes' product.
+
+    The product name is the one the cubes were built under (attribute ``product_name``: an
+    association's product name, as the official ``Spec3Pipeline`` names its s3d and x1d files,
+    or the first science file's name without its suffix); ``"mrsdask"`` for older stores.
+    ``first``: the first cube, opened already (else it is opened): anything with its ``attrs``.
+    """
+    if prefix:
+        return prefix
+    if names:
+        from mrsdask.datamodel.detector import PRODUCT_ATTR
+
+        name = (open_cube(store, names[0]) if first is None else first).attrs.get(PRODUCT_ATTR)
+        if name:
+            return str(name)
+    return "mrsdask"

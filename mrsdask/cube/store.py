@@ -21,12 +21,16 @@ from __future__ import annotations
 import itertools
 import os
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 import zarr
 
 from mrsdask.io import paths
 from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, consolidated_names, open_group, zarr_store
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SCRATCH = "_scratch"
 BUILD = "_build"  # child group of a cube holding the build's own bookkeeping (slab markers)

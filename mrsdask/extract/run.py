@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import dask
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from mrsdask.errors import ParameterError
+from mrsdask.extract.plan import make_request
 from mrsdask.extract.request import ExtractRequest
-from mrsdask.extract.spectrum import extract_spectrum, make_request
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from mrsdask.extract.stored import StoredCube
 
 
 def x1d_path(folder: str, prefix: str, name: str) -> str:
@@ -28,23 +31,35 @@ def complete_cubes(store: str) -> list[str]:
     return sorted(k for k in group.group_keys() if not k.startswith("_") and group[k].attrs.get(COMPLETE_ATTR))
 
 
-def check_extraction(store: str, names: list[str], request: ExtractRequest) -> dict[str, xr.Dataset]:
+def check_extraction(store: str, names: list[str], request: ExtractRequest, *, direct: bool = False
+                     ) -> dict[str, xr.Dataset | StoredCube]:
     """Check that every cube opens (complete, whole) and takes the aperture options; no data read.
+
+    ``direct``: open them for :mod:`mrsdask.extract.stored` (zarr alone, no xarray), for
+    :func:`extract_cubes` on an in-process scheduler, when the request allows
+    (:func:`~mrsdask.extract.stored.direct_applies`) and the cubes' arrays do.
 
     Returns
     -------
-    dict of str to xarray.Dataset
+    dict of str to xarray.Dataset (or StoredCube, with ``direct``)
         The cubes, opened (lazy) and checked, by name: give them to :func:`spectra` or
-        :func:`extract_cubes` (``cubes=``) so that each cube is opened and its chunks listed once.
+        :func:`extract_cubes` (``cubes=``) so that each cube is opened and its chunks listed once
+        (StoredCubes: to ``extract_cubes`` only).
 
     Raises
     ------
     MrsdaskError
-        Naming the cube and what is wrong (see :func:`mrsdask.extract.spectrum.check_aperture_options`).
+        Naming the cube and what is wrong (see :func:`mrsdask.extract.plan.check_aperture_options`).
     """
     from mrsdask.cube.reader import open_cube
-    from mrsdask.extract.spectrum import check_aperture_options
+    from mrsdask.extract.plan import check_aperture_options
 
+    if direct:
+        from mrsdask.extract.stored import check_stored, direct_applies
+
+        stored = check_stored(store, names, request) if direct_applies(request) else None
+        if stored is not None:
+            return stored
     cubes = {}
     for name in names:
         cube = open_cube(store, name)
@@ -89,8 +104,11 @@ def spectra(cube_or_store: xr.Dataset | str | Mapping[str, xr.Dataset], names: l
         of a point source is corrected for the spectral leak when ``spectral_leak`` is on
         (its ``spectral_leak`` attribute says what was done, or why not).
     """
+    import xarray as xr
+
     from mrsdask.extract.leak import correct_spectra
     from mrsdask.extract.parameters import default_parameters, read_extract1d
+    from mrsdask.extract.spectrum import extract_spectrum
 
     request = make_request(request, options)
     params = read_extract1d(request.override_extract1d, request.bkg_sigma_clip) if request.override_extract1d \
@@ -127,7 +145,7 @@ def extract_cubes(
     *,
     announce=print,
     overwrite: bool = False,
-    cubes: Mapping[str, xr.Dataset] | None = None,
+    cubes: Mapping[str, xr.Dataset | StoredCube] | None = None,
     **options,
 ) -> list[str]:
     """Extract one spectrum per cube and write each as an ``x1d`` file.
@@ -142,14 +160,19 @@ def extract_cubes(
         Output folder (created) or ``s3://`` prefix.
     prefix : str, optional
         The start of the file names (default the cubes' product name:
-        :func:`mrsdask.cube.export.output_prefix`).
+        :func:`mrsdask.cube.reader.output_prefix`).
     request : ExtractRequest, optional
         The options (``**options`` replace single fields); see :func:`spectra`.
     overwrite : bool
         Replace existing files that mrsdask did not write (files it wrote, ``ORIGIN =
         'mrsdask'``, are replaced anyway). The folder and files are checked before any work.
-    cubes : dict of str to xarray.Dataset, optional
+    cubes : dict of str to xarray.Dataset or StoredCube, optional
         ``names``' cubes opened and checked already (:func:`check_extraction`): not opened again.
+
+    The spectra of cubes opened by :func:`check_extraction` with ``direct`` (or, without
+    ``cubes``, of a request that :func:`mrsdask.extract.stored.direct_applies` takes, on an
+    in-process scheduler) are computed without xarray (:mod:`mrsdask.extract.stored`): the
+    same files.
 
     Returns
     -------
@@ -160,13 +183,20 @@ def extract_cubes(
 
     request = make_request(request, options)
     outputs.check_output_folder(folder, "x1d folder")
-    from mrsdask.cube.export import output_prefix
+    from mrsdask.cube.reader import output_prefix
+
+    from mrsdask.extract import stored
 
     if cubes is not None:
         cubes = _given_cubes(cubes, names)
+    elif stored.direct_applies(request) and stored.in_process_scheduler():
+        cubes = stored.check_stored(store, names, request)
     prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]
     outputs.check_output_files(files, overwrite, own=outputs.is_mrsdask_fits)
+    if cubes and all(isinstance(cube, stored.StoredCube) for cube in cubes.values()):
+        stored.extract_stored(cubes, files, folder, request, announce)
+        return files
     from mrsdask.phases import phase
 
     with phase("graph"):
@@ -182,6 +212,9 @@ def write_spectra(lazy: dict[str, xr.Dataset], files: list[str], folder: str, an
 
     ``named``: each line names the spectrum's cube (``lazy``'s key), e.g. its ``s3d`` file.
     """
+    import dask
+
+    from mrsdask.extract.plan import announce_leak, announce_spectrum
     from mrsdask.io import outputs, writer_process
     from mrsdask.phases import phase
 
@@ -191,15 +224,5 @@ def write_spectra(lazy: dict[str, xr.Dataset], files: list[str], folder: str, an
     for name, spectrum, path in zip(lazy, computed, files):
         with phase("x1d write"):
             writer_process.run("write_x1d", spectrum, path)  # mrsdask.io.x1d.write_x1d, perhaps in the writer process
-        a = spectrum.attrs
-        source = f" from {name}" if named else ""
-        announce(f"  wrote {path}{source} ({a['source_type'].lower()} source at x={a['x_center']:g}, "
-                 f"y={a['y_center']:g}: {a['center_from']}; aperture correction {a['aperture_correction']})")
-        if str(a.get("proper_motion", "")).startswith("applied"):
-            announce(f"    proper motion {a['proper_motion']}")
-        if str(a.get("spectral_leak", "")).startswith("applied"):
-            announce(f"    spectral leak {a['spectral_leak']}")
-    if computed:
-        leak = computed[0].attrs.get("spectral_leak", "")
-        if not any(str(s.attrs.get("spectral_leak", "")).startswith("applied") for s in computed):
-            announce(f"  spectral leak {leak}")
+        announce_spectrum(path, spectrum.attrs, announce, f" from {name}" if named else "")
+    announce_leak([s.attrs for s in computed], announce)

@@ -203,3 +203,8 @@ def check_store_metadata(path: str, missing: str = "create one with 'mrsdask ing
                              "file from a backup)") from exc
         if not isinstance(meta, dict) or meta.get("node_type") not in ("group", "array"):
             raise InputError(f"{shown}: not zarr v3 metadata (no node_type); rebuild the store")
+
+
+def is_s3d_path(path: str) -> bool:
+    """True for a FITS file name (an ``s3d`` cube), False for a store."""
+    return str(path).lower().endswith((".fits", ".fits.gz"))

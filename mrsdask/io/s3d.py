@@ -18,6 +18,7 @@ from astropy.io import fits
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.errors import InputError
 from mrsdask.io import paths
+from mrsdask.io.paths import is_s3d_path  # noqa: F401  (its home was here)
 from mrsdask.io.zarr_store import COMPLETE_ATTR
 
 #: Planes per Dask chunk of an opened s3d file.
@@ -26,11 +27,6 @@ PLANES_PER_CHUNK = 256
 _WCS_KEYS = ("WCSAXES", "CRPIX1", "CRPIX2", "CRPIX3", "CRVAL1", "CRVAL2", "CRVAL3", "CDELT1", "CDELT2", "CDELT3",
              "CTYPE1", "CTYPE2", "CTYPE3", "CUNIT1", "CUNIT2", "CUNIT3", "PC1_1", "PC1_2", "PC2_1", "PC2_2",
              "PC3_3", "RADESYS", "PS3_0", "PS3_1")
-
-
-def is_s3d_path(path: str) -> bool:
-    """True for a FITS file name (an ``s3d`` cube), False for a store."""
-    return str(path).lower().endswith((".fits", ".fits.gz"))
 
 
 def _plane_wavelengths(path: str, sci: fits.Header, nz: int) -> np.ndarray:

@@ -11,7 +11,10 @@ the output that needs those modules, and it answers:
 
 * ``cube_asdf_bytes`` — the ASDF extension of a cube's s3d file (its gwcs),
   :func:`mrsdask.cube.export.cube_asdf_bytes`;
-* ``write_x1d`` — a computed spectrum's x1d file, :func:`mrsdask.io.x1d.write_x1d`.
+* ``write_x1d`` — a computed spectrum's x1d file, :func:`mrsdask.io.x1d.write_x1d`;
+* ``write_spectrum`` — the same from the spectrum's columns, its sky position found there
+  (:func:`mrsdask.extract.plan.write_spectrum`: the command then needs neither xarray nor
+  astropy's WCS).
 
 :func:`started` runs a command's work with such a process (not when this process has loaded
 the writers already, e.g. a second command in one session: then it is quicker here);
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 CALLS = {
     "cube_asdf_bytes": "mrsdask.cube.export:cube_asdf_bytes",
     "write_x1d": "mrsdask.io.x1d:write_x1d",
+    "write_spectrum": "mrsdask.extract.plan:write_spectrum",
 }
 #: What it loads when it starts, by the format the command will write; and a module whose
 #: presence says that this process has loaded it already.

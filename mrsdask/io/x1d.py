@@ -9,12 +9,17 @@ summed ERR². Each spectrum carries the gwcs the official step gives it (:func:`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 from astropy.io import fits
 
 from mrsdask.io import outputs
 from mrsdask.provenance import fits_cards
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 _COLUMNS = {"WAVELENGTH": "wavelength", "FLUX": "flux", "FLUX_ERROR": "flux_error", "SURF_BRIGHT": "surf_bright",
             "SB_ERROR": "sb_error", "DQ": "dq", "BACKGROUND": "background", "BKGD_ERROR": "bkgd_error",
@@ -134,17 +139,20 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     FITS file at ``path`` (``*_x1d.fits``, a path or ``s3://`` URL), staged as
     :func:`mrsdask.cube.export.write_s3d` writes; returns ``path``.
     """
+    spectrum = spectrum.load()
+    return write_x1d_columns({name: spectrum[name].values for name in _COLUMNS.values()}, spectrum.attrs, path)
+
+
+def write_x1d_columns(columns: Mapping[str, np.ndarray], a: Mapping, path: str) -> str:
+    """:func:`write_x1d` of a computed spectrum given as its columns (numpy arrays by the
+    Dataset's variable names, ``wavelength`` included) and its attributes ``a``."""
     from stdatamodels.jwst import datamodels
 
-    spectrum = spectrum.load()
-    a = spectrum.attrs
-    table = np.zeros(spectrum.sizes["wavelength"], dtype=datamodels.MRSSpecModel().get_dtype("spec_table"))
-    table["WAVELENGTH"] = spectrum["wavelength"].values
+    table = np.zeros(len(columns["wavelength"]), dtype=datamodels.MRSSpecModel().get_dtype("spec_table"))
     for column, name in _COLUMNS.items():
-        if column != "WAVELENGTH":
-            table[column] = spectrum[name].values
+        table[column] = columns[name]
     spec = datamodels.MRSSpecModel(spec_table=table)
-    spec.meta.wcs = spectral_wcs(a["slit_ra"], a["slit_dec"], spectrum["wavelength"].values)
+    spec.meta.wcs = spectral_wcs(a["slit_ra"], a["slit_dec"], columns["wavelength"])
     for name, unit in _UNITS.items():
         spec.spec_table.columns[name].unit = unit
     spec.slit_ra, spec.slit_dec = a["slit_ra"], a["slit_dec"]

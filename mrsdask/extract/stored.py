@@ -1,0 +1,216 @@
+"""Spectra of a store's cubes as a plain Dask graph: one task per slab reads its planes from zarr.
+
+The lazy spectra of :mod:`mrsdask.extract.spectrum` are xarray Datasets of Dask arrays: for a
+command that only writes them, xarray, pandas, Dask's array package and astropy's WCS are
+~1 CPU-s of imports before the first plane is read, as long as a third of the extraction of a
+10,000-plane cube. Here the same kernel tasks (:func:`mrsdask.extract.columns.slab_sums`) read
+the cube's zarr arrays themselves and one task joins their sums into the spectrum's columns
+(:func:`mrsdask.extract.plan.spectrum_columns`): the same numbers, from the same functions.
+The x1d files are then written by the writer process (:mod:`mrsdask.io.writer_process`,
+which finds the slit position there), so the command imports neither xarray nor astropy.
+
+It applies (:func:`direct_applies`) to a store's cubes extracted in this process (the
+``threads`` or ``synchronous`` scheduler) without the options that need the spectra as
+Datasets (``ifu_autocen``, ``ifu_rfcorr``, ``spectral_leak``): :func:`mrsdask.extract.run.extract_cubes`
+takes the lazy spectra otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from mrsdask.extract.plan import (
+    RF_COLUMNS,
+    Aperture,
+    announce_leak,
+    announce_spectrum,
+    aperture_correction,
+    apply_factors,
+    check_aperture_options,
+    plan_aperture,
+    residual_fringe_note,
+    resolve_parameters,
+    spectrum_attrs,
+    spectrum_columns,
+)
+from mrsdask.extract.request import ExtractRequest
+
+#: The cube arrays the kernel reads.
+PLANES = ("sci", "err", "wmap")
+LEAK_OFF = "not applied (spectral_leak off)"
+
+
+class _Stored:
+    """One array of a stored cube, read whole on ``.values`` (as an xarray variable's)."""
+
+    def __init__(self, array):
+        self._array = array
+        self.shape = array.shape
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self._array[...])
+
+
+class StoredCube:
+    """The parts of a store's complete cube that the extraction reads, opened with zarr alone:
+    ``attrs``, ``sizes`` and ``cube[name].values``, as an xarray cube offers them
+    (:mod:`mrsdask.extract.plan`), and the zarr ``arrays`` of :data:`PLANES`.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        The cube's group.
+    name : str
+        The cube's name in the store.
+    """
+
+    def __init__(self, group, name: str):
+        self._group = group
+        self.name = name
+        self.attrs = {**dict(group.attrs), "cube": name}
+        self.arrays = {key: group[key] for key in PLANES}
+        nz, ny, nx = self.arrays["sci"].shape
+        self.sizes = {"wavelength": nz, "y": ny, "x": nx}
+
+    def __getitem__(self, name: str) -> _Stored:
+        return _Stored(self._group[name])
+
+
+def _read_as_xarray_would(array) -> bool:
+    """Whether xarray would read the array's values as they are stored: floats whose fill value
+    is NaN (its masking then changes nothing) and no CF scaling."""
+    fill = array.fill_value
+    attrs = array.attrs
+    return (array.dtype.kind == "f" and fill is not None and bool(np.isnan(fill))
+            and not {"scale_factor", "add_offset"} & set(attrs))
+
+
+def in_process_scheduler() -> bool:
+    """Whether Dask's configured scheduler runs in this process (``threads``/``synchronous``)."""
+    import dask
+
+    from mrsdask.cluster import in_process_name
+
+    return in_process_name(dask.config.get("scheduler", None)) is not None
+
+
+def direct_applies(request: ExtractRequest) -> bool:
+    """Whether the request's spectra can be computed here (no option that needs them as Datasets)."""
+    return not (request.ifu_autocen or request.ifu_rfcorr or request.spectral_leak)
+
+
+def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[str, StoredCube] | None:
+    """:func:`mrsdask.extract.run.check_extraction` for the direct path: each cube opened with
+    zarr and checked (complete, whole, the aperture options); None if a cube's arrays are not
+    stored as xarray would read them as they are (then open them with ``check_extraction``).
+
+    Raises
+    ------
+    MrsdaskError
+        As ``check_extraction``.
+    """
+    from mrsdask.cube import store as cube_store
+    from mrsdask.cube.reader import check_cube_whole
+    from mrsdask.errors import IncompleteStoreError, InputError
+    from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group
+
+    cubes = {}
+    for name in names:
+        if not cube_store.cube_exists(store, name):
+            raise InputError(f"{store}: holds no cube {name!r}")
+        group = open_group(cube_store.group_path(store, name), mode="r")
+        if not group.attrs.get(COMPLETE_ATTR):
+            raise IncompleteStoreError(f"{store}/{name}: cube is incomplete (interrupted build); "
+                                       "run the build again to resume")
+        check_cube_whole(store, name)
+        cube = StoredCube(group, name)
+        if not all(_read_as_xarray_would(a) for a in cube.arrays.values()):
+            return None
+        check_aperture_options(cube, request)
+        cubes[name] = cube
+    return cubes
+
+
+def stored_slab_sums(arrays: Mapping, z0: int, z1: int, where: str, **kwargs) -> dict[str, np.ndarray]:
+    """:func:`~mrsdask.extract.columns.slab_sums` of planes ``z0:z1``, read from the zarr ``arrays``
+    (:data:`PLANES`); an exception gets a note naming the slab (``where``), as
+    :func:`mrsdask.dispatch.map_slabs` adds."""
+    from mrsdask.extract.columns import slab_sums
+
+    try:
+        return slab_sums(*(arrays[key][z0:z1] for key in PLANES), **kwargs)
+    except Exception as exc:
+        exc.add_note(f"in {where}")
+        raise
+
+
+def stored_columns(tables: list[dict], omega: float, covar: float) -> dict[str, np.ndarray]:
+    """The spectrum's columns (:func:`~mrsdask.extract.plan.spectrum_columns`) from its slabs' tables."""
+    from mrsdask.extract.columns import join_slabs
+
+    return {name: values for name, (values, _) in spectrum_columns(join_slabs(tables), omega, covar).items()}
+
+
+def spectrum_graph(cube: StoredCube, ap: Aperture, request: ExtractRequest) -> tuple[dict, str]:
+    """The Dask graph of a cube's spectrum columns: one task per stored slab of planes (the
+    arrays' chunks along wavelength) and one that joins them; and the key of that one."""
+    bounds = np.cumsum((0,) + tuple(_plane_chunks(cube.arrays["sci"])))
+    label = f"extraction of cube {cube.name}"
+    graph, keys = {}, []
+    for i, (z0, z1) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+        task = functools.partial(stored_slab_sums, **{k: v[z0:z1] for k, v in ap.per_plane.items()}, **ap.shared)
+        keys.append((f"extract-slab-{cube.name}", i))
+        graph[keys[-1]] = (task, cube.arrays, z0, z1, f"{label}: planes {z0}:{z1}")
+    key = f"extract-columns-{cube.name}"
+    graph[key] = (stored_columns, keys, float(cube.attrs["pixelarea_steradians"]), float(request.ifu_covar_scale))
+    return graph, key
+
+
+def _plane_chunks(array) -> list[int]:
+    nz, step = array.shape[0], array.chunks[0]
+    return [min(step, nz - z) for z in range(0, nz, step)]
+
+
+def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: str, request: ExtractRequest,
+                   announce: Callable[[str], None] = print) -> None:
+    """Extract ``cubes`` (from :func:`check_stored`) on the configured in-process scheduler and
+    write each spectrum at its path of ``files`` (checked already), announcing what each holds;
+    as :func:`mrsdask.extract.run.write_spectra` does for the lazy spectra."""
+    import dask
+    import dask.threaded
+
+    from mrsdask.io import outputs, writer_process
+    from mrsdask.phases import phase
+
+    with phase("graph"):
+        params = resolve_parameters(None, request)
+        graph, keys, plans = {}, [], []
+        for name, cube in cubes.items():
+            ap = plan_aperture(cube, params, request)
+            part, key = spectrum_graph(cube, ap, request)
+            graph.update(part)
+            keys.append(key)
+            apcorr_done, apcorr_file, factors = aperture_correction(ap, request)
+            attrs = spectrum_attrs(cube.attrs, ap, request, rf_done=residual_fringe_note(cube, request),
+                                   apcorr_done=apcorr_done, apcorr_file=apcorr_file, slit=None)
+            attrs.update({"cube": name, "spectral_leak": LEAK_OFF})
+            plans.append((cube, ap, factors, attrs))
+    with phase("extraction"):
+        get = dask.config.get("scheduler", None)
+        computed = (get if callable(get) else dask.threaded.get)(graph, keys)
+    outputs.make_folder(folder)
+    for (cube, ap, factors, attrs), sums, path in zip(plans, computed, files):
+        nz = len(ap.wave)
+        data = {name: (values, "") for name, values in
+                {**sums, "aperture_radius": ap.radius, **{name: np.full(nz, np.nan) for name in RF_COLUMNS}}.items()}
+        data["apcorr"] = (apply_factors(data, factors, nz), "")
+        columns = {"wavelength": ap.wave, **{name: values for name, (values, _) in data.items()}}
+        with phase("x1d write"):
+            writer_process.run("write_spectrum", columns, attrs, {"wcs_header": cube.attrs["wcs_header"]},
+                               (cube.sizes["y"], cube.sizes["x"]), path)
+        announce_spectrum(path, attrs, announce)
+    announce_leak([attrs for *_, attrs in plans], announce)
