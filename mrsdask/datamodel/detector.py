@@ -30,10 +30,14 @@ Chunks: one exposure by a block of rows by all columns; geometry is computed per
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 
 from mrsdask.errors import InputError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 CONVENTION = "mrsdask-detector/1"
 #: Dataset attribute (also of cubes built from it): the start of output file names.

@@ -1,0 +1,107 @@
+"""The direct extraction of a store's cubes (mrsdask.extract.stored): the files of the lazy spectra."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import zarr
+from astropy.io import fits
+
+from mrsdask.extract.request import ExtractRequest
+from mrsdask.extract.run import check_extraction, extract_cubes
+from mrsdask.extract.stored import PlaneFiles, StoredCube, direct_applies
+from mrsdask.scheduling import scheduler_block
+
+
+def _same_x1d(a: str, b: str) -> None:
+    """The two x1d files hold the same table, bit for bit, and the same headers (but their dates)."""
+    with fits.open(a) as ha, fits.open(b) as hb:
+        assert [h.name for h in ha] == [h.name for h in hb]
+        ta, tb = ha["EXTRACT1D"].data, hb["EXTRACT1D"].data
+        assert ta.dtype == tb.dtype
+        for column in ta.columns.names:
+            assert np.array_equal(ta[column], tb[column], equal_nan=True), column
+        for i in range(len(ha) - 1):  # the ASDF extension: its tree's dates differ
+            skip = {"DATE", "FILENAME"} if i == 0 else set()
+            cards = [(c.keyword, c.value) for c in ha[i].header.cards if c.keyword not in skip]
+            assert cards == [(c.keyword, c.value) for c in hb[i].header.cards if c.keyword not in skip], ha[i].name
+
+
+@pytest.mark.parametrize("options", [
+    {"ifu_set_srctype": "POINT"},  # apcorr on, annulus background
+    {"ifu_set_srctype": "POINT", "apply_apcorr": False, "ifu_rscale": 1.5},
+    {"ifu_set_srctype": "EXTENDED"},
+])
+def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, tmp_path, options):
+    store, name = sim_1a_cube
+    request = ExtractRequest(spectral_leak=False, ifu_rfcorr=False, **options)
+    assert direct_applies(request)
+    with scheduler_block("threads"):
+        cubes = check_extraction(store, [name], request, direct=True)
+        assert isinstance(cubes[name], StoredCube)
+        direct = extract_cubes(store, [name], str(tmp_path / "direct"), "p", request, cubes=cubes)
+        lazy = extract_cubes(store, [name], str(tmp_path / "lazy"), "p", request,
+                             cubes=check_extraction(store, [name], request))
+    _same_x1d(direct[0], lazy[0])
+
+
+def test_options_that_need_datasets_take_the_lazy_spectra():
+    assert direct_applies(ExtractRequest(spectral_leak=False, ifu_rfcorr=False))
+    for option in ({"spectral_leak": True}, {"ifu_rfcorr": True}, {"ifu_autocen": True}):
+        assert not direct_applies(ExtractRequest(**{"spectral_leak": False, "ifu_rfcorr": False, **option}))
+
+
+def test_plane_files_read_what_zarr_reads(sim_1a_cube, tmp_path):
+    """Every chunk (the last one short), a chunk missing on disk (its fill value), and no reader
+    for an array stored otherwise."""
+    store, name = sim_1a_cube
+    copy = str(tmp_path / "copy.zarr")
+    shutil.copytree(store, copy)
+    sci = zarr.open_group(os.path.join(copy, name), mode="r")["sci"]
+    reader = PlaneFiles.of(sci)
+    assert reader is not None
+    nz, step = sci.shape[0], sci.chunks[0]
+    os.remove(os.path.join(copy, name, "sci", "c", "1", "0", "0"))
+    for z0 in range(0, nz, step):
+        got, expected = reader.read(z0, min(z0 + step, nz)), sci[z0:z0 + step]
+        assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), z0
+    assert np.isnan(reader.read(step, min(2 * step, nz))).all()
+    with pytest.raises(ValueError, match="not within one chunk"):
+        reader.read(1, 2)
+    other = zarr.create_array(str(tmp_path / "zlib.zarr"), shape=(4, 3, 2), chunks=(2, 3, 2), dtype="f4",
+                              compressors=zarr.codecs.BloscCodec())
+    assert PlaneFiles.of(other) is None
+    assert PlaneFiles.of(zarr.create_array(zarr.storage.MemoryStore(), shape=(4, 3, 2), chunks=(2, 3, 2),
+                                           dtype="f4")) is None
+
+
+def test_the_extract_command_imports_no_xarray(sim_1a_cube, tmp_path):
+    """Nor pandas, Dask's arrays or astropy's WCS (~1 CPU-s): its writer process does the rest."""
+    import subprocess
+    import sys
+    import textwrap
+
+    store, name = sim_1a_cube
+    code = textwrap.dedent(f"""
+        import sys
+        from mrsdask.cli.entry import main
+        code = main(["extract", {store!r}, "--x1d", {str(tmp_path)!r}, "--ifu-set-srctype", "POINT",
+                     "--no-spectral-leak", "--no-ifu-rfcorr", "--no-apply-apcorr", "--no-progress"])
+        print(code, sorted(m for m in ("xarray", "pandas", "dask.array", "astropy.wcs") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    assert len(os.listdir(tmp_path)) == 1
+
+
+def test_the_accessor_is_registered_when_xarray_is_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys, mrsdask; before = 'xarray' in sys.modules; import xarray as xr; "
+            "print(before, hasattr(xr.Dataset, 'mrs'), xr.__spec__.loader is xr.__loader__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["False", "True", "True"]
