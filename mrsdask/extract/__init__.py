@@ -9,7 +9,10 @@
   (:mod:`mrsdask.extract.leak`).
 * :class:`ExtractionParameters`, :func:`default_parameters`, :func:`read_extract1d`,
   :func:`write_extract1d` — apertures per wavelength (the official EXTRACT1D reference format).
-* :mod:`mrsdask.extract.kernels` — the per-plane arithmetic (one numba kernel per slab), no Dask.
+* :mod:`mrsdask.extract.kernels` — the per-plane arithmetic (one numba kernel per slab), no Dask;
+  :mod:`mrsdask.extract.plan` — the apertures, columns and attributes of a spectrum, numpy only.
+* :mod:`mrsdask.extract.stored` — a store's spectra computed by a plain Dask graph that reads
+  the cubes' chunks itself, without xarray (what ``mrsdask extract`` runs in process).
 * :mod:`mrsdask.extract.reffiles` — builds the shipped APCORR (Gaussian PSF) and approximate
   MRSPTCORR files; the CRDS files replace them for flight data (``--apcorr``, ``--mrsptcorr``).
 * :func:`mrsdask.io.x1d.write_x1d` writes a spectrum as an official ``x1d`` file, recording

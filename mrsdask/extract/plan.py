@@ -52,7 +52,8 @@ def source_position(cube: xr.Dataset, ra_t: float | None = None, dec_t: float | 
     return float(i), float(j), "spaxel nearest to TARG_RA/TARG_DEC"
 
 
-def _name(cube: xr.Dataset) -> str:
+def cube_name(cube: xr.Dataset) -> str:
+    """The cube's name in its store, or its channel and band."""
     return cube.attrs.get("cube") or f"{cube.attrs.get('channel', '?')} {cube.attrs.get('band', '')}".strip()
 
 
@@ -67,7 +68,7 @@ def check_aperture_options(cube: xr.Dataset, request: ExtractRequest) -> str:
     ------
     ParameterError
     """
-    name = _name(cube)
+    name = cube_name(cube)
     source_type = str(request.ifu_set_srctype or cube.attrs.get("source_type") or "POINT").upper()
     if source_type not in SOURCE_TYPES:
         raise ParameterError(f"cube {name}: source type {source_type!r}: choose POINT or EXTENDED")
@@ -86,14 +87,15 @@ def check_aperture_options(cube: xr.Dataset, request: ExtractRequest) -> str:
     return source_type
 
 
-def _channel(cube: xr.Dataset) -> int | None:
+def channel_number(cube: xr.Dataset) -> int | None:
+    """The cube's channel (1-4), or None for a cube of several."""
     channel = str(cube.attrs.get("channel", ""))
     return int(channel) if channel in ("1", "2", "3", "4") else None
 
 
 def single_band(cube: xr.Dataset) -> bool:
     """One channel and one band (the official ``_check_mrs_type``: where the 1-D fringe fit applies)."""
-    return _channel(cube) is not None and str(cube.attrs.get("band", "")).lower() in ("short", "medium", "long")
+    return channel_number(cube) is not None and str(cube.attrs.get("band", "")).lower() in ("short", "medium", "long")
 
 
 def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
@@ -116,7 +118,7 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
         if found is not None:
             return {**out, "x": found[0], "y": found[1], "how": "auto-centring (ifu_autocen: brightest DAOStarFinder "
                     "source of the median image below 26 um)"}
-        log.warning("cube %s: auto-centring found no source; using the target position", _name(cube))
+        log.warning("cube %s: auto-centring found no source; using the target position", cube_name(cube))
     ra_t, dec_t = cube.attrs.get("targ_ra"), cube.attrs.get("targ_dec")
     if has_proper_motion(cube.attrs) and ra_t is not None and np.isfinite([ra_t, dec_t]).all():
         if request.proper_motion:

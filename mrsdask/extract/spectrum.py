@@ -25,7 +25,9 @@ from mrsdask.extract.plan import (  # noqa: F401  (check_aperture_options… wer
     RF_COLUMNS,
     aperture_correction,
     apply_factors,
+    channel_number,
     check_aperture_options,
+    cube_name,
     locate_source,
     make_request,
     plan_aperture,
@@ -37,7 +39,6 @@ from mrsdask.extract.plan import (  # noqa: F401  (check_aperture_options… wer
     spectrum_attrs,
     spectrum_columns,
 )
-from mrsdask.extract.plan import _channel, _name
 from mrsdask.extract.request import ExtractRequest
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def extract_spectrum(
     slabs = map_slabs(
         slab_sums, [cube[name].data for name in ("sci", "err", "wmap")],
         {"sums": Output(np.float64, ("sum", "wavelength"), {"sum": len(SUMS)}), "dq": np.uint32},
-        per_plane=ap.per_plane, shared=ap.shared, label=f"extraction of cube {_name(cube)}",
+        per_plane=ap.per_plane, shared=ap.shared, label=f"extraction of cube {cube_name(cube)}",
     )
     # The slabs' results joined in one chunk (a spectrum is small): the arithmetic below is then
     # one task per column, not one per column and slab. By tasks, as Dask would choose for so
@@ -94,7 +95,7 @@ def extract_spectrum(
     rf_done = residual_fringe_note(cube, request)
     if rf_done == RF_APPLIED:
         fitted = dask.delayed(_residual_fringe_1d, pure=True)(
-            col["temp_flux"], data["surf_bright"][0], data["background"][0], ap.wave, _channel(cube))
+            col["temp_flux"], data["surf_bright"][0], data["background"][0], ap.wave, channel_number(cube))
         scales = (omega * 1e6, 1.0, 1.0)  # the official fits the aperture sum, then converts it to Jy
         for i, (name, base) in enumerate(RF_COLUMNS.items()):
             data[name] = (da.from_delayed(fitted[i], shape=(nz,), dtype=np.float64) * scales[i], data[base][1])
