@@ -34,3 +34,27 @@ def test_the_start_up_phase_is_the_process_age_to_a_tenth_of_a_second():
     elapsed = time.perf_counter() - t0
     age = float(out.stdout)
     assert 0.0 < age <= elapsed + 0.02  # the age at the call, within the run seen from outside
+
+
+def test_the_command_freezes_what_lives_as_each_phase_starts_and_a_library_caller_does_not():
+    """``mrsdask``'s console entry point freezes the collector's objects at each phase's start
+    (:func:`mrsdask.cli.entry.freeze_at_phases`); a phase in a library caller's process leaves
+    them to the collector. Run in a fresh process: a freeze cannot be undone for its objects."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc\n"
+        "from mrsdask.phases import phase\n"
+        "with phase('library'):\n"
+        "    pass\n"
+        "print(gc.get_freeze_count())\n"
+        "from mrsdask.cli.entry import freeze_at_phases\n"
+        "freeze_at_phases(); freeze_at_phases()\n"
+        "from mrsdask import phases\n"
+        "print(phases.at_phase_start.count(gc.freeze))\n"
+        "with phase('command'):\n"
+        "    print(gc.get_freeze_count() > 10_000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "1", "True"]

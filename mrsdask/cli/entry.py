@@ -96,6 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def freeze_at_phases() -> None:
+    """Make each phase of this process's command (:mod:`mrsdask.phases`) start with
+    :func:`gc.freeze`: what is alive then (the modules, the opened inputs and plans) is moved to
+    the collector's permanent generation, which its full collections skip.
+
+    A command's set-up creates ~250,000 objects that live until it ends (modules, mostly); each
+    full collection that its imports and header parsing trigger traversed them all again
+    (multi cube from 6 exposures: three, 0.48 of the command process's 0.56 CPU-s of
+    collections, all in its serial set-up; 0.06 CPU-s with the freeze). Cycles frozen before
+    they become garbage are freed only at exit. For the console command's process only
+    (:func:`run`): a session that calls :func:`main` again may outlive what it freezes.
+    """
+    import gc
+
+    from mrsdask import phases
+
+    if gc.freeze not in phases.at_phase_start:
+        phases.at_phase_start.append(gc.freeze)
+
+
 def run() -> None:
     """The console entry point: :func:`main`, then a fast exit with its status.
 
@@ -106,6 +126,7 @@ def run() -> None:
     """
     import atexit
 
+    freeze_at_phases()
     code = main()
     try:
         atexit._run_exitfuncs()  # what a normal exit runs first (Dask, zarr and logging clean-up)
