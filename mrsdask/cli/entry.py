@@ -98,22 +98,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def freeze_at_phases() -> None:
     """Make each phase of this process's command (:mod:`mrsdask.phases`) start with
-    :func:`gc.freeze`: what is alive then (the modules, the opened inputs and plans) is moved to
-    the collector's permanent generation, which its full collections skip.
+    :func:`collect_and_freeze`."""
+    from mrsdask import phases
+
+    if collect_and_freeze not in phases.at_phase_start:
+        phases.at_phase_start.append(collect_and_freeze)
+
+
+def collect_and_freeze() -> None:
+    """Collect the garbage, then move what is alive (the modules, the opened inputs and plans)
+    to the collector's permanent generation (:func:`gc.freeze`), which its full collections skip.
 
     A command's set-up creates ~250,000 objects that live until it ends (modules, mostly); each
-    full collection that its imports and header parsing trigger traversed them all again
-    (multi cube from 6 exposures: three, 0.48 of the command process's 0.56 CPU-s of
-    collections, all in its serial set-up; 0.06 CPU-s with the freeze). Cycles frozen before
-    they become garbage are freed only at exit. For the console command's process only
-    (:func:`run`): a session that calls :func:`main` again may outlive what it freezes.
+    full collection that its imports and header parsing trigger traversed them all again. With
+    this at each phase's start the collections of the multi cube command (24 exposures) take
+    0.20 CPU-s instead of 0.35, mostly in its serial set-up. The collection first: no garbage
+    is frozen (a file in a garbage cycle is still closed); an object alive at a phase's start
+    that becomes garbage in a cycle later is freed only at exit. For the console command's
+    process only (:func:`run`): a session that calls :func:`main` again may outlive it.
     """
     import gc
 
-    from mrsdask import phases
-
-    if gc.freeze not in phases.at_phase_start:
-        phases.at_phase_start.append(gc.freeze)
+    gc.collect()
+    gc.freeze()
 
 
 def run() -> None:
