@@ -8,6 +8,9 @@ The CPU time is this process's (every thread, :func:`time.process_time`): for a 
 in process it is the whole job's, on a cluster the client's only. :func:`startup` logs the
 time from the process's start to the call (interpreter start and imports). ``mrsdask bench``
 reads these lines back from a run's log (:func:`parse_phases`).
+
+Each phase first calls the functions in :data:`at_phase_start`: the ``mrsdask`` command adds
+the garbage collector's freeze there (:func:`mrsdask.cli.entry.run`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger("mrsdask.phases")
+
+#: Called, without arguments, as each :func:`phase` starts (before its clock starts).
+at_phase_start: list[Callable[[], None]] = []
 
 _LINE = re.compile(r"phase (?P<name>[^:]+): (?P<wall>[0-9.]+) s wall, (?P<cpu>[0-9.]+) CPU-s")
 
@@ -30,6 +36,8 @@ def _say(name: str, wall: float, cpu: float) -> None:
 @contextlib.contextmanager
 def phase(name: str) -> Iterator[None]:
     """Log the wall and CPU time of the block as phase ``name``."""
+    for hook in at_phase_start:
+        hook()
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         yield

@@ -34,3 +34,32 @@ def test_the_start_up_phase_is_the_process_age_to_a_tenth_of_a_second():
     elapsed = time.perf_counter() - t0
     age = float(out.stdout)
     assert 0.0 < age <= elapsed + 0.02  # the age at the call, within the run seen from outside
+
+
+def test_the_command_freezes_what_lives_as_each_phase_starts_and_a_library_caller_does_not():
+    """``mrsdask``'s console entry point collects and freezes the collector's objects at each
+    phase's start (:func:`mrsdask.cli.entry.freeze_at_phases`); a phase in a library caller's
+    process leaves them to the collector. Run in a fresh process: a freeze cannot be undone."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc\n"
+        "from mrsdask.phases import phase\n"
+        "with phase('library'):\n"
+        "    pass\n"
+        "print(gc.get_freeze_count())\n"
+        "from mrsdask.cli.entry import freeze_at_phases\n"
+        "freeze_at_phases(); freeze_at_phases()\n"
+        "from mrsdask import phases\n"
+        "from mrsdask.cli.entry import collect_and_freeze\n"
+        "print(phases.at_phase_start.count(collect_and_freeze))\n"
+        "import weakref\n"
+        "class Cycle: pass\n"
+        "gc.disable()  # only the phase's start may collect the garbage cycle below\n"
+        "garbage = Cycle(); garbage.me = garbage; alive = weakref.ref(garbage); del garbage\n"
+        "with phase('command'):\n"
+        "    print(gc.get_freeze_count() > 10_000, alive() is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "1", "True", "True"]  # frozen, but the garbage collected first

@@ -96,6 +96,33 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def freeze_at_phases() -> None:
+    """Make each phase of this process's command (:mod:`mrsdask.phases`) start with
+    :func:`collect_and_freeze`."""
+    from mrsdask import phases
+
+    if collect_and_freeze not in phases.at_phase_start:
+        phases.at_phase_start.append(collect_and_freeze)
+
+
+def collect_and_freeze() -> None:
+    """Collect the garbage, then move what is alive (the modules, the opened inputs and plans)
+    to the collector's permanent generation (:func:`gc.freeze`), which its full collections skip.
+
+    A command's set-up creates ~250,000 objects that live until it ends (modules, mostly); each
+    full collection that its imports and header parsing trigger traversed them all again. With
+    this at each phase's start the collections of the multi cube command (24 exposures) take
+    0.20 CPU-s instead of 0.35, mostly in its serial set-up. The collection first: no garbage
+    is frozen (a file in a garbage cycle is still closed); an object alive at a phase's start
+    that becomes garbage in a cycle later is freed only at exit. For the console command's
+    process only (:func:`run`): a session that calls :func:`main` again may outlive it.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def run() -> None:
     """The console entry point: :func:`main`, then a fast exit with its status.
 
@@ -106,6 +133,7 @@ def run() -> None:
     """
     import atexit
 
+    freeze_at_phases()
     code = main()
     try:
         atexit._run_exitfuncs()  # what a normal exit runs first (Dask, zarr and logging clean-up)

@@ -139,8 +139,12 @@ class S3dSinks:
 
     def start(self, name: str, cube: xr.Dataset, path: str) -> S3dSink:
         """Stage the file of cube ``name`` (final ``path``) and lay it out; its ASDF document is
-        made meanwhile (in the command's writer process when it has one)."""
+        made meanwhile (in the command's writer process when it has one), and a file already at
+        ``path`` (one the checks let the build replace) removed (:func:`mrsdask.io.outputs.set_aside`)."""
         tmp = self._stack.enter_context(outputs.staged_file(path))
+        aside = outputs.set_aside(path, tmp)  # a file this one replaces is removed while the slabs run
+        if aside is not None:
+            self._pool.submit(outputs.remove_quietly, aside)
         self._documents[name], self._wavelengths[name] = submit_asdf_document(self._pool, cube)
         self.sinks[name] = start_s3d(tmp, cube, path)
         return self.sinks[name]

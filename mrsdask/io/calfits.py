@@ -1,6 +1,7 @@
 """Reading official level-2 MRS ``cal``/``rate`` FITS files.
 
-Headers are read with astropy (cheap, eager) to validate and describe each exposure; pixel
+Headers are read eagerly (:mod:`mrsdask.io.fits_headers`: plain ones without astropy's card
+objects, any other by astropy) to validate and describe each exposure; pixel
 planes and the gwcs are read in tasks, through stdatamodels so that the WCS is the file's
 own (``ASDF`` extension).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections import ChainMap
 import io
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ from mrsdask.errors import InputError
 from mrsdask.instrument.bands import SUBBAND_LETTER
 from mrsdask.io import paths
 from mrsdask.io.asdf_tree import wcs_from_asdf_bytes
+from mrsdask.io import fits_headers
 from mrsdask.srctype import decide_source_type, header_flag
 
 MRS_DETECTORS = ("MIRIFUSHORT", "MIRIFULONG")
@@ -85,17 +86,6 @@ def _image_shape(header) -> tuple[int, ...] | None:
     return tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1)) if naxis else None
 
 
-def _data_bytes(header) -> int:
-    """Bytes of an HDU's data (without the padding to 2880), from its header (FITS standard §4.4.1)."""
-    naxis = int(header.get("NAXIS", 0))
-    if not naxis:
-        return 0
-    count = 1
-    for k in range(1, naxis + 1):
-        count *= int(header[f"NAXIS{k}"])
-    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (count + int(header.get("PCOUNT", 0)))
-
-
 def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
     """Read and validate the headers of an MRS level-2 file.
 
@@ -114,18 +104,13 @@ def read_exposure_info(path: str, exptype: str | None = None) -> ExposureInfo:
     try:
         # Headers only: the data are not read (a task reads them), but a file that ends before
         # its last extension's data is caught here by its size, not in a task.
-        with paths.open_file(path) as fobj, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with paths.open_file(path) as fobj:
             size = fobj.seek(0, io.SEEK_END)
             fobj.seek(0)
-            with fits.open(fobj, lazy_load_hdus=False, memmap=False) as hdul:
-                hdul.verify("silentfix")
-                names = [h.name for h in hdul]
-                primary = hdul[0].header.copy()
-                sci_header = hdul["SCI"].header.copy() if "SCI" in names else None
-                shapes = {ext: _image_shape(hdul[ext].header) for ext in ("SCI", "ERR", "DQ") if ext in names}
-                last = hdul[-1].fileinfo()
-                end = last["datLoc"] + _data_bytes(hdul[-1].header)
+            headers = fits_headers.read_headers(fobj, size, keep=("SCI", "ERR", "DQ"))
+        names, primary, end = headers.names, headers.primary, headers.end
+        sci_header = headers.extensions.get("SCI")
+        shapes = {ext: _image_shape(header) for ext, header in headers.extensions.items()}
         if size < end:
             raise InputError(f"{path}: truncated ({size:,} bytes, its extensions need {end:,}); "
                              "download it again")

@@ -50,6 +50,14 @@ def test_a_build_writes_the_s3d_file_that_the_store_export_writes(sim_1a, window
     assert _file_bytes_without_date(direct) == _file_bytes_without_date(exported)
     assert open_cube(root, names[0]).attrs["mrsdask_complete"] is True
 
+    # Built again (overwrite): the file there is set aside and removed while the slabs run.
+    old = direct.stat().st_ino
+    with dask.config.set(scheduler="threads"):
+        build_cubes(ds, root, request, progress=False, overwrite=True, s3d=str(tmp_path / "s3d"), s3d_prefix="t")
+    assert direct.stat().st_ino != old and sorted(p.name for p in (tmp_path / "s3d").iterdir()) == [direct.name]
+    again = export_s3d(root, names, str(tmp_path / "again"), prefix="t")[0]  # this build's date in its history
+    assert _file_bytes_without_date(direct) == _file_bytes_without_date(again)
+
 
 def test_planes_written_in_any_order_and_blanked_tears_equal_the_export(window_cube_1a, tmp_path):
     from mrsdask.cube.builder import open_cube

@@ -193,3 +193,25 @@ def test_simulate_recognises_its_own_earlier_files(sim_1a, tmp_path):
     (folder / sim_1a.truth.name).write_bytes(b"edited since")
     with pytest.raises(OutputError, match=sim_1a.truth.name):
         record.check_clashes(folder, names)
+
+
+def test_a_file_set_aside_is_replaced_by_the_staged_one_or_goes_with_a_failed_write(tmp_path):
+    """:func:`mrsdask.io.outputs.set_aside`: the old file leaves its name at once (removed while
+    the command works); the new one appears only complete; a failed write leaves neither."""
+    from mrsdask.io import outputs
+
+    path = tmp_path / "x_s3d.fits"
+    path.write_bytes(b"old")
+    with outputs.staged_file(str(path)) as tmp:
+        aside = outputs.set_aside(str(path), tmp)
+        assert not path.exists() and open(aside, "rb").read() == b"old"
+        outputs.remove_quietly(aside)
+        outputs.remove_quietly(aside)  # already gone: nothing to do
+        with open(tmp, "wb") as fobj:
+            fobj.write(b"new")
+    assert path.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == [path.name]
+    with pytest.raises(RuntimeError), outputs.staged_file(str(path)) as tmp:
+        assert outputs.set_aside(str(path), tmp) is not None
+        raise RuntimeError("the build failed")
+    assert os.listdir(tmp_path) == []
+    assert outputs.set_aside(str(path), str(tmp_path / "y")) is None  # no file to set aside
