@@ -209,6 +209,8 @@ def run_with_follow_ups(tasks: list, label: str, progress: bool, follow_up: Call
                 scheduler.join()  # a failure here waits for the tasks under way, then is raised
             if "error" in outcome:
                 raise outcome["error"]
+            if waiting:  # after tasks that are not among them: a caller's bug, never silently dropped
+                raise ValueError(f"work {[w.key for w in waiting]} comes after tasks not given ({len(tasks)} tasks)")
             return outcome["results"], {key: future.result() for key, future in futures.items()}
         except BaseException:
             for future in futures.values():  # not started: dropped (the running ones are waited for)

@@ -78,3 +78,11 @@ def test_a_failure_anywhere_fails_the_run(where):
         run_with_follow_ups(tasks, "test", False,
                             lambda i, r: [Work("bad", fail)] if where == "follow-up" and i == 0 else [],
                             start=fail if where == "start" else None)
+
+
+def test_work_after_a_task_that_is_not_there_is_an_error_not_dropped():
+    gate = threading.Event()
+    gate.set()
+    with dask.config.set(scheduler="threads", num_workers=2), pytest.raises(ValueError, match="tasks not given"):
+        run_with_follow_ups(_tasks(gate), "test", False, lambda i, r: [],
+                            start=lambda: [Work("lost", lambda a: a, after=(5,))])
