@@ -170,15 +170,24 @@ class PlaneFiles:
         i, rest = divmod(z0, self.planes)
         if rest or z1 > min(z0 + self.planes, self.shape[0]) or z1 <= z0:
             raise ValueError(f"planes {z0}:{z1} are not within one chunk of {self.planes} planes")
-        n = self.planes * int(np.prod(self.shape[1:], dtype=np.int64))
+        nbytes = self.planes * int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        path = f"{self.folder}/c/{i}" + "/0" * (len(self.shape) - 1)
         try:
-            with open(f"{self.folder}/c/{i}" + "/0" * (len(self.shape) - 1), "rb") as fobj:
+            with open(path, "rb") as fobj:
                 data = fobj.read()
         except FileNotFoundError:  # a chunk never written: its fill value, as zarr gives it
             return np.full((z1 - z0,) + self.shape[1:], self.fill, dtype=self.dtype)
-        out = np.empty(n, dtype=self.dtype)
-        Zstd().decode(data, out=out)
-        return out.reshape((self.planes,) + self.shape[1:])[:z1 - z0]
+        try:
+            raw = Zstd().decode(data)
+            if len(raw) != nbytes:  # decoded into a bigger buffer, a short chunk would pass unseen
+                raise ValueError(f"it holds {len(raw):,} bytes, a chunk of this array {nbytes:,}")
+        except (RuntimeError, ValueError) as exc:
+            from mrsdask.errors import DamagedStoreError
+
+            raise DamagedStoreError(
+                f"{path}: chunk of planes {z0}:{z1} cannot be read ({exc}); the store is damaged: remove "
+                "that file and run the same 'mrsdask cube' command again to recompute it") from None
+        return np.frombuffer(raw, dtype=self.dtype).reshape((self.planes,) + self.shape[1:])[:z1 - z0]
 
 
 def _planes(array, z0: int, z1: int) -> np.ndarray:

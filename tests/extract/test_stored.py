@@ -76,6 +76,34 @@ def test_plane_files_read_what_zarr_reads(sim_1a_cube, tmp_path):
                                            dtype="f4")) is None
 
 
+def test_a_damaged_chunk_file_is_refused_naming_it(sim_1a_cube, tmp_path):
+    """A chunk that does not decode, or decodes to fewer planes than a chunk holds, is an error
+    naming the file and the repair (never planes left unfilled)."""
+    import shutil
+
+    import zarr
+    from numcodecs import Zstd
+
+    from mrsdask.errors import DamagedStoreError
+
+    store, name = sim_1a_cube
+    copy = str(tmp_path / "copy.zarr")
+    shutil.copytree(store, copy)
+    sci = zarr.open_group(os.path.join(copy, name), mode="r")["sci"]
+    reader = PlaneFiles.of(sci)
+    step = sci.chunks[0]
+    first, second = (os.path.join(copy, name, "sci", "c", str(i), "0", "0") for i in (0, 1))
+    with open(first, "r+b") as fobj:
+        fobj.truncate(100)
+    with pytest.raises(DamagedStoreError, match=rf"{first}: chunk of planes 0:{step} cannot be read .*"
+                                                r"remove that file and run the same 'mrsdask cube' command"):
+        reader.read(0, step)
+    with open(second, "wb") as fobj:  # a whole zstd frame, of one plane fewer than a chunk
+        fobj.write(Zstd().encode(np.zeros((step - 1,) + sci.shape[1:], dtype=sci.dtype).tobytes()))
+    with pytest.raises(DamagedStoreError, match=f"{second}: .*bytes, a chunk of this array"):
+        reader.read(step, 2 * step)
+
+
 def test_the_extract_command_imports_no_xarray(sim_1a_cube, tmp_path):
     """Nor pandas, Dask's arrays or astropy's WCS (~1 CPU-s): its writer process does the rest."""
     import subprocess
