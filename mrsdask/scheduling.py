@@ -158,8 +158,9 @@ class Scheduling:
         return out
 
 
-def _configured_in_process() -> str | None:
-    """The in-process scheduler set in Dask's configuration, if any."""
+def configured_in_process() -> str | None:
+    """The name of the in-process scheduler set in Dask's configuration (``"threads"`` or
+    ``"synchronous"``, given by name or as its function), or None."""
     import dask
 
     from mrsdask.cluster import in_process_name
@@ -246,7 +247,7 @@ def choose_scheduler(inputs: Any, scheduling: Scheduling | None = None, *, chann
 
     if scheduling.n_workers is not None or configured_scheduler_address() or current_client() is not None:
         return None
-    configured = _configured_in_process()
+    configured = configured_in_process()
     if configured:
         return configured
     size = exposure_channels(inputs, channels, detector_job)
@@ -262,7 +263,7 @@ def scheduler_block(chosen: str | None, scheduling: Scheduling | None = None, *,
     pipeline step run inside :func:`mrsdask.pipeline.run`) is left as it is. The scheduler and
     dashboard line goes to ``announce`` (default: logged on ``mrsdask.scheduling``).
     """
-    if chosen is not None and chosen == _configured_in_process():
+    if chosen is not None and chosen == configured_in_process():
         yield chosen
         return
     from mrsdask.cluster import dask_client

@@ -186,10 +186,11 @@ def extract_cubes(
     from mrsdask.cube.reader import output_prefix
 
     from mrsdask.extract import stored
+    from mrsdask.scheduling import configured_in_process
 
     if cubes is not None:
         cubes = _given_cubes(cubes, names)
-    elif stored.direct_applies(request) and stored.in_process_scheduler():
+    elif stored.direct_applies(request) and configured_in_process() is not None:
         cubes = stored.check_stored(store, names, request)
     prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]

@@ -89,15 +89,6 @@ def _read_as_xarray_would(array) -> bool:
             and not {"scale_factor", "add_offset"} & set(attrs))
 
 
-def in_process_scheduler() -> bool:
-    """Whether Dask's configured scheduler runs in this process (``threads``/``synchronous``)."""
-    import dask
-
-    from mrsdask.cluster import in_process_name
-
-    return in_process_name(dask.config.get("scheduler", None)) is not None
-
-
 def direct_applies(request: ExtractRequest) -> bool:
     """Whether the request's spectra can be computed here (no option that needs them as Datasets)."""
     return not (request.ifu_autocen or request.ifu_rfcorr or request.spectral_leak)
@@ -240,11 +231,10 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
     """Extract ``cubes`` (from :func:`check_stored`) on the configured in-process scheduler and
     write each spectrum at its path of ``files`` (checked already), announcing what each holds;
     as :func:`mrsdask.extract.run.write_spectra` does for the lazy spectra."""
-    import dask
-    import dask.threaded
-
+    from mrsdask.cluster import in_process_get
     from mrsdask.io import outputs, writer_process
     from mrsdask.phases import phase
+    from mrsdask.scheduling import configured_in_process
 
     with phase("graph"):
         params = resolve_parameters(None, request)
@@ -260,8 +250,7 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
             attrs.update({"cube": name, "spectral_leak": LEAK_OFF})
             plans.append((cube, ap, factors, attrs))
     with phase("extraction"):
-        get = dask.config.get("scheduler", None)
-        computed = (get if callable(get) else dask.threaded.get)(graph, keys)
+        computed = in_process_get(configured_in_process() or "threads")(graph, keys)
     outputs.make_folder(folder)
     for (cube, ap, factors, attrs), sums, path in zip(plans, computed, files):
         nz = len(ap.wave)
