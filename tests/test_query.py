@@ -370,3 +370,32 @@ def test_queries_on_a_built_cube(sim_1a, tmp_path):
         cube.mrs.plane(5.40 * u.um)
     with pytest.raises(OutsideCubeError):
         cube.mrs.spectrum(star.spherical_offsets_by(10 * u.arcsec, 0 * u.arcsec))
+
+
+def test_pixel_to_sky_closed_form_matches_astropy_and_falls_back():
+    """A cube's own TAN header is inverted in closed form, an unusual one through astropy: both give
+    wcslib's positions (the cube's ra/dec coordinates, S_REGION and SLIT_RA/DEC come from it)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from mrsdask.cube.grid import SpatialGrid
+
+    grid = SpatialGrid(359.9995, -30.2, 0.2, na=12, nb=9, rotation=-75.0)
+    header = fits.Header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    header["CRPIX1"], header["CRPIX2"] = grid.crpix1, grid.crpix2
+    header["CRVAL1"], header["CRVAL2"] = grid.crval1, grid.crval2
+    header["CDELT1"] = header["CDELT2"] = grid.cdelt / 3600.0
+    header["PC1_1"], header["PC1_2"], header["PC2_1"], header["PC2_2"] = grid.pc_matrix
+    header["CTYPE3"], header["CRVAL3"] = "WAVE", 5.0
+    x, y = np.array([-0.5, 24.5, 3.25]), np.array([-0.5, 18.5, 7.0])
+    for extra in ({}, {"LONPOLE": 170.0}):
+        h = header.copy()
+        h.update(extra)
+        want = WCS(h, naxis=2).wcs_pix2world(x, y, 0)
+        ra, dec = cmodel.pixel_to_sky({"wcs_header": h.tostring(sep="\n")}, x, y)
+        np.testing.assert_allclose(((ra - want[0] + 180) % 360 - 180) * 3600, 0, atol=1e-9)
+        np.testing.assert_allclose((dec - want[1]) * 3600, 0, atol=1e-9)
+    ny, nx = grid.ny, grid.nx
+    ra, dec = cmodel.spaxel_sky_coords({"wcs_header": header.tostring(sep="\n")}, ny, nx)
+    np.testing.assert_array_equal(np.stack(grid.spaxel_sky_coords()), np.stack([ra, dec]))

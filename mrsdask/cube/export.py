@@ -86,8 +86,7 @@ def image_header(ds: xr.Dataset, name: str, bunit: str | None) -> fits.Header:
 
 def _s_region(ds: xr.Dataset) -> str:
     ny, nx = ds.sizes["y"], ds.sizes["x"]
-    wcs = cmodel.celestial_wcs(ds.attrs)
-    ra, dec = wcs.wcs_pix2world([-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5], 0)
+    ra, dec = cmodel.pixel_to_sky(ds.attrs, [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5])
     return "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in zip(ra, dec))
 
 

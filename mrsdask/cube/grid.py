@@ -161,6 +161,16 @@ class SpatialGrid:
         theta = math.radians(self.rotation or 0.0)
         return (-math.cos(theta), math.sin(theta), math.sin(theta), math.cos(theta))
 
+    def spaxel_sky_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """RA and Dec (deg) of every spaxel centre, each ``(ny, nx)``, RA in [0, 360): the inverse of
+        the cube header's TAN projection (:func:`mrsdask.datamodel.cube.tan_pixel_to_sky`)."""
+        from mrsdask.datamodel.cube import tan_pixel_to_sky
+
+        iy, ix = np.mgrid[: self.ny, : self.nx]
+        step = self.cdelt / 3600.0
+        return tan_pixel_to_sky(ix, iy, (self.crpix1, self.crpix2), (self.crval1, self.crval2), (step, step),
+                                self.pc_matrix)
+
 
 def spatial_grid_from_corners(
     corner_ra: np.ndarray,

@@ -140,7 +140,7 @@ def empty_cube_dataset(spec: CubeSpec, attrs: dict) -> xr.Dataset:
     grid, wave = spec.grid, spec.wave
     shape = (wave.nz, grid.ny, grid.nx)
     chunks = spec.chunks
-    ra, dec = cmodel.spaxel_sky_coords(attrs, grid.ny, grid.nx)
+    ra, dec = grid.spaxel_sky_coords()
     ds = xr.Dataset(
         {
             "sci": (("wavelength", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),

@@ -88,10 +88,23 @@ def _markers(group: zarr.Group) -> zarr.Array:
 
 def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray]) -> None:
     """Write planes ``z0:z1`` of a cube and mark the slab done (after the data)."""
-    group = open_group(group_path(root, name), mode="r+")
-    for key, values in planes.items():
-        group[key].with_config(WRITE_CONFIG)[z0:z1] = values
-    _markers(group)[slab_index] = True
+    from zarr.core.sync import sync
+
+    sync(_write_planes(group_path(root, name), z0, z1, planes))
+    _markers(open_group(group_path(root, name), mode="r+"))[slab_index] = True
+
+
+async def _write_planes(path: str, z0: int, z1: int, planes: dict[str, np.ndarray]) -> None:
+    """Write the planes of every array at once: their chunks are encoded and stored side by side
+    by zarr's I/O threads, and the calling task waits for the slowest array, not for their sum."""
+    import asyncio
+
+    import zarr.api.asynchronous as azarr
+
+    group = await azarr.open_group(store=zarr_store(path), mode="r+", zarr_format=3, use_consolidated=False)
+    arrays = await asyncio.gather(*(group.getitem(key) for key in planes))
+    await asyncio.gather(*(array.with_config(WRITE_CONFIG).setitem(slice(z0, z1), values)
+                           for array, values in zip(arrays, planes.values())))
 
 
 def mark_slabs(root: str, name: str, slabs, value: bool) -> None:

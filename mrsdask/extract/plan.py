@@ -342,7 +342,7 @@ def slit_position(cube_attrs: dict, ny: int, nx: int) -> tuple[float, float]:
     """RA, Dec (deg) of the cube's centre (``SLIT_RA``/``SLIT_DEC`` of the x1d file)."""
     from mrsdask.datamodel import cube as cmodel
 
-    slit_ra, slit_dec = cmodel.celestial_wcs(cube_attrs).wcs_pix2world(nx / 2.0, ny / 2.0, 0)
+    slit_ra, slit_dec = cmodel.pixel_to_sky(cube_attrs, nx / 2.0, ny / 2.0)
     return float(slit_ra), float(slit_dec)
 
 

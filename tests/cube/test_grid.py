@@ -55,3 +55,30 @@ def test_wavelength_grids():
     np.testing.assert_allclose(t.zwidth, [0.001, 0.002, 0.002])
     with pytest.raises(ValueError):
         tabular_wavelength_grid([5.0, 4.0])
+
+
+@pytest.mark.parametrize("crval, rotation", [((80.5, -69.5), None), ((0.0005, 0.3), 37.0),
+                                             ((271.0, 66.56), -120.0), ((10.0, 89.99), 5.0)])
+def test_spaxel_sky_coords_match_the_header_wcs(crval, rotation):
+    """The closed-form TAN inverse gives the positions that astropy's WCS of the cube header gives,
+    across RA = 0 and near the pole (the cube's ra/dec coordinates come from it)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from mrsdask.cube.grid import SpatialGrid
+
+    grid = SpatialGrid(crval[0], crval[1], 0.13, na=30, nb=25, rotation=rotation)
+    header = fits.Header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    header["CRPIX1"], header["CRPIX2"] = grid.crpix1, grid.crpix2
+    header["CRVAL1"], header["CRVAL2"] = grid.crval1, grid.crval2
+    header["CDELT1"] = header["CDELT2"] = grid.cdelt / 3600.0
+    header["PC1_1"], header["PC1_2"], header["PC2_1"], header["PC2_2"] = grid.pc_matrix
+    iy, ix = np.mgrid[: grid.ny, : grid.nx]
+    want_ra, want_dec = WCS(header).wcs_pix2world(ix, iy, 0)
+    ra, dec = grid.spaxel_sky_coords()
+    assert ra.shape == dec.shape == (grid.ny, grid.nx)
+    assert ((ra >= 0) & (ra < 360)).all()
+    dra = (ra - want_ra + 180.0) % 360.0 - 180.0
+    np.testing.assert_allclose(dra * np.cos(np.radians(dec)) * 3600, 0.0, atol=1e-9)
+    np.testing.assert_allclose((dec - want_dec) * 3600, 0.0, atol=1e-9)
