@@ -49,12 +49,15 @@ class Headers:
     end : int
         The offset just after the last HDU's data (its padding not counted): the size the
         file must have at least.
+    data_at : dict
+        The offset of each HDU's data, by name (as :attr:`names`).
     """
 
     names: tuple[str, ...]
     primary: Mapping[str, Any]
     extensions: dict[str, Mapping[str, Any]]
     end: int
+    data_at: dict[str, int]
 
 
 def read_headers(fobj, size: int, keep: tuple[str, ...] = ()) -> Headers:
@@ -81,8 +84,10 @@ def _read_astropy(fobj, keep: tuple[str, ...]) -> Headers:
         hdul.verify("silentfix")
         names = tuple(h.name for h in hdul)
         extensions = {name: hdul[name].header.copy() for name in keep if name in names}
+        data_at = {h.name: h.fileinfo()["datLoc"] for h in reversed(hdul)}  # the first of a repeated name
         last = hdul[-1]
-        return Headers(names, hdul[0].header.copy(), extensions, last.fileinfo()["datLoc"] + data_bytes(last.header))
+        return Headers(names, hdul[0].header.copy(), extensions, last.fileinfo()["datLoc"] + data_bytes(last.header),
+                       data_at)
 
 
 def data_bytes(header: Mapping[str, Any]) -> int:
@@ -97,7 +102,7 @@ def data_bytes(header: Mapping[str, Any]) -> int:
 
 
 def _read_plain(fobj, size: int, keep: tuple[str, ...]) -> Headers:
-    names, headers, offset, end = [], {}, 0, 0
+    names, headers, offset, end, offsets = [], {}, 0, 0, {}
     while offset < size:
         fobj.seek(offset)
         header, data_at = _header_at(fobj, offset, first=not names)
@@ -111,11 +116,12 @@ def _read_plain(fobj, size: int, keep: tuple[str, ...]) -> Headers:
         names.append(name)
         if len(names) == 1 or name in keep:
             headers[len(names) - 1] = header
+        offsets[name] = data_at
         end = data_at + data_bytes(header)
         offset = data_at + -(-(end - data_at) // BLOCK) * BLOCK
     if offset != size or not names:
         raise _Unusual  # bytes after the last HDU, or a file cut short: astropy says what it makes of it
-    return Headers(tuple(names), headers[0], {names[i]: h for i, h in headers.items() if i}, end)
+    return Headers(tuple(names), headers[0], {names[i]: h for i, h in headers.items() if i}, end, offsets)
 
 
 def _header_at(fobj, offset: int, first: bool) -> tuple[dict[str, Any], int]:

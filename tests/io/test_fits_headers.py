@@ -3,6 +3,7 @@
 import gzip
 import io
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -22,6 +23,7 @@ def _both(data: bytes) -> tuple[fits_headers.Headers, fits_headers.Headers]:
 
 def _assert_same(plain: fits_headers.Headers, ref: fits_headers.Headers) -> int:
     assert plain.names == ref.names and plain.end == ref.end and set(plain.extensions) == set(ref.extensions)
+    assert plain.data_at == ref.data_at
     n = 0
     for mine, theirs in [(plain.primary, ref.primary)] + [(plain.extensions[k], ref.extensions[k]) for k in ref.extensions]:
         keys = [k for k in theirs if k not in fits_headers.COMMENTARY]
@@ -137,3 +139,54 @@ def test_bytes_after_the_last_hdu_and_a_cut_file_are_left_to_astropy(sim_1a):
         with pytest.raises(fits_headers._Unusual):
             fits_headers._read_plain(io.BytesIO(changed), len(changed), KEEP)
     assert fits_headers.read_headers(io.BytesIO(padded), len(padded), KEEP).end == _both(data)[1].end
+
+
+def _planes_both_ways(path):
+    from mrsdask.io import calfits
+
+    direct = calfits._read_planes_and_asdf(str(path), True, True)
+    with open(path, "rb") as fobj:
+        ref = calfits._read_with_astropy(str(path), fobj.read(), True, True)
+    for mine, theirs in zip(direct[0], ref[0]):
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape and mine.flags.writeable
+        np.testing.assert_array_equal(mine, theirs)
+    assert direct[1] == ref[1]
+    return direct
+
+
+def test_planes_and_asdf_are_read_by_offset_as_astropy_reads_them(sim_1a, assign_wcs_34c, monkeypatch):
+    """SCI/ERR/DQ (DQ stored as int32 + BZERO) and the ASDF bytes, read from their offsets
+    alone, are astropy's arrays and bytes; astropy is not used for such a file."""
+    from mrsdask.io import calfits
+
+    def refused(*args):
+        raise AssertionError("a plain cal file went to astropy")
+
+    for path in [sim_1a.cal_files[0], assign_wcs_34c]:
+        _planes_both_ways(path)
+        with monkeypatch.context() as m:
+            m.setattr(calfits, "_read_with_astropy", refused)
+            (sci, err, dq), raw = calfits._read_planes_and_asdf(str(path), True, True)
+        assert sci.shape == dq.shape == (1024, 1032) and raw.startswith(b"#ASDF")
+
+
+@pytest.mark.parametrize("change", ["sci float64", "dq signed int32", "dq uint16", "sci scaled"])
+def test_other_image_kinds_are_read_as_astropy_reads_them(sim_1a, tmp_path, change):
+    """Other BITPIX and BZERO are converted as astropy converts them; scaled data (BSCALE) go to astropy."""
+    out = tmp_path / "changed_cal.fits"
+    with fits.open(sim_1a.cal_files[0], do_not_scale_image_data=change == "sci scaled") as hdul:
+        if change == "sci float64":
+            hdul["SCI"].data = hdul["SCI"].data.astype(np.float64)
+        elif change == "dq signed int32":
+            hdul["DQ"].data = hdul["DQ"].data.astype(np.int32)
+        elif change == "dq uint16":
+            hdul["DQ"].data = (hdul["DQ"].data & 0xFFFF).astype(np.uint16)
+        else:
+            hdul["SCI"].header["BSCALE"] = 2.0
+        hdul.writeto(out)
+    (sci, _, dq), _ = _planes_both_ways(out)
+    with fits.open(out) as ref:
+        assert ref["SCI"].header["BITPIX"] == (-64 if change == "sci float64" else -32)
+        assert ref["DQ"].header["BITPIX"] == (16 if change == "dq uint16" else 32)
+        assert ("BZERO" in ref["DQ"].header) == (change != "dq signed int32")
+    assert sci.dtype == np.float32 and dq.dtype == np.uint32
