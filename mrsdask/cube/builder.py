@@ -36,6 +36,7 @@ a cube), :mod:`~mrsdask.cube.dispatch` (tasks and their running), :mod:`~mrsdask
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -61,6 +62,7 @@ from mrsdask.cube.s3d_sink import s3d_sinks
 from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import (CubeSpec, cube_window, linear_axis, moving_target_offsets, needs_table_summaries,
                                plan_cube_spec)
+from mrsdask.cube.write_behind import writes_behind
 from mrsdask.datamodel import detector as dmodel
 from mrsdask.datamodel.detector import exposure_table
 from mrsdask.dispatch import scheduler_threads, tasks_run_here
@@ -175,6 +177,11 @@ class SlabTasks:
         tasks, keys = self.tasks, self.keys
         self.tasks, self.keys = [], []
         return dict(zip(keys, run_tasks(tasks, label, progress)))
+
+
+def _slab_writes():
+    """Slab writes behind their tasks where the tasks run in this process (:mod:`mrsdask.cube.write_behind`)."""
+    return writes_behind(scheduler_threads()) if tasks_run_here() else contextlib.nullcontext()
 
 
 def _build_slab_after(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d, reads: tuple[str, ...],
@@ -385,7 +392,8 @@ def build_cubes(
 
             written, results = [], {}
             if todo:
-                with phase(f"pixel tables ({len(todo)} tasks)" + (", grids and slabs" if early or waiting else "")):
+                with (phase(f"pixel tables ({len(todo)} tasks)" + (", grids and slabs" if early or waiting else "")),
+                      _slab_writes()):
                     written, results = run_with_follow_ups(
                         todo, "pixel tables" + (" and cube slabs" if early or waiting else ""), progress,
                         lambda k, infos: plan_ready_cubes(infos), start=plan_early_cubes)
@@ -417,7 +425,7 @@ def build_cubes(
 
             # 3. slabs of the other cubes, together.
             if slabs.tasks:
-                with phase(f"slabs ({len(slabs.tasks)} tasks)"):
+                with phase(f"slabs ({len(slabs.tasks)} tasks)"), _slab_writes():
                     results.update(slabs.run("cube slabs", progress))
 
             # 4. finish.

@@ -8,7 +8,8 @@ next worker, which dies the same way). Two kinds of task matter:
   sky centre and four footprint corners of ~0.4 M pixels per channel, one channel at a time):
   about :data:`PIXEL_TABLE_TASK_BYTES`, whatever the cube;
 * a **slab task** holds four float64 accumulators and four 4-byte output planes per voxel of
-  its slab (:data:`BYTES_PER_SLAB_VOXEL`), plus the pixel-table rows whose λ reaches the slab
+  its slab, and in process the output planes of its thread's previous slab while they are
+  written (:mod:`mrsdask.cube.write_behind`) (:data:`BYTES_PER_SLAB_VOXEL`), plus the pixel-table rows whose λ reaches the slab
   (:data:`BYTES_PER_ROW_READ` each, with their temporaries), plus a small fixed part. The rows
   are counted exactly from the tables' λ index, so the estimate is bounded by the slab.
 
@@ -30,8 +31,9 @@ import numpy as np
 from mrsdask.errors import ParameterError
 
 MiB = 2**20
-#: 4 float64 accumulators + sci/err/wmap float32 + dq uint32 per voxel of a slab.
-BYTES_PER_SLAB_VOXEL = 4 * 8 + 4 * 4
+#: 4 float64 accumulators + sci/err/wmap float32 + dq uint32 per voxel of a slab, and the
+#: four planes of the previous slab of the task's thread, still being written in process.
+BYTES_PER_SLAB_VOXEL = 4 * 8 + 2 * 4 * 4
 #: Per pixel-table row a slab reads: 14 float64 columns, the selected copies and the
 #: tangent-plane corners.
 BYTES_PER_ROW_READ = 256

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from mrsdask.cube import store as cube_store
+from mrsdask.cube import write_behind
 from mrsdask.cube.grid import sky_to_tangent
 from mrsdask.cube.kernels import drizzle_accumulate, emsm_accumulate, msm_accumulate
 from mrsdask.cube.kernels.finish import finish_accumulators
@@ -158,10 +159,16 @@ def build_slab(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d: S3
     planes = compute_slab(spec, scratch, z0, z1)
     finished_reading(scratch, reads)  # a table held in memory goes once its last reader is done
     ngood = planes.pop("ngood")
-    cube_store.write_slab(root, spec.name, z0, z1, slab_index, planes)
+    write_behind.submit(store_slab, root, spec.name, z0, z1, slab_index, planes, s3d)
+    return ngood
+
+
+def store_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray],
+               s3d: S3dSink | None = None) -> None:
+    """Write a slab's planes to the cube store (its done-marker after them), then to its s3d file."""
+    cube_store.write_slab(root, name, z0, z1, slab_index, planes)
     if s3d is not None:
         s3d.write_planes(z0, planes)  # converts the planes in place: last
-    return ngood
 
 
 def good_counts(root: str, spec: CubeSpec, z0: int, z1: int) -> np.ndarray:

@@ -184,3 +184,38 @@ def test_tables_kept_in_memory_give_the_same_cube_as_tables_on_disk(sim_1a, tmp_
     a, b = open_cube(kept, "ch1-short").load(), open_cube(in_memory, "ch1-short").load()
     for name in ("sci", "err", "dq", "wmap"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_a_slab_write_that_fails_behind_its_task_fails_the_build_and_is_redone(sim_1a, tmp_path, monkeypatch):
+    """Slab writes run behind their tasks in process: one that fails (a full disk) fails the build,
+    its slab is not marked done, the cube is not complete, and the next run writes that slab."""
+    import dask
+
+    root = str(tmp_path / "cubes.zarr")
+    ds = open_cal([str(p) for p in sim_1a.cal_files])
+    request = CubeRequest(output_type="band", channels=(1,), slab_planes=128)
+    original = cube_store.write_slab
+    calls = []
+
+    def full_disk(root_, name, z0, z1, slab_index, planes):
+        calls.append(slab_index)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return original(root_, name, z0, z1, slab_index, planes)
+
+    monkeypatch.setattr(cube_store, "write_slab", full_disk)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        with pytest.raises(OSError, match="No space left"):
+            build_cubes(ds, root, request, progress=False)
+        with pytest.raises(IncompleteStoreError):
+            open_cube(root, "ch1-short")
+        done = cube_store.slabs_done(root, "ch1-short")
+        assert not done[calls[1]] and done.sum() <= len(calls) - 1
+        monkeypatch.setattr(cube_store, "write_slab", original)
+        build_cubes(ds, root, request, progress=False)
+    assert cube_store.slabs_done(root, "ch1-short").all()
+    fresh_root = str(tmp_path / "fresh.zarr")
+    with dask.config.set(scheduler="synchronous"):
+        build_cubes(ds, fresh_root, request, progress=False)
+    np.testing.assert_array_equal(open_cube(root, "ch1-short")["sci"].values,
+                                  open_cube(fresh_root, "ch1-short")["sci"].values)
