@@ -8,8 +8,8 @@ next worker, which dies the same way). Two kinds of task matter:
   sky centre and four footprint corners of ~0.4 M pixels per channel, one channel at a time):
   about :data:`PIXEL_TABLE_TASK_BYTES`, whatever the cube;
 * a **slab task** holds four float64 accumulators and four 4-byte output planes per voxel of
-  its slab, and in process the output planes of its thread's previous slab while they are
-  written (:mod:`mrsdask.cube.write_behind`) (:data:`BYTES_PER_SLAB_VOXEL`), plus the pixel-table rows whose λ reaches the slab
+  its slab (:data:`BYTES_PER_SLAB_VOXEL`), and the output planes of its thread's previous
+  slab while they are written (:data:`BYTES_PER_VOXEL_WRITTEN_BEHIND`), plus the pixel-table rows whose λ reaches the slab
   (:data:`BYTES_PER_ROW_READ` each, with their temporaries), plus a small fixed part. The rows
   are counted exactly from the tables' λ index, so the estimate is bounded by the slab.
 
@@ -31,9 +31,11 @@ import numpy as np
 from mrsdask.errors import ParameterError
 
 MiB = 2**20
-#: 4 float64 accumulators + sci/err/wmap float32 + dq uint32 per voxel of a slab, and the
-#: four planes of the previous slab of the task's thread, still being written in process.
-BYTES_PER_SLAB_VOXEL = 4 * 8 + 2 * 4 * 4
+#: 4 float64 accumulators + sci/err/wmap float32 + dq uint32 per voxel of a slab.
+BYTES_PER_SLAB_VOXEL = 4 * 8 + 4 * 4
+#: The four planes of the previous slab of the task's thread, which may still be written
+#: (in process: :mod:`mrsdask.cube.write_behind`; counted everywhere, to be safe).
+BYTES_PER_VOXEL_WRITTEN_BEHIND = 4 * 4
 #: Per pixel-table row a slab reads: 14 float64 columns, the selected copies and the
 #: tangent-plane corners.
 BYTES_PER_ROW_READ = 256
@@ -203,7 +205,7 @@ def slab_task_bytes(spec, slab_planes: int | None = None) -> int:
     """Estimated peak memory of one slab task of a cube spec."""
     planes = int(slab_planes or spec.slab_planes)
     voxels = planes * spec.grid.ny * spec.grid.nx
-    return int(BYTES_PER_SLAB_VOXEL * voxels + BYTES_PER_ROW_READ * max_rows_read(spec, planes) + SLAB_FIXED_BYTES)
+    return int((BYTES_PER_SLAB_VOXEL + BYTES_PER_VOXEL_WRITTEN_BEHIND) * voxels + BYTES_PER_ROW_READ * max_rows_read(spec, planes) + SLAB_FIXED_BYTES)
 
 
 def fit_slabs(spec, budget: TaskBudget | None, explicit: bool):
@@ -230,7 +232,7 @@ def fit_slabs(spec, budget: TaskBudget | None, explicit: bool):
         else:
             hi = mid - 1
     detail = (f"cube {spec.name}: a slab task of {planes} plane(s) × {spec.grid.ny} × {spec.grid.nx} spaxels "
-              f"needs about {format_bytes(need)} ({BYTES_PER_SLAB_VOXEL} B per voxel for accumulators and outputs + "
+              f"needs about {format_bytes(need)} ({BYTES_PER_SLAB_VOXEL + BYTES_PER_VOXEL_WRITTEN_BEHIND} B per voxel for accumulators and outputs + "
               f"{max_rows_read(spec, planes):,} pixel rows read × {BYTES_PER_ROW_READ} B), but {budget.describe()}")
     if best is None:
         one = slab_task_bytes(spec, 1)

@@ -6,7 +6,7 @@ cube's s3d file) while the task would wait: about a quarter of a slab task's tim
 hands that work to writer threads and the task returns, so that its thread computes the next
 slab meanwhile. Each task thread has at most one write of its own pending (it waits for its
 previous one first): one slab's planes more in memory per thread, counted in
-:data:`mrsdask.cube.memory.BYTES_PER_SLAB_VOXEL`. Leaving the block waits for every write and
+:data:`mrsdask.cube.memory.BYTES_PER_VOXEL_WRITTEN_BEHIND`. Leaving the block waits for every write and
 raises the first failure; a slab's done-marker is written after its data by the same write,
 so an interrupted build never takes a slab whose data are not stored for done.
 

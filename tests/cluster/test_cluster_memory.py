@@ -32,7 +32,8 @@ def test_slab_estimate_counts_voxels_and_rows_read():
     voxels = 100 * 40 * 50
     rows = memory.max_rows_read(spec, 100)
     assert 100_000 <= rows <= 100_000 + 4 * INDEX_STRIDE + 2000  # 1/10 of the rows, plus the λ padding
-    assert one == memory.BYTES_PER_SLAB_VOXEL * voxels + memory.BYTES_PER_ROW_READ * rows + memory.SLAB_FIXED_BYTES
+    per_voxel = memory.BYTES_PER_SLAB_VOXEL + memory.BYTES_PER_VOXEL_WRITTEN_BEHIND
+    assert one == per_voxel * voxels + memory.BYTES_PER_ROW_READ * rows + memory.SLAB_FIXED_BYTES
     assert two > one
 
 
