@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
+from mrsdask.cube.gwcs_document import _cube_gwcs, _wave_table, cube_asdf_bytes
 from mrsdask.cube.reader import output_prefix  # noqa: F401  (its home was here)
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
@@ -157,12 +158,6 @@ def _fits_blocks(data: xr.DataArray, dtype, step: int) -> Iterator[np.ndarray]:
             yield block
 
 
-def _wave_table(wavelength) -> np.ndarray:
-    """The WCS-TABLE row of a cube: its wavelengths (µm, float32) as one (n, 1) column."""
-    wave = np.asarray(wavelength, dtype=np.float32)
-    return np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
-
-
 def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     """The cube's gwcs, made the way the official ``cube_build`` makes it.
 
@@ -172,7 +167,7 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
 
     ``create_fitswcs`` takes a data model; an empty ``IFUCubeModel`` costs ~5 CPU-s the first
     time in a process (its schemas are loaded), so its body runs here on the keyword dict that
-    ``wcsinfo_from_model`` would read from such a model (:func:`_model_wcsinfo`), with the
+    ``wcsinfo_from_model`` would read from such a model (:func:`mrsdask.cube.gwcs_document._model_wcsinfo`), with the
     same jwst functions: the gwcs is the same.
 
     Parameters
@@ -191,84 +186,11 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
     return _cube_gwcs(ds.attrs["wcs_header"], (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]), wave)
 
 
-def _cube_gwcs(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray):
-    """:func:`cube_gwcs` from the cube's FITS WCS keywords (text), its (nz, ny, nx) and its wavelengths."""
-    import astropy.units as u
-    from gwcs import coordinate_frames as cf
-    from gwcs import utils as gwutils
-    from gwcs import wcs as gwcs_wcs
-    from jwst.assign_wcs.pointing import fitswcs_transform_from_model, frame_from_model
-
-    header = fits.Header.fromstring(wcs_header, sep="\n")
-    nz, ny, nx = shape
-    wcsinfo = _model_wcsinfo(header)
-    wavetable = None
-    _, spectral_axes, _ = gwutils.get_axes(wcsinfo)
-    if spectral_axes and wcsinfo["CTYPE"][spectral_axes[0]] == "WAVE-TAB":
-        wavetable = _wave_table(wavelength)
-    transform = fitswcs_transform_from_model(wcsinfo, wavetable=wavetable)
-    if wcsinfo["WCSAXES"] != 3:
-        raise ValueError(f"a cube has 3 WCS axes, not {wcsinfo['WCSAXES']}")
-    detector = cf.CoordinateFrame(name="detector", naxes=3, axes_order=(0, 1, 2), unit=(u.pix, u.pix, u.pix),
-                                  axes_type=["SPATIAL", "SPATIAL", "SPECTRAL"], axes_names=("x", "y", "z"),
-                                  axis_physical_types=None)
-    wcs = gwcs_wcs.WCS([(detector, transform), (frame_from_model(wcsinfo), None)])
-    wcs.bounding_box = ((0, nx - 1), (0, ny - 1), (0, nz - 1))
-    return wcs
-
-
-def cube_asdf_bytes(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray) -> bytes:
-    """The ASDF document of a cube's s3d ``ASDF`` extension: its gwcs (:func:`cube_gwcs`), as bytes.
-
-    What :mod:`mrsdask.io.writer_process` runs for :func:`write_s3d` (plain arguments, bytes out).
-    """
-    import asdf
-
-    buffer = io.BytesIO()
-    asdf.AsdfFile({"meta": {"wcs": _cube_gwcs(wcs_header, shape, wavelength)}}).write_to(buffer)
-    return buffer.getvalue()
-
-
-def _model_wcsinfo(header: fits.Header) -> dict:
-    """What ``jwst.assign_wcs.pointing.wcsinfo_from_model`` reads from an ``IFUCubeModel`` whose
-    ``meta.wcsinfo`` holds the cube's WCS keywords: a keyword the header lacks is None there
-    (every one of them is in the model's schema), as ``meta.coordinates.reference_frame``."""
-    wcsaxes = header.get("WCSAXES")
-    wcsinfo = {"WCSAXES": wcsaxes}
-    for key in ("CRPIX", "CRVAL", "CDELT", "CTYPE", "CUNIT"):
-        wcsinfo[key] = np.array([header.get(f"{key}{ax}") for ax in range(1, wcsaxes + 1)])
-    pc = np.zeros((wcsaxes, wcsaxes))
-    for i in range(1, wcsaxes + 1):
-        for j in range(1, wcsaxes + 1):
-            pc[i - 1, j - 1] = header.get(f"PC{i}_{j}")
-    wcsinfo["PC"] = pc
-    wcsinfo["RADESYS"] = None
-    wcsinfo["has_cd"] = False
-    return wcsinfo
-
-
 def _asdf_hdu(document: bytes) -> fits.BinTableHDU:
     """The ``ASDF`` extension that ``stdatamodels`` reads its metadata tree from (an ASDF document)."""
     data = np.frombuffer(document, dtype=np.uint8)[None, :]
     column = fits.Column(array=data, format=f"{data.shape[1]}B", name="ASDF_METADATA")
     return fits.BinTableHDU.from_columns([column], name="ASDF")
-
-
-def load_writer() -> None:
-    """Load what :func:`cube_asdf_bytes` needs: the jwst and gwcs imports, asdf's extensions and
-    schemas (~2.5 CPU-s the first time in a process; :mod:`mrsdask.io.writer_process` runs it)."""
-    import astropy.units as u
-    from astropy.modeling.models import Shift
-    from gwcs import coordinate_frames as cf
-    from gwcs import wcs as gwcs_wcs
-    from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (_cube_gwcs)
-
-    import asdf
-
-    frame = dict(naxes=1, axes_order=(0,), axes_type=["SPATIAL"], unit=(u.pix,))
-    tiny = gwcs_wcs.WCS([(cf.CoordinateFrame(name="detector", **frame), Shift(1.0)),
-                         (cf.CoordinateFrame(name="world", **frame), None)])
-    asdf.AsdfFile({"meta": {"wcs": tiny}}).write_to(io.BytesIO())  # asdf loads its extensions
 
 
 def write_primary(tmp: str, ds: xr.Dataset, path: str) -> None:

@@ -10,7 +10,7 @@ its own modules, and takes nothing from the job; the command then hands it the s
 the output that needs those modules, and it answers:
 
 * ``cube_asdf_bytes`` — the ASDF extension of a cube's s3d file (its gwcs),
-  :func:`mrsdask.cube.export.cube_asdf_bytes`;
+  :func:`mrsdask.cube.gwcs_document.cube_asdf_bytes`;
 * ``write_x1d`` — a computed spectrum's x1d file, :func:`mrsdask.io.x1d.write_x1d`;
 * ``write_spectrum`` — the same from the spectrum's columns, its sky position found there
   (:func:`mrsdask.extract.plan.write_spectrum`: the command then needs neither xarray nor
@@ -38,14 +38,14 @@ log = logging.getLogger(__name__)
 
 #: What the process can be asked to run: name → ``module:function``.
 CALLS = {
-    "cube_asdf_bytes": "mrsdask.cube.export:cube_asdf_bytes",
+    "cube_asdf_bytes": "mrsdask.cube.gwcs_document:cube_asdf_bytes",
     "write_x1d": "mrsdask.io.x1d:write_x1d",
     "write_spectrum": "mrsdask.extract.plan:write_spectrum",
 }
 #: What it loads when it starts, by the format the command will write; and a module whose
 #: presence says that this process has loaded it already.
 LOADERS = {
-    "s3d": ("mrsdask.cube.export:load_writer", "jwst.assign_wcs.pointing"),
+    "s3d": ("mrsdask.cube.gwcs_document:load_writer", "jwst.assign_wcs.pointing"),
     "x1d": ("mrsdask.io.x1d:load_writer", "stdatamodels.jwst.datamodels"),
 }
 #: The command's writer process, while :func:`started` runs.

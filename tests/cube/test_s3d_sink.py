@@ -61,7 +61,8 @@ def test_a_build_writes_the_s3d_file_that_the_store_export_writes(sim_1a, window
 
 def test_planes_written_in_any_order_and_blanked_tears_equal_the_export(window_cube_1a, tmp_path):
     from mrsdask.cube.builder import open_cube
-    from mrsdask.cube.export import cube_asdf_bytes, write_s3d
+    from mrsdask.cube.export import write_s3d
+    from mrsdask.cube.gwcs_document import cube_asdf_bytes
     from mrsdask.cube.s3d_sink import finish_s3d, start_s3d
 
     cube = open_cube(*window_cube_1a, dask=False).load()
