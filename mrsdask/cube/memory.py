@@ -9,9 +9,10 @@ next worker, which dies the same way). Two kinds of task matter:
   about :data:`PIXEL_TABLE_TASK_BYTES`, whatever the cube;
 * a **slab task** holds four float64 accumulators and four 4-byte output planes per voxel of
   its slab (:data:`BYTES_PER_SLAB_VOXEL`), and the output planes of its thread's previous
-  slab while they are written (:data:`BYTES_PER_VOXEL_WRITTEN_BEHIND`), plus the pixel-table rows whose λ reaches the slab
-  (:data:`BYTES_PER_ROW_READ` each, with their temporaries), plus a small fixed part. The rows
-  are counted exactly from the tables' λ index, so the estimate is bounded by the slab.
+  slab while they are written (:data:`BYTES_PER_VOXEL_WRITTEN_BEHIND`), plus the pixel-table
+  rows whose λ reaches the slab (:data:`BYTES_PER_ROW_READ` each, with their temporaries),
+  plus a small fixed part. The rows are counted exactly from the tables' λ index, so the
+  estimate is bounded by the slab.
 
 What a task may use is the smallest worker's limit × the pause fraction, less the worker's
 own footprint (:data:`WORKER_BASELINE_BYTES`: Python, numpy, jwst/gwcs, the numba kernels,

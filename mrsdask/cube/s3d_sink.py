@@ -26,13 +26,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 
-from mrsdask.cube.export import (IMAGES, append_tables, fits_image_data, image_extension_header, image_header,
+from mrsdask.cube.export import (FITS_BLOCK, IMAGES, append_tables, fits_image_data, image_extension_header, image_header,
                                  submit_asdf_document, write_primary)
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 from mrsdask.io import outputs
 
 #: FITS block size: every header and data part is padded to a multiple of it.
-FITS_BLOCK = 2880
 
 
 @dataclasses.dataclass(frozen=True)

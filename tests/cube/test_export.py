@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 from astropy.io import fits
 
-from mrsdask.cube.export import _wave_table, cube_gwcs
+from mrsdask.cube.export import cube_gwcs
+from mrsdask.cube.gwcs_document import _wave_table
 
 _HEADER = """WCSAXES = 3
 CRPIX1  = 36.0
@@ -85,3 +86,27 @@ def test_open_cube_keeps_the_store_chunks_or_opens_without_dask(cube_1a):
     lazy = open_cube(store, name, dask=False)
     assert lazy["sci"].chunks is None and lazy["sci"].encoding["chunks"] == stored
     np.testing.assert_array_equal(lazy["sci"][:3].values, cube["sci"][:3].values)
+
+
+def test_the_appended_tables_are_the_bytes_astropy_writes(tmp_path):
+    """WCS-TABLE and ASDF written without astropy's table classes: the bytes of its BinTableHDUs."""
+    import io
+
+    from astropy.io import fits
+
+    from mrsdask.cube.export import append_tables
+
+    wave = np.linspace(4.9, 27.9, 1001).astype(np.float32)
+    document = b"#ASDF 1.0.0\n" + bytes(range(256)) * 7
+    path = tmp_path / "t.fits"
+    fits.PrimaryHDU().writeto(path)
+    append_tables(str(path), wave, document)
+    table = fits.BinTableHDU(_wave_table(wave), name="WCS-TABLE")
+    column = fits.Column(array=np.frombuffer(document, np.uint8)[None, :], format=f"{len(document)}B",
+                         name="ASDF_METADATA")
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table, fits.BinTableHDU.from_columns([column], name="ASDF")]).writeto(buffer)
+    assert path.read_bytes() == buffer.getvalue()
+    with fits.open(path) as hdul:
+        np.testing.assert_array_equal(hdul["WCS-TABLE"].data["wavelength"][0][:, 0], wave)
+        assert bytes(hdul["ASDF"].data["ASDF_METADATA"][0]) == document
