@@ -23,7 +23,7 @@ import xarray as xr
 from astropy.io import fits
 
 # cube_asdf_bytes: its home was here (now beside the gwcs that the writer process makes).
-from mrsdask.cube.gwcs_document import _cube_gwcs, cube_asdf_bytes  # noqa: F401
+from mrsdask.cube.gwcs_document import cube_asdf_bytes, gwcs_from_header  # noqa: F401
 from mrsdask.cube.reader import output_prefix  # noqa: F401  (its home was here)
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
@@ -187,7 +187,7 @@ def cube_gwcs(ds: xr.Dataset, wavelength: np.ndarray | None = None):
         From voxel indices (x, y, z; 0-based) to (RA, Dec) in degrees and wavelength in µm.
     """
     wave = ds["wavelength"].values if wavelength is None else wavelength
-    return _cube_gwcs(ds.attrs["wcs_header"], (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]), wave)
+    return gwcs_from_header(ds.attrs["wcs_header"], (ds.sizes["wavelength"], ds.sizes["y"], ds.sizes["x"]), wave)
 
 
 def write_primary(tmp: str, ds: xr.Dataset, path: str) -> None:

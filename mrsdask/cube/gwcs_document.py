@@ -21,7 +21,7 @@ def _wave_table(wavelength) -> np.ndarray:
     return np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (wave.size, 1))])
 
 
-def _cube_gwcs(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray):
+def gwcs_from_header(wcs_header: str, shape: tuple[int, int, int], wavelength: np.ndarray):
     """:func:`mrsdask.cube.export.cube_gwcs` from the cube's FITS WCS keywords (text), its (nz, ny, nx) and its wavelengths."""
     import astropy.units as u
     from gwcs import coordinate_frames as cf
@@ -56,7 +56,7 @@ def cube_asdf_bytes(wcs_header: str, shape: tuple[int, int, int], wavelength: np
     import asdf
 
     buffer = io.BytesIO()
-    asdf.AsdfFile({"meta": {"wcs": _cube_gwcs(wcs_header, shape, wavelength)}}).write_to(buffer)
+    asdf.AsdfFile({"meta": {"wcs": gwcs_from_header(wcs_header, shape, wavelength)}}).write_to(buffer)
     return buffer.getvalue()
 
 
@@ -85,7 +85,7 @@ def load_writer() -> None:
     from astropy.modeling.models import Shift
     from gwcs import coordinate_frames as cf
     from gwcs import wcs as gwcs_wcs
-    from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (_cube_gwcs)
+    from jwst.assign_wcs.pointing import fitswcs_transform_from_model  # noqa: F401  (gwcs_from_header)
 
     import asdf
 
