@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import zarr
 
-from mrsdask.io import paths
+from mrsdask.io import paths, zarr_chunks
 from mrsdask.io.zarr_store import COMPLETE_ATTR, consolidate, consolidated_names, open_group, zarr_store
 
 if TYPE_CHECKING:
@@ -87,11 +87,22 @@ def _markers(group: zarr.Group) -> zarr.Array:
 
 
 def write_slab(root: str, name: str, z0: int, z1: int, slab_index: int, planes: dict[str, np.ndarray]) -> None:
-    """Write planes ``z0:z1`` of a cube and mark the slab done (after the data)."""
-    from zarr.core.sync import sync
+    """Write planes ``z0:z1`` of a cube and mark the slab done (after the data).
 
-    sync(_write_planes(group_path(root, name), z0, z1, planes))
-    _markers(open_group(group_path(root, name), mode="r+"))[slab_index] = True
+    In a local store the chunks are written directly (:mod:`mrsdask.io.zarr_chunks`: zarr's
+    bytes, without its event loop); in an object store, or for another layout, by zarr.
+    """
+    path = group_path(root, name)
+    local = not paths.is_remote(path)
+    left = {key: values for key, values in planes.items()
+            if not (local and zarr_chunks.write_block(os.path.join(path, key), (z0, 0, 0), values))}
+    if left:
+        from zarr.core.sync import sync
+
+        sync(_write_planes(path, z0, z1, left))
+    done = np.ones(1, dtype=bool)
+    if not (local and zarr_chunks.write_block(os.path.join(path, BUILD, "slab_done"), (slab_index,), done)):
+        _markers(open_group(path, mode="r+"))[slab_index] = True
 
 
 async def _write_planes(path: str, z0: int, z1: int, planes: dict[str, np.ndarray]) -> None:
