@@ -54,6 +54,8 @@ _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*([A-Za-z0-9_-]+)")
 
 def _self_contained(text: str) -> bool:
     """True if every YAML alias in ``text`` refers to an anchor defined in ``text``."""
+    if "*" not in text:  # no alias at all (a scan ~20x quicker than the patterns over a 200 kB step)
+        return True
     return set(_ALIAS.findall(text)) <= set(_ANCHOR.findall(text))
 
 
