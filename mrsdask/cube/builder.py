@@ -59,7 +59,7 @@ from mrsdask.cube.plan import CubeRequest, plan_cubes
 from mrsdask.cube.reader import check_cube_whole, open_cube
 from mrsdask.cube.resume import check_output, prepare_cube, remove_group, restore_tear_counts
 from mrsdask.cube.s3d_sink import s3d_sinks
-from mrsdask.cube.slabs import build_slab, compute_slab, finish_cube, good_counts
+from mrsdask.cube.slabs import accumulators_reused, build_slab, compute_slab, finish_cube, good_counts
 from mrsdask.cube.spec import (CubeSpec, cube_window, linear_axis, moving_target_offsets, needs_table_summaries,
                                plan_cube_spec)
 from mrsdask.cube.write_behind import writes_behind
@@ -179,9 +179,15 @@ class SlabTasks:
         return dict(zip(keys, run_tasks(tasks, label, progress)))
 
 
-def _slab_writes():
-    """Slab writes behind their tasks where the tasks run in this process (:mod:`mrsdask.cube.write_behind`)."""
-    return writes_behind(scheduler_threads()) if tasks_run_here() else contextlib.nullcontext()
+@contextlib.contextmanager
+def _slabs_here():
+    """Where the slab tasks run in this process: their writes behind them
+    (:mod:`mrsdask.cube.write_behind`) and each thread's accumulators reused from slab to slab."""
+    if not tasks_run_here():
+        yield
+        return
+    with accumulators_reused(), writes_behind(scheduler_threads()):
+        yield
 
 
 def _build_slab_after(spec: CubeSpec, root: str, scratch: str, slab_index: int, s3d, reads: tuple[str, ...],
@@ -393,7 +399,7 @@ def build_cubes(
             written, results = [], {}
             if todo:
                 with (phase(f"pixel tables ({len(todo)} tasks)" + (", grids and slabs" if early or waiting else "")),
-                      _slab_writes()):
+                      _slabs_here()):
                     written, results = run_with_follow_ups(
                         todo, "pixel tables" + (" and cube slabs" if early or waiting else ""), progress,
                         lambda k, infos: plan_ready_cubes(infos), start=plan_early_cubes)
@@ -425,7 +431,7 @@ def build_cubes(
 
             # 3. slabs of the other cubes, together.
             if slabs.tasks:
-                with phase(f"slabs ({len(slabs.tasks)} tasks)"), _slab_writes():
+                with phase(f"slabs ({len(slabs.tasks)} tasks)"), _slabs_here():
                     results.update(slabs.run("cube slabs", progress))
 
             # 4. finish.

@@ -8,8 +8,10 @@ the cube complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -104,27 +106,51 @@ def compute_slab(spec: CubeSpec, scratch: str, z0: int, z1: int) -> dict[str, np
 #: Accumulators up to this size are kept by their thread for its next slab (:func:`zeroed_accumulators`).
 REUSED_ACCUMULATOR_BYTES = 256 * 2**20
 _THREAD = threading.local()
+_KEPT: list[list] | None = None  # within accumulators_reused: each thread's box of its buffer
+_KEPT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def accumulators_reused() -> Iterator[None]:
+    """Within this block, :func:`zeroed_accumulators` reuses each thread's buffer from slab to
+    slab; on leaving, the buffers are let go (a thread that outlives the block, e.g. of Dask's
+    shared pool, keeps none)."""
+    global _KEPT
+    with _KEPT_LOCK:
+        _KEPT = boxes = []
+    try:
+        yield
+    finally:
+        with _KEPT_LOCK:
+            _KEPT = None
+            for box in boxes:
+                box.clear()
 
 
 def zeroed_accumulators(shape: tuple[int, ...]) -> np.ndarray:
-    """Zeroed float64 accumulators of ``shape``: the calling thread's buffer of its last slab,
-    cleared, where it is large enough and at most :data:`REUSED_ACCUMULATOR_BYTES`.
+    """Zeroed float64 accumulators of ``shape``: within :func:`accumulators_reused`, the calling
+    thread's buffer of its last slab, cleared (up to :data:`REUSED_ACCUMULATOR_BYTES`).
 
-    A new ``np.zeros`` of a slab's size (45 MB for the multi cube's) is memory the operating
-    system maps afresh and clears page by page as the kernel first writes it: 7 % of the CPU
-    time of a 6-exposure multi build (``perf``: ``clear_page`` under the drizzle kernel's page
-    faults), against ~1 ms to clear a reused buffer. The buffer must not outlive the slab: it
-    is overwritten by the thread's next one (nothing returned by :func:`compute_slab` views it).
+    A new ``np.zeros`` of a slab's size (45 MB for the 6-exposure multi cube's) is memory the
+    operating system maps afresh and clears page by page as the kernel first writes it (``perf``
+    on that build: ``clear_page`` under the drizzle kernel's page faults, 7-10 % of its CPU
+    samples; <1 % with the buffer reused). The buffer must not outlive the slab: it is
+    overwritten by the thread's next one (nothing returned by :func:`compute_slab` views it).
     """
     n = int(np.prod(shape))
-    if n * 8 > REUSED_ACCUMULATOR_BYTES:
+    boxes = _KEPT
+    if boxes is None or n * 8 > REUSED_ACCUMULATOR_BYTES:
         return np.zeros(shape)
-    kept = getattr(_THREAD, "accumulators", None)
-    if kept is None or kept.size < n:
-        kept = _THREAD.accumulators = np.zeros(n)
+    if getattr(_THREAD, "boxes", None) is not boxes:  # this thread's first slab in the block
+        _THREAD.boxes, _THREAD.box = boxes, []
+        with _KEPT_LOCK:
+            boxes.append(_THREAD.box)
+    box = _THREAD.box
+    if not box or box[0].size < n:
+        box[:] = [np.zeros(n)]
     else:
-        kept[:n] = 0.0
-    return kept[:n].reshape(shape)
+        box[0][:n] = 0.0
+    return box[0][:n].reshape(shape)
 
 
 def finish_planes(interleaved: np.ndarray) -> dict[str, np.ndarray]:

@@ -83,3 +83,24 @@ def test_blocks_do_not_nest():
             with write_behind.writes_behind(1):
                 pass
     write_behind.submit(lambda: None)  # and the outer one is gone
+
+
+def test_accumulators_are_reused_only_within_the_block_and_let_go_after():
+    import numpy as np
+
+    from mrsdask.cube import slabs
+
+    outside = slabs.zeroed_accumulators((2, 3, 4, 4))
+    again = slabs.zeroed_accumulators((2, 3, 4, 4))
+    assert not np.shares_memory(outside, again)  # outside a block: fresh each time
+    with slabs.accumulators_reused():
+        first = slabs.zeroed_accumulators((2, 3, 4, 4))
+        first += 5.0
+        second = slabs.zeroed_accumulators((1, 3, 4, 4))
+        assert np.shares_memory(first, second) and not second.any()  # the same buffer, cleared
+        box = slabs._THREAD.box
+        assert box
+    assert box == []  # let go on leaving
+    with slabs.accumulators_reused():
+        third = slabs.zeroed_accumulators((2, 3, 4, 4))
+    assert not np.shares_memory(third, first) and not third.any()
