@@ -2,7 +2,8 @@
 
 :func:`open_cube` opens one cube group lazily as an xarray Dataset
 (:mod:`mrsdask.datamodel.cube`), refusing a cube whose build did not finish or whose store lost
-chunks since (:func:`check_cube_whole`).
+chunks since (:func:`check_cube_whole`); a chunk that is there but does not decode is named when
+it is read (:mod:`mrsdask.io.zarr_damage`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mrsdask.cube import store as cube_store
 from mrsdask.errors import DamagedStoreError, IncompleteStoreError, InputError
+from mrsdask.io.zarr_damage import naming_damaged_chunks
 from mrsdask.io.zarr_store import COMPLETE_ATTR, zarr_store
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ def open_cube(root: str, name: str, dask: bool = True) -> xr.Dataset:
     # Not chunks="auto": that merges the store's chunks into ~128 MiB Dask chunks (an
     # extraction of the 24-exposure multi cube then held 2.6 GB instead of 0.55).
     no_dask = {} if dask else {"chunks": None}
-    ds = xr.open_zarr(zarr_store(root), group=name, consolidated=False, zarr_format=3, **no_dask)
+    with naming_damaged_chunks():  # a chunk file that does not decode is named, with the repair
+        ds = xr.open_zarr(zarr_store(root), group=name, consolidated=False, zarr_format=3, **no_dask)
     if not ds.attrs.get(COMPLETE_ATTR):
         raise IncompleteStoreError(f"{root}/{name}: cube is incomplete (interrupted build); run the build again to resume")
     check_cube_whole(root, name)

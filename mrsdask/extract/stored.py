@@ -107,6 +107,7 @@ def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[
     from mrsdask.cube import store as cube_store
     from mrsdask.cube.reader import check_cube_whole
     from mrsdask.errors import IncompleteStoreError, InputError
+    from mrsdask.io.zarr_damage import naming_damaged_chunks
     from mrsdask.io.zarr_store import COMPLETE_ATTR, open_group
 
     cubes = {}
@@ -118,7 +119,8 @@ def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[
             raise IncompleteStoreError(f"{store}/{name}: cube is incomplete (interrupted build); "
                                        "run the build again to resume")
         check_cube_whole(store, name)
-        cube = StoredCube(group, name)
+        with naming_damaged_chunks():  # a chunk that zarr reads and cannot decode is named
+            cube = StoredCube(group, name)
         if not all(_read_as_xarray_would(a) for a in cube.arrays.values()):
             return None
         check_aperture_options(cube, request)
