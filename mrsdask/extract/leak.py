@@ -12,9 +12,10 @@ point sources:
 * FLUX of 3A −= leak, and RF_FLUX likewise with the 1B RF_FLUX; errors are unchanged;
 * skipped when any spectrum is of an EXTENDED source, or when 1B or 3A is missing.
 
-:func:`leak_correction` is the arithmetic, :func:`find_leak_pair` the selection,
-:func:`correct_spectra` applies it to lazy spectra (:func:`mrsdask.extract.spectra`) and
-:func:`correct_x1d_files` to x1d files. The flight MRSPTCORR table is a CRDS file: the
+:func:`leak_correction` is the arithmetic, :func:`find_leak_pair` the selection and
+:func:`plan_leak` the outcome of a set of spectra; :func:`correct_spectra` applies it to lazy
+spectra (:func:`mrsdask.extract.spectra`), :func:`correct_columns` to numpy columns (the direct
+extraction, :mod:`mrsdask.extract.stored`) and :func:`correct_x1d_files` to x1d files. The flight MRSPTCORR table is a CRDS file: the
 shipped default (:func:`default_mrsptcorr_file`) is an approximate shape (see
 :mod:`mrsdask.extract.reffiles`) and is reported as such.
 """
@@ -22,6 +23,7 @@ shipped default (:func:`default_mrsptcorr_file`) is an approximate shape (see
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -56,21 +58,71 @@ def read_mrsptcorr(path: str) -> LeakTable:
     InputError
         If the file has no readable LEAKCOR table.
     """
-    from stdatamodels.jwst.datamodels import MirMrsPtCorrModel
-
     name = str(path).rsplit("/", 1)[-1]
-    try:
-        with MirMrsPtCorrModel(path) as ref:
-            wave = np.array(ref.leakcor_table.wavelength)
-            frac = np.array(ref.leakcor_table.frac_leak)
-    except Exception as exc:  # any unreadable or foreign file
-        raise InputError(f"{path}: not an MRSPTCORR reference file with a LEAKCOR table (MirMrsPtCorrModel) "
-                         f"({exc}); give the CRDS jwst_miri_mrsptcorr_*.fits file") from exc
+    columns = _read_leakcor_plain(path)
+    if columns is None:
+        from stdatamodels.jwst.datamodels import MirMrsPtCorrModel
+
+        try:
+            with MirMrsPtCorrModel(path) as ref:
+                columns = np.array(ref.leakcor_table.wavelength), np.array(ref.leakcor_table.frac_leak)
+        except Exception as exc:  # any unreadable or foreign file
+            raise InputError(f"{path}: not an MRSPTCORR reference file with a LEAKCOR table (MirMrsPtCorrModel) "
+                             f"({exc}); give the CRDS jwst_miri_mrsptcorr_*.fits file") from exc
+    wave, frac = columns
     if wave.size < 2 or wave.shape != frac.shape:
         raise InputError(f"{path}: LEAKCOR needs WAVELENGTH and FRAC_LEAK of one length (at least 2)")
     if name == DEFAULT_MRSPTCORR:
         name += " (APPROXIMATE shipped table, not the flight values)"
     return LeakTable(wave, frac, name)
+
+
+#: Bytes per element of the binary-table formats (FITS standard §7.3.3; X: bits, P/Q: not read here).
+_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16}
+_TFORM = re.compile(r"(\d*)([A-Z])")
+
+
+def _read_leakcor_plain(path: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """WAVELENGTH and FRAC_LEAK of the LEAKCOR table, read from the file's bytes, or None.
+
+    ``MirMrsPtCorrModel`` costs ~1 CPU-s (stdatamodels and its schemas) to read two columns,
+    serial at the end of an extraction. Where both are plain big-endian float32 columns (the
+    schema's type, so the model gives the same values) of a binary table without scaling, they
+    are read here; anything else returns None and the datamodel reads the file.
+    """
+    import io
+
+    from mrsdask.io.fits_headers import read_headers
+    from mrsdask.io.paths import open_file
+
+    try:
+        with open_file(path) as fobj:
+            raw = fobj.read()
+        headers = read_headers(io.BytesIO(raw), len(raw), keep=("LEAKCOR",))
+        header = headers.extensions.get("LEAKCOR")
+        if header is None or str(header.get("XTENSION", "")).strip() != "BINTABLE" or int(header.get("PCOUNT", 0)):
+            return None
+        offsets, offset = {}, 0
+        for i in range(1, int(header["TFIELDS"]) + 1):
+            match = _TFORM.fullmatch(str(header[f"TFORM{i}"]).strip().upper())
+            if match is None or match[2] not in _TFORM_BYTES:
+                return None
+            repeat = int(match[1] or 1)
+            offsets[str(header.get(f"TTYPE{i}", "")).strip().upper()] = (offset, i, repeat, match[2])
+            offset += repeat * _TFORM_BYTES[match[2]]
+        if offset != int(header["NAXIS1"]):
+            return None
+        out = []
+        for column in ("WAVELENGTH", "FRAC_LEAK"):
+            start, i, repeat, code = offsets[column]
+            if repeat != 1 or code != "E" or any(f"{key}{i}" in header for key in ("TSCAL", "TZERO")):
+                return None
+            rows = np.ndarray((int(header["NAXIS2"]),), dtype=">f4", buffer=raw,
+                              offset=headers.data_at["LEAKCOR"] + start, strides=(offset,))
+            out.append(rows.astype(np.float32))
+    except (OSError, KeyError, ValueError, TypeError, IndexError):
+        return None
+    return out[0], out[1]
 
 
 def leak_correction(wave3a, flux3a, wave1b, flux1b, table: LeakTable) -> np.ndarray:
@@ -108,6 +160,49 @@ def find_leak_pair(items: list[tuple[str, str, str, np.ndarray]]) -> tuple[int |
     return i1b, i3a, ""
 
 
+def plan_leak(names: list[str], attrs: list[dict], waves: list[np.ndarray], path: str | None = None
+              ) -> tuple[str, tuple[int, int, LeakTable] | None]:
+    """The outcome, and which spectrum to correct with which: the 1B and 3A indices and the leak
+    table (None when nothing is done).
+
+    ``attrs`` (each spectrum's attributes, by ``names``' order) get ``spectral_leak`` (what
+    was done, or why not) and ``mrsptcorr_file`` (the file used, '' if none), in place.
+    """
+    items = [(a.get("channel", ""), a.get("band", ""), a.get("source_type", ""), w) for a, w in zip(attrs, waves)]
+    i1b, i3a, reason = find_leak_pair(items)
+    used, table = "", None
+    if reason:
+        outcome = reason
+    else:
+        table = read_mrsptcorr(path or default_mrsptcorr_file())
+        outcome = f"applied to {names[i3a]} with {names[i1b]} and {table.source}"
+        used = str(path or default_mrsptcorr_file()).rsplit("/", 1)[-1]
+    for i, a in enumerate(attrs):
+        if reason or i == i3a:
+            a["spectral_leak"] = outcome
+            a["mrsptcorr_file"] = used
+        else:
+            a["spectral_leak"] = f"not a 3A spectrum (the correction was {outcome})"
+    return outcome, (None if reason else (i1b, i3a, table))
+
+
+#: The columns the leak is removed from (the errors are left as they are, as the official step).
+LEAK_COLUMNS = ("flux", "rf_flux")
+
+
+def correct_columns(names: list[str], attrs: list[dict], waves: list[np.ndarray], columns: list[dict],
+                    path: str | None = None) -> str:
+    """Remove the leak from the 3A spectrum among spectra given as numpy ``columns`` (name →
+    array, one dict per spectrum), in place; their ``attrs`` say what was done; the outcome."""
+    outcome, plan = plan_leak(names, attrs, waves, path)
+    if plan is not None:
+        i1b, i3a, table = plan
+        for column in LEAK_COLUMNS:
+            columns[i3a][column] = leak_correction(waves[i3a], columns[i3a][column], waves[i1b],
+                                                   columns[i1b][column], table)
+    return outcome
+
+
 def correct_spectra(spectra: dict, path: str | None = None) -> str:
     """Remove the leak from the 3A spectrum of ``spectra`` (name → lazy Dataset), in place; the outcome.
 
@@ -118,28 +213,17 @@ def correct_spectra(spectra: dict, path: str | None = None) -> str:
     import dask.array as da
 
     names = list(spectra)
-    items = [(s.attrs.get("channel", ""), s.attrs.get("band", ""), s.attrs.get("source_type", ""),
-              s["wavelength"].values) for s in spectra.values()]
-    i1b, i3a, reason = find_leak_pair(items)
-    used = ""
-    if reason:
-        outcome = reason
-    else:
-        table = read_mrsptcorr(path or default_mrsptcorr_file())
-        s1b, s3a = spectra[names[i1b]], spectra[names[i3a]]
-        w1b, w3a = s1b["wavelength"].values, s3a["wavelength"].values
-        for column in ("flux", "rf_flux"):
-            fixed = dask.delayed(leak_correction, pure=True)(w3a, s3a[column].data, w1b, s1b[column].data, table)
-            s3a[column] = (("wavelength",), da.from_delayed(fixed, shape=w3a.shape, dtype=np.float64),
-                           s3a[column].attrs)
-        outcome = f"applied to {names[i3a]} with {names[i1b]} and {table.source}"
-        used = str(path or default_mrsptcorr_file()).rsplit("/", 1)[-1]
-    for i, s in enumerate(spectra.values()):
-        if reason or i == i3a:
-            s.attrs["spectral_leak"] = outcome
-            s.attrs["mrsptcorr_file"] = used
-        else:
-            s.attrs["spectral_leak"] = f"not a 3A spectrum (the correction was {outcome})"
+    waves = [s["wavelength"].values for s in spectra.values()]
+    outcome, plan = plan_leak(names, [s.attrs for s in spectra.values()], waves, path)
+    if plan is None:
+        return outcome
+    i1b, i3a, table = plan
+    s1b, s3a = spectra[names[i1b]], spectra[names[i3a]]
+    for column in LEAK_COLUMNS:
+        fixed = dask.delayed(leak_correction, pure=True)(waves[i3a], s3a[column].data, waves[i1b], s1b[column].data,
+                                                         table)
+        s3a[column] = (("wavelength",), da.from_delayed(fixed, shape=waves[i3a].shape, dtype=np.float64),
+                       s3a[column].attrs)
     return outcome
 
 

@@ -274,6 +274,29 @@ RF_COLUMNS = {"rf_flux": "flux", "rf_surf_bright": "surf_bright", "rf_background
 RF_APPLIED = "applied (1-D residual-fringe fit; RF_ columns)"
 
 
+def residual_fringe_fits(temp_flux, surf_bright, background, wave, channel: int | None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 1-D fringe fits of a spectrum's aperture sum, surface brightness and background
+    (numpy), in the order of :data:`RF_COLUMNS`; a spectrum that cannot be fitted gives NaN
+    (as the official step). Times :func:`residual_fringe_scales`, they are the ``rf_*`` columns."""
+    from mrsdask.fringe import fit_residual_fringes_1d
+
+    out = []
+    for values in (temp_flux, surf_bright, background):
+        try:
+            out.append(np.asarray(fit_residual_fringes_1d(values, wave, channel=channel), dtype=np.float64))
+        except Exception as exc:  # the official step logs and leaves NaN
+            log.warning("1-D residual fringe fit failed (%s); the rf_ column is NaN", exc)
+            out.append(np.full(len(wave), np.nan))
+    return tuple(out)
+
+
+def residual_fringe_scales(omega: float) -> tuple[float, float, float]:
+    """The factors from :func:`residual_fringe_fits` to the ``rf_*`` columns: the official step
+    fits the aperture sum, then converts it to Jy (``omega``: the spaxel's solid angle, sr)."""
+    return (omega * 1e6, 1.0, 1.0)
+
+
 def aperture_correction(ap: Aperture, request: ExtractRequest) -> tuple[str, str, np.ndarray | None]:
     """The aperture correction of a point source as the request asks: what is done, the APCORR
     file used ('' if none) and the factor per plane (None if none: :func:`apply_factors`)."""

@@ -31,7 +31,9 @@ from mrsdask.extract.plan import (  # noqa: F401  (check_aperture_options… wer
     locate_source,
     make_request,
     plan_aperture,
+    residual_fringe_fits,
     residual_fringe_note,
+    residual_fringe_scales,
     resolve_parameters,
     single_band,
     slit_position,
@@ -94,9 +96,9 @@ def extract_spectrum(
     data["aperture_radius"] = (da.from_array(ap.radius, name=False), "arcsec")
     rf_done = residual_fringe_note(cube, request)
     if rf_done == RF_APPLIED:
-        fitted = dask.delayed(_residual_fringe_1d, pure=True)(
+        fitted = dask.delayed(residual_fringe_fits, pure=True)(
             col["temp_flux"], data["surf_bright"][0], data["background"][0], ap.wave, channel_number(cube))
-        scales = (omega * 1e6, 1.0, 1.0)  # the official fits the aperture sum, then converts it to Jy
+        scales = residual_fringe_scales(omega)
         for i, (name, base) in enumerate(RF_COLUMNS.items()):
             data[name] = (da.from_delayed(fitted[i], shape=(nz,), dtype=np.float64) * scales[i], data[base][1])
     else:
@@ -110,17 +112,3 @@ def extract_spectrum(
     ds.attrs.update(spectrum_attrs(cube.attrs, ap, request, rf_done=rf_done, apcorr_done=apcorr_done,
                                    apcorr_file=apcorr_file, slit=slit_position(cube.attrs, ny, nx)))
     return ds
-
-
-def _residual_fringe_1d(flux, surf_bright, background, wave, channel):
-    """The 1-D fringe fit of the three spectra; a spectrum that cannot be fitted gives NaN (as the official)."""
-    from mrsdask.fringe import fit_residual_fringes_1d
-
-    out = []
-    for values in (flux, surf_bright, background):
-        try:
-            out.append(np.asarray(fit_residual_fringes_1d(values, wave, channel=channel), dtype=np.float64))
-        except Exception as exc:  # the official step logs and leaves NaN
-            log.warning("1-D residual fringe fit failed (%s); the rf_ column is NaN", exc)
-            out.append(np.full(len(wave), np.nan))
-    return tuple(out)

@@ -10,9 +10,12 @@ The x1d files are then written by the writer process (:mod:`mrsdask.io.writer_pr
 which finds the slit position there), so the command imports neither xarray nor astropy.
 
 It applies (:func:`direct_applies`) to a store's cubes extracted in this process (the
-``threads`` or ``synchronous`` scheduler) without the options that need the spectra as
-Datasets (``ifu_autocen``, ``ifu_rfcorr``, ``spectral_leak``): :func:`mrsdask.extract.run.extract_cubes`
-takes the lazy spectra otherwise.
+``threads`` or ``synchronous`` scheduler) without ``ifu_autocen`` (the source found in a median
+image of the cube, an xarray computation): :func:`mrsdask.extract.run.extract_cubes` takes the
+lazy spectra otherwise. The 1-D residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining
+task and the spectral leak is removed from the finished columns, by the same functions as
+the lazy spectra's (:func:`mrsdask.extract.plan.residual_fringe_fits`,
+:func:`mrsdask.extract.leak.correct_columns`): the defaults of ``mrsdask extract`` take this path.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from mrsdask.extract.plan import (
+    RF_APPLIED,
     RF_COLUMNS,
     Aperture,
     announce_leak,
     announce_spectrum,
     aperture_correction,
     apply_factors,
+    channel_number,
     check_aperture_options,
     plan_aperture,
+    residual_fringe_fits,
     residual_fringe_note,
+    residual_fringe_scales,
     resolve_parameters,
     spectrum_attrs,
     spectrum_columns,
@@ -90,8 +97,9 @@ def _read_as_xarray_would(array) -> bool:
 
 
 def direct_applies(request: ExtractRequest) -> bool:
-    """Whether the request's spectra can be computed here (no option that needs them as Datasets)."""
-    return not (request.ifu_autocen or request.ifu_rfcorr or request.spectral_leak)
+    """Whether the request's spectra can be computed here: all but ``ifu_autocen`` (which finds
+    the source in a median image of the cube, an xarray computation)."""
+    return not request.ifu_autocen
 
 
 def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[str, StoredCube] | None:
@@ -200,11 +208,24 @@ def stored_slab_sums(arrays: Mapping, z0: int, z1: int, where: str, **kwargs) ->
         raise
 
 
-def stored_columns(tables: list[dict], omega: float, covar: float) -> dict[str, np.ndarray]:
-    """The spectrum's columns (:func:`~mrsdask.extract.plan.spectrum_columns`) from its slabs' tables."""
+def stored_columns(tables: list[dict], omega: float, covar: float,
+                   residual_fringe: tuple[np.ndarray, int | None] | None = None) -> dict[str, np.ndarray]:
+    """The spectrum's columns (:func:`~mrsdask.extract.plan.spectrum_columns`) from its slabs' tables.
+
+    ``residual_fringe``: the spectrum's wavelengths and channel, to add the ``rf_*`` columns of
+    the 1-D residual-fringe fit (:func:`~mrsdask.extract.plan.residual_fringe_fits`), as the lazy
+    spectra do; without it they are left out.
+    """
     from mrsdask.extract.columns import join_slabs
 
-    return {name: values for name, (values, _) in spectrum_columns(join_slabs(tables), omega, covar).items()}
+    col = join_slabs(tables)
+    columns = {name: values for name, (values, _) in spectrum_columns(col, omega, covar).items()}
+    if residual_fringe is not None:
+        wave, channel = residual_fringe
+        fits = residual_fringe_fits(col["temp_flux"], columns["surf_bright"], columns["background"], wave, channel)
+        for name, fitted, scale in zip(RF_COLUMNS, fits, residual_fringe_scales(omega)):
+            columns[name] = fitted * scale
+    return columns
 
 
 def spectrum_graph(cube: StoredCube, ap: Aperture, request: ExtractRequest) -> tuple[dict, str]:
@@ -219,7 +240,8 @@ def spectrum_graph(cube: StoredCube, ap: Aperture, request: ExtractRequest) -> t
         keys.append((f"extract-slab-{cube.name}", i))
         graph[keys[-1]] = (task, readers, z0, z1, f"{label}: planes {z0}:{z1}")
     key = f"extract-columns-{cube.name}"
-    graph[key] = (stored_columns, keys, float(cube.attrs["pixelarea_steradians"]), float(request.ifu_covar_scale))
+    rf = (ap.wave, channel_number(cube)) if residual_fringe_note(cube, request) == RF_APPLIED else None
+    graph[key] = (stored_columns, keys, float(cube.attrs["pixelarea_steradians"]), float(request.ifu_covar_scale), rf)
     return graph, key
 
 
@@ -253,13 +275,22 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
             plans.append((cube, ap, factors, attrs))
     with phase("extraction"):
         computed = in_process_get(configured_in_process() or "threads")(graph, keys)
-    outputs.make_folder(folder)
-    for (cube, ap, factors, attrs), sums, path in zip(plans, computed, files):
+    tables = []
+    for (cube, ap, factors, attrs), sums in zip(plans, computed):
         nz = len(ap.wave)
+        rf = {name: sums.pop(name, None) for name in RF_COLUMNS}
         data = {name: (values, "") for name, values in
-                {**sums, "aperture_radius": ap.radius, **{name: np.full(nz, np.nan) for name in RF_COLUMNS}}.items()}
+                {**sums, "aperture_radius": ap.radius,
+                 **{name: np.full(nz, np.nan) if values is None else values for name, values in rf.items()}}.items()}
         data["apcorr"] = (apply_factors(data, factors, nz), "")
-        columns = {"wavelength": ap.wave, **{name: values for name, (values, _) in data.items()}}
+        tables.append({"wavelength": ap.wave, **{name: values for name, (values, _) in data.items()}})
+    if request.spectral_leak:  # after the aperture correction, as the official spectral_leak step after extract_1d
+        from mrsdask.extract.leak import correct_columns
+
+        correct_columns(list(cubes), [attrs for *_, attrs in plans], [ap.wave for _, ap, *_ in plans], tables,
+                        request.override_mrsptcorr)
+    outputs.make_folder(folder)
+    for (cube, ap, factors, attrs), columns, path in zip(plans, tables, files):
         with phase("x1d write"):
             writer_process.run("write_spectrum", columns, attrs, {"wcs_header": cube.attrs["wcs_header"]},
                                (cube.sizes["y"], cube.sizes["x"]), path)

@@ -21,7 +21,13 @@ from mrsdask.cube.plan import CubeRequest
 from mrsdask.errors import InputError, ParameterError
 from mrsdask.extract import ExtractRequest, default_parameters, extract_spectrum, spectra, write_extract1d
 from mrsdask.extract.apcorr import default_apcorr_file, read_apcorr
-from mrsdask.extract.leak import correct_spectra, correct_x1d_files, default_mrsptcorr_file, find_leak_pair
+from mrsdask.extract.leak import (
+    correct_columns,
+    correct_spectra,
+    correct_x1d_files,
+    default_mrsptcorr_file,
+    find_leak_pair,
+)
 from mrsdask.extract.reffiles import write_apcorr_file, write_mrsptcorr_file
 from mrsdask.io.detector_store import open_cal
 from mrsdask.io.x1d import write_x1d
@@ -112,6 +118,42 @@ def test_shipped_reference_files_say_what_they_are():
         assert hdul["LEAKCOR"].data["FRAC_LEAK"].max() == pytest.approx(0.04)
 
 
+def test_reference_tables_read_without_the_datamodels_equal_theirs(tmp_path):
+    """APCORR through its ASDF tree and LEAKCOR from the FITS bytes: the values (and the float32
+    type) the datamodels give; what the quick readers do not take, the datamodels read."""
+    from astropy.io import fits
+    from stdatamodels.jwst.datamodels import MirMrsApcorrModel, MirMrsPtCorrModel
+
+    from mrsdask.extract.apcorr import read_apcorr
+    from mrsdask.extract.leak import read_mrsptcorr
+
+    for path in (default_apcorr_file(), write_apcorr_file(str(tmp_path / "airy.asdf"), psf="airy")):
+        quick = read_apcorr(path)
+        with MirMrsApcorrModel(path) as ref:
+            t = ref.apcorr_table
+            for got, want in ((quick.wavelength, np.ravel(t.wavelength)), (quick.radius, t.radius),
+                              (quick.apcorr, t.apcorr)):
+                assert got.dtype == np.float32 and np.array_equal(got, np.asarray(want, dtype=np.float32))
+            assert quick.radius_units == t.radius_units
+    written = write_mrsptcorr_file(str(tmp_path / "mrsptcorr.fits"))
+    for path in (default_mrsptcorr_file(), written):
+        quick = read_mrsptcorr(path)
+        with MirMrsPtCorrModel(path) as ref:
+            assert np.array_equal(quick.wavelength, np.array(ref.leakcor_table.wavelength))
+            assert np.array_equal(quick.frac_leak, np.array(ref.leakcor_table.frac_leak))
+            assert quick.wavelength.dtype == np.array(ref.leakcor_table.wavelength).dtype
+    with fits.open(written) as hdul:  # float64 columns: not the schema's type, the datamodel converts them
+        table = hdul["LEAKCOR"].data
+        cols = fits.ColDefs([fits.Column(name=n, format="D", array=np.asarray(table[n], dtype=np.float64) + 1e-9)
+                             for n in table.names])
+        hdul["LEAKCOR"] = fits.BinTableHDU.from_columns(cols, name="LEAKCOR")
+        hdul.writeto(tmp_path / "float64.fits")
+    converted = read_mrsptcorr(str(tmp_path / "float64.fits"))
+    with MirMrsPtCorrModel(str(tmp_path / "float64.fits")) as ref:
+        assert converted.frac_leak.dtype == np.float32  # the datamodel's values, not the file's float64
+        assert np.array_equal(converted.frac_leak, np.array(ref.leakcor_table.frac_leak))
+
+
 def test_unreadable_reference_files_are_refused(tmp_path):
     from mrsdask.extract.leak import read_mrsptcorr
 
@@ -169,6 +211,16 @@ def test_spectral_leak_equals_the_official(leak_spectra, tmp_path):
     correct_spectra(lazy, ref)
     np.testing.assert_allclose(lazy["ch3-short"]["flux"].values, want, rtol=1e-12)
     assert lazy["ch3-short"].attrs["spectral_leak"].startswith("applied to ch3-short with ch1-medium")
+    # The same on numpy columns (the direct extraction of a store's cubes), bit for bit.
+    names = list(leak_spectra)
+    attrs = [dict(s.attrs) for s in leak_spectra.values()]
+    columns = [{c: s[c].values.copy() for c in ("flux", "rf_flux")} for s in leak_spectra.values()]
+    waves = [s["wavelength"].values for s in leak_spectra.values()]
+    assert correct_columns(names, attrs, waves, columns, ref) == lazy["ch3-short"].attrs["spectral_leak"]
+    for column in ("flux", "rf_flux"):
+        assert np.array_equal(columns[1][column], lazy["ch3-short"][column].values)
+        assert np.array_equal(columns[0][column], leak_spectra["ch1-medium"][column].values)  # 1B as it was
+    assert attrs == [lazy[n].attrs for n in names]
     path = write_x1d(lazy["ch3-short"], str(tmp_path / "lazy_x1d.fits"))
     header = fits.getheader(path)
     assert header["SPLEAK"] is True and header["S_SPLEAK"] == "COMPLETE" and header["R_MRSPT"] == "mrsptcorr.fits"

@@ -32,10 +32,11 @@ def _same_x1d(a: str, b: str) -> None:
     {"ifu_set_srctype": "POINT"},  # apcorr on, annulus background
     {"ifu_set_srctype": "POINT", "apply_apcorr": False, "ifu_rscale": 1.5},
     {"ifu_set_srctype": "EXTENDED"},
+    {"ifu_rfcorr": True, "spectral_leak": True},  # the defaults: the 1-D fringe fit (1A: one band), no 1B/3A pair
 ])
 def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, tmp_path, options):
     store, name = sim_1a_cube
-    request = ExtractRequest(spectral_leak=False, ifu_rfcorr=False, **options)
+    request = ExtractRequest(**{"spectral_leak": False, "ifu_rfcorr": False, **options})
     assert direct_applies(request)
     with scheduler_block("threads"):
         cubes = check_extraction(store, [name], request, direct=True)
@@ -46,10 +47,10 @@ def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, t
     _same_x1d(direct[0], lazy[0])
 
 
-def test_options_that_need_datasets_take_the_lazy_spectra():
+def test_only_auto_centring_takes_the_lazy_spectra():
+    assert direct_applies(ExtractRequest())  # the defaults: residual fringe and spectral leak on
     assert direct_applies(ExtractRequest(spectral_leak=False, ifu_rfcorr=False))
-    for option in ({"spectral_leak": True}, {"ifu_rfcorr": True}, {"ifu_autocen": True}):
-        assert not direct_applies(ExtractRequest(**{"spectral_leak": False, "ifu_rfcorr": False, **option}))
+    assert not direct_applies(ExtractRequest(ifu_autocen=True))
 
 
 def test_plane_files_read_what_zarr_reads(sim_1a_cube, tmp_path):
