@@ -10,8 +10,6 @@ so a cube larger than memory is extracted in bounded memory and in parallel.
 
 from __future__ import annotations
 
-import logging
-
 import dask
 import dask.array as da
 import numpy as np
@@ -42,8 +40,6 @@ from mrsdask.extract.plan import (  # noqa: F401  (check_aperture_options… wer
     spectrum_columns,
 )
 from mrsdask.extract.request import ExtractRequest
-
-log = logging.getLogger(__name__)
 
 
 def extract_spectrum(
