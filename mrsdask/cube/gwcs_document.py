@@ -10,10 +10,11 @@ build's first tasks run on).
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 from astropy.io import fits
+
+from mrsdask.io.asdf_tree import sorted_extension_history
 
 
 def _wave_table(wavelength) -> np.ndarray:
@@ -59,29 +60,6 @@ def cube_asdf_bytes(wcs_header: str, shape: tuple[int, int, int], wavelength: np
     buffer = io.BytesIO()
     asdf.AsdfFile({"meta": {"wcs": gwcs_from_header(wcs_header, shape, wavelength)}}).write_to(buffer)
     return sorted_extension_history(buffer.getvalue())
-
-
-# The list of extensions an ASDF document used ("history: extensions:", a block sequence of mappings).
-_EXTENSION_HISTORY = re.compile(rb"^history:\n  extensions:\n((?:  [- ] .*\n)+)", re.MULTILINE)
-
-
-def sorted_extension_history(document: bytes) -> bytes:
-    """An ASDF document with the entries of its ``history: extensions:`` list in sorted order.
-
-    asdf collects the extensions a document used in a set, so their order changed from one
-    process to the next: two identical builds wrote s3d files that differed in these bytes.
-    Sorted, the same cube gives the same bytes. The YAML keeps its length, so any binary block
-    after it (and the block index) is where it was. A document without such a list is returned
-    as it is.
-    """
-    end = document.find(b"\n...\n")  # the end of the YAML tree: binary blocks follow it
-    match = _EXTENSION_HISTORY.search(document, 0, len(document) if end < 0 else end + 1)
-    if match is None:
-        return document
-    entries = re.split(rb"(?m)^(?=  - )", match.group(1))[1:]
-    if not entries or b"".join(entries) != match.group(1):
-        return document
-    return document[:match.start(1)] + b"".join(sorted(entries)) + document[match.end(1):]
 
 
 def _model_wcsinfo(header: fits.Header) -> dict:

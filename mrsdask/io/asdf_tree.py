@@ -12,13 +12,16 @@ Two readers:
   masked or streamed array) raises :class:`UnsupportedTree`, and the caller uses asdf.
 * :func:`open_tree` opens the document with asdf (all converters, or all but some).
 
-The binary-block layout (ASDF standard §3.2) is read by :func:`block_table`.
+The binary-block layout (ASDF standard §3.2) is read by :func:`block_table`;
+:func:`sorted_extension_history` makes a written document's list of extensions used the same
+from one process to the next.
 """
 
 from __future__ import annotations
 
 import bz2
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -252,3 +255,26 @@ def wcs_from_asdf_bytes(path: str, raw: bytes):
     if wcs is None:
         raise InputError(f"{path}: the ASDF extension holds no WCS; run assign_wcs on it")
     return wcs
+
+
+# The list of extensions an ASDF document used ("history: extensions:", a block sequence of mappings).
+_EXTENSION_HISTORY = re.compile(rb"^history:\n  extensions:\n((?:  [- ] .*\n)+)", re.MULTILINE)
+
+
+def sorted_extension_history(document: bytes) -> bytes:
+    """An ASDF document with the entries of its ``history: extensions:`` list in sorted order.
+
+    asdf collects the extensions a document used in a set, so their order changed from one
+    process to the next: two identical builds wrote s3d (and x1d) files that differed in these
+    bytes. Sorted, the same cube gives the same bytes. The YAML keeps its length, so any binary block
+    after it (and the block index) is where it was. A document without such a list is returned
+    as it is.
+    """
+    end = document.find(b"\n...\n")  # the end of the YAML tree: binary blocks follow it
+    match = _EXTENSION_HISTORY.search(document, 0, len(document) if end < 0 else end + 1)
+    if match is None:
+        return document
+    entries = re.split(rb"(?m)^(?=  - )", match.group(1))[1:]
+    if not entries or b"".join(entries) != match.group(1):
+        return document
+    return document[:match.start(1)] + b"".join(sorted(entries)) + document[match.end(1):]

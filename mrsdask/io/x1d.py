@@ -143,6 +143,19 @@ def write_x1d(spectrum: xr.Dataset, path: str) -> str:
     return write_x1d_columns({name: spectrum[name].values for name in _COLUMNS.values()}, spectrum.attrs, path)
 
 
+def _sort_extension_history(hdul) -> None:
+    """The ASDF extension of a file open for update, its list of extensions used in sorted order
+    (:func:`mrsdask.io.asdf_tree.sorted_extension_history`: the same bytes from every process)."""
+    from mrsdask.io.asdf_tree import sorted_extension_history
+
+    columns = getattr(hdul["ASDF"], "columns", None) if "ASDF" in hdul else None
+    if columns is None or "ASDF_METADATA" not in columns.names:
+        return
+    cell = hdul["ASDF"].data["ASDF_METADATA"][0]
+    if cell.dtype == np.uint8:
+        cell[:] = np.frombuffer(sorted_extension_history(cell.tobytes()), dtype=np.uint8)
+
+
 def write_x1d_columns(columns: Mapping[str, np.ndarray], a: Mapping, path: str) -> str:
     """:func:`write_x1d` of a computed spectrum given as its columns (numpy arrays by the
     Dataset's variable names, ``wavelength`` included) and its attributes ``a``."""
@@ -179,5 +192,6 @@ def write_x1d_columns(columns: Mapping[str, np.ndarray], a: Mapping, path: str) 
         with fits.open(tmp, mode="update") as hdul:
             for text in history:
                 hdul[0].header.add_history(text)
+            _sort_extension_history(hdul)
     model.close()
     return path
