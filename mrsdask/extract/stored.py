@@ -184,10 +184,11 @@ class PlaneFiles:
                 raise ValueError(f"it holds {len(raw):,} bytes, a chunk of this array {nbytes:,}")
         except (RuntimeError, ValueError) as exc:
             from mrsdask.errors import DamagedStoreError
+            from mrsdask.io.zarr_damage import CUBE_REPAIR
 
             raise DamagedStoreError(
-                f"{path}: chunk of planes {z0}:{z1} cannot be read ({exc}); the store is damaged: remove "
-                "that file and run the same 'mrsdask cube' command again to recompute it") from None
+                f"{path}: chunk of planes {z0}:{z1} cannot be read ({exc}); the store is damaged: {CUBE_REPAIR}"
+            ) from None
         return np.frombuffer(raw, dtype=self.dtype).reshape((self.planes,) + self.shape[1:])[:z1 - z0]
 
 
@@ -212,15 +213,17 @@ def stored_columns(tables: list[dict], omega: float, covar: float,
                    residual_fringe: tuple[np.ndarray, int | None] | None = None) -> dict[str, np.ndarray]:
     """The spectrum's columns (:func:`~mrsdask.extract.plan.spectrum_columns`) from its slabs' tables.
 
-    ``residual_fringe``: the spectrum's wavelengths and channel, to add the ``rf_*`` columns of
-    the 1-D residual-fringe fit (:func:`~mrsdask.extract.plan.residual_fringe_fits`), as the lazy
-    spectra do; without it they are left out.
+    ``residual_fringe``: the spectrum's wavelengths and channel, to fill the ``rf_*`` columns
+    with the 1-D residual-fringe fit (:func:`~mrsdask.extract.plan.residual_fringe_fits`), as the
+    lazy spectra do; without it they are NaN.
     """
     from mrsdask.extract.columns import join_slabs
 
     col = join_slabs(tables)
     columns = {name: values for name, (values, _) in spectrum_columns(col, omega, covar).items()}
-    if residual_fringe is not None:
+    if residual_fringe is None:
+        columns.update({name: np.full(len(col["temp_flux"]), np.nan) for name in RF_COLUMNS})
+    else:
         wave, channel = residual_fringe
         fits = residual_fringe_fits(col["temp_flux"], columns["surf_bright"], columns["background"], wave, channel)
         for name, fitted, scale in zip(RF_COLUMNS, fits, residual_fringe_scales(omega)):
@@ -277,12 +280,8 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
         computed = in_process_get(configured_in_process() or "threads")(graph, keys)
     tables = []
     for (cube, ap, factors, attrs), sums in zip(plans, computed):
-        nz = len(ap.wave)
-        rf = {name: sums.pop(name, None) for name in RF_COLUMNS}
-        data = {name: (values, "") for name, values in
-                {**sums, "aperture_radius": ap.radius,
-                 **{name: np.full(nz, np.nan) if values is None else values for name, values in rf.items()}}.items()}
-        data["apcorr"] = (apply_factors(data, factors, nz), "")
+        data = {name: (values, "") for name, values in {**sums, "aperture_radius": ap.radius}.items()}
+        data["apcorr"] = (apply_factors(data, factors, len(ap.wave)), "")
         tables.append({"wavelength": ap.wave, **{name: values for name, (values, _) in data.items()}})
     if request.spectral_leak:  # after the aperture correction, as the official spectral_leak step after extract_1d
         from mrsdask.extract.leak import correct_columns

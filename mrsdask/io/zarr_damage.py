@@ -24,7 +24,7 @@ from zarr.registry import register_pipeline
 
 from mrsdask.errors import DamagedStoreError
 
-#: What to do about a damaged chunk of a cube store.
+#: What to do about a damaged chunk of a cube store (also :class:`mrsdask.extract.stored.PlaneFiles`').
 CUBE_REPAIR = "remove that file and run the same 'mrsdask cube' command again to recompute it"
 
 
@@ -40,8 +40,6 @@ def chunk_location(byte_getter) -> str:
 class ChunkNamingPipeline(BatchedCodecPipeline):
     """zarr's batched codec pipeline, whose read failures name the chunks that do not decode."""
 
-    repair = CUBE_REPAIR
-
     async def read_batch(self, batch_info: Iterable, out, drop_axes: tuple[int, ...] = ()) -> None:
         batch_info = list(batch_info)
         try:
@@ -52,7 +50,7 @@ class ChunkNamingPipeline(BatchedCodecPipeline):
                 raise
             raise DamagedStoreError(
                 f"{', '.join(location for location, _ in damaged)}: chunk cannot be decoded ({damaged[0][1]}); "
-                f"the store is damaged: {self.repair}") from exc
+                f"the store is damaged: {CUBE_REPAIR}") from exc
 
     async def undecodable(self, batch_info: list) -> list[tuple[str, str]]:
         """The chunks of a batch that are stored but do not decode to their shape: (location, why)."""
