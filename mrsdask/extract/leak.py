@@ -14,8 +14,9 @@ point sources:
 
 :func:`leak_correction` is the arithmetic, :func:`find_leak_pair` the selection and
 :func:`plan_leak` the outcome of a set of spectra; :func:`correct_spectra` applies it to lazy
-spectra (:func:`mrsdask.extract.spectra`), :func:`correct_columns` to numpy columns (the direct
-extraction, :mod:`mrsdask.extract.stored`) and :func:`correct_x1d_files` to x1d files. The flight MRSPTCORR table is a CRDS file: the
+spectra (:func:`mrsdask.extract.spectra`), :func:`remove_leak_from_columns` to numpy columns
+(the direct extraction, :mod:`mrsdask.extract.stored`, which plans it before it computes) and
+:func:`correct_x1d_files` to x1d files. The flight MRSPTCORR table is a CRDS file: the
 shipped default (:func:`default_mrsptcorr_file`) is an approximate shape (see
 :mod:`mrsdask.extract.reffiles`) and is reported as such.
 """
@@ -190,17 +191,14 @@ def plan_leak(names: list[str], attrs: list[dict], waves: list[np.ndarray], path
 LEAK_COLUMNS = ("flux", "rf_flux")
 
 
-def correct_columns(names: list[str], attrs: list[dict], waves: list[np.ndarray], columns: list[dict],
-                    path: str | None = None) -> str:
+def remove_leak_from_columns(columns: list[dict], waves: list[np.ndarray], plan: tuple[int, int, LeakTable]) -> None:
     """Remove the leak from the 3A spectrum among spectra given as numpy ``columns`` (name →
-    array, one dict per spectrum), in place; their ``attrs`` say what was done; the outcome."""
-    outcome, plan = plan_leak(names, attrs, waves, path)
-    if plan is not None:
-        i1b, i3a, table = plan
-        for column in LEAK_COLUMNS:
-            columns[i3a][column] = leak_correction(waves[i3a], columns[i3a][column], waves[i1b],
-                                                   columns[i1b][column], table)
-    return outcome
+    array, one dict per spectrum; ``waves`` their wavelengths), in place, as :func:`plan_leak`
+    planned it (``plan``: its 1B and 3A indices and table)."""
+    i1b, i3a, table = plan
+    for column in LEAK_COLUMNS:
+        columns[i3a][column] = leak_correction(waves[i3a], columns[i3a][column], waves[i1b], columns[i1b][column],
+                                               table)
 
 
 def correct_spectra(spectra: dict, path: str | None = None) -> str:

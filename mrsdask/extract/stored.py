@@ -15,7 +15,8 @@ image of the cube, an xarray computation): :func:`mrsdask.extract.run.extract_cu
 lazy spectra otherwise. The 1-D residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining
 task and the spectral leak is removed from the finished columns, by the same functions as
 the lazy spectra's (:func:`mrsdask.extract.plan.residual_fringe_fits`,
-:func:`mrsdask.extract.leak.correct_columns`): the defaults of ``mrsdask extract`` take this path.
+:func:`mrsdask.extract.leak.plan_leak`, before the extraction, and
+:func:`~mrsdask.extract.leak.remove_leak_from_columns`): the defaults of ``mrsdask extract`` take this path.
 """
 
 from __future__ import annotations
@@ -276,6 +277,12 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
                                    apcorr_done=apcorr_done, apcorr_file=apcorr_file, slit=None)
             attrs.update({"cube": name, "spectral_leak": LEAK_OFF})
             plans.append((cube, ap, factors, attrs))
+        waves = [ap.wave for _, ap, *_ in plans]
+        leak = None
+        if request.spectral_leak:  # decided (and its table read, or refused) before the extraction
+            from mrsdask.extract.leak import plan_leak
+
+            _, leak = plan_leak(list(cubes), [attrs for *_, attrs in plans], waves, request.override_mrsptcorr)
     with phase("extraction"):
         computed = in_process_get(configured_in_process() or "threads")(graph, keys)
     tables = []
@@ -283,11 +290,10 @@ def extract_stored(cubes: Mapping[str, StoredCube], files: list[str], folder: st
         data = {name: (values, "") for name, values in {**sums, "aperture_radius": ap.radius}.items()}
         data["apcorr"] = (apply_factors(data, factors, len(ap.wave)), "")
         tables.append({"wavelength": ap.wave, **{name: values for name, (values, _) in data.items()}})
-    if request.spectral_leak:  # after the aperture correction, as the official spectral_leak step after extract_1d
-        from mrsdask.extract.leak import correct_columns
+    if leak is not None:  # after the aperture correction, as the official spectral_leak step after extract_1d
+        from mrsdask.extract.leak import remove_leak_from_columns
 
-        correct_columns(list(cubes), [attrs for *_, attrs in plans], [ap.wave for _, ap, *_ in plans], tables,
-                        request.override_mrsptcorr)
+        remove_leak_from_columns(tables, waves, leak)
     outputs.make_folder(folder)
     for (cube, ap, factors, attrs), columns, path in zip(plans, tables, files):
         with phase("x1d write"):
