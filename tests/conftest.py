@@ -44,12 +44,37 @@ def pytest_collection_modifyitems(config, items):
         module = _module_fixture_owner(item)
         if module is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(module))
-    if config.getoption("--runslow"):
+    if not config.getoption("--runslow"):
+        skip = pytest.mark.skip(reason="slow end-to-end test: run with --runslow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
+    used = set().union(*(item.fixturenames for item in items if not item.get_closest_marker("skip")))
+    config.stash[_SIDE_BY_SIDE] = tuple(name for name in SIDE_BY_SIDE if name in used)
+
+
+#: The largest simulations that tests of many files share, slowest first: with two or more xdist
+#: workers each starts on one of them before its first test (see :func:`_shared_simulations`).
+SIDE_BY_SIDE = ("sim_1a3a", "sim_1a")
+_SIDE_BY_SIDE = pytest.StashKey[tuple]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_simulations(request):
+    """Worker N builds the N-th of :data:`SIDE_BY_SIDE` first, when this run's tests use it.
+
+    Each is built once per run (:func:`build_once`): by whichever worker first needs it, while a
+    worker that needs it then waits. The workers all start with the background tests, which use
+    both, so the second worker used to wait ~26 s for the first one's build. Started side by
+    side at the beginning, neither waits for long. Without xdist nothing is built ahead.
+    """
+    wanted = request.config.stash.get(_SIDE_BY_SIDE, ())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if len(wanted) < 2 or not worker.startswith("gw"):
         return
-    skip = pytest.mark.skip(reason="slow end-to-end test: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    index = int(worker[2:])
+    if index < len(wanted):
+        request.getfixturevalue(wanted[index])
 
 
 def _module_fixture_owner(item) -> str | None:
@@ -150,6 +175,21 @@ def sim_1a(tmp_path_factory):
         "prefix": "t1a",
     }
     return build_once(tmp_path_factory, "sim_1a", lambda folder: simulate(config, folder))
+
+
+@pytest.fixture(scope="session")
+def sim_1a3a(tmp_path_factory):
+    """Simulated bands 1A and 3A: per setting one science and one background exposure
+    (:data:`tests.background.bkg_helpers.SIM_CONFIG`, the background tests' scene)."""
+    from mrsdask.sim import simulate
+    from tests.background.bkg_helpers import SIM_CONFIG
+
+    def build(folder):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return simulate(dict(SIM_CONFIG), folder)
+
+    return build_once(tmp_path_factory, "sim_1a3a", build)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Fixtures of the background tests (slow tests run with ``--runslow``, see tests/conftest.py).
 
-The simulated observation is session-scoped: about 25 s for its four exposures (two settings,
-one science and one background exposure each), built once per run (``build_once``).
+Their simulated observation, ``sim_1a3a`` (about 25 s for its four exposures: two settings, one
+science and one background exposure each), is in tests/conftest.py: it is built once per run,
+side by side with ``sim_1a`` when the tests run on two workers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import os
 import warnings
 
 import pytest
-from bkg_helpers import SIM_CONFIG
 
 os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "1")
 
@@ -20,21 +20,3 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-@pytest.fixture(scope="session")
-def sim_1a3a(tmp_path_factory):
-    """Simulated bands 1A and 3A: per setting one science and one background exposure."""
-    from mrsdask.instrument.reference import disable_crds_context_lookup
-    from mrsdask.sim import simulate
-
-    from tests.conftest import build_once
-
-    disable_crds_context_lookup()  # in every worker, as the tests that use the files expect
-
-    def build(folder):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return simulate(dict(SIM_CONFIG), folder)
-
-    return build_once(tmp_path_factory, "sim_1a3a", build)
