@@ -286,7 +286,8 @@ def official_cubepar():
 
 
 def run_official_cube_build(files, cubepar, **kwargs):
-    """Run the official CubeBuildStep offline; returns its list of IFUCubeModel."""
+    """Run the official CubeBuildStep offline on cal files (paths) or on a ``ModelContainer``;
+    returns its list of IFUCubeModel."""
     import logging
 
     from mrsdask.instrument.reference import disable_crds_context_lookup
@@ -298,7 +299,8 @@ def run_official_cube_build(files, cubepar, **kwargs):
     logging.getLogger("jwst").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CubeBuildStep(override_cubepar=cubepar, **kwargs).run([str(f) for f in files])
+        inputs = files if hasattr(files, "asn_table") else [str(f) for f in files]
+        return CubeBuildStep(override_cubepar=cubepar, **kwargs).run(inputs)
 
 
 def run_cli(*args, cwd=None, timeout=900):

@@ -17,9 +17,13 @@ from mrsdask.io.x1d import write_x1d
 
 
 @pytest.fixture(scope="module")
-def band_cube(sim_1a_cube, tmp_path_factory):
-    """Channel 1 band cube of sim_1a (the shared store, read only) and its s3d export."""
-    store, name = sim_1a_cube
+def band_cube(window_cube_1a, tmp_path_factory):
+    """Channel 1 band cube of sim_1a over 5.0-5.4 µm (the shared store, read only) and its s3d export.
+
+    Half of band 1A: the official Extract1dStep's time goes with the number of planes, and the
+    apertures still grow with the wavelength across 500 planes.
+    """
+    store, name = window_cube_1a
     folder = tmp_path_factory.mktemp("extract")
     return store, name, write_s3d(open_cube(store, name), str(folder / "cube_s3d.fits"))
 

@@ -38,13 +38,10 @@ WAVEMIN, WAVEMAX = 5.30, 5.38
 HOT_PIXELS = 12
 
 
-def _hot_pixels(path: str, out: str, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """Copy a cal file with HOT_PIXELS unflagged hot pixels on slices, at wavelengths inside the window."""
+def _hot_pixels(path: str, out: str, lam: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Copy a cal file with HOT_PIXELS unflagged hot pixels on slices, at wavelengths ``lam`` inside the window."""
     from astropy.io import fits
 
-    from mrsdask.instrument.geometry import reference_geometry
-
-    lam = reference_geometry("12A")["wavelength"]
     with fits.open(path) as hdul:
         sci, dq = hdul["SCI"].data, hdul["DQ"].data
         y, x = np.nonzero((lam > WAVEMIN + 0.01) & (lam < WAVEMAX - 0.01) & np.isfinite(sci) & (dq == 0))
@@ -58,11 +55,14 @@ def _hot_pixels(path: str, out: str, rng: np.random.Generator) -> list[tuple[int
 def small_observation(sim_1a, tmp_path_factory):
     """sim_1a's two dithers with hot pixels, a background x1d member, the association and the reference files."""
     def build(folder):
+        from mrsdask.instrument.geometry import reference_geometry
+
         rng = np.random.default_rng(18)
+        lam = reference_geometry("12A")["wavelength"]  # ~3 s: once for both files
         members, hot = [], {}
         for path in sim_1a.cal_files:
             name = os.path.basename(str(path))
-            hot[name] = _hot_pixels(str(path), str(folder / name), rng)
+            hot[name] = _hot_pixels(str(path), str(folder / name), lam, rng)
             members.append({"expname": name, "exptype": "science"})
         background_member(str(folder / "bkg_12A_x1d.fits"), "12A", 100.0, "MIRIFUSHORT", 0.2, rng)
         members.append({"expname": "bkg_12A_x1d.fits", "exptype": "background"})
