@@ -108,18 +108,16 @@ def _read_apcorr_tree(path: str) -> tuple | None:
     binary blocks, or zlib/bzp2-compressed ones) is read here; anything else returns None and
     the datamodel reads it, with its own validation and error message.
     """
-    from mrsdask.io.asdf_tree import UnsupportedTree, read_tree
-    from mrsdask.io.paths import open_file
+    from mrsdask.io.asdf_tree import read_reference_tree
 
+    tree = read_reference_tree(path, "APCORR")
+    if tree is None:
+        return None
     try:
-        with open_file(path) as fobj:
-            tree = read_tree(fobj.read())
         meta, table = tree["meta"], tree["apcorr_table"]
-        if str(meta.get("reftype", "")).upper() != "APCORR":
-            return None
         arrays = [table[key] for key in ("wavelength", "radius", "apcorr")]
         units, description = table.get("radius_units"), meta.get("description")
-    except (UnsupportedTree, OSError, KeyError, TypeError, AttributeError, ValueError):
+    except (KeyError, TypeError, AttributeError, ValueError):
         return None
     if not all(isinstance(a, np.ndarray) and a.dtype.kind in "fiu" for a in arrays):
         return None

@@ -158,17 +158,15 @@ def _read_extract1d_tree(path: str, bkg_sigma_clip: float) -> ExtractionParamete
     unreadable file) returns None, and the datamodel reads it, with its own validation and
     error message.
     """
-    from mrsdask.io.asdf_tree import UnsupportedTree, read_tree
-    from mrsdask.io.paths import open_file
+    from mrsdask.io.asdf_tree import read_reference_tree
 
+    tree = read_reference_tree(path, "EXTRACT1D")
+    if tree is None:
+        return None
     try:
-        with open_file(path) as fobj:
-            tree = read_tree(fobj.read())
         data, meta = tree["data"], tree["meta"]
-        if str(meta.get("reftype", "")).upper() != "EXTRACT1D":
-            return None
         values = [np.asarray(data[name]) for name in _EXTRACT1D_VECTORS]
-    except (UnsupportedTree, OSError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
     if not all(v.ndim == 1 and v.dtype.kind == "f" and v.size == values[0].size > 1 for v in values):
         return None

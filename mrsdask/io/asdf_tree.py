@@ -257,6 +257,25 @@ def wcs_from_asdf_bytes(path: str, raw: bytes):
     return wcs
 
 
+def read_reference_tree(path: str, reftype: str) -> dict | None:
+    """The tree of the ASDF reference file ``path`` (:func:`read_tree`) if its ``meta.reftype`` is
+    ``reftype``, else None: the file cannot be opened or read here, or is another kind of file.
+
+    For the quick readers of small CRDS files (APCORR, EXTRACT1D): on None the caller opens the
+    file with its datamodel, which validates it and words the error.
+    """
+    from mrsdask.io.paths import open_file
+
+    try:
+        with open_file(path) as fobj:
+            tree = read_tree(fobj.read())
+        if str(tree["meta"].get("reftype", "")).upper() != reftype:
+            return None
+    except (UnsupportedTree, OSError, KeyError, TypeError, AttributeError):
+        return None
+    return tree
+
+
 # The list of extensions an ASDF document used ("history: extensions:", a block sequence of mappings).
 _EXTENSION_HISTORY = re.compile(rb"^history:\n  extensions:\n((?:  [- ] .*\n)+)", re.MULTILINE)
 

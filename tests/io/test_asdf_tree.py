@@ -100,3 +100,18 @@ def test_what_it_cannot_read_exactly_is_refused():
     assert b"shape: [12]" in document
     with pytest.raises(asdf_tree.UnsupportedTree):
         asdf_tree.read_tree(document.replace(b"shape: [12]", b"shape: [99]", 1))
+
+
+def test_a_reference_tree_is_read_only_for_its_reftype(tmp_path):
+    import asdf
+
+    path = str(tmp_path / "ref.asdf")
+    asdf.AsdfFile({"meta": {"reftype": "apcorr"}, "table": {"x": np.arange(3.0)}}).write_to(path)
+    tree = asdf_tree.read_reference_tree(path, "APCORR")
+    np.testing.assert_array_equal(tree["table"]["x"], np.arange(3.0))
+    assert asdf_tree.read_reference_tree(path, "EXTRACT1D") is None  # another kind of file
+    assert asdf_tree.read_reference_tree(str(tmp_path / "missing.asdf"), "APCORR") is None
+    (tmp_path / "text.asdf").write_text("not ASDF")
+    assert asdf_tree.read_reference_tree(str(tmp_path / "text.asdf"), "APCORR") is None
+    asdf.AsdfFile({"meta": "flat"}).write_to(str(tmp_path / "flat.asdf"))
+    assert asdf_tree.read_reference_tree(str(tmp_path / "flat.asdf"), "APCORR") is None
