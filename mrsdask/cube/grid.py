@@ -56,20 +56,50 @@ def sky_to_tangent(ra, dec, crval1: float, crval2: float, rotation: float | None
     return xi.reshape(shape), eta.reshape(shape)
 
 
+#: Largest angle (rad) whose sine and cosine :func:`_gnomonic` takes from a series.
+SMALL_ANGLE = 1e-4
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sin_cos_near(d, s0, c0):
+    """sin and cos of ``a0 + d`` from ``s0 = sin a0``, ``c0 = cos a0`` and a small ``d`` (series)."""
+    d2 = d * d
+    sd = d * (1.0 - d2 / 6.0 * (1.0 - d2 / 20.0))
+    cd = 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0)
+    return s0 * cd + c0 * sd, c0 * cd - s0 * sd
+
+
 @numba.njit(cache=True, nogil=True)
 def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
-    """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop, 2-D)."""
+    """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop, 2-D).
+
+    Point ``[0, i]`` is mapped with the full trigonometry. The other points of column ``i``
+    (the other corners of a pixel, a fraction of an arcsecond away) take their sines and
+    cosines by angle addition from it, where the angles differ by less than
+    :data:`SMALL_ANGLE`: the same values to rounding, without four libm calls a point.
+    """
     sin_dec0 = math.sin(dec0)
     cos_dec0 = math.cos(dec0)
-    for r in range(ra.shape[0]):
-        for i in range(ra.shape[1]):
+    for i in range(ra.shape[1]):
+        dra_first = 0.0
+        decr_first = 0.0
+        sin_dec_first = cos_dec_first = sin_dra_first = cos_dra_first = 0.0
+        for r in range(ra.shape[0]):
             dra = math.radians(ra[r, i] + dra_deg) - ra0
             decr = math.radians(dec[r, i] + ddec_deg)
-            cos_dec = math.cos(decr)
-            sin_dec = math.sin(decr)
-            cos_dra = math.cos(dra)
+            if r > 0 and abs(dra - dra_first) < SMALL_ANGLE and abs(decr - decr_first) < SMALL_ANGLE:
+                sin_dec, cos_dec = _sin_cos_near(decr - decr_first, sin_dec_first, cos_dec_first)
+                sin_dra, cos_dra = _sin_cos_near(dra - dra_first, sin_dra_first, cos_dra_first)
+            else:
+                cos_dec = math.cos(decr)
+                sin_dec = math.sin(decr)
+                cos_dra = math.cos(dra)
+                sin_dra = math.sin(dra)
+                if r == 0:
+                    dra_first, decr_first = dra, decr
+                    sin_dec_first, cos_dec_first, sin_dra_first, cos_dra_first = sin_dec, cos_dec, sin_dra, cos_dra
             denom = sin_dec * sin_dec0 + cos_dec * cos_dec0 * cos_dra
-            x = -(cos_dec * math.sin(dra) / denom) * ARCSEC_PER_RAD
+            x = -(cos_dec * sin_dra / denom) * ARCSEC_PER_RAD
             y = ((sin_dec * cos_dec0 - cos_dec * sin_dec0 * cos_dra) / denom) * ARCSEC_PER_RAD
             if rotate:
                 xi[r, i] = x * c - y * s
