@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from mrsdask.instrument.small_angles import SMALL_ANGLE, sin_cos_series, sin_cos_sum
+
 ARCSEC_PER_RAD = 180.0 * 3600.0 / math.pi
 
 
@@ -56,19 +58,6 @@ def sky_to_tangent(ra, dec, crval1: float, crval2: float, rotation: float | None
     return xi.reshape(shape), eta.reshape(shape)
 
 
-#: Largest angle (rad) whose sine and cosine :func:`_gnomonic` takes from a series.
-SMALL_ANGLE = 1e-4
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sin_cos_near(d, s0, c0):
-    """sin and cos of ``a0 + d`` from ``s0 = sin a0``, ``c0 = cos a0`` and a small ``d`` (series)."""
-    d2 = d * d
-    sd = d * (1.0 - d2 / 6.0 * (1.0 - d2 / 20.0))
-    cd = 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0)
-    return s0 * cd + c0 * sd, c0 * cd - s0 * sd
-
-
 @numba.njit(cache=True, nogil=True)
 def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
     """Gnomonic projection about (ra0, dec0), then an optional rotation (one fused loop, 2-D).
@@ -76,7 +65,7 @@ def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
     Point ``[0, i]`` is mapped with the full trigonometry. The other points of column ``i``
     (the other corners of a pixel, a fraction of an arcsecond away) take their sines and
     cosines by angle addition from it, where the angles differ by less than
-    :data:`SMALL_ANGLE`: the same values to rounding, without four libm calls a point.
+    :data:`~mrsdask.instrument.small_angles.SMALL_ANGLE`: the same values to rounding, without four libm calls a point.
     """
     sin_dec0 = math.sin(dec0)
     cos_dec0 = math.cos(dec0)
@@ -88,8 +77,10 @@ def _gnomonic(ra, dec, dra_deg, ddec_deg, ra0, dec0, rotate, c, s, xi, eta):
             dra = math.radians(ra[r, i] + dra_deg) - ra0
             decr = math.radians(dec[r, i] + ddec_deg)
             if r > 0 and abs(dra - dra_first) < SMALL_ANGLE and abs(decr - decr_first) < SMALL_ANGLE:
-                sin_dec, cos_dec = _sin_cos_near(decr - decr_first, sin_dec_first, cos_dec_first)
-                sin_dra, cos_dra = _sin_cos_near(dra - dra_first, sin_dra_first, cos_dra_first)
+                sd, cd = sin_cos_series(decr - decr_first)
+                sin_dec, cos_dec = sin_cos_sum(sin_dec_first, cos_dec_first, sd, cd)
+                sd, cd = sin_cos_series(dra - dra_first)
+                sin_dra, cos_dra = sin_cos_sum(sin_dra_first, cos_dra_first, sd, cd)
             else:
                 cos_dec = math.cos(decr)
                 sin_dec = math.sin(decr)

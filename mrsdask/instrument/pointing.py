@@ -29,6 +29,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from mrsdask.instrument.small_angles import (SMALL_ANGLE, atan2_small, atan_series, sin_cos_series, sin_cos_small,
+                                             sin_cos_sum)
+
 log = logging.getLogger(__name__)
 
 #: Frames of an MRS gwcs, in order (the official ``assign_wcs`` for MIRI MRS).
@@ -352,41 +355,6 @@ def _agrees(compiled: CompiledPointing, reference) -> bool:
     return True
 
 
-#: Angles (rad) below which a corner is computed from its pixel centre by the small-angle
-#: expansions below (truncation < 1e-27); pixel corners are ~1e-6 rad from their centres.
-SMALL_ANGLE = 1e-4
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sin_cos_series(d):  # pragma: no cover - compiled
-    """sin and cos of an angle below SMALL_ANGLE, by series."""
-    d2 = d * d
-    return d * (1.0 - d2 / 6.0 * (1.0 - d2 / 20.0)), 1.0 - d2 / 2.0 * (1.0 - d2 / 12.0)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _atan_series(t):  # pragma: no cover - compiled
-    """atan(t) for |t| below SMALL_ANGLE, by series."""
-    t2 = t * t
-    return t * (1.0 - t2 * (1.0 / 3.0 - t2 / 5.0))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sin_cos_small(d):  # pragma: no cover - compiled
-    """sin and cos of an angle; by series when it is below SMALL_ANGLE (no libm call)."""
-    if abs(d) > SMALL_ANGLE:
-        return np.sin(d), np.cos(d)
-    return _sin_cos_series(d)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _atan2_small(y, x):  # pragma: no cover - compiled
-    """atan2(y, x); by series when the angle is below SMALL_ANGLE."""
-    if x > 0.0 and abs(y) < SMALL_ANGLE * x:
-        return _atan_series(y / x)
-    return np.arctan2(y, x)
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _rotated(slon, clon, slat, clat, matrix):  # pragma: no cover - compiled
     """The unit vector of (lon, lat) given by sines and cosines, rotated by ``matrix``, and its
@@ -490,15 +458,13 @@ def _pixel_sky(alpha, alpha_lo, alpha_hi, inner, affine, matrix, wrap_360, n_poi
     for c in range(n_points - 1):
         lon_in, lat_in = _input_angles(inner, CORNER_EDGES[c][1], alpha_hi if CORNER_EDGES[c][0] else alpha_lo,
                                        affine)
-        sd, cd = _sin_cos_small(lon_in - lon_in0)
-        slon = slon0 * cd + clon0 * sd
-        clon = clon0 * cd - slon0 * sd
-        sd, cd = _sin_cos_small(lat_in - lat_in0)
-        slat = slat0 * cd + clat0 * sd
-        clat = clat0 * cd - slat0 * sd
+        sd, cd = sin_cos_small(lon_in - lon_in0)
+        slon, clon = sin_cos_sum(slon0, clon0, sd, cd)
+        sd, cd = sin_cos_small(lat_in - lat_in0)
+        slat, clat = sin_cos_sum(slat0, clat0, sd, cd)
         xr, yr, zr, h = _rotated(slon, clon, slat, clat, matrix)
-        lat = lat0 + _atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
-        lon = 0.0 if h == 0.0 else lon0 + _atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
+        lat = lat0 + atan2_small(zr * h0 - z0 * h, h * h0 + zr * z0)
+        lon = 0.0 if h == 0.0 else lon0 + atan2_small(x0 * yr - y0 * xr, x0 * xr + y0 * yr)
         out[c + 1, 0] = _wrap_lon(lon * rad2deg, wrap_360)
         out[c + 1, 1] = lat * rad2deg
 
@@ -511,23 +477,21 @@ def _corner_series(lon_in, lat_in, state, q, matrix):  # pragma: no cover - comp
     :func:`_centre`."""
     d = lon_in - state[0, q]
     ok = abs(d) <= SMALL_ANGLE
-    sd, cd = _sin_cos_series(d)
-    slon = state[2, q] * cd + state[3, q] * sd
-    clon = state[3, q] * cd - state[2, q] * sd
+    sd, cd = sin_cos_series(d)
+    slon, clon = sin_cos_sum(state[2, q], state[3, q], sd, cd)
     d = lat_in - state[1, q]
     ok = ok & (abs(d) <= SMALL_ANGLE)
-    sd, cd = _sin_cos_series(d)
-    slat = state[4, q] * cd + state[5, q] * sd
-    clat = state[5, q] * cd - state[4, q] * sd
+    sd, cd = sin_cos_series(d)
+    slat, clat = sin_cos_sum(state[4, q], state[5, q], sd, cd)
     xr, yr, zr, h = _rotated(slon, clon, slat, clat, matrix)
     y = zr * state[9, q] - state[8, q] * h
     x = h * state[9, q] + zr * state[8, q]
     ok = ok & (x > 0.0) & (abs(y) < SMALL_ANGLE * x)
-    lat = state[10, q] + _atan_series(y / x)
+    lat = state[10, q] + atan_series(y / x)
     y = state[6, q] * yr - state[7, q] * xr
     x = state[6, q] * xr + state[7, q] * yr
     ok = ok & (x > 0.0) & (abs(y) < SMALL_ANGLE * x) & (h != 0.0)
-    lon = state[11, q] + _atan_series(y / x)
+    lon = state[11, q] + atan_series(y / x)
     return lon, lat, ok
 
 
