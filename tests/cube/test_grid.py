@@ -29,6 +29,32 @@ def test_tangent_projection_matches_official(rot):
     np.testing.assert_allclose(back_dec, dec, atol=1e-11)
 
 
+@pytest.mark.parametrize("rot", [None, 37.0])
+def test_pixel_corners_projected_together_equal_each_corner_on_its_own(rot):
+    """A (4, n) array of pixel corners (the angle-addition path from each pixel's first corner)
+    against every corner projected alone (the full trigonometry), across RA 0/360 and with a
+    moving target's offset; a NaN first corner or a far point takes the full trigonometry."""
+    from jwst.cube_build.coord import radec2std
+
+    rng = np.random.default_rng(1)
+    n = 500
+    ra = (0.002 + rng.uniform(-0.01, 0.01, n))[None, :] + rng.uniform(-5e-5, 5e-5, (4, n))  # ~0.2" apart
+    dec = (-69.5 + rng.uniform(-0.01, 0.01, n))[None, :] + rng.uniform(-5e-5, 5e-5, (4, n))
+    ra %= 360.0
+    ra[0, 7] = np.nan  # its other corners: full trigonometry
+    ra[2, 9] = ra[0, 9] + 1.0  # a point far from the first: full trigonometry
+    offset = (1e-4, -2e-4)
+    xi, eta = sky_to_tangent(ra, dec, 0.001, -69.5, rot, offset=offset)
+    for r in range(4):
+        alone_xi, alone_eta = sky_to_tangent(ra[r], dec[r], 0.001, -69.5, rot, offset=offset)
+        np.testing.assert_allclose(xi[r], alone_xi, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(eta[r], alone_eta, rtol=0, atol=1e-9)
+        xo, eo = radec2std(0.001, -69.5, ra[r] + offset[0], dec[r] + offset[1], rot)
+        np.testing.assert_allclose(xi[r], np.where(np.isnan(ra[r]), np.nan, xo), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(eta[r], np.where(np.isnan(ra[r]), np.nan, eo), rtol=0, atol=1e-8)
+    assert np.isnan(xi[0, 7]) and np.isfinite(xi[1:, 7]).all()
+
+
 def test_xi_increases_to_the_west():
     xi, _ = sky_to_tangent([80.501], [-69.5], 80.5, -69.5)
     assert xi[0] < 0  # east (larger RA) has negative ξ: east is left with PC1_1 = -1
