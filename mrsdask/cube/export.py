@@ -27,6 +27,7 @@ from mrsdask.cube.gwcs_document import cube_asdf_bytes, gwcs_from_header  # noqa
 from mrsdask.cube.reader import output_prefix  # noqa: F401  (its home was here)
 from mrsdask.datamodel import cube as cmodel
 from mrsdask.io import outputs
+from mrsdask.io.fits_data import fits_image_data
 from mrsdask.provenance import fits_cards
 
 
@@ -115,18 +116,6 @@ def image_extension_header(header: fits.Header, shape: tuple[int, int, int], dty
         full["BZERO"] = 2**31
     full.extend(header, unique=True)
     return full
-
-
-def fits_image_data(block: np.ndarray, dtype, inplace: bool = False) -> np.ndarray:
-    """``block`` as the bytes of FITS image data: big-endian float32, or uint32 stored as int32
-    minus 2**31 (BZERO). ``inplace``: convert ``block`` itself (of ``dtype`` already), no copy."""
-    if not (inplace and block.dtype == np.dtype(dtype) and block.flags.c_contiguous and block.flags.writeable):
-        block = np.array(block, dtype=dtype, order="C")
-    if np.dtype(dtype) == np.uint32:
-        block ^= np.uint32(2**31)  # u - 2**31 in two's complement, as int32
-        block = block.view(np.int32)
-    block.byteswap(inplace=True)
-    return block.view(block.dtype.newbyteorder(">"))
 
 
 def _stream_image(path: str, header: fits.Header, data: xr.DataArray, dtype) -> None:

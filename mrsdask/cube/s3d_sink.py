@@ -26,10 +26,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 
-from mrsdask.cube.export import (FITS_BLOCK, IMAGES, append_tables, fits_image_data, image_extension_header, image_header,
+from mrsdask.cube.export import (FITS_BLOCK, IMAGES, append_tables, image_extension_header, image_header,
                                  submit_asdf_document, write_primary)
 from mrsdask.datamodel.dq import NON_SCIENCE_HOLE
 from mrsdask.io import outputs
+from mrsdask.io.fits_data import fits_image_data
 
 #: FITS block size: every header and data part is padded to a multiple of it.
 
