@@ -15,9 +15,30 @@ def test_a_logged_phase_is_parsed_back(caplog):
             pass
     found = parse_phases(caplog.text + "\nINFO other: phase-like text without numbers\n")
     assert list(found) == ["slabs (3 tasks)", "s3d export"]
-    wall, cpu = found["slabs (3 tasks)"]
+    wall, cpu, busy, stolen = found["slabs (3 tasks)"]
     assert wall > 0 and cpu > 0
+    assert busy is None and stolen is None  # a phase under 0.5 s logs no machine figures
     assert found["s3d export"][0] >= 0  # a name seen twice is summed
+
+
+def test_the_machine_part_is_every_core_over_the_phase_and_optional_when_parsed(caplog):
+    """A phase that keeps one core busy shows the machine at least ~one core busy; a line
+    without the machine's part (another platform, an older log) parses with None."""
+    import time
+
+    with caplog.at_level(logging.INFO, logger="mrsdask.phases"):
+        with phase("spin"):
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < 0.6:
+                pass
+    wall, cpu, busy, stolen = parse_phases(caplog.text)["spin"]
+    assert "machine: " in caplog.text and "% stolen, of " in caplog.text
+    # This process's CPU time is part of the machine's busy time (10 ms ticks; a host may steal).
+    assert busy + stolen >= 0.8 * cpu and cpu >= 0.5
+    old = "INFO mrsdask.phases: phase slabs (3 tasks): 4.00 s wall, 7.00 CPU-s (175% of one core)\n"
+    assert parse_phases(old + old) == {"slabs (3 tasks)": (8.0, 14.0, None, None)}
+    new = old.replace("\n", "; machine: 190% busy, 10% stolen, of 200%\n")
+    assert parse_phases(new) == {"slabs (3 tasks)": (4.0, 7.0, 7.6, 0.4)}
 
 
 def test_the_start_up_phase_is_the_process_age_to_a_tenth_of_a_second():

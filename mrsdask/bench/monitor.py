@@ -186,21 +186,29 @@ def print_sides(r: dict) -> None:
 
 def print_phases(side: dict) -> None:
     """The phases a run logged (``side["phases"]``, :func:`mrsdask.phases.parse_phases`): wall and CPU
-    time of each, the rest of the command's own process (interpreter exit, what no phase covers),
-    and the CPU time of its child processes (a local cluster's workers, the writer process of
-    :mod:`mrsdask.io.writer_process`), from the last run."""
+    time of each and its CPU use in % of one core; where the phase's line has them (Linux, phases
+    of :data:`mrsdask.phases.MACHINE_MIN_WALL_S` or more) the whole machine's busy and stolen time meanwhile, in % of one core (a build that
+    wants both cores cannot use what the host took); then the rest of the command's own process
+    (interpreter exit, what no phase covers) and the CPU time of its child processes (a local
+    cluster's workers, the writer process of :mod:`mrsdask.io.writer_process`), from the last run."""
     phases = side.get("phases") or {}
     if not phases:
         return
     width = max(28, *(len(name) for name in phases))
-    print(f"  {'phase (last run)':{width}s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}")
-    for name, (wall, cpu) in phases.items():
-        print(f"  {name:{width}s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}")
+    cores = os.cpu_count() or 1
+    print(f"  {'phase (last run)':{width}s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}   "
+          f"machine, % of one core ({cores} cores): busy, stolen")
+    for name, (wall, cpu, *machine) in phases.items():
+        line = f"  {name:{width}s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}"
+        busy, stolen = (machine + [None, None])[:2]
+        if busy is not None:
+            line += f"   {100 * busy / wall:4.0f} {100 * stolen / wall:7.0f}"
+        print(line)
     last = side["runs"][-1] if side.get("runs") else side
     wall = last["wall_s"]
     root = side.get("cpu_s_root")
-    rest_cpu = f"{root - sum(c for _, c in phases.values()):8.2f}" if root is not None else f"{'?':>8s}"
-    print(f"  {'rest of the process':{width}s} {wall - sum(w for w, _ in phases.values()):8.2f} {rest_cpu}")
+    rest_cpu = f"{root - sum(p[1] for p in phases.values()):8.2f}" if root is not None else f"{'?':>8s}"
+    print(f"  {'rest of the process':{width}s} {wall - sum(p[0] for p in phases.values()):8.2f} {rest_cpu}")
     if root is not None:
         print(f"  {'child processes':{width}s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}  (workers, writer)")
 
