@@ -1,9 +1,9 @@
 """3-D drizzle: weights are the volume overlap of each pixel's (ξ, η, λ) footprint with a voxel.
 
 numba's on-disk cache of :func:`drizzle_accumulate` holds the compiled
-:func:`~mrsdask.cube.kernels.polygon.cell_areas` too, and it is keyed on this file alone: after
-a change to ``polygon.py`` only, the cached kernel keeps the old code until this file changes
-or the ``__pycache__`` entries of both are deleted.
+:func:`~mrsdask.cube.kernels.polygon.cell_areas` too, and numba keys it on this file alone; the
+cache folder is therefore named by a hash of every kernel module's source
+(:mod:`mrsdask.kernel_cache`), so that a change to ``polygon.py`` alone compiles this kernel again.
 """
 
 from __future__ import annotations
