@@ -6,14 +6,13 @@ A phase is a block run under :func:`phase`; it logs one line on ``mrsdask.phases
 
 The CPU time is this process's (every thread, :func:`time.process_time`): for a job that runs
 in process it is the whole job's, on a cluster the client's only. The machine's part (Linux
-only, from ``/proc/stat``) is every core's time over the same span (phases of :data:`MACHINE_MIN_WALL_S` or more), in %
-of one core: busy
-(any process, the kernel included) and stolen (taken by a virtual machine's host, e.g. while
-it gives the guest memory back), beside the number of cores. A job that needs both cores
-cannot use the share the host took: a build at 176 % of one core with 10 % stolen used all
-but 14 % of what the machine had. :func:`startup` logs the
-time from the process's start to the call (interpreter start and imports). ``mrsdask bench``
-reads these lines back from a run's log (:func:`parse_phases`).
+only, from ``/proc/stat``; phases of :data:`MACHINE_MIN_WALL_S` or more) is every core's time
+over the same span, in % of one core: busy (any process, the kernel included) and stolen
+(taken by a virtual machine's host, e.g. while it gives the guest memory back), beside the
+number of cores. A job that needs both cores cannot use the share the host took: a build at
+176 % of one core with 10 % stolen used all but 14 % of what the machine had.
+:func:`startup` logs the time from the process's start to the call (interpreter start and
+imports). ``mrsdask bench`` reads these lines back from a run's log (:func:`parse_phases`).
 
 Each phase first calls the functions in :data:`at_phase_start`: the ``mrsdask`` command adds
 the garbage collector's freeze there (:func:`mrsdask.cli.entry.run`).

@@ -185,12 +185,13 @@ def print_sides(r: dict) -> None:
 
 
 def print_phases(side: dict) -> None:
-    """The phases a run logged (``side["phases"]``, :func:`mrsdask.phases.parse_phases`): wall and CPU
-    time of each and its CPU use in % of one core; where the phase's line has them (Linux, phases
-    of :data:`mrsdask.phases.MACHINE_MIN_WALL_S` or more) the whole machine's busy and stolen time meanwhile, in % of one core (a build that
-    wants both cores cannot use what the host took); then the rest of the command's own process
-    (interpreter exit, what no phase covers) and the CPU time of its child processes (a local
-    cluster's workers, the writer process of :mod:`mrsdask.io.writer_process`), from the last run."""
+    """The phases a run logged (``side["phases"]``, :func:`mrsdask.phases.parse_phases`): wall and
+    CPU time of each and its CPU use in % of one core; where the phase's line has them (Linux,
+    phases of :data:`mrsdask.phases.MACHINE_MIN_WALL_S` or more) the whole machine's busy and
+    stolen time meanwhile, in % of one core (a build that wants both cores cannot use what the
+    host took); then the rest of the command's own process (interpreter exit, what no phase
+    covers) and the CPU time of its child processes (a local cluster's workers, the writer
+    process of :mod:`mrsdask.io.writer_process`), from the last run."""
     phases = side.get("phases") or {}
     if not phases:
         return
