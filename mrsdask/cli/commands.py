@@ -255,7 +255,6 @@ def _extract_scheduler(scheduling: Scheduling) -> str | None:
 
 def cmd_extract(args) -> int:
     from mrsdask.extract.request import ExtractRequest
-    from mrsdask.extract.stored import direct_applies
     from mrsdask.io import writer_process
     from mrsdask.options import from_arguments
     from mrsdask.phases import startup
@@ -263,7 +262,7 @@ def cmd_extract(args) -> int:
     startup()
     request = from_arguments(ExtractRequest, args)
     scheduling = Scheduling.from_arguments(args)
-    if not (direct_applies(request) and _extract_scheduler(scheduling) in ("threads", "synchronous")):
+    if _extract_scheduler(scheduling) not in ("threads", "synchronous"):
         # What the job and the x1d writer both import (astropy's FITS and WCS, and with the WCS
         # astropy's coordinates, tables and asdf: ~0.35 CPU-s), imported once, before the fork;
         # a direct extraction (mrsdask.extract.stored) needs neither here.

@@ -105,16 +105,17 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
     if nothing is found); else the spaxel nearest to the target, moved by its proper motion
     when the cube carries one and ``proper_motion`` is on.
     """
-    from mrsdask.extract.position import (AUTOCEN_MAX_WAVELENGTH, autocentre, has_proper_motion,
-                                          target_at_observation)
+    from mrsdask.extract.position import (AUTOCEN_MAX_WAVELENGTH, brightest_source, has_proper_motion,
+                                          median_image, target_at_observation)
 
     out = {"proper_motion": "not applied (no MU_RA/MU_DEC/MU_EPOCH/EXPMID in the inputs)"}
     if request.center_xy is not None:
         return {**out, "x": float(request.center_xy[0]), "y": float(request.center_xy[1]), "how": "given (center_xy)"}
     if request.ifu_autocen:
         below = np.flatnonzero(np.asarray(cube["wavelength"].values) < AUTOCEN_MAX_WAVELENGTH)
-        planes = np.asarray(cube["sci"].isel(wavelength=below).values)
-        found = autocentre(planes)
+        sci = cube["sci"]  # an xarray variable, or a StoredCube's (mrsdask.extract.stored): read by bands of rows
+        found = brightest_source(median_image(lambda y0, y1: sci.isel(wavelength=below, y=slice(y0, y1)).values,
+                                              below.size, cube.sizes["y"], cube.sizes["x"]))
         if found is not None:
             return {**out, "x": found[0], "y": found[1], "how": "auto-centring (ifu_autocen: brightest DAOStarFinder "
                     "source of the median image below 26 um)"}

@@ -1,9 +1,10 @@
 """Where the aperture of a point source goes: auto-centring and the target's proper motion.
 
 * :func:`autocentre` — the official ``ifu_autocen`` method: median image of the cube planes
-  below 26 µm (NaN ignored), ``sigma_clipped_stats`` of it, photutils' ``DAOStarFinder``
-  (``fwhm=3``, ``threshold=3·rms``) on the image minus its clipped median, and the
-  centroid of the brightest source found.
+  below 26 µm (NaN ignored; :func:`median_image`, by bands of rows read one at a time, so a
+  large cube is not read into memory whole), ``sigma_clipped_stats`` of it, photutils'
+  ``DAOStarFinder`` (``fwhm=3``, ``threshold=3·rms``) on the image minus its clipped median,
+  and the centroid of the brightest source found (:func:`brightest_source`).
 * :func:`target_at_observation` — the target moved by its proper motion (``MU_RA`` =
   μα·cos δ and ``MU_DEC`` in arcsec/yr, from the catalogue epoch ``MU_EPOCH``) to the mean
   mid-time of the exposures (``EXPMID``, MJD), with astropy's ``SkyCoord.apply_space_motion``.
@@ -16,12 +17,73 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 #: Planes at and beyond this wavelength (µm) are left out of the auto-centring image (low throughput).
 AUTOCEN_MAX_WAVELENGTH = 26.0
+
+
+#: A band of rows of the auto-centring median holds at most this many bytes of planes (float32);
+#: the masked median of a band needs ~3 times as much again while it runs (mask, sorted copy).
+AUTOCEN_BAND_BYTES = 256 * 2**20
+
+
+def median_image(read_rows: Callable[[int, int], np.ndarray], n_planes: int, ny: int, nx: int,
+                 band_bytes: int = AUTOCEN_BAND_BYTES) -> np.ma.MaskedArray:
+    """The median over planes of each spaxel, NaN ignored, as the official ``ifu_autocen``
+    collapses the cube (``np.ma.median`` of the planes, invalid values masked), computed by bands
+    of rows so that a cube larger than memory collapses in bounded memory; each spaxel's median is
+    its own, so the image is the same as the whole cube's at once.
+
+    Parameters
+    ----------
+    read_rows : callable
+        ``read_rows(y0, y1)`` → the planes' rows ``y0:y1``, an array (n_planes, y1 - y0, nx).
+    n_planes, ny, nx : int
+        Planes to collapse and the image's shape.
+    band_bytes : int
+        Most bytes of float32 planes read at once (at least one row is read).
+
+    Returns
+    -------
+    numpy.ma.MaskedArray
+        (ny, nx): spaxels without a finite value in any plane are masked.
+    """
+    rows = max(1, int(band_bytes) // max(1, n_planes * nx * 4))
+    bands = []
+    for y0 in range(0, ny, rows):
+        y1 = min(ny, y0 + rows)
+        planes = np.asarray(read_rows(y0, y1))
+        if planes.shape != (n_planes, y1 - y0, nx):
+            raise ValueError(f"rows {y0}:{y1} read as {planes.shape}, expected {(n_planes, y1 - y0, nx)}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # all-NaN spaxels
+            bands.append(np.ma.masked_array(np.ma.median(np.ma.masked_invalid(planes), axis=0)))
+        del planes
+    return np.ma.concatenate(bands, axis=0) if bands else np.ma.masked_all((0, nx), dtype=np.float32)
+
+
+def brightest_source(collapse: np.ma.MaskedArray) -> tuple[float, float] | None:
+    """Centroid (x, y; 0-based spaxels) of the brightest source in a median image (:func:`median_image`):
+    ``sigma_clipped_stats`` of it, then DAOStarFinder (``fwhm=3``, ``threshold=3·rms``) on the
+    image less its clipped median; None when DAOStarFinder finds nothing (the official step then
+    uses the target position)."""
+    from astropy.stats import sigma_clipped_stats
+    from photutils.detection import DAOStarFinder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # photutils' "no sources" warning
+        _, median, rms = sigma_clipped_stats(collapse)
+        sources = DAOStarFinder(fwhm=3.0, threshold=3 * rms)(collapse - median)
+    if sources is None or len(sources) == 0:
+        return None
+    brightest = sources[int(np.argmax(sources["flux"].value))]
+    xname = "x_centroid" if "x_centroid" in sources.colnames else "xcentroid"
+    yname = "y_centroid" if "y_centroid" in sources.colnames else "ycentroid"
+    return float(brightest[xname]), float(brightest[yname])
 
 
 def autocentre(planes: np.ndarray) -> tuple[float, float] | None:
@@ -37,20 +99,8 @@ def autocentre(planes: np.ndarray) -> tuple[float, float] | None:
     tuple of float or None
         None when DAOStarFinder finds nothing (the official step then uses the target position).
     """
-    from astropy.stats import sigma_clipped_stats
-    from photutils.detection import DAOStarFinder
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # all-NaN spaxels, photutils' "no sources" warning
-        collapse = np.ma.median(np.ma.masked_invalid(planes), axis=0)
-        _, median, rms = sigma_clipped_stats(collapse)
-        sources = DAOStarFinder(fwhm=3.0, threshold=3 * rms)(collapse - median)
-    if sources is None or len(sources) == 0:
-        return None
-    brightest = sources[int(np.argmax(sources["flux"].value))]
-    xname = "x_centroid" if "x_centroid" in sources.colnames else "xcentroid"
-    yname = "y_centroid" if "y_centroid" in sources.colnames else "ycentroid"
-    return float(brightest[xname]), float(brightest[yname])
+    n, ny, nx = planes.shape
+    return brightest_source(median_image(lambda y0, y1: planes[:, y0:y1], n, ny, nx))
 
 
 def has_proper_motion(attrs: dict) -> bool:

@@ -36,8 +36,7 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest, *, d
     """Check that every cube opens (complete, whole) and takes the aperture options; no data read.
 
     ``direct``: open them for :mod:`mrsdask.extract.stored` (zarr alone, no xarray), for
-    :func:`extract_cubes` on an in-process scheduler, when the request allows
-    (:func:`~mrsdask.extract.stored.direct_applies`) and the cubes' arrays do.
+    :func:`extract_cubes` on an in-process scheduler, when the cubes' arrays allow.
 
     Returns
     -------
@@ -55,9 +54,9 @@ def check_extraction(store: str, names: list[str], request: ExtractRequest, *, d
     from mrsdask.extract.plan import check_aperture_options
 
     if direct:
-        from mrsdask.extract.stored import check_stored, direct_applies
+        from mrsdask.extract.stored import check_stored
 
-        stored = check_stored(store, names, request) if direct_applies(request) else None
+        stored = check_stored(store, names, request)
         if stored is not None:
             return stored
     cubes = {}
@@ -170,9 +169,8 @@ def extract_cubes(
         ``names``' cubes opened and checked already (:func:`check_extraction`): not opened again.
 
     The spectra of cubes opened by :func:`check_extraction` with ``direct`` (or, without
-    ``cubes``, of a request that :func:`mrsdask.extract.stored.direct_applies` takes, on an
-    in-process scheduler) are computed without xarray (:mod:`mrsdask.extract.stored`): the
-    same files.
+    ``cubes``, on an in-process scheduler) are computed without xarray
+    (:mod:`mrsdask.extract.stored`): the same files.
 
     Returns
     -------
@@ -190,7 +188,7 @@ def extract_cubes(
 
     if cubes is not None:
         cubes = _given_cubes(cubes, names)
-    elif stored.direct_applies(request) and configured_in_process() is not None:
+    elif configured_in_process() is not None:
         cubes = stored.check_stored(store, names, request)
     prefix = output_prefix(store, names, prefix, first=cubes[names[0]] if cubes and names else None)
     files = [x1d_path(folder, prefix, name) for name in names]

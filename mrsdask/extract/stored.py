@@ -9,14 +9,16 @@ the cube's zarr arrays themselves and one task joins their sums into the spectru
 The x1d files are then written by the writer process (:mod:`mrsdask.io.writer_process`,
 which finds the slit position there), so the command imports neither xarray nor astropy.
 
-It applies (:func:`direct_applies`) to a store's cubes extracted in this process (the
-``threads`` or ``synchronous`` scheduler) without ``ifu_autocen`` (the source found in a median
-image of the cube, an xarray computation): :func:`mrsdask.extract.run.extract_cubes` takes the
-lazy spectra otherwise. The 1-D residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining
-task and the spectral leak is removed from the finished columns, by the same functions as
-the lazy spectra's (:func:`mrsdask.extract.plan.residual_fringe_fits`,
-:func:`mrsdask.extract.leak.plan_leak`, before the extraction, and
-:func:`~mrsdask.extract.leak.remove_leak_from_columns`): the defaults of ``mrsdask extract`` take this path.
+It applies to a store's cubes extracted in this process (the ``threads`` or ``synchronous``
+scheduler), whatever the options: :func:`mrsdask.extract.run.extract_cubes` takes the lazy
+spectra otherwise. ``ifu_autocen`` reads the planes below 26 µm for its median image by bands
+of rows (:meth:`_Stored.isel`, :func:`mrsdask.extract.position.median_image`) before the slab
+tasks, and imports astropy's statistics and photutils for its source finder. The 1-D
+residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining task and the spectral leak is
+removed from the finished columns, by the same functions as the lazy spectra's
+(:func:`mrsdask.extract.plan.residual_fringe_fits`, :func:`mrsdask.extract.leak.plan_leak`,
+before the extraction, and :func:`~mrsdask.extract.leak.remove_leak_from_columns`): the
+defaults of ``mrsdask extract`` take this path.
 """
 
 from __future__ import annotations
@@ -51,16 +53,34 @@ PLANES = ("sci", "err", "wmap")
 LEAK_OFF = "not applied (spectral_leak off)"
 
 
-class _Stored:
-    """One array of a stored cube, read whole on ``.values`` (as an xarray variable's)."""
+#: The dimensions of a cube's arrays, in order (as xarray names them).
+DIMS = ("wavelength", "y", "x")
 
-    def __init__(self, array):
+
+class _Stored:
+    """One array of a stored cube, or a selection of it: read on ``.values`` (as an xarray
+    variable's), selected by :meth:`isel`."""
+
+    def __init__(self, array, key: tuple = ()):
         self._array = array
-        self.shape = array.shape
+        self._key = key
+        self.shape = tuple(array.shape) if not key else tuple(
+            len(range(*k.indices(n))) if isinstance(k, slice) else len(k) for k, n in zip(key, array.shape))
+
+    def isel(self, **indexers) -> _Stored:
+        """The selection of ``indexers`` by dimension (:data:`DIMS`: integer arrays or slices),
+        each dimension on its own (as xarray's ``isel``), read on ``.values``."""
+        dims = DIMS[:len(self.shape)]
+        unknown = set(indexers) - set(dims)
+        if unknown or self._key:
+            raise ValueError(f"cannot select {sorted(unknown) or 'twice'} in an array of dimensions {dims}")
+        return _Stored(self._array, tuple(indexers.get(dim, slice(None)) for dim in dims))
 
     @property
     def values(self) -> np.ndarray:
-        return np.asarray(self._array[...])
+        if not self._key:
+            return np.asarray(self._array[...])
+        return np.asarray(self._array.oindex[self._key])
 
 
 class StoredCube:
@@ -95,12 +115,6 @@ def _read_as_xarray_would(array) -> bool:
     attrs = array.attrs
     return (array.dtype.kind == "f" and fill is not None and bool(np.isnan(fill))
             and not {"scale_factor", "add_offset"} & set(attrs))
-
-
-def direct_applies(request: ExtractRequest) -> bool:
-    """Whether the request's spectra can be computed here: all but ``ifu_autocen`` (which finds
-    the source in a median image of the cube, an xarray computation)."""
-    return not request.ifu_autocen
 
 
 def check_stored(store: str, names: list[str], request: ExtractRequest) -> dict[str, StoredCube] | None:

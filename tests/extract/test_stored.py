@@ -10,7 +10,7 @@ from astropy.io import fits
 
 from mrsdask.extract.request import ExtractRequest
 from mrsdask.extract.run import check_extraction, extract_cubes
-from mrsdask.extract.stored import PlaneFiles, StoredCube, direct_applies
+from mrsdask.extract.stored import PlaneFiles, StoredCube
 from mrsdask.scheduling import scheduler_block
 
 
@@ -33,11 +33,11 @@ def _same_x1d(a: str, b: str) -> None:
     {"ifu_set_srctype": "POINT", "apply_apcorr": False, "ifu_rscale": 1.5},
     {"ifu_set_srctype": "EXTENDED"},
     {"ifu_rfcorr": True, "spectral_leak": True},  # the defaults: the 1-D fringe fit (1A: one band), no 1B/3A pair
+    {"ifu_set_srctype": "POINT", "ifu_autocen": True},  # the median image read by bands of rows from zarr
 ])
 def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, tmp_path, options):
     store, name = sim_1a_cube
     request = ExtractRequest(**{"spectral_leak": False, "ifu_rfcorr": False, **options})
-    assert direct_applies(request)
     with scheduler_block("threads"):
         cubes = check_extraction(store, [name], request, direct=True)
         assert isinstance(cubes[name], StoredCube)
@@ -47,10 +47,24 @@ def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, t
     _same_x1d(direct[0], lazy[0])
 
 
-def test_only_auto_centring_takes_the_lazy_spectra():
-    assert direct_applies(ExtractRequest())  # the defaults: residual fringe and spectral leak on
-    assert direct_applies(ExtractRequest(spectral_leak=False, ifu_rfcorr=False))
-    assert not direct_applies(ExtractRequest(ifu_autocen=True))
+def test_a_stored_array_selects_as_xarray_does(sim_1a_cube):
+    """``isel`` of a StoredCube's array (what auto-centring reads) equals xarray's, and refuses
+    what it cannot select."""
+    from mrsdask.cube.reader import open_cube
+
+    store, name = sim_1a_cube
+    stored = StoredCube(zarr.open_group(os.path.join(store, name), mode="r"), name)
+    cube = open_cube(store, name, dask=False)
+    planes = np.array([0, 3, 4, 250, cube.sizes["wavelength"] - 1])
+    for indexers in ({"wavelength": planes, "y": slice(2, 9)}, {"y": slice(0, 1)}, {"x": slice(5, None)}):
+        selection = stored["sci"].isel(**indexers)
+        expected = cube["sci"].isel(**indexers).values
+        assert selection.shape == expected.shape, indexers
+        assert np.array_equal(selection.values, expected, equal_nan=True), indexers
+    with pytest.raises(ValueError, match="cannot select"):
+        stored["sci"].isel(z=0)
+    with pytest.raises(ValueError, match="cannot select"):
+        stored["sci"].isel(y=slice(0, 2)).isel(x=slice(0, 2))
 
 
 def test_plane_files_read_what_zarr_reads(sim_1a_cube, tmp_path):
