@@ -59,11 +59,33 @@ def median_image(read_rows: Callable[[int, int], np.ndarray], n_planes: int, ny:
         planes = np.asarray(read_rows(y0, y1))
         if planes.shape != (n_planes, y1 - y0, nx):
             raise ValueError(f"rows {y0}:{y1} read as {planes.shape}, expected {(n_planes, y1 - y0, nx)}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # all-NaN spaxels
-            bands.append(np.ma.masked_array(np.ma.median(np.ma.masked_invalid(planes), axis=0)))
+        bands.append(_official_median(planes))
         del planes
     return np.ma.concatenate(bands, axis=0) if bands else np.ma.masked_all((0, nx), dtype=np.float32)
+
+
+def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:
+    """``np.ma.median(np.ma.masked_invalid(planes), axis=0)``, data and mask, ~7x faster.
+
+    The masked median sorts every spaxel's planes with a mask beside them (11 s and 2.8 GB for
+    the 10,125 planes of a 105 x 87 multi cube); ``np.nanmedian`` partitions each spaxel's finite
+    values instead (1.6 s). Both take the middle value, or the float32 mean of the two middle
+    values, of the same numbers, so the medians are the same; spaxels without a finite value
+    (NaN here) get the masked median's own data under their mask.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN spaxels
+        infinite = np.isinf(planes)
+        finite_or_nan = np.where(infinite, planes.dtype.type(np.nan), planes) if infinite.any() else planes
+        del infinite
+        median = np.nanmedian(finite_or_nan, axis=0)
+        empty = np.isnan(median)
+        out = np.ma.masked_array(median, mask=empty)
+        if empty.any():
+            official = np.ma.median(np.ma.masked_invalid(planes[:, empty]), axis=0)
+            out.data[empty] = np.ma.getdata(official)
+            out.mask[empty] = np.ma.getmaskarray(official)
+    return out
 
 
 def brightest_source(collapse: np.ma.MaskedArray) -> tuple[float, float] | None:
