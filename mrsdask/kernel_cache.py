@@ -8,9 +8,14 @@ alone keeps running the old callee from the cache, silently, until the caller's 
 
 Here every process that imports numba for mrsdask points numba's cache folder
 (``NUMBA_CACHE_DIR``) at ``<mrsdask cache>/numba/<digest>``, the digest being one of the
-sources of every mrsdask module that uses numba (:func:`kernel_sources_digest`). A change to
+sources of every mrsdask module that imports numba (:func:`kernel_sources_digest`). A change to
 any of them gives a new, empty folder: every kernel is compiled again once, with its callees as
-they are. A folder that someone set (``NUMBA_CACHE_DIR`` in the environment) is kept as it is.
+they are. A folder that someone chose (``NUMBA_CACHE_DIR`` in the environment, numba's
+``.numba_config.yaml``) is kept as it is; one that mrsdask set in a parent process (marked by
+:data:`MARKER`) is replaced by this process's own digest's. Folders of other digests are
+removed once more than :data:`KEEP_FOLDERS` are kept and they have not been used for
+:data:`UNUSED_S` (a process's use is marked when it starts: a process running for longer may
+lose its folder, and numba then makes it again as it saves).
 
 :func:`configure` runs when numba is first imported (registered by ``mrsdask/__init__.py``),
 before any kernel module decorates its functions.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,15 +40,24 @@ KEEP_FOLDERS = 4
 UNUSED_S = 86400.0
 
 
+#: A line that imports numba: the modules whose source the digest takes.
+_IMPORTS_NUMBA = re.compile(rb"^\s*(import numba|from numba)\b", re.MULTILINE)
+
+
 def kernel_sources_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """A hash of the path and text of every ``.py`` file under ``package_dir`` that mentions numba."""
+    """A hash of the path and text of every ``.py`` file under ``package_dir`` that imports numba.
+
+    A kernel that reads a module-level value of a module that does not import numba (numba
+    freezes globals into the compiled code) would not follow a change of that value: keep such
+    values in the kernel modules, or import them there.
+    """
     digest = hashlib.sha1()
     for path in sorted(package_dir.rglob("*.py")):
         try:
             text = path.read_bytes()
         except OSError:
             continue
-        if b"numba" in text:
+        if _IMPORTS_NUMBA.search(text):
             digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
             digest.update(text + b"\0")
     return digest.hexdigest()[:16]
@@ -55,28 +70,49 @@ def kernel_cache_dir() -> Path:
     return cache_dir() / "numba" / kernel_sources_digest()
 
 
+#: Set beside ``NUMBA_CACHE_DIR`` when mrsdask sets it: a child process (a worker, or another
+#: checkout run from this one) that inherits both recognises the folder as mrsdask's, not the
+#: user's, and sets its own digest's.
+MARKER = "MRSDASK_NUMBA_CACHE_DIR"
+
+
 def configure(numba_module=None) -> str | None:
-    """Point numba's cache at :func:`kernel_cache_dir`, unless ``NUMBA_CACHE_DIR`` was set by
-    someone else; the folder used, or None when left to numba (set elsewhere, or the cache
-    folder cannot be made: numba then caches beside the sources as before)."""
-    given = os.environ.get("NUMBA_CACHE_DIR")
+    """Point numba's cache at :func:`kernel_cache_dir`, unless a cache folder was chosen by
+    someone else (``NUMBA_CACHE_DIR``, or numba's ``.numba_config.yaml``).
+
+    This sets numba's cache folder for the whole process and its child processes: other
+    packages' cached kernels go there too (and are compiled again when mrsdask's sources change).
+    numba re-reads its ``NUMBA_*`` settings here (``reload_config``), as it would at its next
+    compilation anyway: values assigned to ``numba.config`` directly, before, are read again
+    from the environment.
+
+    Parameters
+    ----------
+    numba_module : module, optional
+        The numba module (given by the import hook; unused: numba's settings are read from
+        ``sys.modules``).
+
+    Returns
+    -------
+    str or None
+        The folder used; None when left as it is (chosen by someone else, or the cache folder
+        cannot be made: numba then caches beside the sources).
+    """
+    config = sys.modules.get("numba.core.config")
+    given = (getattr(config, "CACHE_DIR", "") if config is not None else "") or os.environ.get("NUMBA_CACHE_DIR", "")
+    if given and given != os.environ.get(MARKER):
+        return None  # the user's choice
     try:
         folder = kernel_cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. no writable home on a cluster's node
         log.debug("numba's cache stays where numba puts it: %s", exc)
         return None
-    if given and Path(given) != folder:
-        return None  # the user's choice (or another mrsdask's sources, in a parent process)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        log.debug("numba's cache stays where numba puts it: %s", exc)
-        return None
     _remove_old_folders(folder)
-    os.environ["NUMBA_CACHE_DIR"] = str(folder)  # kept when numba reloads its settings; workers inherit it
-    config = sys.modules.get("numba.core.config")
+    os.environ["NUMBA_CACHE_DIR"] = os.environ[MARKER] = str(folder)  # workers inherit both
     if config is not None:
         config.CACHE_DIR = str(folder)
+        config.reload_config()  # numba's record of the environment, so that it keeps this folder
     return str(folder)
 
 
