@@ -120,7 +120,9 @@ def process_age() -> float:
 
 def parse_phases(text: str) -> dict[str, tuple[float, float, float | None, float | None]]:
     """``{name: (wall s, CPU s, machine busy CPU-s, machine stolen CPU-s)}`` of the phase lines
-    in a log (a name seen twice: summed; the machine's figures None where a line has none)."""
+    in a log (a name seen twice: summed; the machine's figures None where any of its lines has
+    none, e.g. a repeat shorter than :data:`MACHINE_MIN_WALL_S`: a sum over part of the wall
+    time would read as an idle machine)."""
     out: dict[str, tuple] = {}
     for m in _LINE.finditer(text):
         wall, cpu, busy, stolen = out.get(m["name"], (0.0, 0.0, 0.0, 0.0))

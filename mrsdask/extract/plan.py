@@ -99,7 +99,8 @@ def single_band(cube: xr.Dataset) -> bool:
 
 
 def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
-    """Aperture centre of a point source and how it was found (reads the cube for ``ifu_autocen``).
+    """Aperture centre of a point source and how it was found (reads the cube for ``ifu_autocen``:
+    an xarray cube, or a :class:`mrsdask.extract.stored.StoredCube`, which reads the same way).
 
     Order as the official step: ``center_xy``; else ``ifu_autocen`` (falls back on the target
     if nothing is found); else the spaxel nearest to the target, moved by its proper motion

@@ -27,7 +27,8 @@ AUTOCEN_MAX_WAVELENGTH = 26.0
 
 
 #: A band of rows of the auto-centring median holds at most this many bytes of planes (float32);
-#: the masked median of a band needs ~3 times as much again while it runs (mask, sorted copy).
+#: its median needs up to as much again while it runs (a copy where planes hold ±inf). A cube
+#: whose planes below 26 µm are larger is read once per band: every chunk is decoded again.
 AUTOCEN_BAND_BYTES = 256 * 2**20
 
 
@@ -53,6 +54,9 @@ def median_image(read_rows: Callable[[int, int], np.ndarray], n_planes: int, ny:
         (ny, nx): spaxels without a finite value in any plane are masked.
     """
     rows = max(1, int(band_bytes) // max(1, n_planes * nx * 4))
+    if rows < ny:
+        log.info("auto-centring: the median image of %d planes in %d bands of %d rows (each band reads every "
+                 "plane)", n_planes, -(-ny // rows), rows)
     bands = []
     for y0 in range(0, ny, rows):
         y1 = min(ny, y0 + rows)
@@ -89,10 +93,25 @@ def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:
 
 
 def brightest_source(collapse: np.ma.MaskedArray) -> tuple[float, float] | None:
-    """Centroid (x, y; 0-based spaxels) of the brightest source in a median image (:func:`median_image`):
-    ``sigma_clipped_stats`` of it, then DAOStarFinder (``fwhm=3``, ``threshold=3·rms``) on the
-    image less its clipped median; None when DAOStarFinder finds nothing (the official step then
-    uses the target position)."""
+    """Centroid of the brightest source in a median image (:func:`median_image`), the official way.
+
+    ``sigma_clipped_stats`` of the image, then photutils' DAOStarFinder (``fwhm=3``,
+    ``threshold=3·rms``) on the image less its clipped median.
+
+    Parameters
+    ----------
+    collapse : numpy.ma.MaskedArray
+        (ny, nx) median image; masked spaxels have no data.
+
+    Returns
+    -------
+    tuple of float or None
+        (x, y), 0-based spaxels; None when DAOStarFinder finds nothing, or the image has no
+        unmasked spaxel (the official step then uses the target position; on such an image it
+        stops with photutils' error instead).
+    """
+    if np.ma.count(collapse) == 0:
+        return None
     from astropy.stats import sigma_clipped_stats
     from photutils.detection import DAOStarFinder
 

@@ -12,7 +12,7 @@ which finds the slit position there), so the command imports neither xarray nor 
 It applies to a store's cubes extracted in this process (the ``threads`` or ``synchronous``
 scheduler), whatever the options: :func:`mrsdask.extract.run.extract_cubes` takes the lazy
 spectra otherwise. ``ifu_autocen`` reads the planes below 26 µm for its median image by bands
-of rows (:meth:`_Stored.isel`, :func:`mrsdask.extract.position.median_image`) before the slab
+of rows (a :class:`StoredCube` array's ``isel``, :func:`mrsdask.extract.position.median_image`) before the slab
 tasks, and imports astropy's statistics and photutils for its source finder. The 1-D
 residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining task and the spectral leak is
 removed from the finished columns, by the same functions as the lazy spectra's
@@ -74,6 +74,8 @@ class _Stored:
         unknown = set(indexers) - set(dims)
         if unknown or self._key:
             raise ValueError(f"cannot select {sorted(unknown) or 'twice'} in an array of dimensions {dims}")
+        if not all(isinstance(k, slice) or np.ndim(k) == 1 for k in indexers.values()):
+            raise ValueError(f"cannot select {indexers}: give integer arrays or slices")
         return _Stored(self._array, tuple(indexers.get(dim, slice(None)) for dim in dims))
 
     @property
@@ -105,7 +107,14 @@ class StoredCube:
         self.sizes = {"wavelength": nz, "y": ny, "x": nx}
 
     def __getitem__(self, name: str) -> _Stored:
-        return _Stored(self._group[name])
+        """The array ``name``, read (and selected) as an xarray variable; a chunk that does not
+        decode is named in the error (:func:`mrsdask.io.zarr_damage.naming_damaged_chunks`)."""
+        from mrsdask.io.zarr_damage import naming_damaged_chunks
+
+        if name in self.arrays:  # opened so already
+            return _Stored(self.arrays[name])
+        with naming_damaged_chunks():
+            return _Stored(self._group[name])
 
 
 def _read_as_xarray_would(array) -> bool:

@@ -45,6 +45,8 @@ def test_a_direct_extraction_writes_the_files_of_the_lazy_spectra(sim_1a_cube, t
         lazy = extract_cubes(store, [name], str(tmp_path / "lazy"), "p", request,
                              cubes=check_extraction(store, [name], request))
     _same_x1d(direct[0], lazy[0])
+    if request.ifu_autocen:  # a source found, not the target position fallen back on
+        assert fits.getheader(direct[0])["SRCPOS"].startswith("auto-centring (ifu_autocen")
 
 
 def test_a_stored_array_selects_as_xarray_does(sim_1a_cube):
@@ -117,6 +119,15 @@ def test_a_damaged_chunk_file_is_refused_naming_it(sim_1a_cube, tmp_path):
         fobj.write(Zstd().encode(np.zeros((step - 1,) + sci.shape[1:], dtype=sci.dtype).tobytes()))
     with pytest.raises(DamagedStoreError, match=f"{second}: .*bytes, a chunk of this array"):
         reader.read(step, 2 * step)
+    # Auto-centring reads its planes before the slab tasks: a damaged chunk is named there too.
+    from mrsdask.extract.run import check_extraction, extract_cubes
+
+    request = ExtractRequest(ifu_autocen=True, ifu_set_srctype="POINT", spectral_leak=False, ifu_rfcorr=False)
+    with scheduler_block("threads"):
+        cubes = check_extraction(copy, [name], request, direct=True)
+        assert isinstance(cubes[name], StoredCube)
+        with pytest.raises(DamagedStoreError, match=f"{first}"):
+            extract_cubes(copy, [name], str(tmp_path / "x1d"), "p", request, cubes=cubes)
 
 
 def test_the_extract_command_imports_no_xarray(sim_1a_cube, tmp_path):
