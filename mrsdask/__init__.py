@@ -31,7 +31,7 @@ def _configure_kernel_cache(numba) -> None:
     """numba's cache of mrsdask's kernels, named by their sources (:mod:`mrsdask.kernel_cache`)."""
     from mrsdask.kernel_cache import configure
 
-    configure(numba)
+    configure()
 
 
 when_imported("numba", _configure_kernel_cache)

@@ -76,7 +76,7 @@ def kernel_cache_dir() -> Path:
 MARKER = "MRSDASK_NUMBA_CACHE_DIR"
 
 
-def configure(numba_module=None) -> str | None:
+def configure() -> str | None:
     """Point numba's cache at :func:`kernel_cache_dir`, unless a cache folder was chosen by
     someone else (``NUMBA_CACHE_DIR``, or numba's ``.numba_config.yaml``).
 
@@ -85,12 +85,6 @@ def configure(numba_module=None) -> str | None:
     numba re-reads its ``NUMBA_*`` settings here (``reload_config``), as it would at its next
     compilation anyway: values assigned to ``numba.config`` directly, before, are read again
     from the environment.
-
-    Parameters
-    ----------
-    numba_module : module, optional
-        The numba module (given by the import hook; unused: numba's settings are read from
-        ``sys.modules``).
 
     Returns
     -------

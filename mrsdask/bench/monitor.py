@@ -63,16 +63,6 @@ class _Monitor(threading.Thread):
 STEAL_WARNING_FRACTION = 0.05
 
 
-def _machine_cpu_times() -> tuple[float, float]:
-    """Seconds of CPU time of the whole machine so far: (total, stolen by the hypervisor)."""
-    import psutil
-
-    times = psutil.cpu_times()._asdict()
-    # On Linux guest time is already part of user time (psutil's documentation): not counted twice.
-    total = sum(seconds for name, seconds in times.items() if name not in ("guest", "guest_nice"))
-    return float(total), float(times.get("steal", 0.0))
-
-
 def run_monitored(cmd: list[str], log_path: str) -> dict:
     """Run ``cmd`` (output to ``log_path``) and measure its whole process tree.
 
@@ -83,7 +73,9 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
         every 0.1 s), ``peak_rss_total_gb`` and ``peak_rss_process_gb``, ``machine_steal_fraction``
         (share of the machine's CPU time the VM host took meanwhile), ``log``.
     """
-    total0, steal0 = _machine_cpu_times()
+    from mrsdask.phases import machine_cpu_ticks
+
+    start = machine_cpu_ticks()  # (all, busy, stolen) ticks of every core; None off Linux
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -92,7 +84,7 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
         rc = proc.wait()
         mon.join()
     wall = time.perf_counter() - t0
-    total1, steal1 = _machine_cpu_times()
+    end = machine_cpu_ticks()
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -102,7 +94,7 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
         "children_cpu_s_cumulative": usage.ru_utime + usage.ru_stime, "log": log_path,
         # Share of the machine's CPU time that a virtual machine's host took during the run:
         # on a busy host a program that needs both cores loses more than a serial one.
-        "machine_steal_fraction": (steal1 - steal0) / max(total1 - total0, 1e-9),
+        "machine_steal_fraction": (end[2] - start[2]) / max(end[0] - start[0], 1) if start and end else 0.0,
     }
 
 
@@ -199,9 +191,8 @@ def print_phases(side: dict) -> None:
     cores = os.cpu_count() or 1
     print(f"  {'phase (last run)':{width}s} {'wall s':>8s} {'CPU s':>8s} {'CPU %':>6s}   "
           f"machine, % of one core ({cores} cores): busy, stolen")
-    for name, (wall, cpu, *machine) in phases.items():
+    for name, (wall, cpu, busy, stolen) in phases.items():
         line = f"  {name:{width}s} {wall:8.2f} {cpu:8.2f} {100 * cpu / max(wall, 1e-9):6.0f}"
-        busy, stolen = (machine + [None, None])[:2]
         if busy is not None:
             line += f"   {100 * busy / wall:4.0f} {100 * stolen / wall:7.0f}"
         print(line)
