@@ -98,6 +98,17 @@ def single_band(cube: xr.Dataset) -> bool:
     return channel_number(cube) is not None and str(cube.attrs.get("band", "")).lower() in ("short", "medium", "long")
 
 
+def _plane_chunk(variable) -> int | None:
+    """The planes of one chunk of a cube's variable (an xarray variable, Dask-backed or not, or a
+    :class:`mrsdask.extract.stored.StoredCube`'s), if known."""
+    chunks = getattr(variable, "chunks", None)
+    if chunks:
+        first = chunks[0]
+        return int(first[0] if isinstance(first, tuple) else first) or None
+    encoded = getattr(variable, "encoding", {}).get("chunks")
+    return int(encoded[0]) if encoded else None
+
+
 def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
     """Aperture centre of a point source and how it was found (reads the cube for ``ifu_autocen``:
     an xarray cube, or a :class:`mrsdask.extract.stored.StoredCube`, which reads the same way).
@@ -115,8 +126,9 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
     if request.ifu_autocen:
         below = np.flatnonzero(np.asarray(cube["wavelength"].values) < AUTOCEN_MAX_WAVELENGTH)
         sci = cube["sci"]  # an xarray variable, or a StoredCube's (mrsdask.extract.stored): read by bands of rows
-        found = brightest_source(median_image(lambda y0, y1: sci.isel(wavelength=below, y=slice(y0, y1)).values,
-                                              below.size, cube.sizes["y"], cube.sizes["x"]))
+        image = median_image(lambda z, y: sci.isel(wavelength=below[z], y=y).values, below.size,
+                             cube.sizes["y"], cube.sizes["x"], plane_chunk=_plane_chunk(sci))
+        found = brightest_source(image)
         if found is not None:
             return {**out, "x": found[0], "y": found[1], "how": "auto-centring (ifu_autocen: brightest DAOStarFinder "
                     "source of the median image below 26 um)"}

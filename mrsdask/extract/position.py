@@ -1,8 +1,8 @@
 """Where the aperture of a point source goes: auto-centring and the target's proper motion.
 
 * :func:`autocentre` — the official ``ifu_autocen`` method: median image of the cube planes
-  below 26 µm (NaN ignored; :func:`median_image`, by bands of rows read one at a time, so a
-  large cube is not read into memory whole), ``sigma_clipped_stats`` of it, photutils'
+  below 26 µm (NaN ignored; :func:`median_image`, by bands of rows, so a large cube is not
+  read into memory whole, and each chunk read once), ``sigma_clipped_stats`` of it, photutils'
   ``DAOStarFinder`` (``fwhm=3``, ``threshold=3·rms``) on the image minus its clipped median,
   and the centroid of the brightest source found (:func:`brightest_source`).
 * :func:`target_at_observation` — the target moved by its proper motion (``MU_RA`` =
@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from mrsdask.extract.median import spaxel_medians
 
 log = logging.getLogger(__name__)
 #: Planes at and beyond this wavelength (µm) are left out of the auto-centring image (low throughput).
@@ -27,69 +32,138 @@ AUTOCEN_MAX_WAVELENGTH = 26.0
 
 
 #: A band of rows of the auto-centring median holds at most this many bytes of planes (float32);
-#: its median needs up to as much again while it runs (a copy where planes hold ±inf). A cube
-#: whose planes below 26 µm are larger is read once per band: every chunk is decoded again.
+#: its median needs no copy of them (:func:`mrsdask.extract.median.spaxel_medians`).
 AUTOCEN_BAND_BYTES = 256 * 2**20
 
 
-def median_image(read_rows: Callable[[int, int], np.ndarray], n_planes: int, ny: int, nx: int,
-                 band_bytes: int = AUTOCEN_BAND_BYTES) -> np.ma.MaskedArray:
+def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: int, nx: int,
+                 band_bytes: int = AUTOCEN_BAND_BYTES, plane_chunk: int | None = None,
+                 scratch_dir: str | None = None) -> np.ma.MaskedArray:
     """The median over planes of each spaxel, NaN ignored, as the official ``ifu_autocen``
-    collapses the cube (``np.ma.median`` of the planes, invalid values masked), computed by bands
-    of rows so that a cube larger than memory collapses in bounded memory; each spaxel's median is
-    its own, so the image is the same as the whole cube's at once.
+    collapses the cube (``np.ma.median`` of the planes, invalid values masked), in bounded memory.
+
+    Planes that fit in ``band_bytes`` are read at once; planes that fit in two bands of rows are
+    read by band (each band decodes every chunk). A larger cube is read once, by groups of
+    planes (whole chunks when ``plane_chunk`` is given) of at most half ``band_bytes``, and each
+    group's rows are written to one scratch file per band, which is then read back and collapsed
+    on its own: every chunk is decoded (or downloaded) once, whatever the number of bands.
+    Without room for the scratch files in ``scratch_dir``, each band reads its rows itself.
+    Each spaxel's median is its own, so the image is the same as the whole cube's at once.
+
+    On the 10,125 planes below 26 µm of a 105 x 87 multi cube (370 MB, zstd), read from a
+    local store: the median image takes 0.75 s in 2 bands of rows read one after the other,
+    0.9-1.8 s with scratch files; in 6 bands 1.1 s either way; in 12 bands 1.8 s against
+    0.8 s, and in 24 bands 3.5 s against 0.7 s.
 
     Parameters
     ----------
-    read_rows : callable
-        ``read_rows(y0, y1)`` → the planes' rows ``y0:y1``, an array (n_planes, y1 - y0, nx).
+    read : callable
+        ``read(planes, rows)`` → those planes' rows (two slices), an array (planes, rows, nx).
     n_planes, ny, nx : int
         Planes to collapse and the image's shape.
     band_bytes : int
-        Most bytes of float32 planes read at once (at least one row is read).
+        Most bytes of float32 planes held at once (at least one row, or one plane, is read).
+    plane_chunk : int, optional
+        The planes of one stored chunk: groups of planes are read in multiples of it.
+    scratch_dir : str, optional
+        Folder of the scratch files (default: :func:`tempfile.gettempdir`, i.e. ``TMPDIR``).
 
     Returns
     -------
     numpy.ma.MaskedArray
         (ny, nx): spaxels without a finite value in any plane are masked.
     """
+    def checked(planes: slice, rows: slice) -> np.ndarray:
+        block = np.asarray(read(planes, rows))
+        expected = (planes.stop - planes.start, rows.stop - rows.start, nx)
+        if block.shape != expected:
+            raise ValueError(f"planes {planes.start}:{planes.stop}, rows {rows.start}:{rows.stop} read as "
+                             f"{block.shape}, expected {expected}")
+        return block
+
     rows = max(1, int(band_bytes) // max(1, n_planes * nx * 4))
-    if rows < ny:
-        log.info("auto-centring: the median image of %d planes in %d bands of %d rows (each band reads every "
-                 "plane)", n_planes, -(-ny // rows), rows)
-    bands = []
-    for y0 in range(0, ny, rows):
-        y1 = min(ny, y0 + rows)
-        planes = np.asarray(read_rows(y0, y1))
-        if planes.shape != (n_planes, y1 - y0, nx):
-            raise ValueError(f"rows {y0}:{y1} read as {planes.shape}, expected {(n_planes, y1 - y0, nx)}")
-        bands.append(_official_median(planes))
-        del planes
-    return np.ma.concatenate(bands, axis=0) if bands else np.ma.masked_all((0, nx), dtype=np.float32)
+    bands = [slice(y0, min(ny, y0 + rows)) for y0 in range(0, ny, rows)]
+    if len(bands) <= 1:
+        return _official_median(checked(slice(0, n_planes), slice(0, ny)))
+    scratch = _scratch_folder(scratch_dir, n_planes * ny * nx * 4) if len(bands) > 2 else None
+    if scratch is None:
+        why = "" if len(bands) <= 2 else (f": no room for {_gib(n_planes * ny * nx * 4)} of scratch files in "
+                                          f"{scratch_dir or tempfile.gettempdir()}; set TMPDIR to a larger folder")
+        log.info("auto-centring: the median image of %d planes in %d bands of %d rows, each band reading every "
+                 "plane%s", n_planes, len(bands), rows, why)
+        return np.ma.concatenate([_official_median(checked(slice(0, n_planes), band)) for band in bands], axis=0)
+    step = max(1, int(band_bytes) // 2 // (ny * nx * 4))
+    if plane_chunk:
+        step = max(plane_chunk, step // plane_chunk * plane_chunk)
+    log.info("auto-centring: the median image of %d planes in %d bands of %d rows, read once by %d planes "
+             "into %s of scratch files in %s", n_planes, len(bands), rows, step, _gib(n_planes * ny * nx * 4),
+             scratch.name)
+    with scratch:
+        # One file: band k's planes at offsets[k], plane after plane (a band is one read back).
+        path = os.path.join(scratch.name, "bands.bin")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            for z0 in range(0, n_planes, step):
+                block = checked(slice(z0, min(n_planes, z0 + step)), slice(0, ny))
+                if z0 == 0:
+                    dtype = block.dtype
+                    sizes = [n_planes * (band.stop - band.start) * nx * dtype.itemsize for band in bands]
+                    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+                for band, offset in zip(bands, offsets):
+                    part = np.ascontiguousarray(block[:, band], dtype=dtype)
+                    _write_at(fd, part, int(offset) + z0 * part[0].nbytes)
+                del block
+        finally:
+            os.close(fd)
+        images = []
+        for band, offset in zip(bands, offsets):
+            rows_b = band.stop - band.start
+            planes = np.fromfile(path, dtype=dtype, count=n_planes * rows_b * nx, offset=int(offset))
+            images.append(_official_median(planes.reshape(n_planes, rows_b, nx)))
+            del planes
+    return np.ma.concatenate(images, axis=0)
+
+
+def _write_at(fd: int, array: np.ndarray, offset: int) -> None:
+    """All of a contiguous array's bytes into file ``fd`` at ``offset``."""
+    view = memoryview(array).cast("B")
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+
+
+def _scratch_folder(folder: str | None, nbytes: int) -> tempfile.TemporaryDirectory | None:
+    """A temporary folder for ``nbytes`` of scratch files (with 10 % and 256 MiB to spare), or None."""
+    base = folder or tempfile.gettempdir()
+    try:
+        if shutil.disk_usage(base).free < nbytes * 1.1 + 2**28:
+            return None
+        return tempfile.TemporaryDirectory(prefix="mrsdask-autocen-", dir=base)
+    except OSError as exc:
+        log.debug("no scratch folder in %s: %s", base, exc)
+        return None
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB"
 
 
 def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:
-    """``np.ma.median(np.ma.masked_invalid(planes), axis=0)``, data and mask, ~7x faster.
+    """``np.ma.median(np.ma.masked_invalid(planes), axis=0)``, data and mask, ~15x faster.
 
     The masked median sorts every spaxel's planes with a mask beside them (11 s and 2.8 GB for
-    the 10,125 planes of a 105 x 87 multi cube); ``np.nanmedian`` partitions each spaxel's finite
-    values instead (1.6 s). Both take the middle value, or the float32 mean of the two middle
-    values, of the same numbers, so the medians are the same; spaxels without a finite value
-    (NaN here) get the masked median's own data under their mask.
+    the 10,125 planes of a 105 x 87 multi cube), ``np.nanmedian`` loops over the spaxels in
+    Python (4.9 s); :func:`mrsdask.extract.median.spaxel_medians` selects each spaxel's middle
+    finite values in compiled code, on every core (0.3 s on 2). All take the middle value, or
+    the float32 mean of the two middle values, of the same numbers, so the medians are the same.
+    Spaxels without a finite value are masked with the masked median's own data under the mask:
+    0, the sum of no value (``np.ma.sum`` fills masked values with 0), halved. It matters because
+    DAOStarFinder may read the data under the mask; ``tests/extract/test_position.py`` holds
+    both to ``np.ma.median``.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # all-NaN spaxels
-        infinite = np.isinf(planes)
-        finite_or_nan = np.where(infinite, planes.dtype.type(np.nan), planes) if infinite.any() else planes
-        del infinite
-        median = np.nanmedian(finite_or_nan, axis=0)
-        empty = np.isnan(median)
-        out = np.ma.masked_array(median, mask=empty)
-        if empty.any():
-            official = np.ma.median(np.ma.masked_invalid(planes[:, empty]), axis=0)
-            out.data[empty] = np.ma.getdata(official)
-            out.mask[empty] = np.ma.getmaskarray(official)
-    return out
+    median, empty = spaxel_medians(planes)
+    median[empty] = 0
+    return np.ma.masked_array(median, mask=empty)
 
 
 def brightest_source(collapse: np.ma.MaskedArray) -> tuple[float, float] | None:
@@ -141,7 +215,7 @@ def autocentre(planes: np.ndarray) -> tuple[float, float] | None:
         None when DAOStarFinder finds nothing (the official step then uses the target position).
     """
     n, ny, nx = planes.shape
-    return brightest_source(median_image(lambda y0, y1: planes[:, y0:y1], n, ny, nx))
+    return brightest_source(median_image(lambda z, y: planes[z, y], n, ny, nx))
 
 
 def has_proper_motion(attrs: dict) -> bool:

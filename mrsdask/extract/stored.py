@@ -79,6 +79,11 @@ class _Stored:
         return _Stored(self._array, tuple(indexers.get(dim, slice(None)) for dim in dims))
 
     @property
+    def chunks(self) -> tuple[int, ...]:
+        """The stored array's chunk shape (that of the whole array, selected or not)."""
+        return tuple(self._array.chunks)
+
+    @property
     def values(self) -> np.ndarray:
         if not self._key:
             return np.asarray(self._array[...])

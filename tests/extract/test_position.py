@@ -18,29 +18,43 @@ def _cube(seed: int = 3, n_planes: int = 40) -> np.ndarray:
 
 
 @pytest.mark.parametrize("n_planes", [40, 601, 1200])  # numpy's nanmedian sorts below 600, partitions above
-@pytest.mark.parametrize("band_bytes", [1, 5, 10**9])  # one row, 5 rows (23 = 4 x 5 + 3), all
-def test_bands_of_rows_give_the_official_collapse(band_bytes, n_planes):
+@pytest.mark.parametrize("band_bytes", [1, 5, 12, 10**9])  # one row, 5 rows (23 = 4 x 5 + 3), 12 (2 bands), all
+@pytest.mark.parametrize("scratch", [True, False])  # scratch files, or (no room for them) each band reads its rows
+def test_bands_of_rows_give_the_official_collapse(band_bytes, n_planes, scratch, tmp_path):
     """Every band size gives the image and mask of the official ``np.ma.median`` of the whole
-    cube, even and odd numbers of valid planes alike, the data under the mask included."""
+    cube, even and odd numbers of valid planes alike, the data under the mask included; with
+    scratch files each plane is read once, by groups of whole chunks."""
     planes = _cube(n_planes=n_planes)
     planes[: n_planes // 2 * 2, 3, 3] = np.arange(n_planes // 2 * 2, dtype=np.float32) / 7  # an even count
     planes[n_planes // 2 * 2:, 3, 3] = np.nan
-    band_bytes = band_bytes if band_bytes != 5 else n_planes * 17 * 4 * 5
+    band_rows = band_bytes if band_bytes in (5, 12) else None
+    band_bytes = band_bytes if band_rows is None else n_planes * 17 * 4 * band_rows
     official = np.ma.median(np.ma.masked_invalid(planes), axis=0)
     read = []
 
-    def read_rows(y0, y1):
-        read.append((y0, y1))
-        return planes[:, y0:y1]
+    def read_block(z, y):
+        read.append((z.start, z.stop, y.start, y.stop))
+        return planes[z, y]
 
-    got = median_image(read_rows, *planes.shape, band_bytes=band_bytes)
+    folder = tmp_path if scratch else tmp_path / "absent"  # a folder that is not there has no room
+    got = median_image(read_block, *planes.shape, band_bytes=band_bytes, plane_chunk=7, scratch_dir=str(folder))
     assert got.dtype == official.dtype == np.float32
     assert np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(official))
     assert np.array_equal(got.data, official.data, equal_nan=True)  # under the mask too
     assert got.mask[0, :4].all()
-    assert read[0][0] == 0 and read[-1][1] == 23 and all(a[1] == b[0] for a, b in zip(read, read[1:]))
-    assert len(read) == {1: 23, 10**9: 1}.get(band_bytes, 5)
     assert np.isfinite(planes[:, 3, 3]).sum() % 2 == 0 and not got.mask[3, 3]
+    assert list(tmp_path.iterdir()) == []  # no scratch file left
+    if band_bytes == 10**9:  # one band: one read of everything
+        assert read == [(0, n_planes, 0, 23)]
+    elif scratch and band_rows != 12:  # groups of whole chunks of planes (up to half the bytes), each read once, every row
+        assert all(y0 == 0 and y1 == 23 for _, _, y0, y1 in read)
+        assert read[0][0] == 0 and read[-1][1] == n_planes and all(a[1] == b[0] for a, b in zip(read, read[1:]))
+        step = max(7, band_bytes // 2 // (23 * 17 * 4) // 7 * 7)
+        assert all(z0 % 7 == 0 for z0, _, _, _ in read) and len(read) == -(-n_planes // step)
+    else:  # bands of rows, each reading every plane (2 bands: so even with room for scratch files)
+        assert all(z0 == 0 and z1 == n_planes for z0, z1, _, _ in read)
+        assert read[0][2] == 0 and read[-1][3] == 23 and all(a[3] == b[2] for a, b in zip(read, read[1:]))
+        assert len(read) == {1: 23, 5: 5, 12: 2}[band_rows or band_bytes]
 
 
 def test_the_source_found_is_the_brightest_and_the_one_of_the_official_collapse():
@@ -48,7 +62,7 @@ def test_the_source_found_is_the_brightest_and_the_one_of_the_official_collapse(
     x, y = autocentre(planes)
     assert abs(x - 11.3) < 0.3 and abs(y - 7.6) < 0.3
     official = brightest_source(np.ma.median(np.ma.masked_invalid(planes), axis=0))  # jwst's ifu.py collapse
-    banded = brightest_source(median_image(lambda y0, y1: planes[:, y0:y1], *planes.shape, band_bytes=1))
+    banded = brightest_source(median_image(lambda z, y: planes[z, y], *planes.shape, band_bytes=1))
     assert banded == official == (x, y)
 
 
@@ -61,5 +75,18 @@ def test_an_image_without_data_finds_no_source():
 
 def test_a_reader_that_returns_the_wrong_shape_is_refused():
     planes = _cube()
-    with pytest.raises(ValueError, match=r"rows 0:23 read as \(39, 23, 17\)"):
-        median_image(lambda y0, y1: planes[1:, y0:y1], *planes.shape)
+    with pytest.raises(ValueError, match=r"planes 0:40, rows 0:23 read as \(39, 23, 17\)"):
+        median_image(lambda z, y: planes[1:][z, y], *planes.shape)
+
+
+def test_a_failed_read_leaves_no_scratch_file(tmp_path):
+    planes = _cube(n_planes=40)
+
+    def read_block(z, y):
+        if z.start > 0:
+            raise OSError("chunk 1 of sci cannot be read")
+        return planes[z, y]
+
+    with pytest.raises(OSError, match="chunk 1"):
+        median_image(read_block, *planes.shape, band_bytes=1, plane_chunk=7, scratch_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
