@@ -13,6 +13,7 @@ same ``attrs``, ``sizes`` and ``cube[name].values`` (:class:`mrsdask.extract.sto
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +119,7 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
     when the cube carries one and ``proper_motion`` is on.
     """
     from mrsdask.extract.position import (AUTOCEN_MAX_WAVELENGTH, brightest_source, has_proper_motion,
-                                          median_image, target_at_observation)
+                                          load_source_finder, median_image, target_at_observation)
 
     out = {"proper_motion": "not applied (no MU_RA/MU_DEC/MU_EPOCH/EXPMID in the inputs)"}
     if request.center_xy is not None:
@@ -126,8 +127,11 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
     if request.ifu_autocen:
         below = np.flatnonzero(np.asarray(cube["wavelength"].values) < AUTOCEN_MAX_WAVELENGTH)
         sci = cube["sci"]  # an xarray variable, or a StoredCube's (mrsdask.extract.stored): read by bands of rows
+        loading = threading.Thread(target=load_source_finder, name="mrsdask-load-source-finder", daemon=True)
+        loading.start()  # beside the reads and the median, which mostly leave the GIL free
         image = median_image(lambda z, y: sci.isel(wavelength=below[z], y=y).values, below.size,
                              cube.sizes["y"], cube.sizes["x"], plane_chunk=_plane_chunk(sci))
+        loading.join()
         found = brightest_source(image)
         if found is not None:
             return {**out, "x": found[0], "y": found[1], "how": "auto-centring (ifu_autocen: brightest DAOStarFinder "

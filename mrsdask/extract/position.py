@@ -166,6 +166,17 @@ def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_array(median, mask=empty)
 
 
+def load_source_finder() -> None:
+    """Import what :func:`brightest_source` uses (photutils, astropy.stats: ~0.6 CPU-s the first
+    time in a process); a caller runs it in a thread while the median image is read and computed,
+    which leaves the GIL free most of the time. A failure is left for :func:`brightest_source` to meet."""
+    try:
+        import astropy.stats  # noqa: F401
+        import photutils.detection  # noqa: F401
+    except Exception as exc:  # reported where the import is needed
+        log.debug("loading the source finder failed: %s", exc)
+
+
 def brightest_source(collapse: np.ma.MaskedArray) -> tuple[float, float] | None:
     """Centroid of the brightest source in a median image (:func:`median_image`), the official way.
 
