@@ -19,6 +19,7 @@ import numpy as np
 
 from mrsdask.bench.cube import BENCH_CASES, simulate_inputs
 from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.errors import ParameterError
 
 COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
 
@@ -27,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", default="band1a", choices=sorted(BENCH_CASES), help="inputs and cubes as in 'bench cube'")
     p.add_argument("--source-type", default="point", choices=["point", "extended"],
                    help="source type both sides extract (default point)")
+    p.add_argument("--ifu-autocen", action="store_true",
+                   help="both sides place the aperture by auto-centring (the official ifu_autocen; point sources)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each side N times, alternating, and report the medians (default 1)")
@@ -58,6 +61,9 @@ def run(args) -> int:
     from mrsdask.extract import default_parameters, write_extract1d
 
     check_repeat(args.repeat)
+    if args.ifu_autocen and args.source_type != "point":
+        raise ParameterError("--ifu-autocen finds a point source: use it with --source-type point")
+    autocen = "_autocen" if args.ifu_autocen else ""
     overrides, output_type, channel, band = BENCH_CASES[args.case]
     workdir = os.path.abspath(os.path.join(args.workdir, f"extract-{args.case}-{args.source_type}"))
     os.makedirs(workdir, exist_ok=True)
@@ -71,19 +77,22 @@ def run(args) -> int:
                    stdout=subprocess.DEVNULL)
     names = sorted(k for k in open_group(store).group_keys() if not k.startswith("_"))
     ref = write_extract1d(default_parameters(), os.path.join(workdir, "extract1d.asdf"))
-    results: dict = {"case": args.case, "source_type": args.source_type, "cubes": {}, "machine": {"cores": os.cpu_count()}}
-    mine_dir = os.path.join(workdir, "mrsdask_x1d")
+    results: dict = {"case": args.case, "source_type": args.source_type, "ifu_autocen": bool(args.ifu_autocen),
+                     "cubes": {}, "machine": {"cores": os.cpu_count()}}
+    mine_dir = os.path.join(workdir, f"mrsdask_x1d{autocen}")
     for name in names:
         s3d = os.path.join(workdir, f"{name}_s3d.fits")
         if os.path.exists(s3d):
             os.remove(s3d)
         write_s3d(open_cube(store, name), s3d)
-        official = os.path.join(workdir, f"official_{name}_x1d.fits")
-        off_cmd = [sys.executable, "-m", "mrsdask.bench.official_extract", s3d, ref, args.source_type, official]
+        official = os.path.join(workdir, f"official_{name}{autocen}_x1d.fits")
+        off_cmd = [sys.executable, "-m", "mrsdask.bench.official_extract", s3d, ref, args.source_type, official,
+                   *(["ifu_autocen"] if args.ifu_autocen else [])]
         mine_cmd = [sys.executable, "-m", "mrsdask.cli", "extract", store, "--cube", name, "--x1d", mine_dir,
                     "--prefix", "bench", "--extract1d", ref, "--ifu-set-srctype", args.source_type.upper(),
                     # as the official side: no aperture correction, fringe fit or leak correction
-                    "--no-apply-apcorr", "--no-ifu-rfcorr", "--no-spectral-leak"]
+                    "--no-apply-apcorr", "--no-ifu-rfcorr", "--no-spectral-leak",
+                    *(["--ifu-autocen"] if args.ifu_autocen else [])]
         mine_x1d = os.path.join(mine_dir, f"bench_{name}_x1d.fits")
 
         def fresh_output(side: str, path: str = mine_x1d) -> None:
@@ -92,7 +101,7 @@ def run(args) -> int:
 
         sides = [("official", f"{name}: the official Extract1dStep", off_cmd),
                  ("mrsdask", f"{name}: mrsdask extract", mine_cmd)]
-        runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}_{name}-{n}.log"),
+        runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}_{name}{autocen}-{n}.log"),
                                before=fresh_output)
         off, mine = median_of(runs["official"]), median_of(runs["mrsdask"])
         planes = open_group(store)[name]["sci"].shape[0]
@@ -100,7 +109,7 @@ def run(args) -> int:
                  "speedup_wall": off["wall_s"] / mine["wall_s"],
                  "difference": spectra_difference(official, os.path.join(mine_dir, f"bench_{name}_x1d.fits"))}
         results["cubes"][name] = entry
-        _report_cube(name, entry)
+        _report_cube(name + (" (both sides auto-centring)" if args.ifu_autocen else ""), entry)
     if args.json:
         with open(args.json, "w") as fobj:
             json.dump(results, fobj, indent=2, default=float)
