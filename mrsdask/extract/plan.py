@@ -130,7 +130,7 @@ def locate_source(cube: xr.Dataset, request: ExtractRequest) -> dict:
         loading = threading.Thread(target=load_source_finder, name="mrsdask-load-source-finder", daemon=True)
         loading.start()  # beside the reads and the median, which mostly leave the GIL free
         image = median_image(lambda z, y: sci.isel(wavelength=below[z], y=y).values, below.size,
-                             cube.sizes["y"], cube.sizes["x"], plane_chunk=_plane_chunk(sci))
+                             cube.sizes["y"], cube.sizes["x"], plane_chunk=_plane_chunk(sci), dtype=sci.dtype)
         loading.join()
         found = brightest_source(image)
         if found is not None:

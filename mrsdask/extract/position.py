@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -31,28 +33,31 @@ log = logging.getLogger(__name__)
 AUTOCEN_MAX_WAVELENGTH = 26.0
 
 
-#: A band of rows of the auto-centring median holds at most this many bytes of planes (float32);
+#: A band of rows of the auto-centring median holds at most this many bytes of planes;
 #: its median needs no copy of them (:func:`mrsdask.extract.median.spaxel_medians`).
 AUTOCEN_BAND_BYTES = 256 * 2**20
+#: File systems whose files are held in memory: no place for scratch files in bounded memory.
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 
 
 def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: int, nx: int,
                  band_bytes: int = AUTOCEN_BAND_BYTES, plane_chunk: int | None = None,
-                 scratch_dir: str | None = None) -> np.ma.MaskedArray:
+                 scratch_dir: str | None = None, dtype: np.dtype | type = np.float32) -> np.ma.MaskedArray:
     """The median over planes of each spaxel, NaN ignored, as the official ``ifu_autocen``
     collapses the cube (``np.ma.median`` of the planes, invalid values masked), in bounded memory.
 
     Planes that fit in ``band_bytes`` are read at once; planes that fit in two bands of rows are
     read by band (each band decodes every chunk). A larger cube is read once, by groups of
-    planes (whole chunks when ``plane_chunk`` is given) of at most half ``band_bytes``, and each
-    group's rows are written to one scratch file per band, which is then read back and collapsed
-    on its own: every chunk is decoded (or downloaded) once, whatever the number of bands.
-    Without room for the scratch files in ``scratch_dir``, each band reads its rows itself.
+    planes of at most half ``band_bytes`` (whole chunks when ``plane_chunk`` is given and
+    fits), into one scratch file that holds the planes band after band; each band is then read
+    back and collapsed on its own: every chunk is decoded (or downloaded) once, whatever the
+    number of bands. Without room for the file in ``scratch_dir`` (or on a file system held in
+    memory, such as a tmpfs ``/tmp``), or when it fills the disk, each band reads its rows itself.
     Each spaxel's median is its own, so the image is the same as the whole cube's at once.
 
     On the 10,125 planes below 26 µm of a 105 x 87 multi cube (370 MB, zstd), read from a
     local store: the median image takes 0.75 s in 2 bands of rows read one after the other,
-    0.9-1.8 s with scratch files; in 6 bands 1.1 s either way; in 12 bands 1.8 s against
+    0.9-1.8 s with the scratch file; in 6 bands 1.1 s either way; in 12 bands 1.8 s against
     0.8 s, and in 24 bands 3.5 s against 0.7 s.
 
     Parameters
@@ -62,17 +67,21 @@ def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: 
     n_planes, ny, nx : int
         Planes to collapse and the image's shape.
     band_bytes : int
-        Most bytes of float32 planes held at once (at least one row, or one plane, is read).
+        Most bytes of planes held at once (at least one row, or one plane, is read).
     plane_chunk : int, optional
         The planes of one stored chunk: groups of planes are read in multiples of it.
     scratch_dir : str, optional
-        Folder of the scratch files (default: :func:`tempfile.gettempdir`, i.e. ``TMPDIR``).
+        Folder of the scratch file (default: :func:`tempfile.gettempdir`, i.e. ``TMPDIR``).
+    dtype : numpy.dtype, optional
+        The planes' dtype (float32 or float64; other kinds are taken as float64).
 
     Returns
     -------
     numpy.ma.MaskedArray
         (ny, nx): spaxels without a finite value in any plane are masked.
     """
+    work = _working_dtype(np.dtype(dtype))
+
     def checked(planes: slice, rows: slice) -> np.ndarray:
         block = np.asarray(read(planes, rows))
         expected = (planes.stop - planes.start, rows.stop - rows.start, nx)
@@ -81,46 +90,56 @@ def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: 
                              f"{block.shape}, expected {expected}")
         return block
 
-    rows = max(1, int(band_bytes) // max(1, n_planes * nx * 4))
+    rows = max(1, int(band_bytes) // max(1, n_planes * nx * work.itemsize))
     bands = [slice(y0, min(ny, y0 + rows)) for y0 in range(0, ny, rows)]
     if len(bands) <= 1:
         return _official_median(checked(slice(0, n_planes), slice(0, ny)))
-    scratch = _scratch_folder(scratch_dir, n_planes * ny * nx * 4) if len(bands) > 2 else None
-    if scratch is None:
-        why = "" if len(bands) <= 2 else (f": no room for {_gib(n_planes * ny * nx * 4)} of scratch files in "
-                                          f"{scratch_dir or tempfile.gettempdir()}; set TMPDIR to a larger folder")
-        log.info("auto-centring: the median image of %d planes in %d bands of %d rows, each band reading every "
-                 "plane%s", n_planes, len(bands), rows, why)
-        return np.ma.concatenate([_official_median(checked(slice(0, n_planes), band)) for band in bands], axis=0)
-    step = max(1, int(band_bytes) // 2 // (ny * nx * 4))
-    if plane_chunk:
-        step = max(plane_chunk, step // plane_chunk * plane_chunk)
-    log.info("auto-centring: the median image of %d planes in %d bands of %d rows, read once by %d planes "
-             "into %s of scratch files in %s", n_planes, len(bands), rows, step, _gib(n_planes * ny * nx * 4),
-             scratch.name)
-    with scratch:
-        # One file: band k's planes at offsets[k], plane after plane (a band is one read back).
-        path = os.path.join(scratch.name, "bands.bin")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    nbytes = n_planes * ny * nx * work.itemsize
+    base = scratch_dir or tempfile.gettempdir()
+    scratch, why = _scratch_folder(base, nbytes) if len(bands) > 2 else (None, "")
+    if scratch is not None:
+        step = max(1, int(band_bytes) // 2 // (ny * nx * work.itemsize))
+        if plane_chunk and plane_chunk <= step:
+            step = step // plane_chunk * plane_chunk
+        log.info("auto-centring: the median image of %d planes in %d bands of %d rows, read once by %d planes "
+                 "into a scratch file of %s in %s", n_planes, len(bands), rows, step, _gib(nbytes), scratch.name)
         try:
-            for z0 in range(0, n_planes, step):
-                block = checked(slice(z0, min(n_planes, z0 + step)), slice(0, ny))
-                if z0 == 0:
-                    dtype = block.dtype
-                    sizes = [n_planes * (band.stop - band.start) * nx * dtype.itemsize for band in bands]
-                    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
-                for band, offset in zip(bands, offsets):
-                    part = np.ascontiguousarray(block[:, band], dtype=dtype)
-                    _write_at(fd, part, int(offset) + z0 * part[0].nbytes)
-                del block
-        finally:
-            os.close(fd)
-        images = []
-        for band, offset in zip(bands, offsets):
-            rows_b = band.stop - band.start
-            planes = np.fromfile(path, dtype=dtype, count=n_planes * rows_b * nx, offset=int(offset))
-            images.append(_official_median(planes.reshape(n_planes, rows_b, nx)))
-            del planes
+            with scratch:
+                return _median_through_file(checked, os.path.join(scratch.name, "bands.bin"), bands, n_planes,
+                                            nx, step, work)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            why = f": the scratch file filled {base} ({exc.strerror}); set TMPDIR to a larger folder"
+    log.info("auto-centring: the median image of %d planes in %d bands of %d rows, each band reading every "
+             "plane%s", n_planes, len(bands), rows, why)
+    return np.ma.concatenate([_official_median(checked(slice(0, n_planes), band)) for band in bands], axis=0)
+
+
+def _median_through_file(checked: Callable[[slice, slice], np.ndarray], path: str, bands: list[slice],
+                         n_planes: int, nx: int, step: int, work: np.dtype) -> np.ma.MaskedArray:
+    """:func:`median_image` through one scratch file at ``path``: band ``k``'s planes (``work``
+    dtype) at ``offsets[k]``, plane after plane, written by groups of ``step`` planes, each
+    band then read back at once."""
+    ny = bands[-1].stop
+    sizes = [n_planes * (band.stop - band.start) * nx * work.itemsize for band in bands]
+    offsets = [0, *np.cumsum(sizes)[:-1].tolist()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for z0 in range(0, n_planes, step):
+            block = checked(slice(z0, min(n_planes, z0 + step)), slice(0, ny))
+            for band, offset in zip(bands, offsets):
+                part = np.ascontiguousarray(block[:, band], dtype=work)
+                _write_at(fd, part, offset + z0 * part[0].nbytes)
+            del block
+    finally:
+        os.close(fd)
+    images = []
+    for band, offset in zip(bands, offsets):
+        rows = band.stop - band.start
+        planes = np.fromfile(path, dtype=work, count=n_planes * rows * nx, offset=offset)
+        images.append(_official_median(planes.reshape(n_planes, rows, nx)))
+        del planes
     return np.ma.concatenate(images, axis=0)
 
 
@@ -129,22 +148,56 @@ def _write_at(fd: int, array: np.ndarray, offset: int) -> None:
     view = memoryview(array).cast("B")
     while view:
         done = os.pwrite(fd, view, offset)
+        if done <= 0:
+            raise OSError(errno.EIO, f"no byte written at offset {offset}")
         view, offset = view[done:], offset + done
 
 
-def _scratch_folder(folder: str | None, nbytes: int) -> tempfile.TemporaryDirectory | None:
-    """A temporary folder for ``nbytes`` of scratch files (with 10 % and 256 MiB to spare), or None."""
-    base = folder or tempfile.gettempdir()
+def _scratch_folder(base: str, nbytes: int) -> tuple[tempfile.TemporaryDirectory | None, str]:
+    """A temporary folder in ``base`` for a scratch file of ``nbytes`` (with 10 % and 256 MiB to
+    spare), or None and why not (for the log)."""
+    kind = _filesystem_type(base)
+    if kind in MEMORY_FILESYSTEMS:
+        return None, (f": {base} is a {kind}, held in memory, with no room for a scratch file of {_gib(nbytes)}; "
+                      "set TMPDIR to a folder on disk")
     try:
         if shutil.disk_usage(base).free < nbytes * 1.1 + 2**28:
-            return None
-        return tempfile.TemporaryDirectory(prefix="mrsdask-autocen-", dir=base)
+            return None, f": no room for a scratch file of {_gib(nbytes)} in {base}; set TMPDIR to a larger folder"
+        return tempfile.TemporaryDirectory(prefix="mrsdask-autocen-", dir=base), ""
     except OSError as exc:
-        log.debug("no scratch folder in %s: %s", base, exc)
+        return None, f": no scratch folder in {base} ({exc.strerror or exc}); set TMPDIR to a folder with room"
+
+
+def _filesystem_type(path: str) -> str | None:
+    """The type of the file system that holds ``path`` (its deepest mount point in
+    ``/proc/self/mounts``), or None where that is not known (not Linux)."""
+    try:
+        with open("/proc/self/mounts") as fobj:
+            lines = fobj.read().splitlines()
+    except OSError:
         return None
+    path = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[1])  # "\040" is a space
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, kind = mount, fields[2]
+    return kind
+
+
+def _working_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the median works in: float32 or float64 in this machine's byte order."""
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float64)
 
 
 def _gib(nbytes: int) -> str:
+    """A size in GiB, for messages."""
     return f"{nbytes / 2**30:.2f} GiB"
 
 
@@ -154,14 +207,17 @@ def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:
     The masked median sorts every spaxel's planes with a mask beside them (11 s and 2.8 GB for
     the 10,125 planes of a 105 x 87 multi cube), ``np.nanmedian`` loops over the spaxels in
     Python (4.9 s); :func:`mrsdask.extract.median.spaxel_medians` selects each spaxel's middle
-    finite values in compiled code, on every core (0.3 s on 2). All take the middle value, or
-    the float32 mean of the two middle values, of the same numbers, so the medians are the same.
-    Spaxels without a finite value are masked with the masked median's own data under the mask:
-    0, the sum of no value (``np.ma.sum`` fills masked values with 0), halved. It matters because
-    DAOStarFinder may read the data under the mask; ``tests/extract/test_position.py`` holds
-    both to ``np.ma.median``.
+    finite values in compiled code, on every core (0.3 s on 2), and takes their mean as the
+    masked median does, in the planes' dtype: the same numbers. Spaxels without a finite value
+    are masked with the masked median's own data under the mask: 0, the sum of no value
+    (``np.ma.sum`` fills masked values with 0), halved. It matters because DAOStarFinder may
+    read the data under the mask; ``tests/extract/test_position.py`` holds both to
+    ``np.ma.median``. Planes other than float32 or float64 in native byte order are taken as
+    float64 (a byte-swapped float32 as native float32).
     """
-    median, empty = spaxel_medians(planes)
+    planes = np.asarray(planes)
+    work = _working_dtype(planes.dtype)
+    median, empty = spaxel_medians(planes if planes.dtype == work else planes.astype(work))
     median[empty] = 0
     return np.ma.masked_array(median, mask=empty)
 
@@ -226,7 +282,7 @@ def autocentre(planes: np.ndarray) -> tuple[float, float] | None:
         None when DAOStarFinder finds nothing (the official step then uses the target position).
     """
     n, ny, nx = planes.shape
-    return brightest_source(median_image(lambda z, y: planes[z, y], n, ny, nx))
+    return brightest_source(median_image(lambda z, y: planes[z, y], n, ny, nx, dtype=planes.dtype))
 
 
 def has_proper_motion(attrs: dict) -> bool:

@@ -11,9 +11,10 @@ which finds the slit position there), so the command imports neither xarray nor 
 
 It applies to a store's cubes extracted in this process (the ``threads`` or ``synchronous``
 scheduler), whatever the options: :func:`mrsdask.extract.run.extract_cubes` takes the lazy
-spectra otherwise. ``ifu_autocen`` reads the planes below 26 µm for its median image by bands
-of rows (a :class:`StoredCube` array's ``isel``, :func:`mrsdask.extract.position.median_image`) before the slab
-tasks, and imports astropy's statistics and photutils for its source finder. The 1-D
+spectra otherwise. ``ifu_autocen`` reads the planes below 26 µm for its median image (a
+:class:`StoredCube` array's ``isel``, :func:`mrsdask.extract.position.median_image`: by bands of
+rows, each chunk read once) before the slab tasks, and imports astropy's statistics and
+photutils for its source finder meanwhile. The 1-D
 residual-fringe fit (``ifu_rfcorr``) runs in each cube's joining task and the spectral leak is
 removed from the finished columns, by the same functions as the lazy spectra's
 (:func:`mrsdask.extract.plan.residual_fringe_fits`, :func:`mrsdask.extract.leak.plan_leak`,
@@ -77,6 +78,11 @@ class _Stored:
         if not all(isinstance(k, slice) or np.ndim(k) == 1 for k in indexers.values()):
             raise ValueError(f"cannot select {indexers}: give integer arrays or slices")
         return _Stored(self._array, tuple(indexers.get(dim, slice(None)) for dim in dims))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The stored array's dtype."""
+        return np.dtype(self._array.dtype)
 
     @property
     def chunks(self) -> tuple[int, ...]:

@@ -46,11 +46,13 @@ def test_bands_of_rows_give_the_official_collapse(band_bytes, n_planes, scratch,
     assert list(tmp_path.iterdir()) == []  # no scratch file left
     if band_bytes == 10**9:  # one band: one read of everything
         assert read == [(0, n_planes, 0, 23)]
-    elif scratch and band_rows != 12:  # groups of whole chunks of planes (up to half the bytes), each read once, every row
+    elif scratch and band_rows != 12:  # groups of planes (up to half the bytes), each read once, every row
         assert all(y0 == 0 and y1 == 23 for _, _, y0, y1 in read)
         assert read[0][0] == 0 and read[-1][1] == n_planes and all(a[1] == b[0] for a, b in zip(read, read[1:]))
-        step = max(7, band_bytes // 2 // (23 * 17 * 4) // 7 * 7)
-        assert all(z0 % 7 == 0 for z0, _, _, _ in read) and len(read) == -(-n_planes // step)
+        step = max(1, band_bytes // 2 // (23 * 17 * 4))
+        step = step // 7 * 7 if step >= 7 else step  # whole chunks when one fits in half the bytes
+        assert len(read) == -(-n_planes // step) and all(z1 - z0 <= step for z0, z1, _, _ in read)
+        assert all(z0 % 7 == 0 for z0, _, _, _ in read) or step < 7
     else:  # bands of rows, each reading every plane (2 bands: so even with room for scratch files)
         assert all(z0 == 0 and z1 == n_planes for z0, z1, _, _ in read)
         assert read[0][2] == 0 and read[-1][3] == 23 and all(a[3] == b[2] for a, b in zip(read, read[1:]))
@@ -90,3 +92,34 @@ def test_a_failed_read_leaves_no_scratch_file(tmp_path):
     with pytest.raises(OSError, match="chunk 1"):
         median_image(read_block, *planes.shape, band_bytes=1, plane_chunk=7, scratch_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scratch_folder_held_in_memory_is_not_used(tmp_path):
+    """A tmpfs (here /dev/shm) would hold the scratch file in memory: each band reads its rows."""
+    from mrsdask.extract.position import _filesystem_type
+
+    if _filesystem_type("/dev/shm") != "tmpfs":
+        pytest.skip("no tmpfs at /dev/shm")
+    assert _filesystem_type(str(tmp_path)) not in ("tmpfs", "ramfs") or pytest.skip("tmp_path is a tmpfs")
+    planes = _cube(n_planes=40)
+    read = []
+
+    def read_block(z, y):
+        read.append((z.start, z.stop))
+        return planes[z, y]
+
+    got = median_image(read_block, *planes.shape, band_bytes=1, scratch_dir="/dev/shm")
+    assert all(r == (0, 40) for r in read) and len(read) == 23  # 23 bands of one row, each every plane
+    assert np.array_equal(got.data, np.ma.median(np.ma.masked_invalid(planes), axis=0).data)
+
+
+@pytest.mark.parametrize("dtype", [">f4", "<f8", ">f8"])
+@pytest.mark.parametrize("band_bytes", [1, 10**9])  # through the scratch file, and at once
+def test_other_dtypes_give_the_official_collapse(dtype, band_bytes, tmp_path):
+    planes = _cube(n_planes=41).astype(dtype)
+    official = np.ma.median(np.ma.masked_invalid(planes), axis=0)
+    got = median_image(lambda z, y: planes[z, y], *planes.shape, band_bytes=band_bytes, scratch_dir=str(tmp_path),
+                       dtype=planes.dtype)
+    assert got.dtype == np.dtype(dtype).newbyteorder("=")
+    assert np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(official))
+    assert np.array_equal(got.data, official.data)
