@@ -111,8 +111,9 @@ def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: 
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             why = f": the scratch file filled {base} ({exc.strerror}); set TMPDIR to a larger folder"
-    log.info("auto-centring: the median image of %d planes in %d bands of %d rows, each band reading every "
-             "plane%s", n_planes, len(bands), rows, why)
+    (log.warning if why else log.info)(  # without the file, the time grows with the square of the size
+        "auto-centring: the median image of %d planes in %d bands of %d rows, each band reading every plane%s",
+        n_planes, len(bands), rows, why)
     return np.ma.concatenate([_official_median(checked(slice(0, n_planes), band)) for band in bands], axis=0)
 
 
