@@ -64,7 +64,7 @@ class S3dSink:
                 block = planes[variable]
                 if block.shape[0] and z0 + block.shape[0] > self.nz:
                     raise ValueError(f"planes {z0}:{z0 + block.shape[0]} outside a cube of {self.nz}")
-                _write_all(fd, fits_image_data(block, dtype, inplace=True), offset + z0 * self.plane_bytes)
+                outputs.write_all_at(fd, fits_image_data(block, dtype, inplace=True), offset + z0 * self.plane_bytes)
         finally:
             os.close(fd)
 
@@ -80,16 +80,9 @@ class S3dSink:
             for (_, variable, _, dtype), offset in zip(IMAGES, self.data_offsets):
                 data = fits_image_data(fill[variable], dtype, inplace=True).tobytes()
                 for z in planes:
-                    _write_all(fd, data, offset + int(z) * self.plane_bytes)
+                    outputs.write_all_at(fd, data, offset + int(z) * self.plane_bytes)
         finally:
             os.close(fd)
-
-
-def _write_all(fd: int, data, offset: int) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _padded(n: int) -> int:

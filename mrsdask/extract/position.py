@@ -26,7 +26,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mrsdask.cube.memory import format_bytes
 from mrsdask.extract.median import spaxel_medians
+from mrsdask.io.outputs import write_all_at
 
 log = logging.getLogger(__name__)
 #: Planes at and beyond this wavelength (µm) are left out of the auto-centring image (low throughput).
@@ -102,7 +104,7 @@ def median_image(read: Callable[[slice, slice], np.ndarray], n_planes: int, ny: 
         if plane_chunk and plane_chunk <= step:
             step = step // plane_chunk * plane_chunk
         log.info("auto-centring: the median image of %d planes in %d bands of %d rows, read once by %d planes "
-                 "into a scratch file of %s in %s", n_planes, len(bands), rows, step, _gib(nbytes), scratch.name)
+                 "into a scratch file of %s in %s", n_planes, len(bands), rows, step, format_bytes(nbytes), scratch.name)
         try:
             with scratch:
                 return _median_through_file(checked, os.path.join(scratch.name, "bands.bin"), bands, n_planes,
@@ -131,7 +133,7 @@ def _median_through_file(checked: Callable[[slice, slice], np.ndarray], path: st
             block = checked(slice(z0, min(n_planes, z0 + step)), slice(0, ny))
             for band, offset in zip(bands, offsets):
                 part = np.ascontiguousarray(block[:, band], dtype=work)
-                _write_at(fd, part, offset + z0 * part[0].nbytes)
+                write_all_at(fd, part, offset + z0 * part[0].nbytes)
             del block
     finally:
         os.close(fd)
@@ -144,26 +146,16 @@ def _median_through_file(checked: Callable[[slice, slice], np.ndarray], path: st
     return np.ma.concatenate(images, axis=0)
 
 
-def _write_at(fd: int, array: np.ndarray, offset: int) -> None:
-    """All of a contiguous array's bytes into file ``fd`` at ``offset``."""
-    view = memoryview(array).cast("B")
-    while view:
-        done = os.pwrite(fd, view, offset)
-        if done <= 0:
-            raise OSError(errno.EIO, f"no byte written at offset {offset}")
-        view, offset = view[done:], offset + done
-
-
 def _scratch_folder(base: str, nbytes: int) -> tuple[tempfile.TemporaryDirectory | None, str]:
     """A temporary folder in ``base`` for a scratch file of ``nbytes`` (with 10 % and 256 MiB to
     spare), or None and why not (for the log)."""
     kind = _filesystem_type(base)
     if kind in MEMORY_FILESYSTEMS:
-        return None, (f": {base} is a {kind}, held in memory, with no room for a scratch file of {_gib(nbytes)}; "
+        return None, (f": {base} is a {kind}, held in memory, with no room for a scratch file of {format_bytes(nbytes)}; "
                       "set TMPDIR to a folder on disk")
     try:
         if shutil.disk_usage(base).free < nbytes * 1.1 + 2**28:
-            return None, f": no room for a scratch file of {_gib(nbytes)} in {base}; set TMPDIR to a larger folder"
+            return None, f": no room for a scratch file of {format_bytes(nbytes)} in {base}; set TMPDIR to a larger folder"
         return tempfile.TemporaryDirectory(prefix="mrsdask-autocen-", dir=base), ""
     except OSError as exc:
         return None, f": no scratch folder in {base} ({exc.strerror or exc}); set TMPDIR to a folder with room"
@@ -195,11 +187,6 @@ def _working_dtype(dtype: np.dtype) -> np.dtype:
     if dtype.kind == "f" and dtype.itemsize in (4, 8):
         return dtype.newbyteorder("=")
     return np.dtype(np.float64)
-
-
-def _gib(nbytes: int) -> str:
-    """A size in GiB, for messages."""
-    return f"{nbytes / 2**30:.2f} GiB"
 
 
 def _official_median(planes: np.ndarray) -> np.ma.MaskedArray:

@@ -40,6 +40,17 @@ WRITE_ERRNOS: dict[int, str] = {
 PART = ".part"
 
 
+def write_all_at(fd: int, data, offset: int) -> None:
+    """All the bytes of ``data`` (a contiguous buffer) into file ``fd`` from ``offset``
+    (``os.pwrite`` until none is left; a call that writes nothing raises, never loops)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(errno.EIO, f"no byte written at offset {offset}")
+        view, offset = view[written:], offset + written
+
+
 def is_write_error(exc: BaseException) -> bool:
     """Whether an exception is an OS refusal to write (:data:`WRITE_ERRNOS`)."""
     return isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS
