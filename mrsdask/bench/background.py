@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.bench.monitor import (add_run_arguments, check_run_arguments, median_of, print_host_settle,
+                                   run_alternating)
 
 #: name: simulation overrides (science dithers and background exposures of one setting).
 BACKGROUND_CASES = {
@@ -36,9 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
     p.add_argument("--n-workers", type=int, default=None,
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask background' chooses)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run each side N times, alternating, and report the medians (default 1)")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_run_arguments(p)
 
 
 def prepare_association(overrides: dict, folder: str) -> str:
@@ -88,7 +87,7 @@ def compare(official_dir: str, store: str) -> dict:
 
 
 def run(args) -> int:
-    check_repeat(args.repeat)
+    check_run_arguments(args)
     workdir = os.path.abspath(os.path.join(args.workdir, f"background-{args.case}"))
     print(f"simulating inputs (or reusing them) in {workdir}/inputs …")
     asn = prepare_association(BACKGROUND_CASES[args.case], os.path.join(workdir, "inputs"))
@@ -111,7 +110,7 @@ def run(args) -> int:
     sides = [("official", "the official BackgroundStep (per science exposure)", off_cmd),
              ("mrsdask", "mrsdask background --method pixel", mine_cmd)]
     runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"),
-                           before=fresh_output)
+                           before=fresh_output, host_settle_max_s=args.host_settle_max)
     for side, side_runs in runs.items():
         results[side] = median_of(side_runs)
     results["speedup_wall"] = results["official"]["wall_s"] / results["mrsdask"]["wall_s"]
@@ -132,6 +131,7 @@ def report(r: dict) -> None:
         print(f"  {side:9s} wall {s['wall_s']:7.1f} s  CPU {s['cpu_s_sampled']:7.1f} s  peak RSS "
               f"{s['peak_rss_total_gb']:.2f} GB (largest process {s['peak_rss_process_gb']:.2f} GB)  "
               f"CPU stolen {100 * s['machine_steal_fraction']:.0f}%")
+    print_host_settle(r["official"], r["mrsdask"], indent="  ")
     print(f"  speed-up {r['speedup_wall']:.2f}x wall, {r['speedup_cpu']:.2f}x CPU time")
     for name, row in r["parity"]["exposures"].items():
         print(f"  {name}: SCI max |d| {row['sci_max_abs']:.2e} ({row['sci_max_rel_to_median']:.1e} of the median), "

@@ -17,7 +17,8 @@ import os
 import shutil
 import sys
 
-from mrsdask.bench.monitor import check_repeat, median_of, print_phases, print_sides, run_alternating
+from mrsdask.bench.monitor import (add_run_arguments, check_run_arguments, median_of, print_phases, print_sides,
+                                   run_alternating)
 from mrsdask.phases import parse_phases
 from mrsdask.scheduling import Scheduling
 
@@ -51,9 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mrsdask's detector-frame files (mrsdask.instrument.frame_files): 'machine' uses this "
                         "machine's, as a user's later runs do (the first run writes them); 'cold' gives each "
                         "mrsdask run an empty cache folder, as the first run on a machine (default machine)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run each side N times, alternating, and report the medians (default 1)")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_run_arguments(p)
 
 
 def simulate_inputs(workdir: str, overrides: dict, mosaic: str | None, pointings: str | None = None) -> list[str]:
@@ -101,7 +100,7 @@ def run(args) -> int:
     from mrsdask.cube.cubepars import DEFAULT_CUBEPAR_FILE
     from mrsdask.cube.store import open_group
 
-    check_repeat(args.repeat)
+    check_run_arguments(args)
     overrides, output_type, channel, band = BENCH_CASES[args.case]
     tag = f"{args.case}-{args.weighting}" + (f"-{args.mosaic}" if args.mosaic else "") + (
         "-p" + args.pointings.replace(";", "_").replace(",", "x") if args.pointings else "")
@@ -131,7 +130,8 @@ def run(args) -> int:
         if side == "mrsdask" and args.frame_cache == "cold":
             shutil.rmtree(cold_cache, ignore_errors=True)
 
-    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"), before)
+    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"), before,
+                           host_settle_max_s=args.host_settle_max)
     results["repeat"] = args.repeat
     results["mrsdask"] = median_of(runs["mrsdask"])
     results["mrsdask"]["scheduler"] = _scheduler_line(results["mrsdask"]["log"])

@@ -18,7 +18,8 @@ import sys
 import numpy as np
 
 from mrsdask.bench.cube import BENCH_CASES, simulate_inputs
-from mrsdask.bench.monitor import check_repeat, median_of, run_alternating
+from mrsdask.bench.monitor import (add_run_arguments, check_run_arguments, median_of, print_host_settle,
+                                   run_alternating)
 from mrsdask.errors import ParameterError
 
 COLUMNS = ("FLUX", "SURF_BRIGHT", "BACKGROUND", "FLUX_ERROR", "NPIXELS")
@@ -31,9 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ifu-autocen", action="store_true",
                    help="both sides place the aperture by auto-centring (the official ifu_autocen; point sources)")
     p.add_argument("--workdir", default="mrsdask-bench", help="folder for inputs and outputs")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run each side N times, alternating, and report the medians (default 1)")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_run_arguments(p)
 
 
 def spectra_difference(official_path: str, mine_path: str) -> dict:
@@ -60,7 +59,7 @@ def run(args) -> int:
     from mrsdask.cube.store import open_group
     from mrsdask.extract import default_parameters, write_extract1d
 
-    check_repeat(args.repeat)
+    check_run_arguments(args)
     if args.ifu_autocen and args.source_type != "point":
         raise ParameterError("--ifu-autocen finds a point source: use it with --source-type point")
     autocen = "_autocen" if args.ifu_autocen else ""
@@ -102,7 +101,7 @@ def run(args) -> int:
         sides = [("official", f"{name}: the official Extract1dStep", off_cmd),
                  ("mrsdask", f"{name}: mrsdask extract", mine_cmd)]
         runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}_{name}{autocen}-{n}.log"),
-                               before=fresh_output)
+                               before=fresh_output, host_settle_max_s=args.host_settle_max)
         off, mine = median_of(runs["official"]), median_of(runs["mrsdask"])
         planes = open_group(store)[name]["sci"].shape[0]
         entry = {"planes": int(planes), "official": off, "mrsdask": mine,
@@ -123,6 +122,7 @@ def _report_cube(name: str, e: dict) -> None:
         print(f"    {side:9s} wall {s['wall_s']:7.1f} s  CPU {s['cpu_s_sampled']:7.1f} s  peak RSS "
               f"{s['peak_rss_total_gb']:.2f} GB (largest process {s['peak_rss_process_gb']:.2f} GB)  "
               f"CPU stolen {100 * s['machine_steal_fraction']:.0f}%")
+    print_host_settle(e["official"], e["mrsdask"], indent="    ")
     d = e["difference"]
     ratio_cpu = e["official"]["cpu_s_sampled"] / max(e["mrsdask"]["cpu_s_sampled"], 1e-9)
     print(f"    speed-up {e['speedup_wall']:.1f}x (CPU time ratio {ratio_cpu:.1f}x); same wavelengths {d['same_wavelengths']}, DQ {d['same_dq']}, "

@@ -3,7 +3,18 @@
 :func:`run_monitored` runs one command once; :func:`median_of` combines repeated runs of one
 side of a benchmark (``--repeat N``) into the median wall and CPU time, the largest peak RSS and
 the largest share of stolen CPU, keeping every run's figures; :func:`run_alternating` runs the
-two sides of a benchmark N times each, in turn.
+two sides of a benchmark N times each, in turn, each run on a settled machine
+(:func:`wait_for_host_reclaim`); :func:`add_run_arguments` declares the options that every
+``mrsdask bench`` command shares.
+
+A virtual machine's host takes back the memory that a guest frees (virtio-balloon free page
+reporting): for some seconds after a large process exits, every few seconds the host stalls the
+guest's CPUs while it unmaps the pages, and that time shows as stolen. Measured on the 2-core
+VM of this project, after a process of 4.9 GB (the official cube build's peak) exited, two
+busy cores lost 11 % of their time in the next 10 s, 3 % from 10 to 20 s and < 1 % after,
+in bursts at each report (every ~2.3 s), the last ~15 s after the exit. Left alone, that
+falls on whichever run comes next: mrsdask's run after the official one. So before each run
+the bench waits until the guest has sent no report for :data:`HOST_QUIET_S`.
 """
 
 from __future__ import annotations
@@ -62,6 +73,64 @@ class _Monitor(threading.Thread):
 #: Above this share of stolen CPU time the report says the machine was not quiet.
 STEAL_WARNING_FRACTION = 0.05
 
+#: The queue of a virtio balloon on which the guest reports freed memory to its host, as named
+#: in ``/proc/interrupts``; each report the host has taken back raises one interrupt.
+REPORTING_QUEUE = "reporting_vq"
+#: Linux reports freed memory 2 s after it is freed (``PAGE_REPORTING_DELAY``) and again every
+#: ~2 s while there is more: this long without a report means the host has taken it all back.
+HOST_QUIET_S = 4.0
+#: The longest wait for the host (``--host-settle-max``, seconds); 0 does not wait.
+HOST_SETTLE_MAX_S = 60.0
+
+
+def free_page_reports(path: str = "/proc/interrupts") -> int | None:
+    """Free-page reports that the host has acknowledged so far: the interrupts of the virtio
+    balloon's reporting queue (:data:`REPORTING_QUEUE`), every CPU; None where there is no
+    such queue (not a virtual machine, no balloon, or free page reporting off)."""
+    try:
+        with open(path) as fobj:
+            lines = [line for line in fobj if line.rstrip().endswith(REPORTING_QUEUE)]
+    except OSError:
+        return None
+    if not lines:
+        return None
+    total = 0
+    for line in lines:
+        for word in line.split()[1:]:
+            if not word.isdigit():
+                break
+            total += int(word)
+    return total
+
+
+def wait_for_host_reclaim(max_s: float = HOST_SETTLE_MAX_S, quiet_s: float = HOST_QUIET_S, poll_s: float = 0.25,
+                          reports: Callable[[], int | None] = free_page_reports) -> float:
+    """Wait until the virtual machine's host has taken back the memory the guest freed.
+
+    Returns as soon as the guest has sent no free-page report (:func:`free_page_reports`) for
+    ``quiet_s``, or after ``max_s``; at once where reports cannot be seen or ``max_s`` is 0.
+
+    Returns
+    -------
+    float
+        Seconds waited.
+    """
+    t0 = time.perf_counter()
+    last = reports() if max_s > 0 else None
+    if last is None:
+        return 0.0
+    quiet_since = t0
+    while True:
+        now = time.perf_counter()
+        if now - quiet_since >= quiet_s or now - t0 >= max_s:
+            return now - t0
+        time.sleep(poll_s)
+        count = reports()
+        if count is None:
+            return time.perf_counter() - t0
+        if count != last:
+            last, quiet_since = count, time.perf_counter()
+
 
 def run_monitored(cmd: list[str], log_path: str) -> dict:
     """Run ``cmd`` (output to ``log_path``) and measure its whole process tree.
@@ -101,9 +170,14 @@ def run_monitored(cmd: list[str], log_path: str) -> dict:
 
 
 def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_path: Callable[[str, int], str],
-                    before: Callable[[str], None] | None = None) -> dict[str, list[dict]]:
+                    before: Callable[[str], None] | None = None,
+                    host_settle_max_s: float = HOST_SETTLE_MAX_S) -> dict[str, list[dict]]:
     """Run every side's command ``repeat`` times, alternating sides, so that a slow spell of the
     host hits both; the monitored runs (:func:`run_monitored`) of each side.
+
+    Before each run the files written so far reach the disk and the host takes back the memory
+    that the last run freed (:func:`wait_for_host_reclaim`, at most ``host_settle_max_s``); each
+    run's figures hold the seconds waited as ``host_settle_s``.
 
     Parameters
     ----------
@@ -115,6 +189,8 @@ def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_pa
         ``(name, attempt)`` → the log file of that run (attempts count from 1).
     before : callable, optional
         Called with the side's name before each of its runs (e.g. to remove its output).
+    host_settle_max_s : float
+        The longest wait for the host before a run; 0 does not wait.
 
     Raises
     ------
@@ -130,7 +206,9 @@ def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_pa
             # The inputs and the last run's outputs reach the disk before the clock starts: a run
             # must not wait on another's write-back (seen in the fringe bench: +6 s on 15 s).
             os.sync()
+            settled = wait_for_host_reclaim(host_settle_max_s)
             r = run_monitored(cmd, log_path(name, attempt))
+            r["host_settle_s"] = settled
             if r["returncode"] != 0:
                 print(open(r["log"]).read()[-3000:])
                 raise RuntimeError(f"{words} failed")
@@ -152,7 +230,8 @@ def median_of(runs: list[dict]) -> dict:
         out[key] = float(statistics.median(r[key] for r in runs))
     for key in ("peak_rss_total_gb", "peak_rss_process_gb", "machine_steal_fraction"):
         out[key] = float(max(r[key] for r in runs))
-    out["runs"] = [{k: r[k] for k in ("wall_s", "cpu_s_sampled", "peak_rss_total_gb", "machine_steal_fraction")}
+    out["runs"] = [{k: r[k] for k in ("wall_s", "cpu_s_sampled", "peak_rss_total_gb", "machine_steal_fraction",
+                                      "host_settle_s") if k in r}
                    for r in runs]
     return out
 
@@ -170,10 +249,20 @@ def print_sides(r: dict) -> None:
         print(f"{side:10s} {s['wall_s']:8.1f} {s['cpu_s_sampled']:8.1f} {s['peak_rss_total_gb']:18.2f} "
               f"{s['peak_rss_process_gb']:20.2f} {100 * s.get('machine_steal_fraction', 0.0):9.0f}%"
               + (f"   wall {min(walls):.1f}-{max(walls):.1f} s" if len(walls) > 1 else ""))
+    print_host_settle(*(r[side] for side in sides))
     stolen = max((r[side].get("machine_steal_fraction", 0.0) for side in sides), default=0.0)
     if stolen > STEAL_WARNING_FRACTION:
         print(f"warning: the virtual machine's host took up to {100 * stolen:.0f}% of the CPU time during this run; "
               "wall times and their ratio are not those of a quiet machine (run again when it is)")
+
+
+def print_host_settle(*sides: dict, indent: str = "") -> None:
+    """Say how long the bench waited for the host before the runs of ``sides`` (:func:`median_of`
+    results; :func:`wait_for_host_reclaim`), when it waited at all."""
+    settled = [x["host_settle_s"] for side in sides for x in side.get("runs", []) if "host_settle_s" in x]
+    if any(settled):
+        print(f"{indent}before each run the host took back the memory the last run freed: waited "
+              f"{min(settled):.1f}-{max(settled):.1f} s (--host-settle-max)")
 
 
 def print_phases(side: dict) -> None:
@@ -205,9 +294,23 @@ def print_phases(side: dict) -> None:
         print(f"  {'child processes':{width}s} {'':8s} {last['cpu_s_sampled'] - root:8.2f}  (workers, writer)")
 
 
-def check_repeat(repeat: int) -> None:
-    """Refuse a ``--repeat`` below 1 before any work starts."""
-    if repeat < 1:
-        from mrsdask.errors import ParameterError
+def add_run_arguments(parser) -> None:
+    """Declare the options every ``mrsdask bench`` command has: ``--repeat``,
+    ``--host-settle-max`` and ``--json`` (checked by :func:`check_run_arguments`)."""
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each side N times, alternating, and report the medians (default 1)")
+    parser.add_argument("--host-settle-max", type=float, default=HOST_SETTLE_MAX_S, metavar="S",
+                        help="before each run, wait up to S seconds for a virtual machine's host to take back the "
+                             "memory the last run freed, so that it does not stall the next run "
+                             f"(default {HOST_SETTLE_MAX_S:g}; 0: do not wait)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 
-        raise ParameterError(f"--repeat {repeat}: give 1 or more runs")
+
+def check_run_arguments(args) -> None:
+    """Refuse a ``--repeat`` below 1 or a negative ``--host-settle-max`` before any work starts."""
+    from mrsdask.errors import ParameterError
+
+    if args.repeat < 1:
+        raise ParameterError(f"--repeat {args.repeat}: give 1 or more runs")
+    if not args.host_settle_max >= 0:
+        raise ParameterError(f"--host-settle-max {args.host_settle_max}: give 0 (do not wait) or more seconds")

@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from mrsdask.bench.monitor import check_repeat, median_of, print_sides, run_alternating
+from mrsdask.bench.monitor import (add_run_arguments, check_run_arguments, median_of, print_sides,
+                                   run_alternating)
 from mrsdask.scheduling import Scheduling
 
 ALL_BANDS = [f"{c}{s}" for c in "1234" for s in "ABC"]
@@ -214,13 +215,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-workers", type=int, default=None,
                    help="mrsdask on a local cluster of this many workers (default: what 'mrsdask run' chooses)")
     p.add_argument("--skip-official", action="store_true", help="run mrsdask only (no ratio, no parity)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run each side N times, alternating, and report the medians (default 1)")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_run_arguments(p)
 
 
 def run(args) -> int:
-    check_repeat(args.repeat)
+    check_run_arguments(args)
     cube = {k: v for k, v in (("wavemin", args.wavemin), ("wavemax", args.wavemax)) if v is not None}
     tag = args.case + "".join(f"-{k}{v:g}" for k, v in cube.items())
     workdir = os.path.abspath(os.path.join(args.workdir, f"spec3-{tag}"))
@@ -243,7 +242,8 @@ def run(args) -> int:
                      "repeat": args.repeat}
     sides = [("mrsdask", "mrsdask run spec3", mine_cmd)] + (
         [] if args.skip_official else [("official", "the official Spec3Pipeline", off_cmd)])
-    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"))
+    runs = run_alternating(sides, args.repeat, lambda side, n: os.path.join(workdir, f"{side}-{n}.log"),
+                           host_settle_max_s=args.host_settle_max)
     for side, side_runs in runs.items():
         results[side] = median_of(side_runs)
     if not args.skip_official:

@@ -74,11 +74,70 @@ def test_the_sides_of_a_benchmark_run_in_turn_and_a_failure_names_its_side(tmp_p
 
     seen = []
     sides = [("a", "side A", [sys.executable, "-c", "print('a')"]), ("b", "side B", [sys.executable, "-c", "print('b')"])]
-    runs = run_alternating(sides, 2, lambda side, n: str(tmp_path / f"{side}-{n}.log"), before=seen.append)
+    runs = run_alternating(sides, 2, lambda side, n: str(tmp_path / f"{side}-{n}.log"), before=seen.append,
+                           host_settle_max_s=0)
     assert seen == ["a", "b", "a", "b"] and [len(runs["a"]), len(runs["b"])] == [2, 2]
+    assert [r["host_settle_s"] for r in runs["a"] + runs["b"]] == [0.0] * 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-1.log", "a-2.log", "b-1.log", "b-2.log"]
     assert "running side B (2/2)" in capsys.readouterr().out
     failing = [("c", "side C", [sys.executable, "-c", "raise SystemExit('broken')"])]
     with pytest.raises(RuntimeError, match="side C failed"):
-        run_alternating(failing, 1, lambda side, n: str(tmp_path / f"{side}-{n}.log"))
+        run_alternating(failing, 1, lambda side, n: str(tmp_path / f"{side}-{n}.log"), host_settle_max_s=0)
     assert "broken" in capsys.readouterr().out
+
+
+def test_a_negative_host_settle_is_refused_before_any_work(tmp_path, capsys):
+    from tests.conftest import run_cli_here
+
+    proc = run_cli_here(capsys, "bench", "extract", "--host-settle-max", "-1", "--workdir", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "--host-settle-max -1" in proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+_INTERRUPTS = """           CPU0       CPU1
+ 31:          0       9239 PCI-MSIX-0000:00:01.0   3-edge      virtio0-stats
+ 32:      20267         15 PCI-MSIX-0000:00:01.0   4-edge      virtio0-reporting_vq
+ 36:          0    2759075 PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0
+"""
+
+
+def test_free_page_reports_are_the_reporting_queue_interrupts_of_every_cpu(tmp_path):
+    from mrsdask.bench.monitor import free_page_reports
+
+    path = tmp_path / "interrupts"
+    path.write_text(_INTERRUPTS)
+    assert free_page_reports(str(path)) == 20267 + 15
+    path.write_text(_INTERRUPTS.replace("reporting_vq", "deflate"))
+    assert free_page_reports(str(path)) is None  # no balloon reporting: nothing to wait for
+    assert free_page_reports(str(tmp_path / "absent")) is None
+
+
+def test_the_wait_for_the_host_ends_after_the_reports_stop_or_at_the_limit():
+    from mrsdask.bench.monitor import wait_for_host_reclaim
+
+    def counter(values):
+        it = iter(values)
+        last = [None]
+
+        def reports():
+            last[0] = next(it, last[0])
+            return last[0]
+        return reports
+
+    # Reports keep coming for 6 polls, then stop: the wait lasts those polls and then the quiet time.
+    waited = wait_for_host_reclaim(max_s=5.0, quiet_s=0.2, poll_s=0.02, reports=counter([1, 2, 3, 4, 5, 6, 7]))
+    assert 0.3 <= waited < 1.5
+    # Reports that never stop: the limit.
+    waited = wait_for_host_reclaim(max_s=0.3, quiet_s=0.2, poll_s=0.02, reports=counter(range(1000)))
+    assert 0.3 <= waited < 1.0
+    # Nothing to watch, or no wait asked for: no wait.
+    assert wait_for_host_reclaim(max_s=5.0, reports=lambda: None) == 0.0
+    assert wait_for_host_reclaim(max_s=0.0, reports=counter(range(1000))) == 0.0
+
+
+def test_the_report_says_how_long_the_bench_waited_for_the_host(capsys):
+    result = _result(0.0, 0.0)
+    for side, waits in (("official", (4.0, 4.1)), ("mrsdask", (14.5, 4.0))):
+        result[side]["runs"] = [{"wall_s": result[side]["wall_s"], "host_settle_s": w} for w in waits]
+    _report(result)
+    assert "the host took back the memory the last run freed: waited 4.0-14.5 s" in capsys.readouterr().out
