@@ -75,7 +75,7 @@ class Block:
     compression: bytes
 
 
-def block_table(blocks: bytes) -> list[Block] | None:
+def block_table(blocks: bytes | memoryview) -> list[Block] | None:
     """The binary blocks that follow an ASDF document's YAML, in order; None if malformed.
 
     ``blocks`` starts at the first block magic; a trailing block index must be cut off first.
@@ -83,7 +83,7 @@ def block_table(blocks: bytes) -> list[Block] | None:
     table, pos = [], 0
     while pos < len(blocks):
         if blocks[pos:pos + 4] != BLOCK_MAGIC:
-            return None if blocks[pos:].strip() else table
+            return None if bytes(blocks[pos:]).strip() else table
         if pos + 6 + 38 > len(blocks):
             return None
         (header_size,) = struct.unpack(">H", blocks[pos + 4:pos + 6])
@@ -93,14 +93,17 @@ def block_table(blocks: bytes) -> list[Block] | None:
     return table
 
 
-def split_document(document: bytes) -> tuple[bytes, bytes]:
-    """(YAML bytes, block bytes without the block index) of an ASDF file held in bytes."""
+def split_document(document: bytes | bytearray) -> tuple[bytes, memoryview]:
+    """(YAML bytes, the binary blocks without the block index) of an ASDF file held in bytes.
+
+    The blocks are a view of ``document``, not a copy: a cal file's are ~9 MB, and copying
+    them holds the GIL while the other threads of a build wait for it.
+    """
     start = document.find(BLOCK_MAGIC)
     if start < 0:
-        return document, b""
-    blocks = document[start:]
-    cut = blocks.rfind(BLOCK_INDEX)
-    return document[:start], blocks[:cut] if cut >= 0 else blocks
+        return bytes(document), memoryview(b"")
+    cut = document.rfind(BLOCK_INDEX, start)
+    return bytes(document[:start]), memoryview(document)[start:cut if cut >= 0 else len(document)]
 
 
 def read_tree(document: bytes) -> dict:
@@ -116,9 +119,14 @@ def read_tree(document: bytes) -> dict:
     UnsupportedTree
         The document needs asdf (unknown compression, string or structured arrays, masks…).
     """
+    return read_tree_parts(*split_document(document))
+
+
+def read_tree_parts(text: bytes, blocks: bytes | memoryview) -> dict:
+    """:func:`read_tree` of a document given as its YAML text and its binary blocks (the block
+    index cut off), without joining them: ``blocks`` may be a view of a larger buffer."""
     import yaml
 
-    text, blocks = split_document(document)
     table = block_table(blocks)
     if table is None:
         raise UnsupportedTree("malformed binary blocks")
@@ -142,7 +150,7 @@ def _loader_class():
     base = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
     class Loader(base):
-        blocks: bytes = b""
+        blocks: bytes | memoryview = b""
         block_table: list = []
 
     def tagged(loader, suffix, node):

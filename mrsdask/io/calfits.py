@@ -224,7 +224,7 @@ def read_planes_and_wcs_parts(path: str):
 
 def read_asdf_extension(path: str) -> bytes:
     """The raw bytes of a level-2 file's ``ASDF`` extension (its metadata tree and gwcs)."""
-    return _read_planes_and_asdf(path, False, True)[1]
+    return bytes(_read_planes_and_asdf(path, False, True)[1])
 
 
 def read_wcs_parts(path: str):
@@ -296,8 +296,9 @@ def _image(fobj, headers, name: str, dtype) -> np.ndarray:
     return native if native.dtype == np.dtype(dtype) else native.astype(dtype)
 
 
-def _asdf_bytes(path: str, fobj, headers) -> bytes:
-    """The ASDF extension's bytes: its table's one row of one fixed-size byte column."""
+def _asdf_bytes(path: str, fobj, headers) -> bytearray:
+    """The ASDF extension's bytes: its table's one row of one fixed-size byte column (read into
+    a bytearray and returned as it is: no copy of its ~9 MB under the GIL)."""
     if "ASDF" not in headers.names:
         raise InputError(f"{path}: no ASDF extension (no WCS); run assign_wcs on it")
     header = headers.extensions["ASDF"]
@@ -306,7 +307,7 @@ def _asdf_bytes(path: str, fobj, headers) -> bytes:
             or str(header.get("TTYPE1", "")).strip() != "ASDF_METADATA" or header.get("PCOUNT", 0) != 0
             or str(header.get("TFORM1", "")).strip() not in (f"{width}B", "B" if width == 1 else "")):
         raise _NotPlain
-    return bytes(_read_exactly(fobj, headers.data_at["ASDF"], bytearray(width)))
+    return _read_exactly(fobj, headers.data_at["ASDF"], bytearray(width))
 
 
 def _read_exactly(fobj, offset: int, into):

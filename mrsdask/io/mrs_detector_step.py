@@ -18,19 +18,27 @@ from __future__ import annotations
 import numpy as np
 
 from mrsdask.instrument.detector_model import DetectorModel, SlicePolynomial, domain_map
-from mrsdask.io.asdf_tree import UnsupportedTree, open_tree, read_tree, short_tag
+from mrsdask.io.asdf_tree import UnsupportedTree, open_tree, read_tree_parts, short_tag
 
 #: ASDF extensions whose converters are left out when asdf reads the step as a tree.
 _SKIPPED_EXTENSIONS = ("asdf://asdf-format.org/transform/extensions/",
                        "asdf://asdf-format.org/astronomy/gwcs/extensions/")
 
 
-def detector_model(document: bytes) -> DetectorModel | None:
-    """The detector model of the single gwcs step in ``document`` (an ASDF file), or None."""
+def detector_model(text: bytes, blocks: bytes | memoryview) -> DetectorModel | None:
+    """The detector model of the single gwcs step in an ASDF document, or None.
+
+    Parameters
+    ----------
+    text : bytes
+        The document's YAML, holding the step as ``mrsdask_steps.steps[0]``.
+    blocks : bytes or memoryview
+        Its binary blocks, without the block index (may be a view of a larger buffer).
+    """
     try:
-        tree = read_tree(document)  # libyaml and numpy only
+        tree = read_tree_parts(text, blocks)  # libyaml and numpy only
     except UnsupportedTree:
-        tree = open_tree(document, skip_extensions=_SKIPPED_EXTENSIONS)
+        tree = open_tree(text + blocks, skip_extensions=_SKIPPED_EXTENSIONS)
     step = tree["mrsdask_steps"]["steps"][0]
     if short_tag(step) != "gwcs/step" or _name(step.get("frame")) != "detector":
         return None

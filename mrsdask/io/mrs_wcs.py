@@ -38,7 +38,7 @@ from mrsdask.io.asdf_tree import (
     UnsupportedTree,
     block_table,
     open_tree,
-    read_tree,
+    read_tree_parts,
     wcs_from_asdf_bytes,
 )
 from mrsdask.io.mrs_detector_step import detector_model
@@ -114,15 +114,16 @@ class MrsWcsParts:
         return self._load_detector_to_alpha_beta()
 
 
-def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
+def split_mrs_wcs(path: str, raw: bytes | bytearray) -> MrsWcsParts:
     """Split the gwcs held in the raw bytes of a cal file's ASDF extension.
 
     Parameters
     ----------
     path : str
         The file (for error messages).
-    raw : bytes
-        The ``ASDF_METADATA`` bytes of its ``ASDF`` extension.
+    raw : bytes or bytearray
+        The ``ASDF_METADATA`` bytes of its ``ASDF`` extension. The parts keep views of it: do
+        not change it afterwards.
     """
     layout = _layout(raw)
     if layout is None:
@@ -147,7 +148,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         return tuple(step.transform for step in later)
 
     def detector_step():
-        model = detector_model(_steps_document(header, steps[:1], blocks))  # arrays, no astropy models
+        model = detector_model(_steps_text(header, steps[:1]), blocks)  # arrays, no astropy models
         if model is not None:
             return model
         first = load(steps[:1])[0]
@@ -157,7 +158,7 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
         return first.transform
 
     try:  # the official layout: compiled from the plain tree, no astropy models
-        tree = read_tree(_steps_document(header, steps[1:4], blocks))
+        tree = read_tree_parts(_steps_text(header, steps[1:4]), blocks)
         compiled = compiled_pointing(tree["mrsdask_steps"]["steps"])
     except (UnsupportedTree, KeyError, TypeError):
         compiled = None
@@ -170,13 +171,22 @@ def split_mrs_wcs(path: str, raw: bytes) -> MrsWcsParts:
     return MrsWcsParts(digest.hexdigest(), lambda: later, detector_step)
 
 
-def _steps_document(header: str, step_texts: list[str], blocks: bytes) -> bytes:
-    """A small ASDF document holding the given gwcs steps and the original binary blocks."""
-    return (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode() + blocks
+def _steps_text(header: str, step_texts: list[str]) -> bytes:
+    """The YAML of a small ASDF document holding the given gwcs steps (its blocks: the original ones)."""
+    return (header + "mrsdask_steps:\n    steps:\n" + "".join(step_texts) + "...\n").encode()
 
 
-def _layout(raw: bytes):
-    """(header, step texts, binary blocks, block offsets) or None when the layout is unexpected."""
+def _steps_document(header: str, step_texts: list[str], blocks: bytes | memoryview) -> bytes:
+    """A small ASDF document holding the given gwcs steps and the original binary blocks (joined:
+    for asdf, which reads a whole file)."""
+    return _steps_text(header, step_texts) + blocks
+
+
+def _layout(raw: bytes | bytearray):
+    """(header, step texts, binary blocks, block offsets) or None when the layout is unexpected.
+
+    The blocks are a view of ``raw``: no copy of its ~9 MB.
+    """
     start = raw.find(BLOCK_MAGIC)
     yaml_end = start if start >= 0 else len(raw)
     try:
@@ -199,10 +209,8 @@ def _layout(raw: bytes):
         return None
     bounds.append(end)
     steps = ["".join(lines[bounds[i]:bounds[i + 1]]) for i in range(len(MRS_FRAMES))]
-    blocks = raw[yaml_end:]
-    cut = blocks.rfind(BLOCK_INDEX)
-    if cut >= 0:
-        blocks = blocks[:cut]
+    cut = raw.rfind(BLOCK_INDEX, yaml_end)
+    blocks = memoryview(raw)[yaml_end:cut if cut >= 0 else len(raw)]
     table = block_table(blocks)
     if table is None:
         return None

@@ -49,6 +49,9 @@ def test_a_cal_files_gwcs_reads_as_asdf_reads_it(sim_1a):
         "asdf://asdf-format.org/transform/", "asdf://asdf-format.org/astronomy/", "asdf://astropy.org/",
         "asdf://stsci.edu/jwst_pipeline/"))
     _assert_same_tree(got, expected)
+    # The blocks are a view of the extension's bytes, read as they lie (no joined copy).
+    assert isinstance(blocks, memoryview) and blocks.obj is raw
+    _assert_same_tree(asdf_tree.read_tree_parts(mrs_wcs._steps_text(header, steps), blocks), expected)
     step = got["mrsdask_steps"]["steps"][0]
     assert asdf_tree.short_tag(step) == "gwcs/step" and step["frame"]["name"] == "detector"
     slice_map = step["transform"]["label_mapper"]["mapper"]
@@ -115,3 +118,17 @@ def test_a_reference_tree_is_read_only_for_its_reftype(tmp_path):
     assert asdf_tree.read_reference_tree(str(tmp_path / "text.asdf"), "APCORR") is None
     asdf.AsdfFile({"meta": "flat"}).write_to(str(tmp_path / "flat.asdf"))
     assert asdf_tree.read_reference_tree(str(tmp_path / "flat.asdf"), "APCORR") is None
+
+
+def test_the_cal_reader_splits_the_gwcs_from_its_buffer_as_from_bytes(sim_1a):
+    from mrsdask.io import calfits
+
+    path = str(sim_1a.cal_files[0])
+    _, raw = calfits._read_planes_and_asdf(path, False, True)
+    assert bytes(raw) == _raw(path)
+    from_buffer, from_bytes = mrs_wcs.split_mrs_wcs(path, raw), mrs_wcs.split_mrs_wcs(path, _raw(path))
+    assert from_buffer.instrument_key == from_bytes.instrument_key is not None
+    x, y = np.meshgrid(np.arange(0, 1032, 37.0), np.arange(0, 1024, 41.0))
+    for got, expected in zip(from_buffer.detector_to_alpha_beta(x, y), from_bytes.detector_to_alpha_beta(x, y)):
+        np.testing.assert_array_equal(got, expected)
+    assert isinstance(calfits.read_asdf_extension(path), bytes)
