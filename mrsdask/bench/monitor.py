@@ -3,7 +3,7 @@
 :func:`run_monitored` runs one command once; :func:`median_of` combines repeated runs of one
 side of a benchmark (``--repeat N``) into the median wall and CPU time, the largest peak RSS and
 the largest share of stolen CPU, keeping every run's figures; :func:`run_alternating` runs the
-two sides of a benchmark N times each, in turn, optionally each run on a settled machine
+two sides of a benchmark N times each, in turn, each run on a settled machine
 (:func:`wait_for_host_reclaim`); :func:`add_run_arguments` declares the options that every
 ``mrsdask bench`` command shares.
 
@@ -15,13 +15,15 @@ busy cores lost 11 % of their time in the next 10 s, 3 % from 10 to 20 s and < 1
 in bursts at each report (every ~2.3 s), the last ~15 s after the exit. Left alone, that
 falls on whichever run comes next: mrsdask's run after the official one.
 
-``--host-settle-max S`` waits, before each run, until the guest has sent no report for
-:data:`HOST_QUIET_S` (at most S seconds). That takes the stolen time out, but not the whole
-cost: memory the host has taken back costs more when a process touches it again (the host
-maps and clears each page), which shows as the guest's system time. The multi-from-6 build at
-stop 37: 0 % stolen and 182-184 % of one core settled, against 9-11 % stolen and 174-175 %
-not, but 4.3-5.0 s instead of 3.6-3.8 s (5-22 s waits). It is off by default, so that the
-figures stay comparable with the earlier stops'.
+So before each run, as it syncs the last run's files to disk so that no run waits on
+another's write-back, the bench waits until the guest has sent no report for
+:data:`HOST_QUIET_S` (at most ``--host-settle-max`` seconds; 0: no wait, as before stop 37).
+That takes the stolen time out, but not the whole cost: memory the host has taken back costs
+more when a process touches it again (the host maps and clears each page), which shows as the
+guest's system time, as on a machine whose memory was freed long before a command runs.
+The multi-from-6 benchmark (medians of 3): without the wait (stops 36 and 37) 9-13 % stolen
+in the runs after the official one and the build at 170-175 % of one core; with it none stolen, the
+build at 182-187 %, mrsdask's run 5.7-6.4 s instead of 5.4 s (stop 37, two benchmarks).
 """
 
 from __future__ import annotations
@@ -86,9 +88,9 @@ REPORTING_QUEUE = "reporting_vq"
 #: Linux reports freed memory 2 s after it is freed (``PAGE_REPORTING_DELAY``) and again every
 #: ~2 s while there is more: this long without a report means the host has taken it all back.
 HOST_QUIET_S = 4.0
-#: The longest wait for the host before each run (``--host-settle-max``, seconds) when asked
-#: for; the default, 0, does not wait, as the benchmarks before stop 37 did not.
-HOST_SETTLE_MAX_S = 0.0
+#: The longest wait for the host before each run (``--host-settle-max``, seconds; 0: none, as
+#: the benchmarks before stop 37).
+HOST_SETTLE_MAX_S = 60.0
 
 
 def free_page_reports(path: str = "/proc/interrupts") -> int | None:
@@ -310,7 +312,7 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("--host-settle-max", type=float, default=HOST_SETTLE_MAX_S, metavar="S",
                         help="before each run, wait up to S seconds for a virtual machine's host to take back the "
                              "memory the last run freed, so that it does not stall the next run "
-                             f"(default {HOST_SETTLE_MAX_S:g}: do not wait)")
+                             f"(default {HOST_SETTLE_MAX_S:g}; 0: do not wait)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
