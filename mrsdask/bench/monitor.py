@@ -21,9 +21,10 @@ another's write-back, the bench waits until the guest has sent no report for
 That takes the stolen time out, but not the whole cost: memory the host has taken back costs
 more when a process touches it again (the host maps and clears each page), which shows as the
 guest's system time, as on a machine whose memory was freed long before a command runs.
-The multi-from-6 benchmark (medians of 3): without the wait (stops 36 and 37) 9-13 % stolen
-in the runs after the official one and the build at 170-175 % of one core; with it none stolen, the
-build at 182-187 %, mrsdask's run 5.7-6.4 s instead of 5.4 s (stop 37, two benchmarks).
+The multi-from-6 benchmark (medians of 3 runs a side): without the wait (stops 36 and 37) 9-13 %
+stolen in the runs after the official one and the build at 170-175 % of one core; with it (3
+benchmarks at stop 37) none stolen and the build at 182-187 %, but mrsdask's run took 5.7-6.4 s
+instead of 5.4 s.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ HOST_SETTLE_MAX_S = 60.0
 
 def free_page_reports(path: str = "/proc/interrupts") -> int | None:
     """Free-page reports that the host has acknowledged so far: the interrupts of the virtio
-    balloon's reporting queue (:data:`REPORTING_QUEUE`), every CPU; None where there is no
-    such queue (not a virtual machine, no balloon, or free page reporting off)."""
+    balloon's reporting queue (:data:`REPORTING_QUEUE`), every CPU; None where no such line is
+    seen (not a virtual machine, no balloon, free page reporting off, or the balloon's queues
+    sharing one interrupt, so that the reports cannot be told apart): then nothing is waited for."""
     try:
         with open(path) as fobj:
             lines = [line for line in fobj if line.rstrip().endswith(REPORTING_QUEUE)]
@@ -114,7 +116,9 @@ def free_page_reports(path: str = "/proc/interrupts") -> int | None:
 
 
 def wait_for_host_reclaim(max_s: float = HOST_SETTLE_MAX_S, quiet_s: float = HOST_QUIET_S, poll_s: float = 0.25,
-                          reports: Callable[[], int | None] = free_page_reports) -> float:
+                          reports: Callable[[], int | None] = free_page_reports,
+                          clock: Callable[[], float] = time.perf_counter,
+                          sleep: Callable[[float], None] = time.sleep) -> tuple[float, bool | None]:
     """Wait until the virtual machine's host has taken back the memory the guest freed.
 
     Returns as soon as the guest has sent no free-page report (:func:`free_page_reports`) for
@@ -122,24 +126,29 @@ def wait_for_host_reclaim(max_s: float = HOST_SETTLE_MAX_S, quiet_s: float = HOS
 
     Returns
     -------
-    float
+    seconds : float
         Seconds waited.
+    quiet : bool or None
+        True if the reports stopped, False if the wait ended at ``max_s`` with the host still
+        taking memory back, None if there was nothing to watch (or no wait was asked for).
     """
-    t0 = time.perf_counter()
+    t0 = clock()
     last = reports() if max_s > 0 else None
     if last is None:
-        return 0.0
+        return 0.0, None
     quiet_since = t0
     while True:
-        now = time.perf_counter()
-        if now - quiet_since >= quiet_s or now - t0 >= max_s:
-            return now - t0
-        time.sleep(poll_s)
+        now = clock()
+        if now - quiet_since >= quiet_s:
+            return now - t0, True
+        if now - t0 >= max_s:
+            return now - t0, False
+        sleep(poll_s)
         count = reports()
         if count is None:
-            return time.perf_counter() - t0
+            return clock() - t0, None
         if count != last:
-            last, quiet_since = count, time.perf_counter()
+            last, quiet_since = count, clock()
 
 
 def run_monitored(cmd: list[str], log_path: str) -> dict:
@@ -187,7 +196,8 @@ def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_pa
 
     Before each run the files written so far reach the disk and the host takes back the memory
     that the last run freed (:func:`wait_for_host_reclaim`, at most ``host_settle_max_s``); each
-    run's figures hold the seconds waited as ``host_settle_s``.
+    run's figures hold the seconds waited as ``host_settle_s`` and whether the host was done as
+    ``host_quiet`` (None: nothing to watch).
 
     Parameters
     ----------
@@ -216,9 +226,9 @@ def run_alternating(sides: list[tuple[str, str, list[str]]], repeat: int, log_pa
             # The inputs and the last run's outputs reach the disk before the clock starts: a run
             # must not wait on another's write-back (seen in the fringe bench: +6 s on 15 s).
             os.sync()
-            settled = wait_for_host_reclaim(host_settle_max_s)
+            waited, quiet = wait_for_host_reclaim(host_settle_max_s)
             r = run_monitored(cmd, log_path(name, attempt))
-            r["host_settle_s"] = settled
+            r["host_settle_s"], r["host_quiet"] = waited, quiet
             if r["returncode"] != 0:
                 print(open(r["log"]).read()[-3000:])
                 raise RuntimeError(f"{words} failed")
@@ -235,13 +245,15 @@ def median_of(runs: list[dict]) -> dict:
     if not runs:
         raise ValueError("no run to combine")
     out = dict(runs[-1])
+    for key in ("host_settle_s", "host_quiet"):  # one run's: kept per run only
+        out.pop(key, None)
     out["returncode"] = next((r["returncode"] for r in runs if r["returncode"] != 0), 0)
     for key in ("wall_s", "cpu_s_sampled"):
         out[key] = float(statistics.median(r[key] for r in runs))
     for key in ("peak_rss_total_gb", "peak_rss_process_gb", "machine_steal_fraction"):
         out[key] = float(max(r[key] for r in runs))
     out["runs"] = [{k: r[k] for k in ("wall_s", "cpu_s_sampled", "peak_rss_total_gb", "machine_steal_fraction",
-                                      "host_settle_s") if k in r}
+                                      "host_settle_s", "host_quiet") if k in r}
                    for r in runs]
     return out
 
@@ -268,11 +280,18 @@ def print_sides(r: dict) -> None:
 
 def print_host_settle(*sides: dict, indent: str = "") -> None:
     """Say how long the bench waited for the host before the runs of ``sides`` (:func:`median_of`
-    results; :func:`wait_for_host_reclaim`), when it waited at all."""
-    settled = [x["host_settle_s"] for side in sides for x in side.get("runs", []) if "host_settle_s" in x]
-    if any(settled):
-        print(f"{indent}before each run the host took back the memory the last run freed: waited "
-              f"{min(settled):.1f}-{max(settled):.1f} s (--host-settle-max)")
+    results; :func:`wait_for_host_reclaim`), when it waited at all, and warn of runs that
+    started while the host was still taking memory back."""
+    runs = [x for side in sides for x in side.get("runs", []) if "host_settle_s" in x]
+    if not any(x["host_settle_s"] for x in runs):
+        return
+    waits = [x["host_settle_s"] for x in runs]
+    unsettled = sum(x.get("host_quiet") is False for x in runs)
+    print(f"{indent}before each run the bench waited {min(waits):.1f}-{max(waits):.1f} s for the host to take back "
+          f"the memory the last run freed (--host-settle-max)")
+    if unsettled:
+        print(f"{indent}warning: {unsettled} of {len(runs)} runs started before the host was done "
+              "(the wait reached --host-settle-max): their CPU may have been stalled")
 
 
 def print_phases(side: dict) -> None:
@@ -317,10 +336,13 @@ def add_run_arguments(parser) -> None:
 
 
 def check_run_arguments(args) -> None:
-    """Refuse a ``--repeat`` below 1 or a negative ``--host-settle-max`` before any work starts."""
+    """Refuse a ``--repeat`` below 1, or a ``--host-settle-max`` other than 0 or a finite time of
+    at least :data:`HOST_QUIET_S`, before any work starts."""
     from mrsdask.errors import ParameterError
 
     if args.repeat < 1:
         raise ParameterError(f"--repeat {args.repeat}: give 1 or more runs")
-    if not args.host_settle_max >= 0:
-        raise ParameterError(f"--host-settle-max {args.host_settle_max}: give 0 (do not wait) or more seconds")
+    settle = args.host_settle_max
+    if not (settle == 0 or HOST_QUIET_S <= settle < float("inf")):
+        raise ParameterError(f"--host-settle-max {settle}: give 0 (do not wait) or {HOST_QUIET_S:g} seconds or more "
+                             f"(the host is done after {HOST_QUIET_S:g} s without a report)")

@@ -86,11 +86,12 @@ def test_the_sides_of_a_benchmark_run_in_turn_and_a_failure_names_its_side(tmp_p
     assert "broken" in capsys.readouterr().out
 
 
-def test_a_negative_host_settle_is_refused_before_any_work(tmp_path, capsys):
+@pytest.mark.parametrize("value", ["-1", "2", "inf"])
+def test_a_host_settle_limit_that_cannot_work_is_refused_before_any_work(tmp_path, capsys, value):
     from tests.conftest import run_cli_here
 
-    proc = run_cli_here(capsys, "bench", "extract", "--host-settle-max", "-1", "--workdir", str(tmp_path / "b"))
-    assert proc.returncode == 2 and "--host-settle-max -1" in proc.stderr
+    proc = run_cli_here(capsys, "bench", "extract", "--host-settle-max", value, "--workdir", str(tmp_path / "b"))
+    assert proc.returncode == 2 and f"--host-settle-max {float(value)}" in proc.stderr
     assert not (tmp_path / "b").exists()
 
 
@@ -112,32 +113,68 @@ def test_free_page_reports_are_the_reporting_queue_interrupts_of_every_cpu(tmp_p
     assert free_page_reports(str(tmp_path / "absent")) is None
 
 
-def test_the_wait_for_the_host_ends_after_the_reports_stop_or_at_the_limit():
+class _FakeHost:
+    """A clock that only sleeps move, and the free-page reports it has sent by each time."""
+
+    def __init__(self, report_times, gone_at=None):
+        self.now, self.report_times, self.gone_at = 0.0, report_times, gone_at
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def reports(self):
+        if self.gone_at is not None and self.now >= self.gone_at:
+            return None
+        return 100 + sum(t <= self.now for t in self.report_times)
+
+
+def _wait(host, max_s=60.0):
     from mrsdask.bench.monitor import wait_for_host_reclaim
 
-    def counter(values):
-        it = iter(values)
-        last = [None]
+    return wait_for_host_reclaim(max_s=max_s, quiet_s=4.0, poll_s=0.25, reports=host.reports, clock=host.clock,
+                                 sleep=host.sleep)
 
-        def reports():
-            last[0] = next(it, last[0])
-            return last[0]
-        return reports
 
-    # Reports keep coming for 6 polls, then stop: the wait lasts those polls and then the quiet time.
-    waited = wait_for_host_reclaim(max_s=5.0, quiet_s=0.2, poll_s=0.02, reports=counter([1, 2, 3, 4, 5, 6, 7]))
-    assert 0.3 <= waited < 1.5
-    # Reports that never stop: the limit.
-    waited = wait_for_host_reclaim(max_s=0.3, quiet_s=0.2, poll_s=0.02, reports=counter(range(1000)))
-    assert 0.3 <= waited < 1.0
-    # Nothing to watch, or no wait asked for: no wait.
-    assert wait_for_host_reclaim(max_s=5.0, reports=lambda: None) == 0.0
-    assert wait_for_host_reclaim(max_s=0.0, reports=counter(range(1000))) == 0.0
+def test_the_wait_for_the_host_ends_4_s_after_its_last_report():
+    # Reports 2 s after the last run freed its memory and every 2.3 s after, the last at 11.2 s.
+    waited, quiet = _wait(_FakeHost([2.0, 4.3, 6.6, 8.9, 11.2]))
+    assert quiet is True and 15.2 <= waited <= 15.5
+    waited, quiet = _wait(_FakeHost([]))  # nothing freed: the quiet time only
+    assert quiet is True and waited == 4.0
+
+
+def test_the_wait_for_the_host_stops_at_the_limit_or_when_nothing_can_be_watched():
+    from mrsdask.bench.monitor import wait_for_host_reclaim
+
+    never_done = _FakeHost([0.5 * k for k in range(1, 1000)])
+    waited, quiet = _wait(never_done, max_s=10.0)
+    assert quiet is False and 10.0 <= waited <= 10.25
+    waited, quiet = _wait(_FakeHost([2.0], gone_at=1.0))  # the queue's line goes away
+    assert quiet is None and waited == 1.0
+    assert wait_for_host_reclaim(max_s=5.0, reports=lambda: None) == (0.0, None)
+    assert wait_for_host_reclaim(max_s=0.0, reports=_FakeHost([]).reports) == (0.0, None)
 
 
 def test_the_report_says_how_long_the_bench_waited_for_the_host(capsys):
     result = _result(0.0, 0.0)
-    for side, waits in (("official", (4.0, 4.1)), ("mrsdask", (14.5, 4.0))):
-        result[side]["runs"] = [{"wall_s": result[side]["wall_s"], "host_settle_s": w} for w in waits]
+    for side, waits in (("official", ((4.0, True), (4.1, True))), ("mrsdask", ((14.5, True), (4.0, True)))):
+        result[side]["runs"] = [{"wall_s": result[side]["wall_s"], "host_settle_s": w, "host_quiet": q}
+                                for w, q in waits]
     _report(result)
-    assert "the host took back the memory the last run freed: waited 4.0-14.5 s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the bench waited 4.0-14.5 s for the host to take back the memory the last run freed" in out
+    assert "warning: " not in out
+    result["mrsdask"]["runs"][1]["host_quiet"] = False  # the wait reached its limit
+    _report(result)
+    assert "warning: 1 of 4 runs started before the host was done" in capsys.readouterr().out
+
+
+def test_a_side_summary_keeps_the_waits_per_run_only():
+    runs = [{"returncode": 0, "wall_s": 1.0, "cpu_s_sampled": 1.0, "peak_rss_total_gb": 0.1,
+             "peak_rss_process_gb": 0.1, "machine_steal_fraction": 0.0, "host_settle_s": w, "host_quiet": True}
+            for w in (4.0, 9.0)]
+    side = median_of(runs)
+    assert "host_settle_s" not in side and [r["host_settle_s"] for r in side["runs"]] == [4.0, 9.0]
