@@ -106,12 +106,12 @@ def split_document(document: bytes | bytearray) -> tuple[bytes, memoryview]:
     return bytes(document[:start]), memoryview(document)[start:cut if cut >= 0 else len(document)]
 
 
-def read_tree(document: bytes) -> dict:
+def read_tree(document: bytes | bytearray) -> dict:
     """The tree of an ASDF document as plain Python objects and numpy arrays.
 
     Parameters
     ----------
-    document : bytes
+    document : bytes or bytearray
         A complete ASDF file.
 
     Raises
@@ -247,7 +247,7 @@ def open_tree(document: bytes, skip_extensions: tuple[str, ...] = ()) -> dict:
             return dict(af.tree)
 
 
-def wcs_from_asdf_bytes(path: str, raw: bytes):
+def wcs_from_asdf_bytes(path: str, raw: bytes | bytearray):
     """The gwcs (``meta.wcs``) held in the bytes of a cal file's ASDF extension."""
     import asdf
     import stdatamodels.jwst.datamodels  # noqa: F401  (registers the jwst ASDF extensions)

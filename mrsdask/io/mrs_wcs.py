@@ -33,12 +33,11 @@ from typing import Any, Callable
 from mrsdask.errors import InputError
 from mrsdask.instrument.pointing import MRS_FRAMES, CompiledPointing, compile_pointing
 from mrsdask.io.asdf_tree import (
-    BLOCK_INDEX,
-    BLOCK_MAGIC,
     UnsupportedTree,
     block_table,
     open_tree,
     read_tree_parts,
+    split_document,
     wcs_from_asdf_bytes,
 )
 from mrsdask.io.mrs_detector_step import detector_model
@@ -122,8 +121,9 @@ def split_mrs_wcs(path: str, raw: bytes | bytearray) -> MrsWcsParts:
     path : str
         The file (for error messages).
     raw : bytes or bytearray
-        The ``ASDF_METADATA`` bytes of its ``ASDF`` extension. The parts keep views of it: do
-        not change it afterwards.
+        The ``ASDF_METADATA`` bytes of its ``ASDF`` extension. The parts keep views of it (a
+        bytearray can then no longer be resized, and the parts cannot be pickled): do not
+        change it afterwards.
     """
     layout = _layout(raw)
     if layout is None:
@@ -187,10 +187,9 @@ def _layout(raw: bytes | bytearray):
 
     The blocks are a view of ``raw``: no copy of its ~9 MB.
     """
-    start = raw.find(BLOCK_MAGIC)
-    yaml_end = start if start >= 0 else len(raw)
+    yaml, blocks = split_document(raw)
     try:
-        text = raw[:yaml_end].decode("utf-8")
+        text = yaml.decode("utf-8")
     except UnicodeDecodeError:
         return None
     lines = text.splitlines(keepends=True)
@@ -209,15 +208,13 @@ def _layout(raw: bytes | bytearray):
         return None
     bounds.append(end)
     steps = ["".join(lines[bounds[i]:bounds[i + 1]]) for i in range(len(MRS_FRAMES))]
-    cut = raw.rfind(BLOCK_INDEX, yaml_end)
-    blocks = memoryview(raw)[yaml_end:cut if cut >= 0 else len(raw)]
     table = block_table(blocks)
     if table is None:
         return None
     return "".join(lines[:doc + 1]), steps, blocks, [(b.start, b.used) for b in table]
 
 
-def _whole(path: str, raw: bytes) -> MrsWcsParts:
+def _whole(path: str, raw: bytes | bytearray) -> MrsWcsParts:
     wcs = wcs_from_asdf_bytes(path, raw)
     if "alpha_beta" not in wcs.available_frames:
         raise InputError(f"{path}: its WCS has no alpha_beta frame (frames {list(wcs.available_frames)}): "
